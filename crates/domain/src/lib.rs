@@ -1,0 +1,19 @@
+//! The pure revenue-sharing domain. No web, GraphQL or database crates here: everything is
+//! plain values and functions, tested to the cent.
+
+pub mod allocation;
+pub mod commission;
+pub mod lifecycle;
+pub mod money;
+pub mod permissions;
+pub mod provider;
+pub mod rate;
+pub mod refund;
+pub mod reserve;
+pub mod schedule;
+
+pub use commission::{Breakdown, CommissionConfig, CommissionError, CommissionRule, OrderAmounts, Tier};
+pub use lifecycle::{AccountStatus, LedgerStatus, TransitionError};
+pub use money::{Currency, Money, MoneyError, Rounding};
+pub use permissions::{AccessDenied, Actor, Permission};
+pub use rate::Rate;

@@ -1,0 +1,184 @@
+//! The payout-provider trait (R-ACCT-4): provider-agnostic inputs and outputs. Flow code calls
+//! this trait and never matches on the provider. Every money-moving call carries an idempotency
+//! key derived from our own ids, so a retry can never pay twice.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use crate::money::Currency;
+use crate::schedule::PayoutSchedule;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ProviderKind {
+    StripeConnect,
+    Manual,
+    Paypal,
+    PaystackSubaccount,
+    MpesaDirect,
+}
+
+impl ProviderKind {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            ProviderKind::StripeConnect => "STRIPE_CONNECT",
+            ProviderKind::Manual => "MANUAL",
+            ProviderKind::Paypal => "PAYPAL",
+            ProviderKind::PaystackSubaccount => "PAYSTACK_SUBACCOUNT",
+            ProviderKind::MpesaDirect => "MPESA_DIRECT",
+        }
+    }
+}
+
+impl fmt::Display for ProviderKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for ProviderKind {
+    type Err = ProviderError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "STRIPE_CONNECT" => Ok(ProviderKind::StripeConnect),
+            "MANUAL" => Ok(ProviderKind::Manual),
+            "PAYPAL" => Ok(ProviderKind::Paypal),
+            "PAYSTACK_SUBACCOUNT" => Ok(ProviderKind::PaystackSubaccount),
+            "MPESA_DIRECT" => Ok(ProviderKind::MpesaDirect),
+            _ => Err(ProviderError::NotSupported(format!("provider {s}"))),
+        }
+    }
+}
+
+/// Provider failures, by what they mean for our state.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProviderError {
+    /// The provider refused the request: nothing happened there.
+    #[error("provider rejected the request: {message}")]
+    Rejected { code: Option<String>, message: String },
+    /// The provider could not be reached before the request was sent: nothing happened there.
+    #[error("provider unavailable: {0}")]
+    Unavailable(String),
+    /// The request may or may not have taken effect (timeout, 5xx): look it up before retrying.
+    #[error("provider outcome unknown: {0}")]
+    Ambiguous(String),
+    /// This provider does not do this operation (or is not configured).
+    #[error("not supported by this provider: {0}")]
+    NotSupported(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreateAccount {
+    pub malet_id: String,
+    pub user_id: String,
+    pub country: Option<String>,
+    pub email: Option<String>,
+    pub idempotency_key: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProviderAccount {
+    /// `None` for providers without an external account (MANUAL).
+    pub provider_account_id: Option<String>,
+    pub charges_enabled: bool,
+    pub payouts_enabled: bool,
+    pub currency: Option<Currency>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OnboardingLinkRequest {
+    pub provider_account_id: String,
+    pub refresh_url: String,
+    pub return_url: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OnboardingLink {
+    pub url: String,
+    pub expires_at: Option<i64>,
+}
+
+/// A sale as a destination charge (R-PAY-3).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DestinationCharge {
+    pub amount: i64,
+    pub currency: Currency,
+    pub destination: String,
+    pub application_fee_amount: i64,
+    pub metadata: BTreeMap<String, String>,
+    pub idempotency_key: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChargeCreated {
+    pub payment_id: String,
+    pub client_secret: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransferRequest {
+    pub amount: i64,
+    pub currency: Currency,
+    pub destination: String,
+    pub metadata: BTreeMap<String, String>,
+    pub idempotency_key: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransferCreated {
+    pub transfer_id: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PayoutRequest {
+    pub provider_account_id: String,
+    pub amount: i64,
+    pub currency: Currency,
+    pub idempotency_key: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PayoutCreated {
+    pub payout_id: String,
+}
+
+/// Refund of a destination charge: reverses the transfer from the seller and returns the given
+/// share of the application fee.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefundRequest {
+    pub payment_id: String,
+    pub amount: i64,
+    pub reverse_transfer: bool,
+    pub refund_application_fee: bool,
+    pub metadata: BTreeMap<String, String>,
+    pub idempotency_key: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefundCreated {
+    pub refund_id: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProviderBalance {
+    pub available: Vec<(Currency, i64)>,
+    pub pending: Vec<(Currency, i64)>,
+}
+
+/// One payout provider (Stripe Connect, manual, PayPal, …).
+#[async_trait]
+pub trait PayoutProvider: Send + Sync {
+    fn kind(&self) -> ProviderKind;
+    async fn create_account(&self, req: CreateAccount) -> Result<ProviderAccount, ProviderError>;
+    async fn onboarding_link(&self, req: OnboardingLinkRequest) -> Result<OnboardingLink, ProviderError>;
+    async fn update_payout_schedule(&self, provider_account_id: &str, schedule: PayoutSchedule) -> Result<(), ProviderError>;
+    async fn create_destination_charge(&self, req: DestinationCharge) -> Result<ChargeCreated, ProviderError>;
+    async fn transfer(&self, req: TransferRequest) -> Result<TransferCreated, ProviderError>;
+    async fn payout(&self, req: PayoutRequest) -> Result<PayoutCreated, ProviderError>;
+    async fn refund(&self, req: RefundRequest) -> Result<RefundCreated, ProviderError>;
+    async fn balance(&self, provider_account_id: &str) -> Result<ProviderBalance, ProviderError>;
+}

@@ -1,0 +1,105 @@
+//! Refund clawback (R-REF-1…4): cumulative and proportional, so many partial refunds never
+//! drift from one full refund, and repeated or reordered provider events converge.
+
+use serde::Serialize;
+
+use crate::money::{MoneyError, Rounding, mul_div};
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RefundError {
+    #[error("refund amount must be greater than zero")]
+    NotPositive,
+    #[error("refund of {requested} exceeds the remaining refundable amount {remaining}")]
+    ExceedsRemaining { requested: i64, remaining: i64 },
+    #[error(transparent)]
+    Money(#[from] MoneyError),
+}
+
+/// The parts of a ledger entry before any refund (adjustments included).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct OriginalParts {
+    pub gross: i64,
+    pub commission: i64,
+    pub processing_fee: i64,
+    pub reserve: i64,
+    pub affiliate: i64,
+}
+
+/// The entry's parts after a cumulative refund. Identity:
+/// `gross − refunded_amount = commission + processing_fee + reserve + affiliate + net`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct RefundedParts {
+    pub refunded_amount: i64,
+    pub refunded_commission: i64,
+    pub refunded_reserve: i64,
+    pub refunded_affiliate: i64,
+    pub commission: i64,
+    /// Not returned by the provider on refunds (R-REF-4).
+    pub processing_fee: i64,
+    pub reserve: i64,
+    pub affiliate: i64,
+    /// May be negative: the seller then carries a negative balance (R-REF-4).
+    pub net: i64,
+    pub fully_refunded: bool,
+}
+
+impl RefundedParts {
+    /// The share of the Stripe application fee to refund for this cumulative state: everything
+    /// of the fee that is returned (commission, reserve and affiliate clawback; never the
+    /// processing fee).
+    pub fn application_fee_refunded(&self) -> Result<i64, MoneyError> {
+        self.refunded_commission
+            .checked_add(self.refunded_reserve)
+            .and_then(|x| x.checked_add(self.refunded_affiliate))
+            .ok_or(MoneyError::Overflow)
+    }
+}
+
+/// The state of an entry after `cumulative_refunded` of its gross has been refunded in total.
+pub fn clawback(original: &OriginalParts, cumulative_refunded: i64) -> Result<RefundedParts, RefundError> {
+    if cumulative_refunded < 0 {
+        return Err(RefundError::NotPositive);
+    }
+    if cumulative_refunded > original.gross {
+        return Err(RefundError::ExceedsRemaining { requested: cumulative_refunded, remaining: original.gross });
+    }
+    let he = Rounding::HalfEven;
+    let share = |part: i64| mul_div(part, cumulative_refunded, original.gross, he);
+    let refunded_commission = share(original.commission)?;
+    let refunded_reserve = share(original.reserve)?;
+    let refunded_affiliate = share(original.affiliate)?;
+    let commission = original.commission - refunded_commission;
+    let reserve = original.reserve - refunded_reserve;
+    let affiliate = original.affiliate - refunded_affiliate;
+    let remaining = original.gross - cumulative_refunded;
+    let net = remaining
+        .checked_sub(commission)
+        .and_then(|x| x.checked_sub(original.processing_fee))
+        .and_then(|x| x.checked_sub(reserve))
+        .and_then(|x| x.checked_sub(affiliate))
+        .ok_or(MoneyError::Overflow)?;
+    Ok(RefundedParts {
+        refunded_amount: cumulative_refunded,
+        refunded_commission,
+        refunded_reserve,
+        refunded_affiliate,
+        commission,
+        processing_fee: original.processing_fee,
+        reserve,
+        affiliate,
+        net,
+        fully_refunded: cumulative_refunded == original.gross,
+    })
+}
+
+/// Applies one more refund of `amount` on top of `already_refunded`; rejects over-refunds.
+pub fn refund(original: &OriginalParts, already_refunded: i64, amount: i64) -> Result<RefundedParts, RefundError> {
+    if amount <= 0 {
+        return Err(RefundError::NotPositive);
+    }
+    let remaining = original.gross.checked_sub(already_refunded).ok_or(MoneyError::Overflow)?;
+    if amount > remaining {
+        return Err(RefundError::ExceedsRemaining { requested: amount, remaining });
+    }
+    clawback(original, already_refunded + amount)
+}

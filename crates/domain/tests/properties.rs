@@ -1,0 +1,132 @@
+//! Property tests for the money invariants (R-MONEY-2, R-MONEY-3, R-REF-1).
+
+use domain::allocation::allocate;
+use domain::commission::{self, AffiliateFunding, CommissionConfig, OrderAmounts, RuleOverrides, Tier};
+use domain::money::{Currency, Money, MoneyError};
+use domain::rate::Rate;
+use domain::refund::{self, OriginalParts};
+use proptest::prelude::*;
+use rust_decimal::Decimal;
+
+fn rate(max_bp: u32) -> impl Strategy<Value = Rate> {
+    (0..=max_bp).prop_map(|bp| Rate::new(Decimal::new(i64::from(bp), 4)).expect("in range"))
+}
+
+fn tier() -> impl Strategy<Value = Tier> {
+    prop_oneof![Just(Tier::Starter), Just(Tier::Pro), Just(Tier::Enterprise)]
+}
+
+prop_compose! {
+    fn order()(subtotal in 1i64..=50_000_000, discount_pct in 0i64..=100, tax in 0i64..=5_000_000,
+               shipping in 0i64..=1_000_000, extra in 0i64..=1000, affiliate in any::<bool>()) -> OrderAmounts {
+        let discount = subtotal * discount_pct / 100;
+        let gross = subtotal - discount + tax + shipping + extra;
+        let gross = gross.max(1);
+        OrderAmounts::new(Currency::USD, gross, Some(subtotal), discount, tax, shipping, affiliate).expect("valid order")
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn breakdown_identity_holds(order in order(), tier in tier(), commission_rate in rate(3000),
+                                affiliate_rate in rate(3000), reserve_rate in rate(2000),
+                                seller_funded in any::<bool>(), margin in rate(10_000)) {
+        let text = commission::SHIPPED_CONFIG.replace("platform_margin_rate = \"0\"", &format!("platform_margin_rate = \"{margin}\""));
+        let config = CommissionConfig::from_toml_str(&text).expect("config");
+        let overrides = RuleOverrides {
+            commission_rate: Some(commission_rate),
+            affiliate_rate: Some(affiliate_rate),
+            affiliate_funding: Some(if seller_funded { AffiliateFunding::Seller } else { AffiliateFunding::Platform }),
+        };
+        let rule = config.rule_for(tier, &overrides).expect("rule");
+        match commission::compute(&order, &rule, reserve_rate, None) {
+            Ok(b) => {
+                prop_assert_eq!(b.gross, b.commission + b.processing_fee + b.reserve + b.affiliate + b.net);
+                prop_assert_eq!(b.application_fee_amount, b.gross - b.net);
+                for part in [b.commission, b.processing_fee, b.reserve, b.affiliate, b.net, b.platform_absorbed_fee] {
+                    prop_assert!(part >= 0, "negative part in {:?}", b);
+                }
+                prop_assert!(b.commissionable_base <= b.gross);
+            }
+            Err(commission::CommissionError::AffiliateExceedsCommission { .. }) => prop_assert!(!seller_funded),
+            Err(commission::CommissionError::DeductionsExceedGross { .. }) => {}
+            Err(e) => prop_assert!(false, "unexpected error {e}"),
+        }
+    }
+
+    #[test]
+    fn partial_refunds_converge_to_one_full_refund(gross in 1i64..=100_000_000, c_bp in 0u32..=3000,
+                                                  fee in 0i64..=1000, r_bp in 0u32..=2000, a_bp in 0u32..=500,
+                                                  cuts in proptest::collection::vec(1u32..=1000, 1..12)) {
+        let commission = gross * i64::from(c_bp) / 10_000;
+        let reserve = gross * i64::from(r_bp) / 10_000;
+        let affiliate = gross * i64::from(a_bp) / 10_000;
+        let original = OriginalParts { gross, commission, processing_fee: fee.min(gross), reserve, affiliate };
+        // Split the gross into random positive pieces that sum to it.
+        let total_w: u64 = cuts.iter().map(|c| u64::from(*c)).sum();
+        let mut pieces: Vec<i64> = cuts.iter().map(|c| ((gross as u128 * u128::from(*c)) / u128::from(total_w)) as i64).collect();
+        let short = gross - pieces.iter().sum::<i64>();
+        if let Some(last) = pieces.last_mut() { *last += short; }
+        let mut refunded = 0;
+        let mut state = refund::clawback(&original, 0).expect("zero");
+        for piece in pieces.into_iter().filter(|p| *p > 0) {
+            state = refund::refund(&original, refunded, piece).expect("within gross");
+            refunded += piece;
+            prop_assert_eq!(gross - state.refunded_amount,
+                state.commission + state.processing_fee + state.reserve + state.affiliate + state.net);
+            prop_assert!(state.commission >= 0 && state.reserve >= 0 && state.affiliate >= 0);
+        }
+        let once = refund::clawback(&original, gross).expect("full");
+        prop_assert_eq!(state, once);
+        prop_assert!(refund::refund(&original, gross, 1).is_err());
+    }
+
+    #[test]
+    fn allocation_sums_to_whole_and_ignores_party_order(total in 0i64..=1_000_000_000,
+                                                        weights in proptest::collection::vec(0u32..=10_000, 1..8),
+                                                        seed in any::<u64>()) {
+        prop_assume!(weights.iter().any(|w| *w > 0));
+        let parties: Vec<(usize, Decimal)> = weights.iter().enumerate().map(|(i, w)| (i, Decimal::from(*w))).collect();
+        let out = allocate(total, &parties).expect("allocate");
+        prop_assert_eq!(out.iter().map(|(_, a)| *a).sum::<i64>(), total);
+        for (_, a) in &out { prop_assert!(*a >= 0); }
+        // Rotate the parties: every party gets the same amount.
+        let k = (seed as usize) % parties.len();
+        let mut rotated = parties.clone();
+        rotated.rotate_left(k);
+        let mut again = allocate(total, &rotated).expect("allocate");
+        again.sort();
+        let mut sorted = out.clone();
+        sorted.sort();
+        prop_assert_eq!(sorted, again);
+    }
+
+    #[test]
+    fn money_arithmetic_never_wraps(a in any::<i64>(), b in any::<i64>()) {
+        let (x, y) = (Money::new(a, Currency::USD), Money::new(b, Currency::USD));
+        match a.checked_add(b) {
+            Some(s) => prop_assert_eq!(x.checked_add(y).map(|m| m.minor()), Ok(s)),
+            None => prop_assert_eq!(x.checked_add(y), Err(MoneyError::Overflow)),
+        }
+        match a.checked_sub(b) {
+            Some(s) => prop_assert_eq!(x.checked_sub(y).map(|m| m.minor()), Ok(s)),
+            None => prop_assert_eq!(x.checked_sub(y), Err(MoneyError::Overflow)),
+        }
+        let mismatch = x.checked_add(Money::new(b, Currency::EUR));
+        prop_assert!(matches!(mismatch, Err(MoneyError::CurrencyMismatch { .. })), "currency mismatch must be an error");
+    }
+
+    #[test]
+    fn huge_amounts_error_instead_of_panicking(gross in (i64::MAX / 2)..=i64::MAX) {
+        let config = CommissionConfig::shipped().expect("config");
+        let rule = config.rule_for(Tier::Starter, &RuleOverrides::default()).expect("rule");
+        if let Ok(order) = OrderAmounts::simple(Currency::USD, gross) {
+            // Either a correct breakdown or a typed error; never a panic.
+            if let Ok(b) = commission::compute(&order, &rule, Rate::ZERO, None) {
+                prop_assert_eq!(b.gross, b.commission + b.processing_fee + b.reserve + b.affiliate + b.net);
+            }
+        }
+    }
+}
