@@ -1,1 +1,20 @@
+//! Database migrations (one set for SQLite and PostgreSQL). Every step has a `down`.
+//!
+//! Column conventions: amounts are `BIGINT` minor units; timestamps are UTC (`TIMESTAMPTZ` on
+//! PostgreSQL, ISO-8601 text on SQLite); ids are text (UUIDs). Rates are exact decimal strings
+//! (`"0.08"`) in `TEXT` columns on both backends: sea-orm decodes SQLite DECIMAL through `f64`
+//! and SQLite's numeric affinity would store it as a float, which money code must never do.
+//! The repositories parse them into `domain::Rate`.
 
+pub use sea_orm_migration::prelude::*;
+
+mod m20261125_000001_initial;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261125_000001_initial::Migration)]
+    }
+}

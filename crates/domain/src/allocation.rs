@@ -30,10 +30,8 @@ pub fn allocate<K: Ord + Clone>(total: i64, parties: &[(K, Decimal)]) -> Result<
     if parties.iter().any(|(_, w)| w.is_sign_negative() && !w.is_zero()) {
         return Err(AllocationError::InvalidWeights);
     }
-    let weight_sum = parties
-        .iter()
-        .try_fold(Decimal::ZERO, |acc, (_, w)| acc.checked_add(*w))
-        .ok_or(MoneyError::Overflow)?;
+    let weight_sum =
+        parties.iter().try_fold(Decimal::ZERO, |acc, (_, w)| acc.checked_add(*w)).ok_or(MoneyError::Overflow)?;
     if weight_sum.is_zero() {
         return Err(AllocationError::InvalidWeights);
     }
@@ -41,10 +39,7 @@ pub fn allocate<K: Ord + Clone>(total: i64, parties: &[(K, Decimal)]) -> Result<
     let mut rows: Vec<(usize, i64, Decimal)> = Vec::with_capacity(parties.len());
     let mut allocated: i64 = 0;
     for (i, (_, w)) in parties.iter().enumerate() {
-        let exact = total_d
-            .checked_mul(*w)
-            .and_then(|x| x.checked_div(weight_sum))
-            .ok_or(MoneyError::Overflow)?;
+        let exact = total_d.checked_mul(*w).and_then(|x| x.checked_div(weight_sum)).ok_or(MoneyError::Overflow)?;
         let floor = exact.floor();
         let floor_i = i64::try_from(floor).map_err(|_| MoneyError::Overflow)?;
         allocated = allocated.checked_add(floor_i).ok_or(MoneyError::Overflow)?;

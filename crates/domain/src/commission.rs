@@ -321,10 +321,8 @@ impl OrderAmounts {
         if discount > subtotal {
             return Err(CommissionError::DiscountExceedsSubtotal { discount, subtotal });
         }
-        let parts = (subtotal - discount)
-            .checked_add(tax)
-            .and_then(|x| x.checked_add(shipping))
-            .ok_or(MoneyError::Overflow)?;
+        let parts =
+            (subtotal - discount).checked_add(tax).and_then(|x| x.checked_add(shipping)).ok_or(MoneyError::Overflow)?;
         if parts > gross {
             return Err(CommissionError::PartsExceedGross { parts, gross });
         }
@@ -442,7 +440,10 @@ pub fn compute(
     // R-RES-1: reserve on what would otherwise go to the seller.
     let before_reserve = sub(sub(sub(order.gross, commission)?, processing_fee)?, affiliate)?;
     if before_reserve < 0 {
-        return Err(CommissionError::DeductionsExceedGross { deductions: sub(order.gross, before_reserve)?, gross: order.gross });
+        return Err(CommissionError::DeductionsExceedGross {
+            deductions: sub(order.gross, before_reserve)?,
+            gross: order.gross,
+        });
     }
     let reserve = reserve_rate.apply(before_reserve, HE)?;
     steps.push(format!("reserve = half_even({reserve_rate} x {before_reserve}) = {reserve}"));

@@ -27,10 +27,34 @@ pub enum MoneyError {
 /// ISO 4217 currencies the platform settles in, with their minor-unit exponent.
 /// The list is deliberately explicit: an unknown code is rejected rather than guessed.
 const CURRENCIES: &[(&str, u32)] = &[
-    ("USD", 2), ("EUR", 2), ("GBP", 2), ("CAD", 2), ("AUD", 2), ("NZD", 2), ("CHF", 2),
-    ("SEK", 2), ("NOK", 2), ("DKK", 2), ("PLN", 2), ("CZK", 2), ("MXN", 2), ("BRL", 2),
-    ("SGD", 2), ("HKD", 2), ("INR", 2), ("ZAR", 2), ("NGN", 2), ("KES", 2), ("GHS", 2),
-    ("JPY", 0), ("KRW", 0), ("VND", 0), ("CLP", 0), ("UGX", 0), ("XOF", 0), ("XAF", 0),
+    ("USD", 2),
+    ("EUR", 2),
+    ("GBP", 2),
+    ("CAD", 2),
+    ("AUD", 2),
+    ("NZD", 2),
+    ("CHF", 2),
+    ("SEK", 2),
+    ("NOK", 2),
+    ("DKK", 2),
+    ("PLN", 2),
+    ("CZK", 2),
+    ("MXN", 2),
+    ("BRL", 2),
+    ("SGD", 2),
+    ("HKD", 2),
+    ("INR", 2),
+    ("ZAR", 2),
+    ("NGN", 2),
+    ("KES", 2),
+    ("GHS", 2),
+    ("JPY", 0),
+    ("KRW", 0),
+    ("VND", 0),
+    ("CLP", 0),
+    ("UGX", 0),
+    ("XOF", 0),
+    ("XAF", 0),
 ];
 
 /// A validated ISO 4217 currency code (upper case, from the supported list).
@@ -66,11 +90,7 @@ impl Currency {
 
     /// Number of decimal places of the minor unit (2 for USD, 0 for JPY).
     pub fn exponent(&self) -> u32 {
-        CURRENCIES
-            .iter()
-            .find(|(c, _)| c.as_bytes() == self.0)
-            .map(|(_, e)| *e)
-            .unwrap_or(2)
+        CURRENCIES.iter().find(|(c, _)| c.as_bytes() == self.0).map(|(_, e)| *e).unwrap_or(2)
     }
 }
 

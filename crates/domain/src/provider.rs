@@ -175,7 +175,11 @@ pub trait PayoutProvider: Send + Sync {
     fn kind(&self) -> ProviderKind;
     async fn create_account(&self, req: CreateAccount) -> Result<ProviderAccount, ProviderError>;
     async fn onboarding_link(&self, req: OnboardingLinkRequest) -> Result<OnboardingLink, ProviderError>;
-    async fn update_payout_schedule(&self, provider_account_id: &str, schedule: PayoutSchedule) -> Result<(), ProviderError>;
+    async fn update_payout_schedule(
+        &self,
+        provider_account_id: &str,
+        schedule: PayoutSchedule,
+    ) -> Result<(), ProviderError>;
     async fn create_destination_charge(&self, req: DestinationCharge) -> Result<ChargeCreated, ProviderError>;
     async fn transfer(&self, req: TransferRequest) -> Result<TransferCreated, ProviderError>;
     async fn payout(&self, req: PayoutRequest) -> Result<PayoutCreated, ProviderError>;

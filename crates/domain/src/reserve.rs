@@ -18,9 +18,16 @@ pub struct ReservePolicy {
 impl ReservePolicy {
     /// The policy for a seller of `tier` (Enterprise carries none) whose first sale is
     /// `first_sale_at` (or `None` before it).
-    pub fn for_seller(config: &CommissionConfig, tier: Tier, first_sale_at: Option<DateTime<Utc>>) -> Result<Self, ConfigError> {
+    pub fn for_seller(
+        config: &CommissionConfig,
+        tier: Tier,
+        first_sale_at: Option<DateTime<Utc>>,
+    ) -> Result<Self, ConfigError> {
         let rate = config.tier(tier)?.reserve_rate.unwrap_or(config.reserve.new_seller_rate);
-        Ok(ReservePolicy { rate, expires_at: first_sale_at.map(|t| t + Duration::days(config.reserve.new_seller_days)) })
+        Ok(ReservePolicy {
+            rate,
+            expires_at: first_sale_at.map(|t| t + Duration::days(config.reserve.new_seller_days)),
+        })
     }
 
     /// The reserve rate that applies to a sale at `sale_at`.

@@ -63,14 +63,22 @@ impl FromStr for PayoutInterval {
 pub enum PayoutSchedule {
     Daily,
     /// 1 = Monday … 7 = Sunday.
-    Weekly { day_of_week: u8 },
+    Weekly {
+        day_of_week: u8,
+    },
     /// 1…31; in shorter months the provider pays on the last day.
-    Monthly { day_of_month: u8 },
+    Monthly {
+        day_of_month: u8,
+    },
     Manual,
 }
 
 impl PayoutSchedule {
-    pub fn parse(interval: PayoutInterval, day_of_week: Option<i64>, day_of_month: Option<i64>) -> Result<Self, ScheduleError> {
+    pub fn parse(
+        interval: PayoutInterval,
+        day_of_week: Option<i64>,
+        day_of_month: Option<i64>,
+    ) -> Result<Self, ScheduleError> {
         match interval {
             PayoutInterval::Daily | PayoutInterval::Manual => {
                 if day_of_week.is_some() {

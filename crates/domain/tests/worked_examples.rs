@@ -99,7 +99,10 @@ fn bad_orders_are_typed_errors() {
     ));
     assert!(CommissionConfig::from_toml_str("version = 1").is_err());
     assert!(CommissionConfig::from_toml_str(&commission::SHIPPED_CONFIG.replace("\"0.08\"", "\"1.5\"")).is_err());
-    assert!(CommissionConfig::from_toml_str(&commission::SHIPPED_CONFIG.replace("\"0.08\"", "0.08")).is_err(), "floats are refused");
+    assert!(
+        CommissionConfig::from_toml_str(&commission::SHIPPED_CONFIG.replace("\"0.08\"", "0.08")).is_err(),
+        "floats are refused"
+    );
 }
 
 #[test]
@@ -119,7 +122,10 @@ fn refund_4000_of_10000_with_800_commission() {
 #[test]
 fn over_refunds_and_non_positive_refunds_are_rejected() {
     let original = OriginalParts { gross: 10_000, commission: 800, processing_fee: 320, reserve: 888, affiliate: 0 };
-    assert_eq!(refund::refund(&original, 4_000, 6_001), Err(RefundError::ExceedsRemaining { requested: 6_001, remaining: 6_000 }));
+    assert_eq!(
+        refund::refund(&original, 4_000, 6_001),
+        Err(RefundError::ExceedsRemaining { requested: 6_001, remaining: 6_000 })
+    );
     assert_eq!(refund::refund(&original, 0, 0), Err(RefundError::NotPositive));
     assert_eq!(refund::refund(&original, 0, -1), Err(RefundError::NotPositive));
     // A full refund leaves the seller carrying the processing fee (R-REF-4).

@@ -1,1 +1,19 @@
+//! sea-orm entities, one module per table (the schema lives in `migrations/`).
+//!
+//! Rates are stored as canonical decimal text and parsed into `domain::Rate` by the repositories:
+//! sea-orm reads SQLite DECIMAL values through `f64`, which money code must never do.
 
+pub mod audit_log;
+pub mod balance_movements;
+pub mod commission_ledger;
+pub mod commission_rules;
+pub mod connected_accounts;
+pub mod disputes;
+pub mod ledger_postings;
+pub mod malet_settings;
+pub mod outbox;
+pub mod payment_exceptions;
+pub mod payouts;
+pub mod refunds;
+pub mod reserve_holds;
+pub mod webhook_events;

@@ -1,1 +1,4 @@
+//! The `murchases` subgraph: the per-order commission ledger, refunds, admin commission rules.
 
+pub mod config;
+pub mod startup;

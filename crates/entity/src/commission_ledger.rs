@@ -1,0 +1,41 @@
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "commission_ledger")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: String,
+    pub order_id: String,
+    pub malet_id: String,
+    pub provider: String,
+    pub provider_payment_id: String,
+    pub provider_charge_id: Option<String>,
+    pub destination_account_id: Option<String>,
+    pub currency: String,
+    pub gross_amount: i64,
+    pub commission_rate: String,
+    pub original_commission: i64,
+    pub original_reserve: i64,
+    pub original_affiliate: i64,
+    pub commission_amount: i64,
+    pub processing_fee: i64,
+    pub reserve_amount: i64,
+    pub affiliate_amount: i64,
+    pub affiliate_id: Option<String>,
+    pub net_payout: i64,
+    pub application_fee_amount: i64,
+    pub refunded_amount: i64,
+    pub refunded_commission: i64,
+    pub status: String,
+    pub disputed: bool,
+    pub rule_version: i64,
+    pub breakdown: String,
+    pub settlement_date: Option<DateTimeUtc>,
+    pub created_at: DateTimeUtc,
+    pub updated_at: DateTimeUtc,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

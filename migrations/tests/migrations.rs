@@ -1,0 +1,113 @@
+//! Migrations run up, down and up again on SQLite and PostgreSQL, and the database itself
+//! enforces the invariants code must not be trusted with alone.
+
+use migration::sea_orm::{ConnectionTrait, DatabaseConnection};
+use migration::{Migrator, MigratorTrait};
+use service_core::testing::TestDb;
+
+const TABLES: &[&str] = &[
+    "malet_settings",
+    "commission_rules",
+    "connected_accounts",
+    "balance_movements",
+    "reserve_holds",
+    "payouts",
+    "disputes",
+    "commission_ledger",
+    "ledger_postings",
+    "refunds",
+    "payment_exceptions",
+    "webhook_events",
+    "outbox",
+    "audit_log",
+];
+
+async fn table_exists(db: &DatabaseConnection, table: &str) -> bool {
+    db.execute_unprepared(&format!("SELECT 1 FROM {table} WHERE 1 = 0")).await.is_ok()
+}
+
+fn account_insert(id: &str, malet: &str, status: &str) -> String {
+    format!(
+        "INSERT INTO connected_accounts (id, malet_id, user_id, provider, status, rolling_reserve_rate, currency, \
+         created_at, updated_at) VALUES ('{id}', '{malet}', 'u1', 'STRIPE_CONNECT', '{status}', '0.1', 'USD', \
+         '2026-11-25T00:00:00Z', '2026-11-25T00:00:00Z')"
+    )
+}
+
+fn event_insert(id: &str, event_id: &str, receiver: &str) -> String {
+    format!(
+        "INSERT INTO webhook_events (id, receiver, provider, event_id, event_type, provider_created, payload, status, \
+         received_at) VALUES ('{id}', '{receiver}', 'stripe', '{event_id}', 'account.updated', 1, '{{}}', 'RECEIVED', \
+         '2026-11-25T00:00:00Z')"
+    )
+}
+
+#[tokio::test]
+async fn up_down_up_on_every_backend() {
+    for t in TestDb::all_unmigrated().await {
+        let db = &t.conn;
+        Migrator::up(db, None).await.expect("up");
+        for table in TABLES {
+            assert!(table_exists(db, table).await, "{:?}: {table} missing after up", t.backend);
+        }
+        Migrator::down(db, None).await.expect("down");
+        for table in TABLES {
+            assert!(!table_exists(db, table).await, "{:?}: {table} left after down", t.backend);
+        }
+        Migrator::up(db, None).await.expect("up again");
+        assert!(table_exists(db, "commission_ledger").await);
+    }
+}
+
+#[tokio::test]
+async fn one_live_account_per_malet_is_enforced_by_the_database() {
+    for t in TestDb::all().await {
+        let db = &t.conn;
+        db.execute_unprepared(&account_insert("a1", "m1", "ONBOARDING")).await.expect("first account");
+        let second = db.execute_unprepared(&account_insert("a2", "m1", "PENDING")).await;
+        let err = second.expect_err("second live account must be refused");
+        assert!(service_core::db::is_unique_violation(&err), "{:?}: {err}", t.backend);
+        // A deactivated account does not count: the Malet may start over.
+        db.execute_unprepared("UPDATE connected_accounts SET status = 'DEACTIVATED' WHERE id = 'a1'")
+            .await
+            .expect("deactivate");
+        db.execute_unprepared(&account_insert("a3", "m1", "PENDING")).await.expect("new account after deactivation");
+        db.execute_unprepared(&account_insert("a4", "m1", "DEACTIVATED")).await.expect("several deactivated are fine");
+        db.execute_unprepared(&account_insert("a5", "m2", "ACTIVE")).await.expect("another malet");
+    }
+}
+
+#[tokio::test]
+async fn duplicate_webhook_event_is_refused() {
+    for t in TestDb::all().await {
+        let db = &t.conn;
+        db.execute_unprepared(&event_insert("e1", "evt_1", "payments")).await.expect("first");
+        let err = db.execute_unprepared(&event_insert("e2", "evt_1", "payments")).await.expect_err("duplicate");
+        assert!(service_core::db::is_unique_violation(&err), "{:?}: {err}", t.backend);
+        // The other subgraph's endpoint receives the same event independently.
+        db.execute_unprepared(&event_insert("e3", "evt_1", "murchases")).await.expect("other receiver");
+    }
+}
+
+#[tokio::test]
+async fn ledger_is_unique_per_order_and_per_provider_charge() {
+    for t in TestDb::all().await {
+        let db = &t.conn;
+        let insert = |id: &str, order: &str, payment: &str| {
+            format!(
+                "INSERT INTO commission_ledger (id, order_id, malet_id, provider, provider_payment_id, currency, gross_amount, \
+                 commission_rate, original_commission, original_reserve, original_affiliate, commission_amount, processing_fee, \
+                 reserve_amount, affiliate_amount, net_payout, application_fee_amount, status, rule_version, breakdown, \
+                 created_at, updated_at) VALUES ('{id}', '{order}', 'm1', 'STRIPE_CONNECT', '{payment}', 'USD', 10000, '0.08', \
+                 800, 888, 0, 800, 320, 888, 0, 7992, 2008, 'PENDING', 1, '{{}}', '2026-11-25T00:00:00Z', '2026-11-25T00:00:00Z')"
+            )
+        };
+        db.execute_unprepared(&insert("l1", "o1", "pi_1")).await.expect("first");
+        assert!(db.execute_unprepared(&insert("l2", "o1", "pi_2")).await.is_err(), "same order");
+        assert!(db.execute_unprepared(&insert("l3", "o3", "pi_1")).await.is_err(), "same charge");
+        // Amounts are 64-bit: a lifetime-sized value round-trips.
+        db.execute_unprepared(&insert("l4", "o4", "pi_4").replace("10000, '0.08'", "9000000000000, '0.08'"))
+            .await
+            .expect("bigint");
+    }
+}
