@@ -4,6 +4,7 @@
 pub mod allocation;
 pub mod commission;
 pub mod lifecycle;
+pub mod metadata;
 pub mod money;
 pub mod permissions;
 pub mod provider;

@@ -169,6 +169,16 @@ pub struct ProviderBalance {
     pub pending: Vec<(Currency, i64)>,
 }
 
+/// A provider event as delivered by the provider's events API (for backfills).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProviderEvent {
+    pub id: String,
+    pub event_type: String,
+    pub created: i64,
+    /// The raw event JSON, exactly as the provider returned it.
+    pub payload: String,
+}
+
 /// One payout provider (Stripe Connect, manual, PayPal, …).
 #[async_trait]
 pub trait PayoutProvider: Send + Sync {
@@ -185,4 +195,7 @@ pub trait PayoutProvider: Send + Sync {
     async fn payout(&self, req: PayoutRequest) -> Result<PayoutCreated, ProviderError>;
     async fn refund(&self, req: RefundRequest) -> Result<RefundCreated, ProviderError>;
     async fn balance(&self, provider_account_id: &str) -> Result<ProviderBalance, ProviderError>;
+    /// Events created after `created_after` (unix seconds), oldest first, for replaying missed
+    /// webhooks (R-HOOK-3).
+    async fn events_since(&self, created_after: i64, limit: u32) -> Result<Vec<ProviderEvent>, ProviderError>;
 }

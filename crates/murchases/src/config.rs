@@ -2,16 +2,17 @@
 
 use std::net::SocketAddr;
 
+use service_core::config::CommonSettings;
+
 /// Settings of the `murchases` subgraph. Every field has an environment variable.
 #[derive(Debug, Clone, clap::Args)]
 pub struct Config {
     /// Address the subgraph listens on.
     #[arg(long, env = "MURCHASES_ADDR", default_value = "127.0.0.1:4002")]
     pub addr: SocketAddr,
-    /// Database connection string (SQLite file by default; `postgres://…` in production).
-    #[arg(long, env = "DATABASE_URL", default_value = service_core::db::DEFAULT_DATABASE_URL)]
-    pub database_url: String,
-    /// Skip applying migrations on start (when a separate migration step runs them).
-    #[arg(long, env = "SKIP_MIGRATIONS", default_value_t = false)]
-    pub skip_migrations: bool,
+    /// Days after payment at which a ledger entry settles (see `service::settlement`).
+    #[arg(long, env = "SETTLE_AFTER_DAYS", default_value_t = 2)]
+    pub settle_after_days: i64,
+    #[command(flatten)]
+    pub common: CommonSettings,
 }

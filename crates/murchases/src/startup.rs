@@ -1,59 +1,98 @@
 //! Building and running the `murchases` application.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use axum::Router;
 use sea_orm::DatabaseConnection;
-use tokio::net::TcpListener;
+use service_core::auth::Authenticator;
+use service_core::http::{Server, Subgraph, spawn_periodic, subgraph_router};
+use service_core::webhook::{Inbox, WebhookState};
 
 use crate::config::Config;
+use crate::graphql::{self, MurchasesSchema};
+use crate::service::Murchases;
+use crate::service::webhooks::{MurchasesEvents, RECEIVER};
 
 pub const SERVICE: &str = "murchases";
 
-/// Everything a request handler needs.
+/// Everything the HTTP application and the jobs need.
 #[derive(Clone)]
 pub struct AppState {
     pub db: DatabaseConnection,
+    pub service: Murchases,
+    pub schema: MurchasesSchema,
+    pub inbox: Inbox,
+    pub webhooks: WebhookState,
+    pub auth: Authenticator,
+    pub development: bool,
+    pub graphql_body_limit: usize,
+    pub webhook_body_limit: usize,
+}
+
+impl AppState {
+    /// Builds the state on an open database (migrations are the caller's business).
+    pub fn new(config: &Config, db: DatabaseConnection) -> anyhow::Result<Self> {
+        let common = &config.common;
+        let service = Murchases {
+            db: db.clone(),
+            config: Arc::new(common.commission()?),
+            providers: common.stripe.registry()?,
+            settle_after_days: config.settle_after_days,
+        };
+        let schema = graphql::build(Some(service.clone()), common.development());
+        let inbox = Inbox { db: db.clone(), receiver: RECEIVER, applier: Arc::new(MurchasesEvents(service.clone())) };
+        let webhooks = WebhookState { inbox: inbox.clone(), verifier: Arc::new(common.stripe.verifier()) };
+        Ok(AppState {
+            db,
+            service,
+            schema,
+            inbox,
+            webhooks,
+            auth: Authenticator::from_settings(&common.auth)?,
+            development: common.development(),
+            graphql_body_limit: common.graphql_body_limit,
+            webhook_body_limit: common.stripe.webhook_body_limit,
+        })
+    }
 }
 
 /// The HTTP application (used directly by oneshot tests).
 pub fn app(state: AppState) -> Router {
-    service_core::http::with_metrics(service_core::http::operational_routes(SERVICE, state.db.clone()))
+    subgraph_router(Subgraph {
+        service: SERVICE,
+        executor: state.schema,
+        auth: state.auth,
+        development: state.development,
+        graphql_body_limit: state.graphql_body_limit,
+        webhooks: state.webhooks,
+        webhook_body_limit: state.webhook_body_limit,
+        db: state.db,
+    })
 }
 
-/// Connects to the database and applies migrations unless disabled.
-pub async fn state(config: &Config) -> anyhow::Result<AppState> {
-    let db = service_core::db::connect(&config.database_url).await?;
-    if !config.skip_migrations {
-        service_core::db::migrate(&db).await?;
-    }
-    Ok(AppState { db })
+/// Background jobs: webhook retries and settlement.
+pub fn spawn_jobs(state: &AppState, every: std::time::Duration) {
+    let inbox = state.inbox.clone();
+    spawn_periodic("webhook-retry", every, move || {
+        let inbox = inbox.clone();
+        async move { inbox.process_due(100).await.map_err(|e| e.to_string()) }
+    });
+    let service = state.service.clone();
+    spawn_periodic("settlement", every, move || {
+        let service = service.clone();
+        async move { service.settle_due(service_core::clock::now()).await.map_err(|e| e.to_string()) }
+    });
 }
 
-/// A bound, not yet running server: lets tests bind port 0 and read the real address.
-pub struct Application {
-    listener: TcpListener,
-    router: Router,
+/// Connects, migrates, starts the jobs and binds `config.addr`.
+pub async fn build(config: &Config) -> anyhow::Result<Server> {
+    let db = config.common.database().await?;
+    let state = AppState::new(config, db)?;
+    spawn_jobs(&state, config.common.job_interval());
+    bind(config.addr, state).await
 }
 
-impl Application {
-    pub async fn build(config: &Config) -> anyhow::Result<Self> {
-        let state = state(config).await?;
-        Self::bind(config.addr, state).await
-    }
-
-    pub async fn bind(addr: SocketAddr, state: AppState) -> anyhow::Result<Self> {
-        let listener = TcpListener::bind(addr).await?;
-        Ok(Application { listener, router: app(state) })
-    }
-
-    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
-        self.listener.local_addr()
-    }
-
-    /// Serves until Ctrl-C / SIGTERM, then drains in-flight requests.
-    pub async fn run(self) -> std::io::Result<()> {
-        tracing::info!(service = SERVICE, addr = %self.listener.local_addr()?, "listening");
-        axum::serve(self.listener, self.router).with_graceful_shutdown(service_core::http::shutdown_signal()).await
-    }
+pub async fn bind(addr: SocketAddr, state: AppState) -> anyhow::Result<Server> {
+    Ok(Server::bind(SERVICE, addr, app(state)).await?)
 }

@@ -2,16 +2,33 @@
 
 use std::net::SocketAddr;
 
+use service_core::config::CommonSettings;
+
 /// Settings of the `payments` subgraph. Every field has an environment variable.
 #[derive(Debug, Clone, clap::Args)]
 pub struct Config {
     /// Address the subgraph listens on.
     #[arg(long, env = "PAYMENTS_ADDR", default_value = "127.0.0.1:4001")]
     pub addr: SocketAddr,
-    /// Database connection string (SQLite file by default; `postgres://…` in production).
-    #[arg(long, env = "DATABASE_URL", default_value = service_core::db::DEFAULT_DATABASE_URL)]
-    pub database_url: String,
-    /// Skip applying migrations on start (when a separate migration step runs them).
-    #[arg(long, env = "SKIP_MIGRATIONS", default_value_t = false)]
-    pub skip_migrations: bool,
+    /// Where the provider sends a seller who finished onboarding.
+    #[arg(long, env = "ONBOARDING_RETURN_URL", default_value = "http://localhost:3000/manage/payouts?onboarding=done")]
+    pub onboarding_return_url: String,
+    /// Where the provider sends a seller whose onboarding link expired.
+    #[arg(
+        long,
+        env = "ONBOARDING_REFRESH_URL",
+        default_value = "http://localhost:3000/manage/payouts?onboarding=refresh"
+    )]
+    pub onboarding_refresh_url: String,
+    /// Currency of new accounts until the provider reports theirs.
+    #[arg(long, env = "DEFAULT_CURRENCY", default_value = "USD")]
+    pub default_currency: String,
+    /// An ACTIVE account is suspended when its disputes in the window exceed this number.
+    #[arg(long, env = "CHARGEBACK_THRESHOLD", default_value_t = 2)]
+    pub chargeback_threshold: u64,
+    /// Trailing window of the chargeback threshold, in days.
+    #[arg(long, env = "DISPUTE_WINDOW_DAYS", default_value_t = 90)]
+    pub dispute_window_days: i64,
+    #[command(flatten)]
+    pub common: CommonSettings,
 }

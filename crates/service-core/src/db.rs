@@ -60,3 +60,9 @@ pub async fn ping(db: &DatabaseConnection) -> Result<(), DbErr> {
 pub fn is_unique_violation(err: &DbErr) -> bool {
     matches!(err.sql_err(), Some(sea_orm::SqlErr::UniqueConstraintViolation(_)))
 }
+
+/// `SUM(column)` as a 64-bit integer on every backend (PostgreSQL's `SUM(bigint)` is NUMERIC),
+/// zero when there are no rows.
+pub fn sum_bigint(column: &str) -> sea_orm::sea_query::Expr {
+    sea_orm::sea_query::Expr::cust(format!("CAST(COALESCE(SUM({column}), 0) AS BIGINT)"))
+}

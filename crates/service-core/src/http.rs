@@ -65,13 +65,6 @@ pub fn with_metrics(router: Router) -> Router {
     router.route_layer(middleware::from_fn(track_metrics))
 }
 
-/// Binds `addr` and serves `app` until Ctrl-C or SIGTERM, then drains in-flight requests.
-pub async fn serve(app: Router, addr: SocketAddr) -> std::io::Result<()> {
-    let listener = TcpListener::bind(addr).await?;
-    tracing::info!(addr = %listener.local_addr()?, "listening");
-    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await
-}
-
 /// Resolves on Ctrl-C or SIGTERM.
 pub async fn shutdown_signal() {
     let ctrl_c = async {
@@ -99,4 +92,82 @@ pub async fn shutdown_signal() {
         () = terminate => {},
     }
     tracing::info!("shutdown signal received, draining");
+}
+
+/// The parts of a subgraph's HTTP application.
+pub struct Subgraph<E: async_graphql::Executor + Clone> {
+    pub service: &'static str,
+    pub executor: E,
+    pub auth: crate::auth::Authenticator,
+    pub development: bool,
+    pub graphql_body_limit: usize,
+    pub webhooks: crate::webhook::WebhookState,
+    pub webhook_body_limit: usize,
+    pub db: DatabaseConnection,
+}
+
+/// The routes of a subgraph: `POST /graphql` (GET serves GraphiQL in development),
+/// `POST /webhooks/stripe`, `/health`, `/ready`, `/metrics`, each body-limited (413).
+pub fn subgraph_router<E: async_graphql::Executor + Clone>(parts: Subgraph<E>) -> Router {
+    use axum::routing::post;
+    use tower_http::limit::RequestBodyLimitLayer;
+
+    let mut graphql_route = post(crate::graphql::graphql_handler::<E>);
+    if parts.development {
+        graphql_route = graphql_route.get(crate::graphql::graphiql);
+    }
+    let graphql = Router::new()
+        .route("/graphql", graphql_route)
+        .layer(RequestBodyLimitLayer::new(parts.graphql_body_limit))
+        .with_state(crate::graphql::GraphqlState { executor: parts.executor, auth: parts.auth });
+    let webhooks = Router::new()
+        .route("/webhooks/stripe", post(crate::webhook::stripe_webhook))
+        .layer(RequestBodyLimitLayer::new(parts.webhook_body_limit))
+        .with_state(parts.webhooks);
+    with_metrics(Router::new().merge(graphql).merge(webhooks).merge(operational_routes(parts.service, parts.db)))
+}
+
+/// A bound, not yet running server: tests bind port 0 and read the real address.
+pub struct Server {
+    listener: TcpListener,
+    router: Router,
+    service: &'static str,
+}
+
+impl Server {
+    pub async fn bind(service: &'static str, addr: SocketAddr, router: Router) -> std::io::Result<Self> {
+        Ok(Server { listener: TcpListener::bind(addr).await?, router, service })
+    }
+
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves until Ctrl-C / SIGTERM, then drains in-flight requests.
+    pub async fn run(self) -> std::io::Result<()> {
+        tracing::info!(service = self.service, addr = %self.listener.local_addr()?, "listening");
+        axum::serve(self.listener, self.router).with_graceful_shutdown(shutdown_signal()).await
+    }
+}
+
+/// Runs `job` every `every` until the process stops (0 disables it).
+pub fn spawn_periodic<F, Fut>(name: &'static str, every: std::time::Duration, job: F)
+where
+    F: Fn() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = Result<usize, String>> + Send,
+{
+    if every.is_zero() {
+        return;
+    }
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        loop {
+            tick.tick().await;
+            match job().await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(job = name, items = n, "job pass"),
+                Err(e) => tracing::warn!(job = name, error = %e, "job pass failed"),
+            }
+        }
+    });
 }

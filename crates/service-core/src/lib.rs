@@ -1,7 +1,19 @@
 //! What both subgraphs share: database connection and migrations, HTTP plumbing (health,
 //! readiness, metrics, graceful shutdown), telemetry, and the test harness for both databases.
 
+pub mod audit;
+pub mod auth;
+pub mod clock;
+pub mod config;
 pub mod db;
+pub mod error;
+pub mod graphql;
 pub mod http;
+pub mod outbox;
+pub mod registry;
+pub mod scalars;
+pub mod stripe;
 pub mod telemetry;
+#[cfg(feature = "testing")]
 pub mod testing;
+pub mod webhook;

@@ -118,3 +118,110 @@ impl TestDb {
         }
     }
 }
+
+/// The repository's `tests/fixtures/stripe` directory.
+pub fn stripe_fixtures_dir() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/stripe")
+}
+
+/// A Stripe webhook fixture (an Event envelope) as JSON, to be adjusted per scenario.
+pub fn stripe_event(name: &str) -> serde_json::Value {
+    let path = stripe_fixtures_dir().join(format!("{name}.json"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+    serde_json::from_str(&text).expect("fixture is JSON")
+}
+
+/// The JWT secret test apps are configured with.
+pub const TEST_JWT_SECRET: &str = "test-secret-test-secret-test-secret-0123456789";
+/// The webhook signing secret test apps are configured with.
+pub const TEST_WEBHOOK_SECRET: &str = "whsec_test_secret";
+
+/// An HS256 token for tests.
+pub fn token(sub: &str, scope: &str, malets: &[&str], ttl_secs: i64) -> String {
+    let claims = crate::auth::Claims {
+        sub: sub.to_owned(),
+        scope: scope.to_owned(),
+        malets: malets.iter().map(|m| (*m).to_owned()).collect(),
+        exp: chrono::Utc::now().timestamp() + ttl_secs,
+        iss: None,
+        aud: None,
+    };
+    crate::auth::mint_hs256(&secrecy::SecretString::from(TEST_JWT_SECRET.to_owned()), &claims).expect("mint")
+}
+
+/// A Malet owner's token with every owner permission.
+pub fn owner_token(malet: &str) -> String {
+    token(&format!("owner-of-{malet}"), "VIEW_PAYOUTS MANAGE_PAYOUTS VIEW_REVENUE", &[malet], 3600)
+}
+
+/// A platform admin's token (`malets: ["*"]`, every permission).
+pub fn admin_token() -> String {
+    token("admin", "VIEW_PAYOUTS MANAGE_PAYOUTS VIEW_REVENUE MANAGE_COMMISSIONS", &["*"], 3600)
+}
+
+/// `Stripe-Signature` for a body signed now with the test secret.
+pub fn stripe_signature(body: &str) -> String {
+    providers::stripe::webhook::sign(body.as_bytes(), TEST_WEBHOOK_SECRET, chrono::Utc::now().timestamp())
+}
+
+/// Settings for test apps: the test JWT secret, no issuer/audience.
+pub fn auth_settings() -> crate::auth::AuthSettings {
+    crate::auth::AuthSettings {
+        jwt_secret: Some(secrecy::SecretString::from(TEST_JWT_SECRET.to_owned())),
+        jwt_public_key_file: None,
+        jwt_issuer: None,
+        jwt_audience: None,
+    }
+}
+
+/// Stripe settings for test apps, pointing at `api_base` (a fake Stripe) when given.
+pub fn stripe_settings(api_base: Option<String>) -> crate::stripe::StripeSettings {
+    crate::stripe::StripeSettings {
+        stripe_secret_key: Some(secrecy::SecretString::from("sk_test_fake".to_owned())),
+        stripe_api_base: api_base,
+        stripe_webhook_secrets: secrecy::SecretString::from(format!("whsec_old_rotated,{TEST_WEBHOOK_SECRET}")),
+        webhook_body_limit: 64 * 1024,
+        webhook_tolerance_secs: 300,
+    }
+}
+
+/// A small GraphQL client for tests.
+pub struct Gql {
+    pub url: String,
+    pub client: reqwest::Client,
+}
+
+impl Gql {
+    pub fn new(base: &str) -> Self {
+        Gql { url: format!("{base}/graphql"), client: reqwest::Client::new() }
+    }
+
+    /// Posts a query; returns the whole JSON response.
+    pub async fn run(&self, token: Option<&str>, query: &str, variables: serde_json::Value) -> serde_json::Value {
+        let mut req = self.client.post(&self.url).json(&serde_json::json!({"query": query, "variables": variables}));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        let res = req.send().await.expect("graphql request");
+        res.json().await.expect("graphql json")
+    }
+}
+
+/// The `extensions.code` of the first error of a GraphQL response.
+pub fn error_code(response: &serde_json::Value) -> Option<String> {
+    response["errors"][0]["extensions"]["code"].as_str().map(str::to_owned)
+}
+
+/// Common settings of test apps: test JWT and webhook secrets, jobs off (tests run them).
+pub fn common_settings(stripe_api_base: Option<String>) -> crate::config::CommonSettings {
+    crate::config::CommonSettings {
+        database_url: String::new(),
+        skip_migrations: true,
+        app_env: "test".into(),
+        commission_config: None,
+        job_interval_secs: 0,
+        graphql_body_limit: 64 * 1024,
+        auth: auth_settings(),
+        stripe: stripe_settings(stripe_api_base),
+    }
+}

@@ -1,0 +1,96 @@
+use async_graphql::{Context, ID, Object};
+use domain::rate::Rate;
+use service_core::graphql::{ApiError, Authenticated, actor};
+
+use super::types::{
+    CommissionBreakdown, CommissionLedger, CommissionOverrideInput, CommissionRule, MurchasePayment, OrderInput, Tier,
+    svc,
+};
+
+pub struct Mutation;
+
+fn rate(text: Option<String>, field: &str) -> Result<Option<Rate>, ApiError> {
+    text.map(|t| t.parse::<Rate>().map_err(|e| ApiError::BadInput(format!("{field}: {e}")))).transpose()
+}
+
+#[Object]
+impl Mutation {
+    /// Creates the provider payment (Stripe destination charge) for an order and returns its
+    /// client secret. Needs MANAGE_PAYOUTS on the Malet.
+    #[graphql(guard = "Authenticated")]
+    async fn create_murchase_payment(&self, ctx: &Context<'_>, input: OrderInput) -> Result<MurchasePayment, ApiError> {
+        let malet_id = input.malet_id.0.clone();
+        let order_id = input.order_id.clone().unwrap_or_default();
+        let (created, b) = svc(ctx)?.create_payment(actor(ctx), &input.into()).await?;
+        Ok(MurchasePayment {
+            order_id,
+            payment_intent_id: created.payment_id,
+            client_secret: created.client_secret,
+            application_fee_amount: service_core::scalars::int32(b.application_fee_amount)?,
+            breakdown: CommissionBreakdown { malet_id, b },
+        })
+    }
+
+    /// Refunds (part of) a paid order through the provider and claws back the commission
+    /// proportionally. Called by the order service on cancellation (MANAGE_COMMISSIONS).
+    #[graphql(guard = "Authenticated")]
+    async fn refund_murchase(
+        &self,
+        ctx: &Context<'_>,
+        order_id: ID,
+        amount: i32,
+        reason: String,
+    ) -> Result<CommissionLedger, ApiError> {
+        let entry = svc(ctx)?.refund_order(actor(ctx), &order_id, i64::from(amount), &reason).await?;
+        Ok(CommissionLedger(entry))
+    }
+
+    /// Admin: set a Malet's subscription tier (new orders use its rate).
+    #[graphql(guard = "Authenticated")]
+    async fn set_malet_tier(
+        &self,
+        ctx: &Context<'_>,
+        malet_id: ID,
+        tier: Tier,
+        reason: String,
+    ) -> Result<CommissionRule, ApiError> {
+        Ok(svc(ctx)?.set_tier(actor(ctx), &malet_id, tier.into(), &reason).await?.into())
+    }
+
+    /// Admin: a custom commission rate and/or affiliate share for a Malet.
+    #[graphql(guard = "Authenticated")]
+    async fn set_commission_override(
+        &self,
+        ctx: &Context<'_>,
+        input: CommissionOverrideInput,
+    ) -> Result<CommissionRule, ApiError> {
+        let commission_rate = rate(input.commission_rate, "commissionRate")?;
+        let affiliate_rate = rate(input.affiliate_rate, "affiliateRate")?;
+        let row = svc(ctx)?
+            .set_override(
+                actor(ctx),
+                &input.malet_id,
+                commission_rate,
+                affiliate_rate,
+                input.affiliate_funding.map(Into::into),
+                input.clear,
+                input.effective_from,
+                &input.reason,
+            )
+            .await?;
+        Ok(row.into())
+    }
+
+    /// Admin: move `amount` minor units from the seller's net to the commission (negative:
+    /// back to the seller) on one entry.
+    #[graphql(guard = "Authenticated")]
+    async fn adjust_commission(
+        &self,
+        ctx: &Context<'_>,
+        ledger_id: ID,
+        amount: i32,
+        reason: String,
+    ) -> Result<CommissionLedger, ApiError> {
+        Ok(CommissionLedger(svc(ctx)?.adjust_commission(actor(ctx), &ledger_id, i64::from(amount), &reason).await?))
+    }
+}

@@ -1,0 +1,84 @@
+use async_graphql::{Context, ID, Object};
+use domain::permissions::Permission;
+use service_core::graphql::{AdminGuard, ApiError, Authenticated, actor};
+use service_core::scalars::Long;
+
+use super::types::{
+    CommissionBreakdown, CommissionLedger, CommissionRule, EarningsSummary, Malet, OrderInput, PaymentException, svc,
+};
+
+pub struct Query;
+
+#[Object]
+impl Query {
+    /// Earnings of a Malet in one currency (default: its account currency).
+    #[graphql(guard = "Authenticated")]
+    async fn earnings_summary(
+        &self,
+        ctx: &Context<'_>,
+        malet_id: ID,
+        currency: Option<String>,
+    ) -> Result<EarningsSummary, ApiError> {
+        Ok(EarningsSummary(svc(ctx)?.earnings_summary(actor(ctx), &malet_id, currency.as_deref()).await?))
+    }
+
+    /// A page of a Malet's ledger entries, newest first (limit 1–100).
+    #[graphql(guard = "Authenticated")]
+    async fn commission_ledger(
+        &self,
+        ctx: &Context<'_>,
+        malet_id: ID,
+        #[graphql(default = 20)] limit: i32,
+        #[graphql(default = 0)] offset: i32,
+    ) -> Result<Vec<CommissionLedger>, ApiError> {
+        let rows = svc(ctx)?.ledger_page(actor(ctx), &malet_id, limit, offset).await?;
+        Ok(rows.into_iter().map(CommissionLedger).collect())
+    }
+
+    /// How many ledger entries a Malet has (for paging).
+    #[graphql(guard = "Authenticated")]
+    async fn commission_ledger_count(&self, ctx: &Context<'_>, malet_id: ID) -> Result<Long, ApiError> {
+        let n = svc(ctx)?.ledger_count(actor(ctx), &malet_id).await?;
+        Ok(Long(i64::try_from(n).unwrap_or(i64::MAX)))
+    }
+
+    /// The breakdown and Stripe `application_fee_amount` an order would get; writes nothing.
+    #[graphql(guard = "Authenticated")]
+    async fn preview_commission(&self, ctx: &Context<'_>, input: OrderInput) -> Result<CommissionBreakdown, ApiError> {
+        let malet_id = input.malet_id.0.clone();
+        let b = svc(ctx)?.preview(actor(ctx), &input.into()).await?;
+        Ok(CommissionBreakdown { malet_id, b })
+    }
+
+    /// Every version of a Malet's commission rule (admins).
+    #[graphql(guard = "AdminGuard(Permission::ManageCommissions)")]
+    async fn commission_rule_history(&self, ctx: &Context<'_>, malet_id: ID) -> Result<Vec<CommissionRule>, ApiError> {
+        let rows = svc(ctx)?.rule_history(actor(ctx), &malet_id).await?;
+        Ok(rows.into_iter().map(CommissionRule::from).collect())
+    }
+
+    /// Payments that need an admin (unusable metadata, unknown Malet).
+    #[graphql(guard = "AdminGuard(Permission::ManageCommissions)")]
+    async fn payment_exceptions(&self, ctx: &Context<'_>) -> Result<Vec<PaymentException>, ApiError> {
+        let rows = svc(ctx)?.exceptions(actor(ctx)).await?;
+        Ok(rows.into_iter().map(PaymentException::from).collect())
+    }
+
+    /// Federation: a Malet reference. Its fields carry their own guards.
+    #[graphql(entity)]
+    async fn find_malet_by_id(&self, id: ID) -> Malet {
+        Malet { id }
+    }
+
+    /// Federation: a ledger entry by id. async-graphql ignores guards on entity resolvers
+    /// (upstream issue 1651), so the service checks access and the type's guard checks every
+    /// field again.
+    #[graphql(entity)]
+    async fn find_commission_ledger_by_id(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+    ) -> Result<Option<CommissionLedger>, ApiError> {
+        Ok(svc(ctx)?.ledger_entry(actor(ctx), &id).await?.map(CommissionLedger))
+    }
+}

@@ -1,0 +1,404 @@
+//! GraphQL types of murchases, mapped from service values (never derived on entities).
+
+use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject};
+use chrono::{DateTime, Utc};
+use domain::commission::{Breakdown, Trace};
+use domain::permissions::Permission;
+use rust_decimal::prelude::ToPrimitive;
+use service_core::graphql::{ApiError, MaletGuard, actor};
+use service_core::scalars::{Long, int32};
+
+use crate::service::Murchases;
+use crate::service::ledger::EarningsSummary as SummaryValue;
+
+pub(crate) fn svc<'a>(ctx: &'a Context<'_>) -> Result<&'a Murchases, ApiError> {
+    ctx.data::<Murchases>().map_err(|_| ApiError::internal("murchases service missing from schema data"))
+}
+
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+pub enum LedgerStatus {
+    Pending,
+    Settled,
+    PartiallyRefunded,
+    Refunded,
+}
+
+impl LedgerStatus {
+    fn from_stored(s: &str) -> Result<Self, ApiError> {
+        match s.parse::<domain::lifecycle::LedgerStatus>().map_err(ApiError::internal)? {
+            domain::lifecycle::LedgerStatus::Pending => Ok(LedgerStatus::Pending),
+            domain::lifecycle::LedgerStatus::Settled => Ok(LedgerStatus::Settled),
+            domain::lifecycle::LedgerStatus::PartiallyRefunded => Ok(LedgerStatus::PartiallyRefunded),
+            domain::lifecycle::LedgerStatus::Refunded => Ok(LedgerStatus::Refunded),
+        }
+    }
+}
+
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+pub enum Tier {
+    Starter,
+    Pro,
+    Enterprise,
+}
+
+impl From<Tier> for domain::commission::Tier {
+    fn from(value: Tier) -> Self {
+        match value {
+            Tier::Starter => domain::commission::Tier::Starter,
+            Tier::Pro => domain::commission::Tier::Pro,
+            Tier::Enterprise => domain::commission::Tier::Enterprise,
+        }
+    }
+}
+
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+pub enum AffiliateFunding {
+    Platform,
+    Seller,
+}
+
+impl From<AffiliateFunding> for domain::commission::AffiliateFunding {
+    fn from(value: AffiliateFunding) -> Self {
+        match value {
+            AffiliateFunding::Platform => domain::commission::AffiliateFunding::Platform,
+            AffiliateFunding::Seller => domain::commission::AffiliateFunding::Seller,
+        }
+    }
+}
+
+/// How an amount was computed: rule, inputs and steps.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct CommissionTrace {
+    pub config_version: i64,
+    pub rule_version: Option<i64>,
+    pub tier: String,
+    pub rounding: String,
+    /// `name=value` pairs of every input.
+    pub inputs: Vec<String>,
+    pub steps: Vec<String>,
+}
+
+impl From<Trace> for CommissionTrace {
+    fn from(t: Trace) -> Self {
+        CommissionTrace {
+            config_version: t.config_version,
+            rule_version: t.rule_version,
+            tier: t.tier,
+            rounding: t.rounding,
+            inputs: t.inputs.into_iter().map(|(k, v)| format!("{k}={v}")).collect(),
+            steps: t.steps,
+        }
+    }
+}
+
+/// One ledger entry (a paid Murchase).
+pub struct CommissionLedger(pub entity::commission_ledger::Model);
+
+#[Object(guard = "MaletGuard::new(Permission::ViewRevenue, &self.0.malet_id)")]
+impl CommissionLedger {
+    async fn id(&self) -> ID {
+        ID(self.0.id.clone())
+    }
+    async fn order_id(&self) -> ID {
+        ID(self.0.order_id.clone())
+    }
+    async fn malet_id(&self) -> ID {
+        ID(self.0.malet_id.clone())
+    }
+    async fn malet(&self) -> Malet {
+        Malet { id: ID(self.0.malet_id.clone()) }
+    }
+    async fn gross_amount(&self) -> Result<i32, ApiError> {
+        int32(self.0.gross_amount)
+    }
+    /// The rate as a GraphQL Float, produced from the exact decimal (see `commissionRateDecimal`).
+    async fn commission_rate(&self) -> Result<f64, ApiError> {
+        let rate: rust_decimal::Decimal = self.0.commission_rate.parse().map_err(ApiError::internal)?;
+        rate.to_f64().ok_or_else(|| ApiError::internal("rate not representable"))
+    }
+    /// The exact rate as a decimal string, e.g. "0.08".
+    async fn commission_rate_decimal(&self) -> &str {
+        &self.0.commission_rate
+    }
+    async fn commission_amount(&self) -> Result<i32, ApiError> {
+        int32(self.0.commission_amount)
+    }
+    async fn processing_fee(&self) -> Result<i32, ApiError> {
+        int32(self.0.processing_fee)
+    }
+    async fn net_payout(&self) -> Result<i32, ApiError> {
+        int32(self.0.net_payout)
+    }
+    async fn reserve_amount(&self) -> Result<i32, ApiError> {
+        int32(self.0.reserve_amount)
+    }
+    async fn affiliate_amount(&self) -> Result<i32, ApiError> {
+        int32(self.0.affiliate_amount)
+    }
+    async fn affiliate_id(&self) -> Option<ID> {
+        self.0.affiliate_id.clone().map(ID)
+    }
+    /// Stripe `application_fee_amount` charged with the payment.
+    async fn application_fee_amount(&self) -> Result<i32, ApiError> {
+        int32(self.0.application_fee_amount)
+    }
+    async fn currency(&self) -> &str {
+        &self.0.currency
+    }
+    async fn status(&self) -> Result<LedgerStatus, ApiError> {
+        LedgerStatus::from_stored(&self.0.status)
+    }
+    async fn refunded_amount(&self) -> Result<Option<i32>, ApiError> {
+        int32(self.0.refunded_amount).map(Some)
+    }
+    async fn refunded_commission(&self) -> Result<Option<i32>, ApiError> {
+        int32(self.0.refunded_commission).map(Some)
+    }
+    async fn settlement_date(&self) -> Option<DateTime<Utc>> {
+        self.0.settlement_date
+    }
+    async fn disputed(&self) -> bool {
+        self.0.disputed
+    }
+    /// The commission rule version the entry was computed with (0: configuration defaults).
+    async fn rule_version(&self) -> i64 {
+        self.0.rule_version
+    }
+    /// The computation trace stored with the entry.
+    async fn breakdown(&self) -> Result<CommissionTrace, ApiError> {
+        let trace: Trace = serde_json::from_str(&self.0.breakdown).map_err(ApiError::internal)?;
+        Ok(trace.into())
+    }
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+}
+
+/// Earnings of one Malet in one currency. Totals are `Long` (they can exceed 32 bits).
+pub struct EarningsSummary(pub SummaryValue);
+
+#[Object(guard = "MaletGuard::new(Permission::ViewPayouts, &self.0.malet_id)")]
+impl EarningsSummary {
+    async fn malet_id(&self) -> ID {
+        ID(self.0.malet_id.clone())
+    }
+    async fn currency(&self) -> &str {
+        self.0.currency.code()
+    }
+    /// Gross sales net of refunds.
+    async fn total_gross(&self) -> Long {
+        Long(self.0.total_gross)
+    }
+    async fn total_commission(&self) -> Long {
+        Long(self.0.total_commission)
+    }
+    async fn total_net_payouts(&self) -> Long {
+        Long(self.0.total_net_payouts)
+    }
+    async fn pending_balance(&self) -> Long {
+        Long(self.0.pending_balance)
+    }
+    async fn reserve_balance(&self) -> Long {
+        Long(self.0.reserve_balance)
+    }
+}
+
+/// A Malet (shop), owned by another subgraph; murchases adds its earnings and ledger.
+pub struct Malet {
+    pub id: ID,
+}
+
+#[Object]
+impl Malet {
+    async fn id(&self) -> &ID {
+        &self.id
+    }
+    #[graphql(guard = "MaletGuard::new(Permission::ViewPayouts, &self.id)")]
+    async fn earnings_summary(&self, ctx: &Context<'_>, currency: Option<String>) -> Result<EarningsSummary, ApiError> {
+        Ok(EarningsSummary(svc(ctx)?.earnings_summary(actor(ctx), &self.id, currency.as_deref()).await?))
+    }
+    #[graphql(guard = "MaletGuard::new(Permission::ViewRevenue, &self.id)")]
+    async fn commission_ledger(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 20)] limit: i32,
+        #[graphql(default = 0)] offset: i32,
+    ) -> Result<Vec<CommissionLedger>, ApiError> {
+        let rows = svc(ctx)?.ledger_page(actor(ctx), &self.id, limit, offset).await?;
+        Ok(rows.into_iter().map(CommissionLedger).collect())
+    }
+    #[graphql(guard = "MaletGuard::new(Permission::ViewRevenue, &self.id)")]
+    async fn commission_ledger_count(&self, ctx: &Context<'_>) -> Result<Long, ApiError> {
+        let n = svc(ctx)?.ledger_count(actor(ctx), &self.id).await?;
+        Ok(Long(i64::try_from(n).unwrap_or(i64::MAX)))
+    }
+}
+
+/// The full breakdown of an order that is not yet paid.
+pub struct CommissionBreakdown {
+    pub malet_id: String,
+    pub b: Breakdown,
+}
+
+#[Object(guard = "MaletGuard::new(Permission::ViewRevenue, &self.malet_id)")]
+impl CommissionBreakdown {
+    async fn currency(&self) -> &str {
+        self.b.currency.code()
+    }
+    async fn gross_amount(&self) -> Result<i32, ApiError> {
+        int32(self.b.gross)
+    }
+    async fn commissionable_base(&self) -> Result<i32, ApiError> {
+        int32(self.b.commissionable_base)
+    }
+    async fn commission_rate(&self) -> f64 {
+        self.b.commission_rate.value().to_f64().unwrap_or_default()
+    }
+    async fn commission_rate_decimal(&self) -> String {
+        self.b.commission_rate.to_string()
+    }
+    async fn commission_amount(&self) -> Result<i32, ApiError> {
+        int32(self.b.commission)
+    }
+    async fn affiliate_amount(&self) -> Result<i32, ApiError> {
+        int32(self.b.affiliate)
+    }
+    async fn processing_fee(&self) -> Result<i32, ApiError> {
+        int32(self.b.processing_fee)
+    }
+    async fn platform_absorbed_fee(&self) -> Result<i32, ApiError> {
+        int32(self.b.platform_absorbed_fee)
+    }
+    async fn reserve_amount(&self) -> Result<i32, ApiError> {
+        int32(self.b.reserve)
+    }
+    async fn net_payout(&self) -> Result<i32, ApiError> {
+        int32(self.b.net)
+    }
+    /// Exactly what is sent to Stripe as `application_fee_amount`.
+    async fn application_fee_amount(&self) -> Result<i32, ApiError> {
+        int32(self.b.application_fee_amount)
+    }
+    async fn trace(&self) -> CommissionTrace {
+        self.b.trace.clone().into()
+    }
+}
+
+/// An order to preview or to charge. Amounts are minor units of `currency`.
+#[derive(InputObject, Clone, Debug)]
+pub struct OrderInput {
+    /// Required for `createMurchasePayment`; ignored by `previewCommission`.
+    pub order_id: Option<ID>,
+    pub malet_id: ID,
+    #[graphql(default = "USD")]
+    pub currency: String,
+    /// What the buyer is charged, tax and shipping included.
+    pub gross_amount: i32,
+    /// Items subtotal before discounts; defaults to gross − tax − shipping + discount.
+    pub subtotal: Option<i32>,
+    #[graphql(default = 0)]
+    pub discount: i32,
+    #[graphql(default = 0)]
+    pub tax: i32,
+    #[graphql(default = 0)]
+    pub shipping: i32,
+    pub affiliate_id: Option<ID>,
+    pub platform: Option<String>,
+}
+
+impl From<OrderInput> for crate::service::checkout::OrderInput {
+    fn from(i: OrderInput) -> Self {
+        crate::service::checkout::OrderInput {
+            order_id: i.order_id.map(|o| o.0),
+            malet_id: i.malet_id.0,
+            currency: i.currency,
+            gross_amount: i64::from(i.gross_amount),
+            subtotal: i.subtotal.map(i64::from),
+            discount: i64::from(i.discount),
+            tax: i64::from(i.tax),
+            shipping: i64::from(i.shipping),
+            affiliate_id: i.affiliate_id.map(|a| a.0),
+            platform: i.platform,
+        }
+    }
+}
+
+/// A created provider payment for checkout.
+#[derive(SimpleObject)]
+pub struct MurchasePayment {
+    pub order_id: ID,
+    pub payment_intent_id: String,
+    pub client_secret: Option<String>,
+    pub application_fee_amount: i32,
+    pub breakdown: CommissionBreakdown,
+}
+
+/// One version of a Malet's commission rule.
+#[derive(SimpleObject)]
+pub struct CommissionRule {
+    pub malet_id: ID,
+    pub version: i64,
+    pub tier: String,
+    pub commission_rate: Option<String>,
+    pub affiliate_rate: Option<String>,
+    pub affiliate_funding: Option<String>,
+    pub effective_from: DateTime<Utc>,
+    pub created_by: String,
+    pub reason: String,
+}
+
+impl From<entity::commission_rules::Model> for CommissionRule {
+    fn from(r: entity::commission_rules::Model) -> Self {
+        CommissionRule {
+            malet_id: ID(r.malet_id),
+            version: r.version,
+            tier: r.tier,
+            commission_rate: r.commission_rate,
+            affiliate_rate: r.affiliate_rate,
+            affiliate_funding: r.affiliate_funding,
+            effective_from: r.effective_from,
+            created_by: r.created_by,
+            reason: r.reason,
+        }
+    }
+}
+
+/// A payment that could not be recorded automatically (R-HOOK-4), for admins.
+#[derive(SimpleObject)]
+pub struct PaymentException {
+    pub id: ID,
+    pub provider: String,
+    pub provider_payment_id: String,
+    pub event_id: Option<String>,
+    pub reason: String,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<entity::payment_exceptions::Model> for PaymentException {
+    fn from(e: entity::payment_exceptions::Model) -> Self {
+        PaymentException {
+            id: ID(e.id),
+            provider: e.provider,
+            provider_payment_id: e.provider_payment_id,
+            event_id: e.event_id,
+            reason: e.reason,
+            created_at: e.created_at,
+        }
+    }
+}
+
+/// Admin input of `setCommissionOverride`.
+#[derive(InputObject)]
+pub struct CommissionOverrideInput {
+    pub malet_id: ID,
+    /// Decimal string, e.g. "0.045".
+    pub commission_rate: Option<String>,
+    pub affiliate_rate: Option<String>,
+    pub affiliate_funding: Option<AffiliateFunding>,
+    /// Remove every override first (back to the tier's defaults).
+    #[graphql(default = false)]
+    pub clear: bool,
+    /// When the new version applies; now when omitted.
+    pub effective_from: Option<DateTime<Utc>>,
+    pub reason: String,
+}

@@ -1,0 +1,8 @@
+//! Database reads and writes of the murchases subgraph. It writes only its own tables
+//! (malet_settings, commission_rules, commission_ledger, ledger_postings, refunds,
+//! payment_exceptions, outbox, audit_log) and reads payments' tables through the narrow
+//! read-only queries in [`accounts`].
+
+pub mod accounts;
+pub mod ledger;
+pub mod rules;

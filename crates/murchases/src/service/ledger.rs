@@ -1,0 +1,593 @@
+//! The commission ledger: one entry per paid order, changed only by postings (earning, refund,
+//! adjustment, settlement) that are each mirrored to payments through the outbox in the same
+//! transaction.
+
+use chrono::{DateTime, Utc};
+use domain::commission::{self, OrderAmounts};
+use domain::lifecycle::LedgerStatus;
+use domain::metadata::PaymentMetadata;
+use domain::money::Currency;
+use domain::permissions::{Actor, Permission};
+use domain::provider::{ProviderKind, RefundRequest};
+use domain::rate::Rate;
+use domain::refund::{self, OriginalParts, RefundedParts};
+use domain::reserve::ReservePolicy;
+use entity::{commission_ledger, ledger_postings, malet_settings, payment_exceptions, refunds};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ConnectionTrait, DatabaseTransaction, EntityTrait, TransactionTrait,
+};
+use service_core::audit::{self, AuditEntry};
+use service_core::{clock, outbox};
+
+use super::{Murchases, ServiceError, ServiceResult, TOPIC_BALANCE};
+use crate::repo;
+
+/// A payment the provider reports as succeeded, as far as the ledger needs it.
+#[derive(Debug, Clone)]
+pub struct SucceededPayment {
+    pub provider: ProviderKind,
+    pub payment_id: String,
+    pub charge_id: Option<String>,
+    pub destination: Option<String>,
+    pub currency: Currency,
+    pub amount: i64,
+    pub paid_at: DateTime<Utc>,
+    pub metadata: PaymentMetadata,
+}
+
+/// Where a refund came from (recorded with it).
+#[derive(Debug, Clone, Copy)]
+pub struct RefundOrigin<'a> {
+    pub provider_refund_id: Option<&'a str>,
+    /// `api` (refundMurchase) or `webhook` (charge.refunded).
+    pub source: &'a str,
+    pub reason: Option<&'a str>,
+    pub actor: Option<&'a str>,
+}
+
+/// What recording a payment did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Recorded {
+    Created(String),
+    AlreadyRecorded(String),
+}
+
+pub(crate) fn original_parts(e: &commission_ledger::Model) -> OriginalParts {
+    OriginalParts {
+        gross: e.gross_amount,
+        commission: e.original_commission,
+        processing_fee: e.processing_fee,
+        reserve: e.original_reserve,
+        affiliate: e.original_affiliate,
+    }
+}
+
+/// The balance event payments consumes: how the seller's balances change.
+fn balance_event(
+    e: &commission_ledger::Model,
+    kind: &str,
+    net_delta: i64,
+    reserve_delta: i64,
+    at: DateTime<Utc>,
+) -> serde_json::Value {
+    serde_json::json!({
+        "kind": kind,
+        "ledger_id": e.id,
+        "order_id": e.order_id,
+        "malet_id": e.malet_id,
+        "destination": e.destination_account_id,
+        "currency": e.currency,
+        "net_delta": net_delta,
+        "reserve_delta": reserve_delta,
+        "occurred_at": at,
+        "settlement_date": e.settlement_date,
+    })
+}
+
+async fn posting(
+    txn: &DatabaseTransaction,
+    e: &commission_ledger::Model,
+    kind: &str,
+    deltas: [i64; 5],
+    key: &str,
+    actor: Option<&str>,
+    reason: Option<&str>,
+) -> Result<(), sea_orm::DbErr> {
+    let [commission_delta, reserve_delta, affiliate_delta, net_delta, refunded_delta] = deltas;
+    ledger_postings::ActiveModel {
+        id: Set(uuid::Uuid::now_v7().to_string()),
+        ledger_id: Set(e.id.clone()),
+        kind: Set(kind.to_owned()),
+        commission_delta: Set(commission_delta),
+        reserve_delta: Set(reserve_delta),
+        affiliate_delta: Set(affiliate_delta),
+        net_delta: Set(net_delta),
+        refunded_delta: Set(refunded_delta),
+        idempotency_key: Set(key.to_owned()),
+        actor: Set(actor.map(str::to_owned)),
+        reason: Set(reason.map(str::to_owned)),
+        created_at: Set(clock::now()),
+    }
+    .insert(txn)
+    .await?;
+    Ok(())
+}
+
+impl Murchases {
+    /// Records a payment that needs an admin (unusable metadata, unknown Malet): never guessed.
+    pub async fn record_exception<C: ConnectionTrait>(
+        &self,
+        conn: &C,
+        provider: ProviderKind,
+        payment_id: &str,
+        event_id: Option<&str>,
+        reason: &str,
+        payload: &str,
+    ) -> ServiceResult<()> {
+        payment_exceptions::Entity::insert(payment_exceptions::ActiveModel {
+            id: Set(uuid::Uuid::now_v7().to_string()),
+            provider: Set(provider.as_str().to_owned()),
+            provider_payment_id: Set(payment_id.to_owned()),
+            event_id: Set(event_id.map(str::to_owned)),
+            reason: Set(reason.to_owned()),
+            payload: Set(payload.to_owned()),
+            resolved_at: Set(None),
+            created_at: Set(clock::now()),
+        })
+        .on_conflict_do_nothing_on([
+            payment_exceptions::Column::Provider,
+            payment_exceptions::Column::ProviderPaymentId,
+        ])
+        .exec(conn)
+        .await?;
+        tracing::warn!(payment_id, reason, "payment needs attention");
+        Ok(())
+    }
+
+    /// Creates the ledger entry of a succeeded payment (once per order and per payment), with
+    /// the Malet's rule at the moment of payment, and the earning event for payments.
+    pub async fn record_payment(
+        &self,
+        txn: &DatabaseTransaction,
+        p: &SucceededPayment,
+        malet_id: &str,
+    ) -> ServiceResult<Recorded> {
+        if let Some(existing) = repo::ledger::for_update(txn, repo::ledger::by_payment_select(&p.payment_id)).await? {
+            return Ok(Recorded::AlreadyRecorded(existing.id));
+        }
+        if let Some(existing) =
+            repo::ledger::for_update(txn, repo::ledger::by_order_select(&p.metadata.order_id)).await?
+        {
+            return Ok(Recorded::AlreadyRecorded(existing.id));
+        }
+        let effective = self.effective_rule(txn, malet_id, p.paid_at).await?;
+        let settings = repo::rules::settings(txn, malet_id).await?;
+        let first_sale_at = settings.as_ref().and_then(|s| s.first_sale_at);
+        let order = OrderAmounts::new(
+            p.currency,
+            p.amount,
+            p.metadata.subtotal,
+            p.metadata.discount,
+            p.metadata.tax,
+            p.metadata.shipping,
+            p.metadata.affiliate_id.is_some(),
+        )
+        .map_err(ServiceError::bad_input)?;
+        let reserve_rate = self.reserve_rate(txn, malet_id, effective.rule.tier, first_sale_at, p.paid_at).await?;
+        let b = commission::compute(&order, &effective.rule, reserve_rate, Some(effective.version))
+            .map_err(ServiceError::bad_input)?;
+        let now = clock::now();
+        let entry = commission_ledger::ActiveModel {
+            id: Set(uuid::Uuid::now_v7().to_string()),
+            order_id: Set(p.metadata.order_id.clone()),
+            malet_id: Set(malet_id.to_owned()),
+            provider: Set(p.provider.as_str().to_owned()),
+            provider_payment_id: Set(p.payment_id.clone()),
+            provider_charge_id: Set(p.charge_id.clone()),
+            destination_account_id: Set(p.destination.clone()),
+            currency: Set(p.currency.code().to_owned()),
+            gross_amount: Set(b.gross),
+            commission_rate: Set(b.commission_rate.to_string()),
+            original_commission: Set(b.commission),
+            original_reserve: Set(b.reserve),
+            original_affiliate: Set(b.affiliate),
+            commission_amount: Set(b.commission),
+            processing_fee: Set(b.processing_fee),
+            reserve_amount: Set(b.reserve),
+            affiliate_amount: Set(b.affiliate),
+            affiliate_id: Set(p.metadata.affiliate_id.clone()),
+            net_payout: Set(b.net),
+            application_fee_amount: Set(b.application_fee_amount),
+            refunded_amount: Set(0),
+            refunded_commission: Set(0),
+            status: Set(LedgerStatus::Pending.as_str().to_owned()),
+            disputed: Set(false),
+            rule_version: Set(effective.version),
+            breakdown: Set(serde_json::to_string(&b.trace).map_err(|e| ServiceError::Internal(e.to_string()))?),
+            settlement_date: Set(None),
+            created_at: Set(now),
+            updated_at: Set(now),
+        }
+        .insert(txn)
+        .await?;
+        posting(
+            txn,
+            &entry,
+            "EARNING",
+            [b.commission, b.reserve, b.affiliate, b.net, 0],
+            &format!("earning:{}", entry.id),
+            None,
+            None,
+        )
+        .await?;
+        outbox::enqueue(
+            txn,
+            TOPIC_BALANCE,
+            &entry.id,
+            &balance_event(&entry, "EARNING", b.net, b.reserve, p.paid_at),
+            &format!("earning:{}", entry.id),
+        )
+        .await?;
+        // Remember the first sale: it starts the new-seller reserve window (R-RES-1).
+        match settings {
+            Some(s) if s.first_sale_at.is_none() => {
+                let mut am: malet_settings::ActiveModel = s.into();
+                am.first_sale_at = Set(Some(p.paid_at));
+                am.updated_at = Set(now);
+                am.update(txn).await?;
+            }
+            Some(_) => {}
+            None => {
+                malet_settings::ActiveModel {
+                    malet_id: Set(malet_id.to_owned()),
+                    tier: Set(effective.rule.tier.as_str().to_owned()),
+                    currency: Set(p.currency.code().to_owned()),
+                    first_sale_at: Set(Some(p.paid_at)),
+                    rule_version: Set(effective.version),
+                    created_at: Set(now),
+                    updated_at: Set(now),
+                }
+                .insert(txn)
+                .await?;
+            }
+        }
+        metrics::counter!("ledger_entries_created_total").increment(1);
+        Ok(Recorded::Created(entry.id))
+    }
+
+    /// The reserve rate of a sale: the tier's (Enterprise 0) or the account's rolling rate,
+    /// only within the new-seller window.
+    pub async fn reserve_rate<C: ConnectionTrait>(
+        &self,
+        conn: &C,
+        malet_id: &str,
+        tier: domain::commission::Tier,
+        first_sale_at: Option<DateTime<Utc>>,
+        sale_at: DateTime<Utc>,
+    ) -> ServiceResult<Rate> {
+        let mut policy = ReservePolicy::for_seller(&self.config, tier, first_sale_at)
+            .map_err(|e| ServiceError::Internal(e.to_string()))?;
+        if self.config.tier(tier).map(|t| t.reserve_rate.is_none()).unwrap_or(true)
+            && let Some(account) = repo::accounts::live_account(conn, malet_id).await?
+        {
+            policy.rate = account
+                .rolling_reserve_rate
+                .parse::<Rate>()
+                .map_err(|e| ServiceError::Internal(format!("stored reserve rate: {e}")))?;
+        }
+        Ok(policy.rate_at(sale_at))
+    }
+
+    /// Brings an entry to a cumulative refunded amount (R-REF-1). Converges: a cumulative
+    /// amount at or below what is recorded changes nothing. Returns the new parts, or `None`
+    /// when nothing changed.
+    pub async fn apply_cumulative_refund(
+        &self,
+        txn: &DatabaseTransaction,
+        entry: &commission_ledger::Model,
+        cumulative: i64,
+        origin: RefundOrigin<'_>,
+    ) -> ServiceResult<Option<RefundedParts>> {
+        let RefundOrigin { provider_refund_id, source, reason, actor } = origin;
+        if cumulative <= entry.refunded_amount {
+            return Ok(None);
+        }
+        let original = original_parts(entry);
+        let parts = refund::clawback(&original, cumulative).map_err(ServiceError::bad_input)?;
+        let status: LedgerStatus = entry.status.parse().map_err(|e| ServiceError::Internal(format!("{e}")))?;
+        let new_status = status.after_refund(cumulative, entry.gross_amount)?;
+        let delta = [
+            parts.commission - entry.commission_amount,
+            parts.reserve - entry.reserve_amount,
+            parts.affiliate - entry.affiliate_amount,
+            parts.net - entry.net_payout,
+            cumulative - entry.refunded_amount,
+        ];
+        let mut am: commission_ledger::ActiveModel = entry.clone().into();
+        am.refunded_amount = Set(cumulative);
+        am.refunded_commission = Set(parts.refunded_commission);
+        am.commission_amount = Set(parts.commission);
+        am.reserve_amount = Set(parts.reserve);
+        am.affiliate_amount = Set(parts.affiliate);
+        am.net_payout = Set(parts.net);
+        am.status = Set(new_status.as_str().to_owned());
+        am.updated_at = Set(clock::now());
+        let updated = am.update(txn).await?;
+        let key = format!("refund:{}:{cumulative}", entry.id);
+        posting(txn, &updated, "REFUND", delta, &key, actor, reason).await?;
+        refunds::ActiveModel {
+            id: Set(uuid::Uuid::now_v7().to_string()),
+            ledger_id: Set(entry.id.clone()),
+            provider_refund_id: Set(provider_refund_id.map(str::to_owned)),
+            amount: Set(delta[4]),
+            cumulative_refunded: Set(cumulative),
+            application_fee_refunded: Set(parts.application_fee_refunded().map_err(ServiceError::bad_input)?),
+            reason: Set(reason.map(str::to_owned)),
+            source: Set(source.to_owned()),
+            idempotency_key: Set(key.clone()),
+            created_at: Set(clock::now()),
+        }
+        .insert(txn)
+        .await?;
+        outbox::enqueue(
+            txn,
+            TOPIC_BALANCE,
+            &entry.id,
+            &balance_event(&updated, "REFUND_CLAWBACK", delta[3], delta[1], clock::now()),
+            &key,
+        )
+        .await?;
+        Ok(Some(parts))
+    }
+
+    /// `refundMurchase`: refunds through the provider (reversing the transfer and returning
+    /// exactly the application-fee share of the clawback), then records the clawback.
+    /// Over-refunds and bad amounts are rejected before anything is sent.
+    pub async fn refund_order(
+        &self,
+        actor: &Actor,
+        order_id: &str,
+        amount: i64,
+        reason: &str,
+    ) -> ServiceResult<commission_ledger::Model> {
+        let entry = repo::ledger::for_update(&self.db, repo::ledger::by_order_select(order_id))
+            .await?
+            .ok_or_else(|| ServiceError::NotFound(format!("ledger entry for order {order_id}")))?;
+        actor.can(Permission::ManageCommissions, &entry.malet_id)?;
+        if reason.trim().is_empty() {
+            return Err(ServiceError::BadInput("a reason is required".into()));
+        }
+        let parts =
+            refund::refund(&original_parts(&entry), entry.refunded_amount, amount).map_err(ServiceError::bad_input)?;
+        let kind: ProviderKind =
+            entry.provider.parse().map_err(|_| ServiceError::Internal("stored provider".into()))?;
+        let provider = self.providers.get(kind)?;
+        let before_fee = refund::clawback(&original_parts(&entry), entry.refunded_amount)
+            .and_then(|p| p.application_fee_refunded().map_err(Into::into))
+            .map_err(ServiceError::bad_input)?;
+        let fee_share = parts.application_fee_refunded().map_err(ServiceError::bad_input)? - before_fee;
+        let mut metadata = std::collections::BTreeMap::new();
+        metadata.insert("orderId".to_owned(), entry.order_id.clone());
+        metadata.insert("ledgerId".to_owned(), entry.id.clone());
+        metadata.insert("applicationFeeRefund".to_owned(), fee_share.to_string());
+        let created = provider
+            .refund(RefundRequest {
+                payment_id: entry.provider_payment_id.clone(),
+                amount,
+                reverse_transfer: true,
+                refund_application_fee: fee_share > 0,
+                metadata,
+                // Same ledger entry and same target amount: a retry never refunds twice.
+                idempotency_key: format!("refund:{}:{}", entry.id, parts.refunded_amount),
+            })
+            .await?;
+        let txn = self.db.begin().await?;
+        let current = repo::ledger::for_update(&txn, repo::ledger::by_id_select(&entry.id))
+            .await?
+            .ok_or_else(|| ServiceError::NotFound("ledger entry".into()))?;
+        self.apply_cumulative_refund(
+            &txn,
+            &current,
+            parts.refunded_amount,
+            RefundOrigin {
+                provider_refund_id: Some(&created.refund_id),
+                source: "api",
+                reason: Some(reason),
+                actor: actor.subject(),
+            },
+        )
+        .await?;
+        audit::record(
+            &txn,
+            AuditEntry {
+                actor: actor.subject().unwrap_or("unknown"),
+                action: "refund_murchase",
+                entity_type: "commission_ledger",
+                entity_id: &entry.id,
+                before: Some(serde_json::json!({"refunded_amount": current.refunded_amount, "commission": current.commission_amount})),
+                after: Some(serde_json::json!({"refunded_amount": parts.refunded_amount, "commission": parts.commission,
+                    "provider_refund_id": created.refund_id})),
+                reason: Some(reason),
+            },
+        )
+        .await?;
+        txn.commit().await?;
+        repo::ledger::by_id(&self.db, &entry.id).await?.ok_or_else(|| ServiceError::NotFound("ledger entry".into()))
+    }
+
+    /// `adjustCommission`: moves `amount` (positive or negative) between the platform's
+    /// commission and the seller's net, as a posting with an audit entry (R-COMM-4).
+    pub async fn adjust_commission(
+        &self,
+        actor: &Actor,
+        ledger_id: &str,
+        amount: i64,
+        reason: &str,
+    ) -> ServiceResult<commission_ledger::Model> {
+        let txn = self.db.begin().await?;
+        let entry = repo::ledger::for_update(&txn, repo::ledger::by_id_select(ledger_id))
+            .await?
+            .ok_or_else(|| ServiceError::NotFound(format!("ledger entry {ledger_id}")))?;
+        actor.can(Permission::ManageCommissions, &entry.malet_id)?;
+        if reason.trim().is_empty() {
+            return Err(ServiceError::BadInput("a reason is required".into()));
+        }
+        if amount == 0 {
+            return Err(ServiceError::BadInput("amount must not be zero".into()));
+        }
+        let mut original = original_parts(&entry);
+        original.commission =
+            original.commission.checked_add(amount).ok_or_else(|| ServiceError::BadInput("amount overflows".into()))?;
+        if original.commission < 0 {
+            return Err(ServiceError::BadInput(format!(
+                "adjustment {amount} would make the commission negative ({})",
+                original.commission
+            )));
+        }
+        let parts = refund::clawback(&original, entry.refunded_amount).map_err(ServiceError::bad_input)?;
+        if parts.net < 0 && entry.net_payout >= 0 {
+            return Err(ServiceError::BadInput(format!("adjustment {amount} exceeds the seller's net payout")));
+        }
+        let delta_commission = parts.commission - entry.commission_amount;
+        let delta_net = parts.net - entry.net_payout;
+        let before = serde_json::json!({"commission": entry.commission_amount, "net": entry.net_payout});
+        let mut am: commission_ledger::ActiveModel = entry.clone().into();
+        am.original_commission = Set(original.commission);
+        am.commission_amount = Set(parts.commission);
+        am.refunded_commission = Set(parts.refunded_commission);
+        am.net_payout = Set(parts.net);
+        am.application_fee_amount = Set(entry.application_fee_amount + amount);
+        am.updated_at = Set(clock::now());
+        let updated = am.update(&txn).await?;
+        let key = format!("adjustment:{}", uuid::Uuid::now_v7());
+        posting(
+            &txn,
+            &updated,
+            "ADJUSTMENT",
+            [delta_commission, 0, 0, delta_net, 0],
+            &key,
+            actor.subject(),
+            Some(reason),
+        )
+        .await?;
+        outbox::enqueue(
+            &txn,
+            TOPIC_BALANCE,
+            &entry.id,
+            &balance_event(&updated, "ADJUSTMENT", delta_net, 0, clock::now()),
+            &key,
+        )
+        .await?;
+        audit::record(
+            &txn,
+            AuditEntry {
+                actor: actor.subject().unwrap_or("unknown"),
+                action: "adjust_commission",
+                entity_type: "commission_ledger",
+                entity_id: &entry.id,
+                before: Some(before),
+                after: Some(serde_json::json!({"commission": updated.commission_amount, "net": updated.net_payout, "amount": amount})),
+                reason: Some(reason),
+            },
+        )
+        .await?;
+        txn.commit().await?;
+        Ok(updated)
+    }
+
+    /// Marks the entry of a disputed charge (R-HOOK: `charge.dispute.created`).
+    pub async fn mark_disputed(
+        &self,
+        txn: &DatabaseTransaction,
+        entry: &commission_ledger::Model,
+    ) -> ServiceResult<bool> {
+        if entry.disputed {
+            return Ok(false);
+        }
+        let mut am: commission_ledger::ActiveModel = entry.clone().into();
+        am.disputed = Set(true);
+        am.updated_at = Set(clock::now());
+        am.update(txn).await?;
+        Ok(true)
+    }
+
+    // ---- reads --------------------------------------------------------------------------
+
+    pub async fn ledger_page(
+        &self,
+        actor: &Actor,
+        malet_id: &str,
+        limit: i32,
+        offset: i32,
+    ) -> ServiceResult<Vec<commission_ledger::Model>> {
+        actor.can(Permission::ViewRevenue, malet_id)?;
+        if !(1..=MAX_PAGE).contains(&limit) {
+            return Err(ServiceError::BadInput(format!("limit must be between 1 and {MAX_PAGE}")));
+        }
+        if offset < 0 {
+            return Err(ServiceError::BadInput("offset must not be negative".into()));
+        }
+        Ok(repo::ledger::page(&self.db, malet_id, limit as u64, offset as u64).await?)
+    }
+
+    pub async fn ledger_count(&self, actor: &Actor, malet_id: &str) -> ServiceResult<u64> {
+        actor.can(Permission::ViewRevenue, malet_id)?;
+        Ok(repo::ledger::count(&self.db, malet_id).await?)
+    }
+
+    pub async fn ledger_entry(&self, actor: &Actor, id: &str) -> ServiceResult<Option<commission_ledger::Model>> {
+        let Some(entry) = repo::ledger::by_id(&self.db, id).await? else { return Ok(None) };
+        actor.can(Permission::ViewRevenue, &entry.malet_id)?;
+        Ok(Some(entry))
+    }
+
+    /// `earningsSummary`: one currency per summary (R-MONEY-4), defaulting to the Malet's
+    /// account currency, then its settings, then USD.
+    pub async fn earnings_summary(
+        &self,
+        actor: &Actor,
+        malet_id: &str,
+        currency: Option<&str>,
+    ) -> ServiceResult<EarningsSummary> {
+        actor.can(Permission::ViewPayouts, malet_id)?;
+        let currency = match currency {
+            Some(c) => Currency::parse(c).map_err(ServiceError::bad_input)?,
+            None => {
+                let from_account = repo::accounts::live_account(&self.db, malet_id).await?.map(|a| a.currency);
+                let from_settings = repo::rules::settings(&self.db, malet_id).await?.map(|s| s.currency);
+                Currency::parse(from_account.or(from_settings).as_deref().unwrap_or("USD"))
+                    .map_err(ServiceError::bad_input)?
+            }
+        };
+        let totals = repo::ledger::totals(&self.db, malet_id, currency.code()).await?;
+        let (pending, reserve) = repo::accounts::balances(&self.db, malet_id, currency.code()).await?;
+        Ok(EarningsSummary {
+            malet_id: malet_id.to_owned(),
+            currency,
+            total_gross: totals.gross.unwrap_or(0) - totals.refunded.unwrap_or(0),
+            total_commission: totals.commission.unwrap_or(0),
+            total_net_payouts: totals.net.unwrap_or(0),
+            pending_balance: pending,
+            reserve_balance: reserve,
+        })
+    }
+
+    pub async fn exceptions(&self, actor: &Actor) -> ServiceResult<Vec<payment_exceptions::Model>> {
+        actor.can_admin(Permission::ManageCommissions)?;
+        Ok(repo::ledger::exceptions(&self.db, 100).await?)
+    }
+}
+
+pub const MAX_PAGE: i32 = 100;
+
+#[derive(Debug, Clone)]
+pub struct EarningsSummary {
+    pub malet_id: String,
+    pub currency: Currency,
+    /// Gross sales net of refunds.
+    pub total_gross: i64,
+    pub total_commission: i64,
+    pub total_net_payouts: i64,
+    pub pending_balance: i64,
+    pub reserve_balance: i64,
+}

@@ -1,0 +1,30 @@
+//! The murchases services: commission rules, the ledger (earnings, refunds, adjustments,
+//! settlement), checkout (preview and destination charges) and the webhook applier.
+
+pub mod checkout;
+pub mod ledger;
+pub mod rules;
+pub mod settlement;
+pub mod webhooks;
+
+use std::sync::Arc;
+
+use domain::commission::CommissionConfig;
+use sea_orm::DatabaseConnection;
+use service_core::registry::ProviderRegistry;
+
+/// Outbox topic payments consumes to keep balances (one event per seller-money change).
+pub const TOPIC_BALANCE: &str = "murchases.balance";
+
+/// Everything the services need.
+#[derive(Clone)]
+pub struct Murchases {
+    pub db: DatabaseConnection,
+    pub config: Arc<CommissionConfig>,
+    pub providers: ProviderRegistry,
+    /// Days after a payment succeeds at which its entry settles (see `settlement`).
+    pub settle_after_days: i64,
+}
+
+pub use service_core::error::ServiceError;
+pub type ServiceResult<T> = Result<T, ServiceError>;

@@ -1,0 +1,78 @@
+//! Settlement: when an entry becomes SETTLED.
+//!
+//! Definition: an entry settles when the provider has made its funds available, which for
+//! Stripe destination charges is the charge's payout delay after the payment. We use a fixed,
+//! configured delay (`SETTLE_AFTER_DAYS`, default 2 days, Stripe's standard delay for US
+//! accounts) counted from the payment: a PENDING, undisputed entry older than that becomes
+//! SETTLED with `settlementDate` = the moment the job settled it. An entry already partially
+//! refunded keeps its status but gets its `settlementDate`. Disputed entries wait until the
+//! dispute is resolved. Settling emits a `SETTLED` event that starts the 30-day reserve
+//! release clock in payments (R-RES-2).
+//!
+//! The job is idempotent and safe to run concurrently: each entry is settled by a conditional
+//! update that only one runner can win; postings and outbox events are keyed by the entry.
+
+use chrono::{DateTime, Duration, Utc};
+use domain::lifecycle::LedgerStatus;
+use entity::commission_ledger;
+use sea_orm::sea_query::Expr;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect, TransactionTrait};
+use service_core::outbox;
+
+use super::{Murchases, ServiceResult, TOPIC_BALANCE};
+
+impl Murchases {
+    /// Settles every due entry as of `now`; returns how many this call settled.
+    pub async fn settle_due(&self, now: DateTime<Utc>) -> ServiceResult<usize> {
+        let cutoff = now - Duration::days(self.settle_after_days);
+        let due = commission_ledger::Entity::find()
+            .filter(commission_ledger::Column::SettlementDate.is_null())
+            .filter(commission_ledger::Column::Disputed.eq(false))
+            .filter(commission_ledger::Column::CreatedAt.lte(cutoff))
+            .filter(
+                commission_ledger::Column::Status
+                    .is_in([LedgerStatus::Pending.as_str(), LedgerStatus::PartiallyRefunded.as_str()]),
+            )
+            .limit(500)
+            .all(&self.db)
+            .await?;
+        let mut settled = 0;
+        for entry in due {
+            let txn = self.db.begin().await?;
+            let new_status = if entry.status == LedgerStatus::Pending.as_str() {
+                LedgerStatus::Pending.transition(LedgerStatus::Settled)?.as_str()
+            } else {
+                entry.status.as_str()
+            };
+            let res = commission_ledger::Entity::update_many()
+                .col_expr(commission_ledger::Column::Status, Expr::value(new_status))
+                .col_expr(commission_ledger::Column::SettlementDate, Expr::value(Some(now)))
+                .col_expr(commission_ledger::Column::UpdatedAt, Expr::value(now))
+                .filter(commission_ledger::Column::Id.eq(entry.id.clone()))
+                .filter(commission_ledger::Column::SettlementDate.is_null())
+                .filter(commission_ledger::Column::Status.eq(entry.status.clone()))
+                .exec(&txn)
+                .await?;
+            if res.rows_affected != 1 {
+                txn.rollback().await?;
+                continue;
+            }
+            let payload = serde_json::json!({
+                "kind": "SETTLED",
+                "ledger_id": entry.id,
+                "order_id": entry.order_id,
+                "malet_id": entry.malet_id,
+                "destination": entry.destination_account_id,
+                "currency": entry.currency,
+                "net_delta": 0,
+                "reserve_delta": 0,
+                "occurred_at": now,
+                "settlement_date": now,
+            });
+            outbox::enqueue(&txn, TOPIC_BALANCE, &entry.id, &payload, &format!("settled:{}", entry.id)).await?;
+            txn.commit().await?;
+            settled += 1;
+        }
+        Ok(settled)
+    }
+}

@@ -1,0 +1,235 @@
+//! The murchases side of Stripe webhooks (R-HOOK-1…4): `payment_intent.succeeded` creates the
+//! ledger entry, `charge.refunded` converges the clawback to the cumulative `amount_refunded`,
+//! `charge.dispute.created` marks the entry disputed. Everything else is acknowledged and
+//! recorded without effect.
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use chrono::{TimeZone, Utc};
+use domain::metadata::PaymentMetadata;
+use domain::money::Currency;
+use domain::provider::ProviderKind;
+use sea_orm::DatabaseTransaction;
+use serde::Deserialize;
+use service_core::webhook::{ApplyError, EventApplier, Outcome, StripeEvent};
+
+use super::ledger::{Recorded, RefundOrigin, SucceededPayment};
+use super::{Murchases, ServiceError};
+use crate::repo;
+
+pub const RECEIVER: &str = "murchases";
+
+/// An id field that Stripe sends either as a string or as an expanded object.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+enum IdOrObject {
+    Id(String),
+    Object { id: String },
+}
+
+impl IdOrObject {
+    fn id(&self) -> &str {
+        match self {
+            IdOrObject::Id(id) | IdOrObject::Object { id } => id,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct TransferData {
+    destination: Option<IdOrObject>,
+}
+
+#[derive(Debug, Deserialize)]
+struct PaymentIntentObject {
+    id: String,
+    amount: i64,
+    #[serde(default)]
+    amount_received: Option<i64>,
+    currency: String,
+    created: i64,
+    #[serde(default)]
+    metadata: BTreeMap<String, String>,
+    #[serde(default)]
+    transfer_data: Option<TransferData>,
+    #[serde(default)]
+    latest_charge: Option<IdOrObject>,
+}
+
+#[derive(Debug, Deserialize)]
+struct ChargeObject {
+    id: String,
+    amount_refunded: i64,
+    #[serde(default)]
+    payment_intent: Option<IdOrObject>,
+    #[serde(default)]
+    refunds: Option<RefundList>,
+}
+
+#[derive(Debug, Deserialize)]
+struct RefundList {
+    #[serde(default)]
+    data: Vec<IdOrObject>,
+}
+
+#[derive(Debug, Deserialize)]
+struct DisputeObject {
+    charge: IdOrObject,
+    #[serde(default)]
+    payment_intent: Option<IdOrObject>,
+}
+
+fn db(e: ServiceError) -> ApplyError {
+    match e {
+        ServiceError::Db(d) => ApplyError::Db(d),
+        other => ApplyError::Retry(other.to_string()),
+    }
+}
+
+impl Murchases {
+    async fn on_payment_succeeded(
+        &self,
+        txn: &DatabaseTransaction,
+        event: &StripeEvent,
+    ) -> Result<Outcome, ApplyError> {
+        let raw = event.data.object.to_string();
+        let pi: PaymentIntentObject = match serde_json::from_value(event.data.object.clone()) {
+            Ok(pi) => pi,
+            Err(e) => return Ok(Outcome::NeedsAttention(format!("payment intent does not parse: {e}"))),
+        };
+        let pi_id = pi.id.clone();
+        let (raw, pi_id) = (&raw, &pi_id);
+        let attention = |reason: String| async move {
+            self.record_exception(txn, ProviderKind::StripeConnect, pi_id, Some(&event.id), &reason, raw)
+                .await
+                .map_err(db)?;
+            Ok::<Outcome, ApplyError>(Outcome::NeedsAttention(reason))
+        };
+        let currency = match Currency::parse(&pi.currency) {
+            Ok(c) => c,
+            Err(e) => return attention(e.to_string()).await,
+        };
+        let metadata = match PaymentMetadata::parse(&pi.metadata) {
+            Ok(m) => m,
+            Err(e) => return attention(e.to_string()).await,
+        };
+        let destination = pi.transfer_data.as_ref().and_then(|t| t.destination.as_ref()).map(|d| d.id().to_owned());
+        let by_destination = match &destination {
+            Some(acct) => repo::accounts::by_provider_account(txn, acct).await?.map(|a| a.malet_id),
+            None => None,
+        };
+        let malet_id = match (&metadata.malet_id, by_destination) {
+            (Some(m), Some(d)) if *m != d => {
+                return attention(format!("metadata.maletId {m} does not own destination account (owned by {d})"))
+                    .await;
+            }
+            (Some(m), _) => m.clone(),
+            (None, Some(d)) => d,
+            (None, None) => return attention("no maletId and no known transfer_data.destination".into()).await,
+        };
+        let payment = SucceededPayment {
+            provider: ProviderKind::StripeConnect,
+            payment_id: pi.id.clone(),
+            charge_id: pi.latest_charge.as_ref().map(|c| c.id().to_owned()),
+            destination,
+            currency,
+            amount: pi.amount_received.filter(|a| *a > 0).unwrap_or(pi.amount),
+            paid_at: Utc.timestamp_opt(pi.created, 0).single().unwrap_or_else(Utc::now),
+            metadata,
+        };
+        match self.record_payment(txn, &payment, &malet_id).await {
+            Ok(Recorded::Created(_)) => Ok(Outcome::Applied),
+            Ok(Recorded::AlreadyRecorded(id)) => Ok(Outcome::Ignored(format!("already recorded as {id}"))),
+            Err(ServiceError::BadInput(reason)) => attention(reason).await,
+            Err(e) => Err(db(e)),
+        }
+    }
+
+    async fn on_charge_refunded(&self, txn: &DatabaseTransaction, event: &StripeEvent) -> Result<Outcome, ApplyError> {
+        let charge: ChargeObject = match serde_json::from_value(event.data.object.clone()) {
+            Ok(c) => c,
+            Err(e) => return Ok(Outcome::NeedsAttention(format!("charge does not parse: {e}"))),
+        };
+        let mut entry = None;
+        if let Some(pi) = &charge.payment_intent {
+            entry = repo::ledger::for_update(txn, repo::ledger::by_payment_select(pi.id())).await?;
+        }
+        if entry.is_none() {
+            entry = repo::ledger::for_update(txn, repo::ledger::by_charge_select(&charge.id)).await?;
+        }
+        // The payment may not be recorded yet (out-of-order delivery): retry later.
+        let Some(entry) = entry else {
+            return Err(ApplyError::Retry(format!("no ledger entry yet for charge {}", charge.id)));
+        };
+        if charge.amount_refunded > entry.gross_amount {
+            return Ok(Outcome::NeedsAttention(format!(
+                "amount_refunded {} exceeds the entry's gross {}",
+                charge.amount_refunded, entry.gross_amount
+            )));
+        }
+        let refund_id = charge.refunds.as_ref().and_then(|r| r.data.first()).map(|r| r.id().to_owned());
+        let refund_id = match &refund_id {
+            // A refund we already recorded through the API keeps its id there.
+            Some(id) if entry.refunded_amount < charge.amount_refunded => Some(id.clone()),
+            _ => None,
+        };
+        match self
+            .apply_cumulative_refund(
+                txn,
+                &entry,
+                charge.amount_refunded,
+                RefundOrigin { provider_refund_id: refund_id.as_deref(), source: "webhook", reason: None, actor: None },
+            )
+            .await
+        {
+            Ok(Some(_)) => Ok(Outcome::Applied),
+            Ok(None) => Ok(Outcome::Ignored("refund already reflected".into())),
+            Err(ServiceError::Db(e)) if service_core::db::is_unique_violation(&e) => {
+                Err(ApplyError::Retry("refund id recorded concurrently".into()))
+            }
+            Err(ServiceError::BadInput(m))
+            | Err(ServiceError::Transition(domain::lifecycle::TransitionError { from: m, .. })) => {
+                Ok(Outcome::NeedsAttention(m))
+            }
+            Err(e) => Err(db(e)),
+        }
+    }
+
+    async fn on_dispute_created(&self, txn: &DatabaseTransaction, event: &StripeEvent) -> Result<Outcome, ApplyError> {
+        let dispute: DisputeObject = match serde_json::from_value(event.data.object.clone()) {
+            Ok(d) => d,
+            Err(e) => return Ok(Outcome::NeedsAttention(format!("dispute does not parse: {e}"))),
+        };
+        let mut entry = None;
+        if let Some(pi) = &dispute.payment_intent {
+            entry = repo::ledger::for_update(txn, repo::ledger::by_payment_select(pi.id())).await?;
+        }
+        if entry.is_none() {
+            entry = repo::ledger::for_update(txn, repo::ledger::by_charge_select(dispute.charge.id())).await?;
+        }
+        let Some(entry) = entry else {
+            return Err(ApplyError::Retry(format!("no ledger entry yet for charge {}", dispute.charge.id())));
+        };
+        if self.mark_disputed(txn, &entry).await.map_err(db)? {
+            Ok(Outcome::Applied)
+        } else {
+            Ok(Outcome::Ignored("already disputed".into()))
+        }
+    }
+}
+
+/// The [`EventApplier`] registered on murchases' `/webhooks/stripe`.
+pub struct MurchasesEvents(pub Murchases);
+
+#[async_trait]
+impl EventApplier for MurchasesEvents {
+    async fn apply(&self, txn: &DatabaseTransaction, event: &StripeEvent) -> Result<Outcome, ApplyError> {
+        match event.event_type.as_str() {
+            "payment_intent.succeeded" => self.0.on_payment_succeeded(txn, event).await,
+            "charge.refunded" => self.0.on_charge_refunded(txn, event).await,
+            "charge.dispute.created" => self.0.on_dispute_created(txn, event).await,
+            other => Ok(Outcome::Ignored(format!("{other} is not handled by murchases"))),
+        }
+    }
+}

@@ -1,0 +1,112 @@
+//! Test harness: a murchases app on a random port over a test database.
+#![allow(dead_code)]
+
+use murchases::config::Config;
+use murchases::startup::{self, AppState};
+use sea_orm::{ConnectionTrait, DatabaseConnection};
+use serde_json::{Value, json};
+use service_core::testing::{self, Gql, TestDb};
+
+pub struct TestApp {
+    pub base: String,
+    pub gql: Gql,
+    pub http: reqwest::Client,
+    pub state: AppState,
+}
+
+pub fn config(stripe_base: Option<String>) -> Config {
+    Config {
+        addr: "127.0.0.1:0".parse().expect("addr"),
+        settle_after_days: 2,
+        common: testing::common_settings(stripe_base),
+    }
+}
+
+pub async fn spawn(db: &DatabaseConnection, stripe_base: Option<String>) -> TestApp {
+    let state = AppState::new(&config(stripe_base), db.clone()).expect("state");
+    let app = startup::bind("127.0.0.1:0".parse().expect("addr"), state.clone()).await.expect("bind");
+    let base = format!("http://{}", app.local_addr().expect("addr"));
+    tokio::spawn(app.run());
+    TestApp { gql: Gql::new(&base), base, http: reqwest::Client::new(), state }
+}
+
+impl TestApp {
+    /// Posts a signed webhook; returns the HTTP status.
+    pub async fn webhook(&self, event: &Value) -> u16 {
+        let body = event.to_string();
+        self.http
+            .post(format!("{}/webhooks/stripe", self.base))
+            .header("Stripe-Signature", testing::stripe_signature(&body))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .expect("webhook")
+            .status()
+            .as_u16()
+    }
+
+    pub async fn raw_webhook(&self, body: String, signature: Option<String>) -> u16 {
+        let mut req = self.http.post(format!("{}/webhooks/stripe", self.base)).body(body);
+        if let Some(s) = signature {
+            req = req.header("Stripe-Signature", s);
+        }
+        req.send().await.expect("webhook").status().as_u16()
+    }
+}
+
+/// `payment_intent.succeeded` for an order of `malet` paid `amount` to `destination`.
+pub fn payment_succeeded(event_id: &str, pi: &str, order: &str, malet: Option<&str>, amount: i64) -> Value {
+    let mut e = testing::stripe_event("payment_intent.succeeded");
+    e["id"] = json!(event_id);
+    let o = &mut e["data"]["object"];
+    o["id"] = json!(pi);
+    o["amount"] = json!(amount);
+    o["amount_received"] = json!(amount);
+    o["currency"] = json!("usd");
+    o["created"] = json!(chrono::Utc::now().timestamp());
+    o["latest_charge"] = json!(format!("ch_{pi}"));
+    o["metadata"] = json!({"orderId": order});
+    if let Some(m) = malet {
+        o["metadata"]["maletId"] = json!(m);
+    }
+    e
+}
+
+/// `charge.refunded` for the charge of `pi` with a cumulative `amount_refunded`.
+pub fn charge_refunded(event_id: &str, pi: &str, amount: i64, amount_refunded: i64) -> Value {
+    let mut e = testing::stripe_event("charge.refunded");
+    e["id"] = json!(event_id);
+    let o = &mut e["data"]["object"];
+    o["id"] = json!(format!("ch_{pi}"));
+    o["payment_intent"] = json!(pi);
+    o["amount"] = json!(amount);
+    o["amount_refunded"] = json!(amount_refunded);
+    o["refunded"] = json!(amount_refunded == amount);
+    e
+}
+
+/// Inserts a connected account row directly (payments' table) for murchases' reads.
+pub async fn seed_account(db: &DatabaseConnection, malet: &str, acct: &str, status: &str) {
+    db.execute_unprepared(&format!(
+        "INSERT INTO connected_accounts (id, malet_id, user_id, provider, provider_account_id, status, rolling_reserve_rate, \
+         currency, created_at, updated_at) VALUES ('{}', '{malet}', 'u-{malet}', 'STRIPE_CONNECT', '{acct}', '{status}', '0.1', \
+         'USD', '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z')",
+        uuid::Uuid::new_v4()
+    ))
+    .await
+    .expect("seed account");
+}
+
+pub const LEDGER_FIELDS: &str = "id orderId maletId grossAmount commissionRate commissionRateDecimal commissionAmount \
+    processingFee netPayout reserveAmount affiliateAmount currency status refundedAmount refundedCommission \
+    settlementDate ruleVersion applicationFeeAmount breakdown { tier ruleVersion steps }";
+
+pub async fn ledger(app: &TestApp, token: &str, malet: &str) -> Value {
+    let q = format!("query($m: ID!) {{ commissionLedger(maletId: $m, limit: 100) {{ {LEDGER_FIELDS} }} }}");
+    app.gql.run(Some(token), &q, json!({"m": malet})).await
+}
+
+pub async fn all_dbs() -> Vec<TestDb> {
+    TestDb::all().await
+}

@@ -1,0 +1,32 @@
+use async_graphql::{Context, ID, Object};
+use service_core::graphql::{ApiError, Authenticated, actor};
+
+use super::types::{ConnectedAccount, Malet, svc};
+
+pub struct Query;
+
+#[Object]
+impl Query {
+    /// The Malet's payout account (not DEACTIVATED), if any.
+    #[graphql(guard = "Authenticated")]
+    async fn connected_account(&self, ctx: &Context<'_>, malet_id: ID) -> Result<Option<ConnectedAccount>, ApiError> {
+        Ok(svc(ctx)?.account_for_malet(actor(ctx), &malet_id).await?.map(ConnectedAccount))
+    }
+
+    /// Federation: a Malet reference. Its fields carry their own guards.
+    #[graphql(entity)]
+    async fn find_malet_by_id(&self, id: ID) -> Malet {
+        Malet { id }
+    }
+
+    /// Federation: an account by id. async-graphql ignores guards on entity resolvers
+    /// (upstream issue 1651): the service checks access and the type's guard checks every field.
+    #[graphql(entity)]
+    async fn find_connected_account_by_id(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+    ) -> Result<Option<ConnectedAccount>, ApiError> {
+        Ok(svc(ctx)?.account(actor(ctx), &id).await?.map(ConnectedAccount))
+    }
+}

@@ -1,0 +1,69 @@
+use entity::balance_movements;
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, FromQueryResult, QueryFilter, QuerySelect,
+};
+use service_core::db::sum_bigint;
+
+/// The balances of an account: sums of its append-only movements (R-PAY-2).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, FromQueryResult)]
+pub struct Balances {
+    pub total_earnings: i64,
+    pub total_payouts: i64,
+    pub pending_balance: i64,
+    pub reserve_balance: i64,
+}
+
+pub async fn balances<C: ConnectionTrait>(conn: &C, account_id: &str) -> Result<Balances, DbErr> {
+    Ok(balance_movements::Entity::find()
+        .select_only()
+        .column_as(sum_bigint("earnings_delta"), "total_earnings")
+        .column_as(sum_bigint("payouts_delta"), "total_payouts")
+        .column_as(sum_bigint("pending_delta"), "pending_balance")
+        .column_as(sum_bigint("reserve_delta"), "reserve_balance")
+        .filter(balance_movements::Column::AccountId.eq(account_id))
+        .into_model::<Balances>()
+        .one(conn)
+        .await?
+        .unwrap_or_default())
+}
+
+/// One movement to append; `idempotency_key` makes the append happen at most once.
+#[derive(Debug, Clone)]
+pub struct NewMovement<'a> {
+    pub account_id: &'a str,
+    pub malet_id: &'a str,
+    pub kind: &'a str,
+    pub currency: &'a str,
+    pub earnings_delta: i64,
+    pub pending_delta: i64,
+    pub reserve_delta: i64,
+    pub payouts_delta: i64,
+    pub source_type: &'a str,
+    pub source_id: &'a str,
+    pub idempotency_key: &'a str,
+    pub memo: Option<String>,
+}
+
+/// Appends a movement; returns false when its idempotency key was already used.
+pub async fn append<C: ConnectionTrait>(conn: &C, m: NewMovement<'_>) -> Result<bool, DbErr> {
+    let res = balance_movements::Entity::insert(balance_movements::ActiveModel {
+        id: Set(uuid::Uuid::now_v7().to_string()),
+        account_id: Set(m.account_id.to_owned()),
+        malet_id: Set(m.malet_id.to_owned()),
+        kind: Set(m.kind.to_owned()),
+        currency: Set(m.currency.to_owned()),
+        earnings_delta: Set(m.earnings_delta),
+        pending_delta: Set(m.pending_delta),
+        reserve_delta: Set(m.reserve_delta),
+        payouts_delta: Set(m.payouts_delta),
+        source_type: Set(m.source_type.to_owned()),
+        source_id: Set(m.source_id.to_owned()),
+        idempotency_key: Set(m.idempotency_key.to_owned()),
+        memo: Set(m.memo),
+        created_at: Set(service_core::clock::now()),
+    })
+    .on_conflict_do_nothing_on([balance_movements::Column::IdempotencyKey])
+    .exec(conn)
+    .await?;
+    Ok(matches!(res, sea_orm::TryInsertResult::Inserted(_)))
+}

@@ -1,0 +1,331 @@
+//! Connected accounts: creation with provider onboarding, links, payout schedules, and the
+//! lifecycle (R-ACCT-1…4, R-PAY-1). Every lifecycle change is audited.
+
+use domain::lifecycle::AccountStatus;
+use domain::permissions::{Actor, Permission};
+use domain::provider::{CreateAccount, OnboardingLinkRequest, ProviderKind};
+use domain::schedule::PayoutSchedule;
+use entity::connected_accounts;
+use sea_orm::{ActiveModelTrait, ActiveValue::Set, EntityTrait, TransactionTrait};
+use service_core::audit::{self, AuditEntry};
+use service_core::clock;
+
+use super::{Payments, ServiceError, ServiceResult};
+use crate::repo;
+
+fn status_of(a: &connected_accounts::Model) -> ServiceResult<AccountStatus> {
+    a.status.parse().map_err(|e| ServiceError::Internal(format!("stored status: {e}")))
+}
+
+fn provider_of(a: &connected_accounts::Model) -> ServiceResult<ProviderKind> {
+    a.provider.parse().map_err(|_| ServiceError::Internal("stored provider".into()))
+}
+
+fn account_json(a: &connected_accounts::Model) -> serde_json::Value {
+    serde_json::json!({"status": a.status, "reason": a.status_reason, "payout_interval": a.payout_interval,
+        "payout_day_of_week": a.payout_day_of_week, "payout_day_of_month": a.payout_day_of_month})
+}
+
+impl Payments {
+    pub async fn account_for_malet(
+        &self,
+        actor: &Actor,
+        malet_id: &str,
+    ) -> ServiceResult<Option<connected_accounts::Model>> {
+        actor.can(Permission::ViewPayouts, malet_id)?;
+        Ok(repo::accounts::live_for_malet(&self.db, malet_id).await?)
+    }
+
+    pub async fn account(&self, actor: &Actor, id: &str) -> ServiceResult<Option<connected_accounts::Model>> {
+        let Some(a) = repo::accounts::by_id(&self.db, id).await? else { return Ok(None) };
+        actor.can(Permission::ViewPayouts, &a.malet_id)?;
+        Ok(Some(a))
+    }
+
+    async fn load_for(
+        &self,
+        actor: &Actor,
+        id: &str,
+        permission: Permission,
+    ) -> ServiceResult<connected_accounts::Model> {
+        let a = repo::accounts::by_id(&self.db, id)
+            .await?
+            .ok_or_else(|| ServiceError::NotFound(format!("connected account {id}")))?;
+        actor.can(permission, &a.malet_id)?;
+        Ok(a)
+    }
+
+    /// `createConnectedAccount`: one live account per Malet (the database refuses a second,
+    /// also when two requests race). The provider account is created with an idempotency key
+    /// derived from the Malet and its account generation, so a retry after a failure reuses it;
+    /// a failed provider call leaves no row behind.
+    pub async fn create_account(
+        &self,
+        actor: &Actor,
+        malet_id: &str,
+        kind: ProviderKind,
+    ) -> ServiceResult<connected_accounts::Model> {
+        actor.can(Permission::ManagePayouts, malet_id)?;
+        let malet_id = malet_id.trim();
+        if malet_id.is_empty() {
+            return Err(ServiceError::BadInput("maletId must not be empty".into()));
+        }
+        let provider = self.providers.get(kind)?;
+        let now = clock::now();
+        let generation = repo::accounts::deactivated_count(&self.db, malet_id).await?;
+        let row = connected_accounts::ActiveModel {
+            id: Set(uuid::Uuid::now_v7().to_string()),
+            malet_id: Set(malet_id.to_owned()),
+            user_id: Set(actor.subject().unwrap_or("unknown").to_owned()),
+            provider: Set(kind.as_str().to_owned()),
+            provider_account_id: Set(None),
+            status: Set(AccountStatus::Pending.as_str().to_owned()),
+            status_reason: Set(None),
+            payout_interval: Set(None),
+            payout_day_of_week: Set(None),
+            payout_day_of_month: Set(None),
+            rolling_reserve_rate: Set(self.config.reserve.new_seller_rate.to_string()),
+            reserve_expires_at: Set(None),
+            currency: Set(self.settings.default_currency.clone()),
+            onboarding_url: Set(None),
+            kyc_verified: Set(false),
+            charges_enabled: Set(false),
+            payouts_enabled: Set(false),
+            provider_snapshot_at: Set(None),
+            created_at: Set(now),
+            updated_at: Set(now),
+        };
+        let account = match row.insert(&self.db).await {
+            Ok(a) => a,
+            Err(e) if service_core::db::is_unique_violation(&e) => {
+                return Err(ServiceError::Conflict(format!("Malet {malet_id} already has a payout account")));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let created = provider
+            .create_account(CreateAccount {
+                malet_id: malet_id.to_owned(),
+                user_id: account.user_id.clone(),
+                country: None,
+                email: None,
+                idempotency_key: format!("connected-account:{malet_id}:{generation}"),
+            })
+            .await;
+        let created = match created {
+            Ok(c) => c,
+            Err(e) => {
+                // Leave nothing behind: the same request can simply be retried.
+                connected_accounts::Entity::delete_by_id(account.id.clone()).exec(&self.db).await?;
+                return Err(e.into());
+            }
+        };
+        let mut am: connected_accounts::ActiveModel = account.clone().into();
+        am.provider_account_id = Set(created.provider_account_id.clone());
+        if let Some(c) = created.currency {
+            am.currency = Set(c.code().to_owned());
+        }
+        am.updated_at = Set(clock::now());
+        let account = am.update(&self.db).await?;
+        audit::record(
+            &self.db,
+            AuditEntry {
+                actor: actor.subject().unwrap_or("unknown"),
+                action: "create_connected_account",
+                entity_type: "connected_account",
+                entity_id: &account.id,
+                before: None,
+                after: Some(account_json(&account)),
+                reason: None,
+            },
+        )
+        .await?;
+        if account.provider_account_id.is_none() {
+            // Providers without an external account (MANUAL) wait for an admin's confirmation.
+            return Ok(account);
+        }
+        // Issue the onboarding link; on failure the account stays PENDING and
+        // `refreshOnboardingLink` retries.
+        self.issue_link(account).await
+    }
+
+    async fn issue_link(&self, account: connected_accounts::Model) -> ServiceResult<connected_accounts::Model> {
+        let provider = self.providers.get(provider_of(&account)?)?;
+        let provider_account_id = account
+            .provider_account_id
+            .clone()
+            .ok_or_else(|| ServiceError::Conflict("this provider has no onboarding link".into()))?;
+        let link = provider
+            .onboarding_link(OnboardingLinkRequest {
+                provider_account_id,
+                refresh_url: self.settings.onboarding_refresh_url.clone(),
+                return_url: self.settings.onboarding_return_url.clone(),
+            })
+            .await?;
+        let txn = self.db.begin().await?;
+        let current = repo::accounts::for_update(&txn, &account.id)
+            .await?
+            .ok_or_else(|| ServiceError::NotFound("account".into()))?;
+        let status = status_of(&current)?;
+        let new_status = match status {
+            AccountStatus::Pending => status.transition(AccountStatus::Onboarding)?,
+            AccountStatus::Onboarding => AccountStatus::Onboarding,
+            other => {
+                return Err(ServiceError::Conflict(format!(
+                    "the account is {other}; onboarding is finished or closed"
+                )));
+            }
+        };
+        let mut am: connected_accounts::ActiveModel = current.into();
+        am.onboarding_url = Set(Some(link.url));
+        am.status = Set(new_status.as_str().to_owned());
+        am.updated_at = Set(clock::now());
+        let updated = am.update(&txn).await?;
+        txn.commit().await?;
+        Ok(updated)
+    }
+
+    /// `refreshOnboardingLink`: a new Stripe-hosted link for a PENDING or ONBOARDING account.
+    pub async fn refresh_onboarding_link(&self, actor: &Actor, id: &str) -> ServiceResult<connected_accounts::Model> {
+        let account = self.load_for(actor, id, Permission::ManagePayouts).await?;
+        match status_of(&account)? {
+            AccountStatus::Pending | AccountStatus::Onboarding => self.issue_link(account).await,
+            other => Err(ServiceError::Conflict(format!("the account is {other}; onboarding is finished or closed"))),
+        }
+    }
+
+    /// `updatePayoutSchedule` (R-PAY-1): validated, pushed to the provider, then stored.
+    pub async fn update_payout_schedule(
+        &self,
+        actor: &Actor,
+        id: &str,
+        schedule: PayoutSchedule,
+    ) -> ServiceResult<connected_accounts::Model> {
+        let account = self.load_for(actor, id, Permission::ManagePayouts).await?;
+        if status_of(&account)? == AccountStatus::Deactivated {
+            return Err(ServiceError::Conflict("the account is DEACTIVATED".into()));
+        }
+        if let Some(provider_account_id) = &account.provider_account_id {
+            let provider = self.providers.get(provider_of(&account)?)?;
+            provider.update_payout_schedule(provider_account_id, schedule).await?;
+        }
+        let before = account_json(&account);
+        let mut am: connected_accounts::ActiveModel = account.into();
+        am.payout_interval = Set(Some(schedule.interval().as_str().to_owned()));
+        am.payout_day_of_week = Set(schedule.day_of_week().map(i16::from));
+        am.payout_day_of_month = Set(schedule.day_of_month().map(i16::from));
+        am.updated_at = Set(clock::now());
+        let txn = self.db.begin().await?;
+        let updated = am.update(&txn).await?;
+        audit::record(
+            &txn,
+            AuditEntry {
+                actor: actor.subject().unwrap_or("unknown"),
+                action: "update_payout_schedule",
+                entity_type: "connected_account",
+                entity_id: &updated.id,
+                before: Some(before),
+                after: Some(account_json(&updated)),
+                reason: None,
+            },
+        )
+        .await?;
+        txn.commit().await?;
+        Ok(updated)
+    }
+
+    /// Applies a lifecycle transition with an audit entry. `require` decides who may.
+    async fn transition(
+        &self,
+        actor: &Actor,
+        id: &str,
+        to: AccountStatus,
+        reason: &str,
+        action: &str,
+        admin_only: bool,
+    ) -> ServiceResult<connected_accounts::Model> {
+        if reason.trim().is_empty() {
+            return Err(ServiceError::BadInput("a reason is required".into()));
+        }
+        let txn = self.db.begin().await?;
+        let account = repo::accounts::for_update(&txn, id)
+            .await?
+            .ok_or_else(|| ServiceError::NotFound(format!("connected account {id}")))?;
+        if admin_only {
+            if let Err(denied) = actor.can_admin(Permission::ManagePayouts) {
+                // Do not reveal other Malets' accounts: check ownership the usual way first.
+                actor.can(Permission::ViewPayouts, &account.malet_id)?;
+                return Err(denied.into());
+            }
+        } else {
+            actor.can(Permission::ManagePayouts, &account.malet_id)?;
+        }
+        let from = status_of(&account)?;
+        let to = from.transition(to)?;
+        let before = account_json(&account);
+        let mut am: connected_accounts::ActiveModel = account.into();
+        am.status = Set(to.as_str().to_owned());
+        am.status_reason = Set(Some(reason.to_owned()));
+        am.updated_at = Set(clock::now());
+        let updated = am.update(&txn).await?;
+        audit::record(
+            &txn,
+            AuditEntry {
+                actor: actor.subject().unwrap_or("unknown"),
+                action,
+                entity_type: "connected_account",
+                entity_id: &updated.id,
+                before: Some(before),
+                after: Some(account_json(&updated)),
+                reason: Some(reason),
+            },
+        )
+        .await?;
+        txn.commit().await?;
+        Ok(updated)
+    }
+
+    pub async fn suspend(&self, actor: &Actor, id: &str, reason: &str) -> ServiceResult<connected_accounts::Model> {
+        self.transition(actor, id, AccountStatus::Suspended, reason, "suspend_connected_account", true).await
+    }
+
+    pub async fn reinstate(&self, actor: &Actor, id: &str, reason: &str) -> ServiceResult<connected_accounts::Model> {
+        let account = repo::accounts::by_id(&self.db, id)
+            .await?
+            .ok_or_else(|| ServiceError::NotFound(format!("connected account {id}")))?;
+        if status_of(&account)? != AccountStatus::Suspended {
+            return Err(domain::lifecycle::TransitionError {
+                machine: "account",
+                from: account.status,
+                to: "ACTIVE (reinstate)".into(),
+            }
+            .into());
+        }
+        self.transition(actor, id, AccountStatus::Active, reason, "reinstate_connected_account", true).await
+    }
+
+    /// Owner (MANAGE_PAYOUTS) or admin; terminal.
+    pub async fn deactivate(&self, actor: &Actor, id: &str, reason: &str) -> ServiceResult<connected_accounts::Model> {
+        self.transition(actor, id, AccountStatus::Deactivated, reason, "deactivate_connected_account", false).await
+    }
+
+    /// Admin confirmation of a MANUAL account (no provider onboarding): PENDING → ACTIVE.
+    pub async fn confirm_manual(
+        &self,
+        actor: &Actor,
+        id: &str,
+        reason: &str,
+    ) -> ServiceResult<connected_accounts::Model> {
+        let account = repo::accounts::by_id(&self.db, id)
+            .await?
+            .ok_or_else(|| ServiceError::NotFound(format!("connected account {id}")))?;
+        if account.provider_account_id.is_some() {
+            return Err(ServiceError::Conflict(
+                "only accounts without provider onboarding are confirmed by an admin".into(),
+            ));
+        }
+        let updated = self.transition(actor, id, AccountStatus::Active, reason, "confirm_manual_account", true).await?;
+        let mut am: connected_accounts::ActiveModel = updated.into();
+        am.kyc_verified = Set(true);
+        Ok(am.update(&self.db).await?)
+    }
+}

@@ -1,0 +1,172 @@
+//! Balances (R-PAY-2): the totals on a ConnectedAccount are always the sums of its append-only
+//! movements. Movements come from murchases' ledger events (consumed from the outbox exactly
+//! once), payouts, and reserve releases.
+
+use chrono::{DateTime, Duration, Utc};
+use domain::permissions::{Actor, Permission};
+use entity::{connected_accounts, reserve_holds};
+use sea_orm::sea_query::Expr;
+use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, TransactionTrait};
+use serde::Deserialize;
+use service_core::{clock, outbox};
+
+use super::{Payments, ServiceError, ServiceResult};
+use crate::repo;
+use crate::repo::movements::{Balances, NewMovement};
+
+/// The outbox topic murchases writes for payments.
+pub const TOPIC_BALANCE: &str = "murchases.balance";
+
+/// A ledger event from murchases (see `murchases::service::ledger`).
+#[derive(Debug, Deserialize)]
+struct LedgerEvent {
+    kind: String,
+    ledger_id: String,
+    malet_id: String,
+    currency: String,
+    net_delta: i64,
+    reserve_delta: i64,
+    occurred_at: DateTime<Utc>,
+    #[serde(default)]
+    settlement_date: Option<DateTime<Utc>>,
+}
+
+impl Payments {
+    pub async fn balances_of(&self, account_id: &str) -> ServiceResult<Balances> {
+        Ok(repo::movements::balances(&self.db, account_id).await?)
+    }
+
+    pub async fn balances(&self, actor: &Actor, account: &connected_accounts::Model) -> ServiceResult<Balances> {
+        actor.can(Permission::ViewPayouts, &account.malet_id)?;
+        self.balances_of(&account.id).await
+    }
+
+    /// Consumes due ledger events; returns how many were applied. Safe with several
+    /// consumers: rows are claimed, and each movement's idempotency key is the event's key.
+    pub async fn consume_ledger_events(&self, limit: u64) -> ServiceResult<usize> {
+        let rows = outbox::claim(&self.db, TOPIC_BALANCE, limit, Duration::seconds(60)).await?;
+        let mut applied = 0;
+        for row in rows {
+            match self.apply_ledger_event(&row).await {
+                Ok(()) => applied += 1,
+                Err(e) => {
+                    tracing::warn!(outbox_id = %row.id, error = %e, "ledger event not applied; will retry");
+                    outbox::fail(&self.db, &row, &e.to_string()).await?;
+                }
+            }
+        }
+        Ok(applied)
+    }
+
+    async fn apply_ledger_event(&self, row: &entity::outbox::Model) -> ServiceResult<()> {
+        let event: LedgerEvent =
+            serde_json::from_str(&row.payload).map_err(|e| ServiceError::Internal(format!("ledger event: {e}")))?;
+        let txn = self.db.begin().await?;
+        let account = repo::accounts::live_for_malet(&txn, &event.malet_id)
+            .await?
+            .ok_or_else(|| ServiceError::Conflict(format!("no payout account for Malet {} yet", event.malet_id)))?;
+        let key = row.idempotency_key.as_str();
+        match event.kind.as_str() {
+            "EARNING" => {
+                repo::movements::append(
+                    &txn,
+                    NewMovement {
+                        account_id: &account.id,
+                        malet_id: &account.malet_id,
+                        kind: "EARNING",
+                        currency: &event.currency,
+                        earnings_delta: event.net_delta + event.reserve_delta,
+                        pending_delta: event.net_delta,
+                        reserve_delta: event.reserve_delta,
+                        payouts_delta: 0,
+                        source_type: "ledger",
+                        source_id: &event.ledger_id,
+                        idempotency_key: key,
+                        memo: None,
+                    },
+                )
+                .await?;
+                if event.reserve_delta > 0 {
+                    reserve_holds::Entity::insert(reserve_holds::ActiveModel {
+                        id: Set(uuid::Uuid::now_v7().to_string()),
+                        account_id: Set(account.id.clone()),
+                        ledger_id: Set(event.ledger_id.clone()),
+                        amount: Set(event.reserve_delta),
+                        currency: Set(event.currency.clone()),
+                        release_at: Set(event.settlement_date.map(|s| domain::reserve::release_at(&self.config, s))),
+                        status: Set(HOLD_HELD.into()),
+                        claimed_by: Set(None),
+                        claimed_until: Set(None),
+                        transfer_id: Set(None),
+                        created_at: Set(clock::now()),
+                        updated_at: Set(clock::now()),
+                    })
+                    .on_conflict_do_nothing_on([reserve_holds::Column::LedgerId])
+                    .exec(&txn)
+                    .await?;
+                }
+                if account.reserve_expires_at.is_none() {
+                    let mut am: connected_accounts::ActiveModel = account.clone().into();
+                    am.reserve_expires_at = Set(Some(domain::reserve::expires_at(&self.config, event.occurred_at)));
+                    am.update(&txn).await?;
+                }
+            }
+            "REFUND_CLAWBACK" | "ADJUSTMENT" => {
+                repo::movements::append(
+                    &txn,
+                    NewMovement {
+                        account_id: &account.id,
+                        malet_id: &account.malet_id,
+                        kind: if event.kind == "ADJUSTMENT" { "ADJUSTMENT" } else { "REFUND_CLAWBACK" },
+                        currency: &event.currency,
+                        earnings_delta: event.net_delta + event.reserve_delta,
+                        pending_delta: event.net_delta,
+                        reserve_delta: event.reserve_delta,
+                        payouts_delta: 0,
+                        source_type: "ledger",
+                        source_id: &event.ledger_id,
+                        idempotency_key: key,
+                        memo: None,
+                    },
+                )
+                .await?;
+                if event.reserve_delta != 0 {
+                    // The clawed-back part of a hold is no longer released.
+                    reserve_holds::Entity::update_many()
+                        .col_expr(
+                            reserve_holds::Column::Amount,
+                            Expr::col(reserve_holds::Column::Amount).add(event.reserve_delta),
+                        )
+                        .col_expr(reserve_holds::Column::UpdatedAt, Expr::value(clock::now()))
+                        .filter(reserve_holds::Column::LedgerId.eq(event.ledger_id.clone()))
+                        .filter(reserve_holds::Column::Status.eq(HOLD_HELD))
+                        .exec(&txn)
+                        .await?;
+                }
+            }
+            "SETTLED" => {
+                if let Some(settled) = event.settlement_date {
+                    reserve_holds::Entity::update_many()
+                        .col_expr(
+                            reserve_holds::Column::ReleaseAt,
+                            Expr::value(Some(domain::reserve::release_at(&self.config, settled))),
+                        )
+                        .filter(reserve_holds::Column::LedgerId.eq(event.ledger_id.clone()))
+                        .filter(reserve_holds::Column::ReleaseAt.is_null())
+                        .exec(&txn)
+                        .await?;
+                }
+            }
+            other => return Err(ServiceError::Internal(format!("unknown ledger event kind {other}"))),
+        }
+        outbox::complete(&txn, &row.id).await?;
+        txn.commit().await?;
+        Ok(())
+    }
+}
+
+pub const HOLD_HELD: &str = "HELD";
+pub const HOLD_RELEASING: &str = "RELEASING";
+pub const HOLD_RELEASED: &str = "RELEASED";
+
+use sea_orm::sea_query::ExprTrait as _;

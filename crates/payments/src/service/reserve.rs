@@ -1,0 +1,141 @@
+//! Rolling reserve release (R-RES-2): each hold is released to the seller, as a provider
+//! Transfer, once its release date (30 days after settlement) has passed. Idempotent and safe
+//! to run concurrently: a hold is claimed by a conditional update only one runner can win,
+//! the transfer's idempotency key is derived from the hold, and the balance movement uses the
+//! same key, so a crash between the transfer and the movement is repaired by the next run (or
+//! by the `transfer.created` webhook) without paying twice.
+
+use chrono::{DateTime, Duration, Utc};
+use domain::money::Currency;
+use domain::provider::{ProviderError, ProviderKind, TransferRequest};
+use entity::reserve_holds;
+use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect, TransactionTrait};
+
+use super::balances::{HOLD_HELD, HOLD_RELEASED, HOLD_RELEASING};
+use super::{Payments, ServiceError, ServiceResult};
+use crate::repo;
+use crate::repo::movements::NewMovement;
+
+/// The idempotency key of a hold's release (transfer and movement).
+pub fn release_key(hold_id: &str) -> String {
+    format!("reserve-release:{hold_id}")
+}
+
+impl Payments {
+    /// Releases every due hold as of `now`; returns how many this run released.
+    pub async fn release_due_reserves(&self, now: DateTime<Utc>) -> ServiceResult<usize> {
+        let due =
+            reserve_holds::Entity::find()
+                .filter(reserve_holds::Column::ReleaseAt.lte(now))
+                .filter(reserve_holds::Column::Status.eq(HOLD_HELD).or(
+                    reserve_holds::Column::Status.eq(HOLD_RELEASING).and(reserve_holds::Column::ClaimedUntil.lt(now)),
+                ))
+                .limit(200)
+                .all(&self.db)
+                .await?;
+        let mut released = 0;
+        for hold in due {
+            // Claim: only one runner gets rows_affected == 1.
+            let claim = reserve_holds::Entity::update_many()
+                .col_expr(reserve_holds::Column::Status, Expr::value(HOLD_RELEASING))
+                .col_expr(reserve_holds::Column::ClaimedUntil, Expr::value(Some(now + Duration::minutes(5))))
+                .col_expr(reserve_holds::Column::UpdatedAt, Expr::value(now))
+                .filter(reserve_holds::Column::Id.eq(hold.id.clone()))
+                .filter(reserve_holds::Column::Status.eq(HOLD_HELD).or(
+                    reserve_holds::Column::Status.eq(HOLD_RELEASING).and(reserve_holds::Column::ClaimedUntil.lt(now)),
+                ))
+                .exec(&self.db)
+                .await?;
+            if claim.rows_affected != 1 {
+                continue;
+            }
+            match self.release(&hold).await {
+                Ok(()) => released += 1,
+                Err(e) => tracing::warn!(hold_id = %hold.id, error = %e, "reserve release failed; will retry"),
+            }
+        }
+        Ok(released)
+    }
+
+    async fn release(&self, hold: &reserve_holds::Model) -> ServiceResult<()> {
+        let account = repo::accounts::by_id(&self.db, &hold.account_id)
+            .await?
+            .ok_or_else(|| ServiceError::NotFound("account of hold".into()))?;
+        let key = release_key(&hold.id);
+        let mut transfer_id = None;
+        if hold.amount > 0 {
+            let kind: ProviderKind =
+                account.provider.parse().map_err(|_| ServiceError::Internal("stored provider".into()))?;
+            let provider = self.providers.get(kind)?;
+            if let Some(destination) = &account.provider_account_id {
+                let mut metadata = std::collections::BTreeMap::new();
+                metadata.insert("reserveHoldId".to_owned(), hold.id.clone());
+                metadata.insert("ledgerId".to_owned(), hold.ledger_id.clone());
+                match provider
+                    .transfer(TransferRequest {
+                        amount: hold.amount,
+                        currency: Currency::parse(&hold.currency).map_err(ServiceError::bad_input)?,
+                        destination: destination.clone(),
+                        metadata,
+                        idempotency_key: key.clone(),
+                    })
+                    .await
+                {
+                    Ok(t) => transfer_id = Some(t.transfer_id),
+                    // Providers that pay out manually move the balance only.
+                    Err(ProviderError::NotSupported(_)) => {}
+                    Err(ProviderError::Rejected { message, .. }) => {
+                        // Definitive: back to HELD for an admin or a later retry.
+                        reserve_holds::Entity::update_many()
+                            .col_expr(reserve_holds::Column::Status, Expr::value(HOLD_HELD))
+                            .filter(reserve_holds::Column::Id.eq(hold.id.clone()))
+                            .exec(&self.db)
+                            .await?;
+                        return Err(ServiceError::Provider(ProviderError::Rejected { code: None, message }));
+                    }
+                    // Ambiguous or unavailable: stay RELEASING; the claim expires and the
+                    // retry reuses the same idempotency key.
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        }
+        self.record_release(hold, transfer_id.as_deref()).await
+    }
+
+    /// Records a release's movement and marks the hold released (exactly once, by key).
+    pub async fn record_release(&self, hold: &reserve_holds::Model, transfer_id: Option<&str>) -> ServiceResult<()> {
+        let key = release_key(&hold.id);
+        let txn = self.db.begin().await?;
+        let account = repo::accounts::by_id(&txn, &hold.account_id)
+            .await?
+            .ok_or_else(|| ServiceError::NotFound("account of hold".into()))?;
+        repo::movements::append(
+            &txn,
+            NewMovement {
+                account_id: &account.id,
+                malet_id: &account.malet_id,
+                kind: "RESERVE_RELEASE",
+                currency: &hold.currency,
+                earnings_delta: 0,
+                pending_delta: hold.amount,
+                reserve_delta: -hold.amount,
+                payouts_delta: 0,
+                source_type: "reserve_hold",
+                source_id: &hold.id,
+                idempotency_key: &key,
+                memo: transfer_id.map(|t| format!("transfer {t}")),
+            },
+        )
+        .await?;
+        reserve_holds::Entity::update_many()
+            .col_expr(reserve_holds::Column::Status, Expr::value(HOLD_RELEASED))
+            .col_expr(reserve_holds::Column::TransferId, Expr::value(transfer_id.map(str::to_owned)))
+            .col_expr(reserve_holds::Column::UpdatedAt, Expr::value(service_core::clock::now()))
+            .filter(reserve_holds::Column::Id.eq(hold.id.clone()))
+            .exec(&txn)
+            .await?;
+        txn.commit().await?;
+        Ok(())
+    }
+}

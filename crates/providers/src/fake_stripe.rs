@@ -1,0 +1,1006 @@
+//! An in-process fake of the Stripe API for tests (cargo feature `fake-stripe`).
+//!
+//! [`FakeStripe`] is an axum HTTP server on `127.0.0.1:<random port>` that answers the calls
+//! [`crate::stripe::StripeConnect`] makes with Stripe's own example objects (`fixtures3.json` from
+//! Stripe's OpenAPI repository), adjusted per request: fresh ids, the amounts, currency,
+//! destination and metadata of the request, a unique account-link URL, and so on. It behaves like
+//! Stripe where tests depend on it:
+//!
+//! - it records every request (method, path, query, form fields in order with Stripe's bracket
+//!   notation kept, `Idempotency-Key`, `Stripe-Account`, `Stripe-Version`) — never the API key;
+//! - `Idempotency-Key`s are honoured: the same key (per `Stripe-Account`) on the same endpoint with
+//!   the same parameters replays the first response and creates nothing; a different endpoint or
+//!   different parameters is a 400 `idempotency_error`; failed requests (injected or 5xx) are not
+//!   saved, so a retry with the same key runs again, as on Stripe;
+//! - required parameters are checked (400 `parameter_missing`), a request without a bearer key is
+//!   a 401, an unknown URL a 404, and refunds cannot exceed the payment;
+//! - [`FakeStripe::fail_next`] makes the next call of a path fail with a status and a Stripe error
+//!   body, [`FakeStripe::delay_next`] delays the next response (after the object was created, like
+//!   a response lost to a timeout);
+//! - created payment intents, transfers, payouts and refunds also produce `*.created` events for
+//!   `GET /v1/events`, next to the ones a test adds with [`FakeStripe::push_event`]; as on Stripe,
+//!   an event with an `account` (one that happened on a connected account, e.g. `account.updated`,
+//!   `payout.*`) is only listed with that account's `Stripe-Account` header, the others only
+//!   without it.
+//!
+//! Connected accounts are not checked for existence: any `acct_…` id is accepted (an update of an
+//! unknown account starts from the example account with that id).
+//!
+//! Served: `POST /v1/accounts`, `GET|POST /v1/accounts/{id}`, `POST /v1/account_links`,
+//! `POST /v1/payment_intents`, `GET /v1/payment_intents/{id}`, `POST /v1/transfers`,
+//! `POST /v1/payouts`, `POST /v1/refunds`, `GET /v1/balance`, `GET /v1/events`,
+//! `GET /v1/events/{id}`.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Map, Value, json};
+
+/// Why the fake could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum FakeStripeError {
+    /// The fixtures file could not be read.
+    #[error("cannot read Stripe fixtures {path}: {source}")]
+    ReadFixtures {
+        /// The path that was tried.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The fixtures file is not Stripe's `fixtures3.json` (or lacks a resource the fake serves).
+    #[error("invalid Stripe fixtures {path}: {reason}")]
+    InvalidFixtures {
+        /// The path that was read.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The listener could not be bound.
+    #[error("cannot bind the fake Stripe server: {0}")]
+    Bind(#[source] std::io::Error),
+}
+
+/// One request the fake received.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordedRequest {
+    /// `GET`, `POST`, …
+    pub method: String,
+    /// The path, e.g. `/v1/accounts/acct_123`.
+    pub path: String,
+    /// Decoded query parameters, in order (`created[gt]` kept as is).
+    pub query: Vec<(String, String)>,
+    /// Decoded form fields, in order, with Stripe's bracket notation kept
+    /// (`settings[payouts][schedule][interval]`).
+    pub form: Vec<(String, String)>,
+    /// The raw body.
+    pub body: String,
+    /// The `Idempotency-Key` header.
+    pub idempotency_key: Option<String>,
+    /// The `Stripe-Account` header (calls made on a connected account).
+    pub stripe_account: Option<String>,
+    /// The `Stripe-Version` header.
+    pub stripe_version: Option<String>,
+}
+
+impl RecordedRequest {
+    /// The first form field named `key`.
+    pub fn field(&self, key: &str) -> Option<&str> {
+        self.form.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+    }
+
+    /// The first query parameter named `key`.
+    pub fn query_param(&self, key: &str) -> Option<&str> {
+        self.query.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+    }
+
+    /// The `metadata[…]` form fields as a map.
+    pub fn metadata(&self) -> std::collections::BTreeMap<String, String> {
+        bracket_map(&self.form, "metadata").into_iter().collect()
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Failure {
+    status: StatusCode,
+    body: Value,
+}
+
+#[derive(Debug, Clone)]
+struct SavedResponse {
+    method: String,
+    path: String,
+    form: Vec<(String, String)>,
+    status: StatusCode,
+    body: Value,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    resources: Map<String, Value>,
+    requests: Vec<RecordedRequest>,
+    failures: HashMap<String, VecDeque<Failure>>,
+    delays: HashMap<String, VecDeque<Duration>>,
+    idempotency: HashMap<(String, String), SavedResponse>,
+    accounts: HashMap<String, Value>,
+    payment_intents: HashMap<String, Value>,
+    refunded: HashMap<String, i64>,
+    balances: HashMap<String, Value>,
+    /// Events in the order they happened.
+    events: Vec<Value>,
+    base_url: String,
+}
+
+type Shared = Arc<Mutex<Inner>>;
+
+fn lock(shared: &Shared) -> MutexGuard<'_, Inner> {
+    // A panic inside a handler must not hide the recorded requests from the test.
+    shared.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// The resources of `fixtures3.json` the fake serves.
+const SERVED_RESOURCES: &[&str] =
+    &["account", "account_link", "payment_intent", "transfer", "payout", "refund", "balance", "event"];
+
+/// A running fake Stripe API; stopped when dropped.
+#[derive(Debug)]
+pub struct FakeStripe {
+    addr: SocketAddr,
+    shared: Shared,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for FakeStripe {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+impl FakeStripe {
+    /// `tests/fixtures/stripe/fixtures3.json` of this repository (Stripe's own example objects,
+    /// copied from the product's shared fixtures).
+    pub fn default_fixtures_path() -> PathBuf {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/stripe/fixtures3.json")
+    }
+
+    /// Starts the fake with [`FakeStripe::default_fixtures_path`].
+    ///
+    /// # Errors
+    /// See [`FakeStripe::start`].
+    pub async fn start_default() -> Result<Self, FakeStripeError> {
+        Self::start(Self::default_fixtures_path()).await
+    }
+
+    /// Loads Stripe's example objects from `fixtures_path` (`fixtures3.json`) and starts serving
+    /// on `127.0.0.1:0`. Must be called inside a tokio runtime.
+    ///
+    /// # Errors
+    /// [`FakeStripeError`] when the file is unreadable or not Stripe's fixtures, or binding fails.
+    pub async fn start(fixtures_path: impl AsRef<Path>) -> Result<Self, FakeStripeError> {
+        let path = fixtures_path.as_ref().to_path_buf();
+        let text = std::fs::read_to_string(&path)
+            .map_err(|source| FakeStripeError::ReadFixtures { path: path.clone(), source })?;
+        let invalid = |reason: String| FakeStripeError::InvalidFixtures { path: path.clone(), reason };
+        let mut root: Value = serde_json::from_str(&text).map_err(|e| invalid(e.to_string()))?;
+        let resources = match root.get_mut("resources").map(Value::take) {
+            Some(Value::Object(map)) => map,
+            _ => return Err(invalid("no \"resources\" object".into())),
+        };
+        if let Some(missing) = SERVED_RESOURCES.iter().find(|r| !resources.get(**r).is_some_and(Value::is_object)) {
+            return Err(invalid(format!("no example object for {missing:?}")));
+        }
+
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await.map_err(FakeStripeError::Bind)?;
+        let addr = listener.local_addr().map_err(FakeStripeError::Bind)?;
+        let shared: Shared =
+            Arc::new(Mutex::new(Inner { resources, base_url: format!("http://{addr}"), ..Inner::default() }));
+        let app = Router::new().fallback(handle).with_state(shared.clone());
+        let server = tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, app).await {
+                tracing::warn!(error = %e, "fake Stripe server stopped");
+            }
+        });
+        Ok(FakeStripe { addr, shared, server })
+    }
+
+    /// `http://127.0.0.1:<port>`: the API base to give `StripeConnect` (`STRIPE_API_BASE`).
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Every request received so far, oldest first.
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        lock(&self.shared).requests.clone()
+    }
+
+    /// The requests received for exactly `path` (e.g. `/v1/transfers`), oldest first.
+    pub fn requests_to(&self, path: &str) -> Vec<RecordedRequest> {
+        lock(&self.shared).requests.iter().filter(|r| r.path == path).cloned().collect()
+    }
+
+    /// The last request received for exactly `path`.
+    pub fn last(&self, path: &str) -> Option<RecordedRequest> {
+        lock(&self.shared).requests.iter().rev().find(|r| r.path == path).cloned()
+    }
+
+    /// Forgets the recorded requests (objects, events and idempotency keys are kept).
+    pub fn clear_requests(&self) {
+        lock(&self.shared).requests.clear();
+    }
+
+    /// Makes the next call of `path` fail with `status` and a Stripe error body typical of that
+    /// status (`invalid_request_error` for 4xx, `card_error` for 402, `api_error` for 5xx).
+    /// Calls queue: two calls fail the next two requests.
+    pub fn fail_next(&self, path: &str, status: u16) {
+        let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let body = default_error_body(status);
+        self.fail_next_with(path, status.as_u16(), body);
+    }
+
+    /// Makes the next call of `path` fail with `status` and exactly `body` (Stripe's error JSON is
+    /// `{"error": {"type": …, "code": …, "message": …}}`).
+    pub fn fail_next_with(&self, path: &str, status: u16, body: Value) {
+        let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        lock(&self.shared).failures.entry(path.to_owned()).or_default().push_back(Failure { status, body });
+    }
+
+    /// Delays the response to the next call of `path` by `delay`. The request takes effect first,
+    /// as when a response is lost to a client timeout.
+    pub fn delay_next(&self, path: &str, delay: Duration) {
+        lock(&self.shared).delays.entry(path.to_owned()).or_default().push_back(delay);
+    }
+
+    /// Adds an event (a full Stripe Event object, e.g. one of the webhook fixtures) to what
+    /// `GET /v1/events` lists.
+    pub fn push_event(&self, event: Value) {
+        lock(&self.shared).events.push(event);
+    }
+
+    /// Every event `GET /v1/events` can list, in the order they were added or produced.
+    pub fn events(&self) -> Vec<Value> {
+        lock(&self.shared).events.clone()
+    }
+
+    /// Sets the balance `GET /v1/balance` returns for `account` (`None`: the platform), as
+    /// (lower-case currency, amount) pairs.
+    pub fn set_balance(&self, account: Option<&str>, available: &[(&str, i64)], pending: &[(&str, i64)]) {
+        let amounts = |list: &[(&str, i64)]| {
+            list.iter()
+                .map(|(c, a)| json!({"amount": a, "currency": c, "source_types": {"card": a}}))
+                .collect::<Vec<_>>()
+        };
+        let balance = json!({
+            "object": "balance",
+            "available": amounts(available),
+            "pending": amounts(pending),
+            "connect_reserved": [],
+            "livemode": false,
+        });
+        lock(&self.shared).balances.insert(account.unwrap_or_default().to_owned(), balance);
+    }
+
+    /// The connected account with this id as the fake holds it (after creates and updates).
+    pub fn account(&self, id: &str) -> Option<Value> {
+        lock(&self.shared).accounts.get(id).cloned()
+    }
+
+    /// Ids of the connected accounts created so far.
+    pub fn account_ids(&self) -> Vec<String> {
+        lock(&self.shared).accounts.keys().cloned().collect()
+    }
+
+    /// The payment intent with this id as the fake holds it.
+    pub fn payment_intent(&self, id: &str) -> Option<Value> {
+        lock(&self.shared).payment_intents.get(id).cloned()
+    }
+}
+
+fn default_error_body(status: StatusCode) -> Value {
+    let (type_, code, message) = match status.as_u16() {
+        400 => ("invalid_request_error", Some("parameter_invalid"), "Invalid request (injected by FakeStripe)."),
+        401 => ("invalid_request_error", None, "Invalid API Key provided (injected by FakeStripe)."),
+        402 => ("card_error", Some("card_declined"), "Your card was declined (injected by FakeStripe)."),
+        403 => ("invalid_request_error", Some("account_invalid"), "Permission denied (injected by FakeStripe)."),
+        404 => ("invalid_request_error", Some("resource_missing"), "No such object (injected by FakeStripe)."),
+        409 => ("idempotency_error", Some("lock_timeout"), "Concurrent request (injected by FakeStripe)."),
+        429 => ("invalid_request_error", Some("rate_limit"), "Too many requests (injected by FakeStripe)."),
+        s if s >= 500 => ("api_error", None, "An unknown error occurred (injected by FakeStripe)."),
+        _ => ("invalid_request_error", None, "Request failed (injected by FakeStripe)."),
+    };
+    let mut error = json!({"type": type_, "message": message});
+    if let (Some(code), Some(obj)) = (code, error.as_object_mut()) {
+        obj.insert("code".into(), json!(code));
+    }
+    json!({ "error": error })
+}
+
+/// A Stripe error response.
+fn stripe_error(status: StatusCode, type_: &str, code: Option<&str>, message: String, param: Option<&str>) -> Reply {
+    let mut error = Map::new();
+    error.insert("type".into(), json!(type_));
+    error.insert("message".into(), json!(message));
+    if let Some(code) = code {
+        error.insert("code".into(), json!(code));
+    }
+    if let Some(param) = param {
+        error.insert("param".into(), json!(param));
+    }
+    Reply { status, body: json!({ "error": error }) }
+}
+
+fn missing(param: &str) -> Reply {
+    stripe_error(
+        StatusCode::BAD_REQUEST,
+        "invalid_request_error",
+        Some("parameter_missing"),
+        format!("Missing required param: {param}."),
+        Some(param),
+    )
+}
+
+fn invalid_integer(param: &str, value: &str) -> Reply {
+    stripe_error(
+        StatusCode::BAD_REQUEST,
+        "invalid_request_error",
+        Some("parameter_invalid_integer"),
+        format!("Invalid integer: {value}"),
+        Some(param),
+    )
+}
+
+struct Reply {
+    status: StatusCode,
+    body: Value,
+}
+
+impl Reply {
+    fn ok(body: Value) -> Self {
+        Reply { status: StatusCode::OK, body }
+    }
+}
+
+/// The parsed request as the route handlers see it.
+struct Req {
+    method: Method,
+    path: String,
+    query: Vec<(String, String)>,
+    form: Vec<(String, String)>,
+    idempotency_key: Option<String>,
+    stripe_account: Option<String>,
+}
+
+impl Req {
+    fn field(&self, key: &str) -> Option<&str> {
+        self.form.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+    }
+
+    fn required(&self, key: &str) -> Result<&str, Reply> {
+        self.field(key).filter(|v| !v.is_empty()).ok_or_else(|| missing(key))
+    }
+
+    fn int(&self, key: &str) -> Result<Option<i64>, Reply> {
+        match self.field(key) {
+            None => Ok(None),
+            Some(v) => v.parse::<i64>().map(Some).map_err(|_| invalid_integer(key, v)),
+        }
+    }
+
+    fn required_int(&self, key: &str) -> Result<i64, Reply> {
+        self.int(key)?.ok_or_else(|| missing(key))
+    }
+
+    fn bool(&self, key: &str) -> bool {
+        self.field(key) == Some("true")
+    }
+
+    fn metadata(&self) -> Map<String, Value> {
+        bracket_map(&self.form, "metadata").into_iter().map(|(k, v)| (k, Value::String(v))).collect()
+    }
+
+    fn query_param(&self, key: &str) -> Option<&str> {
+        self.query.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+    }
+}
+
+/// `prefix[key]=value` fields as (key, value) pairs.
+fn bracket_map(fields: &[(String, String)], prefix: &str) -> Vec<(String, String)> {
+    fields
+        .iter()
+        .filter_map(|(k, v)| {
+            let inner = k.strip_prefix(prefix)?.strip_prefix('[')?.strip_suffix(']')?;
+            (!inner.contains(['[', ']'])).then(|| (inner.to_owned(), v.clone()))
+        })
+        .collect()
+}
+
+fn header(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)
+}
+
+fn decode_pairs(text: &str) -> Vec<(String, String)> {
+    serde_urlencoded::from_str::<Vec<(String, String)>>(text).unwrap_or_default()
+}
+
+fn now() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+/// A Stripe-looking id: `prefix_` and 24 random alphanumerics.
+fn new_id(prefix: &str) -> String {
+    let random = uuid::Uuid::new_v4().simple().to_string();
+    format!("{prefix}_{}", &random[..24])
+}
+
+async fn handle(State(shared): State<Shared>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+    let body_text = String::from_utf8_lossy(&body).into_owned();
+    let req = Req {
+        method: method.clone(),
+        path: uri.path().to_owned(),
+        query: uri.query().map(decode_pairs).unwrap_or_default(),
+        form: decode_pairs(&body_text),
+        idempotency_key: header(&headers, "idempotency-key"),
+        stripe_account: header(&headers, "stripe-account"),
+    };
+    let stripe_version = header(&headers, "stripe-version");
+    let authorized = header(&headers, "authorization")
+        .and_then(|a| a.strip_prefix("Bearer ").map(|k| !k.trim().is_empty()))
+        .unwrap_or(false);
+
+    let (reply, replayed, delay) = {
+        let mut inner = lock(&shared);
+        inner.requests.push(RecordedRequest {
+            method: req.method.to_string(),
+            path: req.path.clone(),
+            query: req.query.clone(),
+            form: req.form.clone(),
+            body: body_text,
+            idempotency_key: req.idempotency_key.clone(),
+            stripe_account: req.stripe_account.clone(),
+            stripe_version: stripe_version.clone(),
+        });
+        let delay = inner.delays.get_mut(&req.path).and_then(VecDeque::pop_front);
+        let (reply, replayed) = respond(&mut inner, &req, authorized);
+        (reply, replayed, delay)
+    };
+    if let Some(delay) = delay {
+        tokio::time::sleep(delay).await;
+    }
+
+    let mut response = (reply.status, axum::Json(reply.body)).into_response();
+    let response_headers = response.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&new_id("req")) {
+        response_headers.insert("request-id", v);
+    }
+    if let Some(v) = stripe_version.and_then(|v| HeaderValue::from_str(&v).ok()) {
+        response_headers.insert("stripe-version", v);
+    }
+    if replayed {
+        response_headers.insert("idempotent-replayed", HeaderValue::from_static("true"));
+    }
+    response
+}
+
+/// Authentication, injected failures, idempotency, then the route. Returns the reply and whether
+/// it is an idempotent replay.
+fn respond(inner: &mut Inner, req: &Req, authorized: bool) -> (Reply, bool) {
+    if !authorized {
+        let reply = stripe_error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_request_error",
+            None,
+            "You did not provide an API key.".into(),
+            None,
+        );
+        return (reply, false);
+    }
+    if let Some(failure) = inner.failures.get_mut(&req.path).and_then(VecDeque::pop_front) {
+        return (Reply { status: failure.status, body: failure.body }, false);
+    }
+    let idempotency_slot = match (&req.idempotency_key, req.method == Method::POST) {
+        (Some(key), true) => Some((req.stripe_account.clone().unwrap_or_default(), key.clone())),
+        _ => None,
+    };
+    if let Some(slot) = &idempotency_slot
+        && let Some(saved) = inner.idempotency.get(slot)
+    {
+        let key = &slot.1;
+        if saved.method != req.method.as_str() || saved.path != req.path {
+            let message = format!(
+                "Keys for idempotent requests can only be used for the same endpoint they were first used for \
+                 ('{} {}' vs '{} {}'). Try using a key other than '{key}' if you meant to execute a different request.",
+                saved.method, saved.path, req.method, req.path
+            );
+            return (stripe_error(StatusCode::BAD_REQUEST, "idempotency_error", None, message, None), false);
+        }
+        if !same_parameters(&saved.form, &req.form) {
+            let message = format!(
+                "Keys for idempotent requests can only be used with the same parameters they were first used with. \
+                 Try using a key other than '{key}' if you meant to execute a different request."
+            );
+            return (stripe_error(StatusCode::BAD_REQUEST, "idempotency_error", None, message, None), false);
+        }
+        return (Reply { status: saved.status, body: saved.body.clone() }, true);
+    }
+
+    let reply = route(inner, req).unwrap_or_else(|error| error);
+    if let Some(slot) = idempotency_slot
+        && !reply.status.is_server_error()
+    {
+        inner.idempotency.insert(
+            slot,
+            SavedResponse {
+                method: req.method.to_string(),
+                path: req.path.clone(),
+                form: req.form.clone(),
+                status: reply.status,
+                body: reply.body.clone(),
+            },
+        );
+    }
+    (reply, false)
+}
+
+/// Stripe compares parameters, not their order (metadata maps are sent in any order).
+fn same_parameters(a: &[(String, String)], b: &[(String, String)]) -> bool {
+    let mut a = a.to_vec();
+    let mut b = b.to_vec();
+    a.sort();
+    b.sort();
+    a == b
+}
+
+fn route(inner: &mut Inner, req: &Req) -> Result<Reply, Reply> {
+    let segments: Vec<&str> = req.path.trim_start_matches('/').split('/').collect();
+    match (&req.method, segments.as_slice()) {
+        (&Method::POST, ["v1", "accounts"]) => create_account(inner, req),
+        (&Method::POST, ["v1", "accounts", id]) => update_account(inner, req, id),
+        (&Method::GET, ["v1", "accounts", id]) => {
+            let account = inner.accounts.get(*id).cloned().ok_or_else(|| no_such("account", id))?;
+            Ok(Reply::ok(account))
+        }
+        (&Method::POST, ["v1", "account_links"]) => create_account_link(inner, req),
+        (&Method::POST, ["v1", "payment_intents"]) => create_payment_intent(inner, req),
+        (&Method::GET, ["v1", "payment_intents", id]) => {
+            let intent = inner.payment_intents.get(*id).cloned().ok_or_else(|| no_such("payment_intent", id))?;
+            Ok(Reply::ok(intent))
+        }
+        (&Method::POST, ["v1", "transfers"]) => create_transfer(inner, req),
+        (&Method::POST, ["v1", "payouts"]) => create_payout(inner, req),
+        (&Method::POST, ["v1", "refunds"]) => create_refund(inner, req),
+        (&Method::GET, ["v1", "balance"]) => Ok(Reply::ok(balance(inner, req))),
+        (&Method::GET, ["v1", "events"]) => list_events(inner, req),
+        (&Method::GET, ["v1", "events", id]) => {
+            let event = inner
+                .events
+                .iter()
+                .find(|e| e.get("id").and_then(Value::as_str) == Some(*id) && visible(e, req))
+                .cloned()
+                .ok_or_else(|| no_such("event", id))?;
+            Ok(Reply::ok(event))
+        }
+        _ => Err(stripe_error(
+            StatusCode::NOT_FOUND,
+            "invalid_request_error",
+            None,
+            format!("Unrecognized request URL ({}: {}).", req.method, req.path),
+            None,
+        )),
+    }
+}
+
+fn no_such(what: &str, id: &str) -> Reply {
+    stripe_error(
+        StatusCode::NOT_FOUND,
+        "invalid_request_error",
+        Some("resource_missing"),
+        format!("No such {what}: '{id}'"),
+        Some("id"),
+    )
+}
+
+fn template(inner: &Inner, resource: &str) -> Value {
+    inner.resources.get(resource).cloned().unwrap_or_else(|| json!({}))
+}
+
+/// Sets `obj[key] = value` when `obj` is an object.
+fn set(obj: &mut Value, key: &str, value: Value) {
+    if let Some(map) = obj.as_object_mut() {
+        map.insert(key.to_owned(), value);
+    }
+}
+
+fn opt_str(value: Option<&str>) -> Value {
+    value.map_or(Value::Null, |v| json!(v))
+}
+
+/// Records a `<type>` event for `object` (on `account` when made on a connected account).
+fn emit(inner: &mut Inner, event_type: &str, object: &Value, req: &Req) {
+    let mut event = template(inner, "event");
+    set(&mut event, "id", json!(new_id("evt")));
+    set(&mut event, "type", json!(event_type));
+    set(&mut event, "created", json!(now()));
+    set(&mut event, "api_version", json!(stripe_client_core::VERSION.as_str()));
+    set(&mut event, "livemode", json!(false));
+    set(&mut event, "pending_webhooks", json!(0));
+    set(&mut event, "data", json!({ "object": object }));
+    set(
+        &mut event,
+        "request",
+        json!({ "id": new_id("req"), "idempotency_key": opt_str(req.idempotency_key.as_deref()) }),
+    );
+    if let Some(account) = &req.stripe_account {
+        set(&mut event, "account", json!(account));
+    }
+    inner.events.push(event);
+}
+
+fn create_account(inner: &mut Inner, req: &Req) -> Result<Reply, Reply> {
+    let id = new_id("acct").chars().take("acct_".len() + 16).collect::<String>();
+    let mut account = template(inner, "account");
+    let capabilities: Map<String, Value> = req
+        .form
+        .iter()
+        .filter_map(|(k, v)| {
+            let name = k.strip_prefix("capabilities[")?.strip_suffix("][requested]")?;
+            (v == "true").then(|| (name.to_owned(), json!("inactive")))
+        })
+        .collect();
+    set(&mut account, "id", json!(id));
+    set(&mut account, "created", json!(now()));
+    set(&mut account, "type", json!(req.field("type").unwrap_or("standard")));
+    set(&mut account, "email", opt_str(req.field("email")));
+    set(&mut account, "country", json!(req.field("country").unwrap_or("US")));
+    set(&mut account, "metadata", Value::Object(req.metadata()));
+    set(&mut account, "capabilities", Value::Object(capabilities));
+    set(&mut account, "charges_enabled", json!(false));
+    set(&mut account, "payouts_enabled", json!(false));
+    set(&mut account, "details_submitted", json!(false));
+    if let Some(currency) = req.field("default_currency") {
+        set(&mut account, "default_currency", json!(currency));
+    }
+    if let Some(external) = account.get_mut("external_accounts") {
+        set(external, "url", json!(format!("/v1/accounts/{id}/external_accounts")));
+    }
+    inner.accounts.insert(id, account.clone());
+    Ok(Reply::ok(account))
+}
+
+fn update_account(inner: &mut Inner, req: &Req, id: &str) -> Result<Reply, Reply> {
+    let mut account = match inner.accounts.get(id) {
+        Some(account) => account.clone(),
+        None => {
+            let mut account = template(inner, "account");
+            set(&mut account, "id", json!(id));
+            account
+        }
+    };
+    const SCHEDULE: &str = "settings[payouts][schedule]";
+    let schedule_fields = bracket_map(&req.form, SCHEDULE);
+    if !schedule_fields.is_empty() {
+        let mut schedule = account.pointer("/settings/payouts/schedule").cloned().unwrap_or_else(|| json!({}));
+        for (key, value) in &schedule_fields {
+            let parsed = match key.as_str() {
+                "monthly_anchor" | "delay_days" => match value.parse::<i64>() {
+                    Ok(n) => json!(n),
+                    Err(_) if key == "delay_days" && value == "minimum" => json!(2),
+                    Err(_) => return Err(invalid_integer(&format!("{SCHEDULE}[{key}]"), value)),
+                },
+                "interval" => {
+                    if !["daily", "weekly", "monthly", "manual"].contains(&value.as_str()) {
+                        return Err(stripe_error(
+                            StatusCode::BAD_REQUEST,
+                            "invalid_request_error",
+                            Some("parameter_invalid"),
+                            format!(
+                                "Invalid settings[payouts][schedule][interval]: must be one of daily, weekly, monthly, or manual, got {value}"
+                            ),
+                            Some("settings[payouts][schedule][interval]"),
+                        ));
+                    }
+                    json!(value)
+                }
+                _ => json!(value),
+            };
+            set(&mut schedule, key, parsed);
+        }
+        // Anchors only exist for their interval, as on Stripe.
+        let interval = schedule.get("interval").and_then(Value::as_str).unwrap_or("daily").to_owned();
+        if let Some(map) = schedule.as_object_mut() {
+            if interval != "weekly" {
+                map.remove("weekly_anchor");
+            }
+            if interval != "monthly" {
+                map.remove("monthly_anchor");
+            }
+        }
+        if account.pointer("/settings/payouts").is_none() {
+            if let Some(settings) = account.get_mut("settings") {
+                set(settings, "payouts", json!({"debit_negative_balances": true, "statement_descriptor": null}));
+            } else {
+                set(&mut account, "settings", json!({"payouts": {}}));
+            }
+        }
+        if let Some(payouts) = account.pointer_mut("/settings/payouts") {
+            set(payouts, "schedule", schedule);
+        }
+    }
+    let metadata = req.metadata();
+    if !metadata.is_empty() {
+        let mut merged = account.get("metadata").and_then(Value::as_object).cloned().unwrap_or_default();
+        for (k, v) in metadata {
+            if v.as_str() == Some("") {
+                merged.remove(&k);
+            } else {
+                merged.insert(k, v);
+            }
+        }
+        set(&mut account, "metadata", Value::Object(merged));
+    }
+    if let Some(email) = req.field("email") {
+        set(&mut account, "email", json!(email));
+    }
+    inner.accounts.insert(id.to_owned(), account.clone());
+    Ok(Reply::ok(account))
+}
+
+fn create_account_link(inner: &mut Inner, req: &Req) -> Result<Reply, Reply> {
+    let account = req.required("account")?;
+    let link_type = req.required("type")?;
+    if !["account_onboarding", "account_update"].contains(&link_type) {
+        return Err(stripe_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request_error",
+            Some("parameter_invalid"),
+            format!("Invalid type: must be one of account_onboarding or account_update, got {link_type}"),
+            Some("type"),
+        ));
+    }
+    let created = now();
+    let token = uuid::Uuid::new_v4().simple().to_string();
+    let mut link = template(inner, "account_link");
+    set(&mut link, "created", json!(created));
+    set(&mut link, "expires_at", json!(created + 300));
+    set(&mut link, "url", json!(format!("{}/setup/e/{account}/{}", inner.base_url, &token[..12])));
+    Ok(Reply::ok(link))
+}
+
+fn create_payment_intent(inner: &mut Inner, req: &Req) -> Result<Reply, Reply> {
+    let amount = req.required_int("amount")?;
+    let currency = req.required("currency")?;
+    let application_fee_amount = req.int("application_fee_amount")?;
+    let id = new_id("pi");
+    let mut intent = template(inner, "payment_intent");
+    set(&mut intent, "id", json!(id));
+    set(&mut intent, "amount", json!(amount));
+    set(&mut intent, "currency", json!(currency));
+    set(&mut intent, "application_fee_amount", application_fee_amount.map_or(Value::Null, |a| json!(a)));
+    set(&mut intent, "client_secret", json!(format!("{id}_secret_{}", &new_id("s")[2..])));
+    set(&mut intent, "created", json!(now()));
+    set(&mut intent, "metadata", Value::Object(req.metadata()));
+    set(&mut intent, "status", json!("requires_payment_method"));
+    set(&mut intent, "amount_received", json!(0));
+    set(&mut intent, "amount_capturable", json!(0));
+    for key in ["canceled_at", "cancellation_reason", "last_payment_error", "next_action", "processing", "shipping"] {
+        set(&mut intent, key, Value::Null);
+    }
+    set(&mut intent, "latest_charge", Value::Null);
+    set(&mut intent, "customer", opt_str(req.field("customer")));
+    set(&mut intent, "description", opt_str(req.field("description")));
+    set(&mut intent, "on_behalf_of", opt_str(req.field("on_behalf_of")));
+    set(&mut intent, "transfer_group", opt_str(req.field("transfer_group")));
+    set(&mut intent, "receipt_email", opt_str(req.field("receipt_email")));
+    let transfer_data = match req.field("transfer_data[destination]") {
+        Some(destination) => {
+            let mut data = json!({ "destination": destination });
+            if let Some(amount) = req.int("transfer_data[amount]")? {
+                set(&mut data, "amount", json!(amount));
+            }
+            data
+        }
+        None => Value::Null,
+    };
+    set(&mut intent, "transfer_data", transfer_data);
+    if let Some(enabled) = req.field("automatic_payment_methods[enabled]") {
+        set(&mut intent, "automatic_payment_methods", json!({ "enabled": enabled == "true" }));
+    }
+    inner.payment_intents.insert(id, intent.clone());
+    emit(inner, "payment_intent.created", &intent, req);
+    Ok(Reply::ok(intent))
+}
+
+fn create_transfer(inner: &mut Inner, req: &Req) -> Result<Reply, Reply> {
+    let amount = req.required_int("amount")?;
+    let currency = req.required("currency")?;
+    let destination = req.required("destination")?;
+    let id = new_id("tr");
+    let mut transfer = template(inner, "transfer");
+    set(&mut transfer, "id", json!(id));
+    set(&mut transfer, "amount", json!(amount));
+    set(&mut transfer, "amount_reversed", json!(0));
+    set(&mut transfer, "currency", json!(currency));
+    set(&mut transfer, "destination", json!(destination));
+    set(&mut transfer, "destination_payment", json!(new_id("py")));
+    set(&mut transfer, "balance_transaction", json!(new_id("txn")));
+    set(&mut transfer, "created", json!(now()));
+    set(&mut transfer, "metadata", Value::Object(req.metadata()));
+    set(&mut transfer, "description", opt_str(req.field("description")));
+    set(&mut transfer, "transfer_group", opt_str(req.field("transfer_group")));
+    set(&mut transfer, "source_transaction", opt_str(req.field("source_transaction")));
+    set(&mut transfer, "reversed", json!(false));
+    set(
+        &mut transfer,
+        "reversals",
+        json!({"object": "list", "data": [], "has_more": false, "url": format!("/v1/transfers/{id}/reversals")}),
+    );
+    emit(inner, "transfer.created", &transfer, req);
+    Ok(Reply::ok(transfer))
+}
+
+fn create_payout(inner: &mut Inner, req: &Req) -> Result<Reply, Reply> {
+    let amount = req.required_int("amount")?;
+    let currency = req.required("currency")?;
+    let created = now();
+    let mut payout = template(inner, "payout");
+    set(&mut payout, "id", json!(new_id("po")));
+    set(&mut payout, "amount", json!(amount));
+    set(&mut payout, "currency", json!(currency));
+    set(&mut payout, "created", json!(created));
+    set(&mut payout, "arrival_date", json!(created + 2 * 86_400));
+    set(&mut payout, "automatic", json!(false));
+    set(&mut payout, "status", json!("pending"));
+    set(&mut payout, "balance_transaction", json!(new_id("txn")));
+    set(&mut payout, "metadata", Value::Object(req.metadata()));
+    set(&mut payout, "description", opt_str(req.field("description")));
+    set(&mut payout, "method", json!(req.field("method").unwrap_or("standard")));
+    set(&mut payout, "trace_id", json!({"status": "pending", "value": null}));
+    if let Some(destination) = req.field("destination") {
+        set(&mut payout, "destination", json!(destination));
+    }
+    emit(inner, "payout.created", &payout, req);
+    Ok(Reply::ok(payout))
+}
+
+fn create_refund(inner: &mut Inner, req: &Req) -> Result<Reply, Reply> {
+    let payment_intent = req.field("payment_intent").filter(|v| !v.is_empty());
+    let charge = req.field("charge").filter(|v| !v.is_empty());
+    if payment_intent.is_none() && charge.is_none() {
+        return Err(stripe_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request_error",
+            Some("parameter_missing"),
+            "One of the following params should be provided for this request: payment_intent or charge.".into(),
+            None,
+        ));
+    }
+    let intent = payment_intent.and_then(|id| inner.payment_intents.get(id).cloned());
+    let intent_amount = intent.as_ref().and_then(|i| i.get("amount")).and_then(Value::as_i64);
+    let amount = match (req.int("amount")?, intent_amount) {
+        (Some(a), _) => a,
+        (None, Some(total)) => total - payment_intent.and_then(|id| inner.refunded.get(id)).copied().unwrap_or(0),
+        (None, None) => template(inner, "refund").get("amount").and_then(Value::as_i64).unwrap_or(0),
+    };
+    if let (Some(id), Some(total)) = (payment_intent, intent_amount) {
+        let already = inner.refunded.get(id).copied().unwrap_or(0);
+        if already >= total {
+            return Err(stripe_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request_error",
+                Some("charge_already_refunded"),
+                format!("PaymentIntent {id} has already been refunded."),
+                None,
+            ));
+        }
+        if amount <= 0 || already + amount > total {
+            return Err(stripe_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request_error",
+                Some("amount_too_large"),
+                format!("Refund amount ({amount}) is greater than unrefunded amount on charge ({})", total - already),
+                Some("amount"),
+            ));
+        }
+        inner.refunded.insert(id.to_owned(), already + amount);
+    }
+    let currency = intent.as_ref().and_then(|i| i.get("currency")).cloned().unwrap_or_else(|| json!("usd"));
+    let mut refund = template(inner, "refund");
+    set(&mut refund, "id", json!(new_id("re")));
+    set(&mut refund, "amount", json!(amount));
+    set(&mut refund, "currency", currency);
+    set(&mut refund, "created", json!(now()));
+    set(&mut refund, "payment_intent", opt_str(payment_intent));
+    set(&mut refund, "charge", json!(charge.map_or_else(|| new_id("ch"), str::to_owned)));
+    set(&mut refund, "metadata", Value::Object(req.metadata()));
+    set(&mut refund, "reason", opt_str(req.field("reason")));
+    set(&mut refund, "status", json!("succeeded"));
+    set(&mut refund, "balance_transaction", json!(new_id("txn")));
+    set(
+        &mut refund,
+        "transfer_reversal",
+        if req.bool("reverse_transfer") { json!(new_id("trr")) } else { Value::Null },
+    );
+    emit(inner, "refund.created", &refund, req);
+    Ok(Reply::ok(refund))
+}
+
+fn balance(inner: &Inner, req: &Req) -> Value {
+    let key = req.stripe_account.clone().unwrap_or_default();
+    inner.balances.get(&key).cloned().unwrap_or_else(|| template(inner, "balance"))
+}
+
+/// An event is listed on the account it happened on: the platform's (no `account`) without
+/// `Stripe-Account`, a connected account's with that account's `Stripe-Account`.
+fn visible(event: &Value, req: &Req) -> bool {
+    event.get("account").and_then(Value::as_str) == req.stripe_account.as_deref()
+}
+
+fn list_events(inner: &Inner, req: &Req) -> Result<Reply, Reply> {
+    let limit = match req.query_param("limit") {
+        None => 10,
+        Some(v) => match v.parse::<usize>() {
+            Ok(n) if (1..=100).contains(&n) => n,
+            _ => {
+                return Err(stripe_error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_request_error",
+                    Some("parameter_invalid_integer"),
+                    format!("Invalid limit: must be an integer between 1 and 100, got {v}"),
+                    Some("limit"),
+                ));
+            }
+        },
+    };
+    let mut bounds: Vec<(&str, i64)> = Vec::new();
+    for op in ["gt", "gte", "lt", "lte"] {
+        let key = format!("created[{op}]");
+        if let Some(v) = req.query_param(&key) {
+            bounds.push((op, v.parse::<i64>().map_err(|_| invalid_integer(&key, v))?));
+        }
+    }
+    if let Some(exact) = req.query_param("created") {
+        let exact = exact.parse::<i64>().map_err(|_| invalid_integer("created", exact))?;
+        bounds.push(("gte", exact));
+        bounds.push(("lte", exact));
+    }
+    let event_type = req.query_param("type");
+    let mut matching: Vec<(usize, &Value)> = inner
+        .events
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| visible(e, req))
+        .filter(|(_, e)| {
+            let created = e.get("created").and_then(Value::as_i64).unwrap_or(0);
+            bounds.iter().all(|(op, b)| match *op {
+                "gt" => created > *b,
+                "gte" => created >= *b,
+                "lt" => created < *b,
+                _ => created <= *b,
+            }) && event_type.is_none_or(|t| e.get("type").and_then(Value::as_str) == Some(t))
+        })
+        .collect();
+    // Newest first; among equal `created`, the later-added first.
+    matching.sort_by(|(ia, a), (ib, b)| {
+        let ca = a.get("created").and_then(Value::as_i64).unwrap_or(0);
+        let cb = b.get("created").and_then(Value::as_i64).unwrap_or(0);
+        cb.cmp(&ca).then(ib.cmp(ia))
+    });
+    let position = |id: &str| matching.iter().position(|(_, e)| e.get("id").and_then(Value::as_str) == Some(id));
+    let (start, end) = if let Some(after) = req.query_param("starting_after") {
+        let p = position(after).ok_or_else(|| no_such("event", after))?;
+        (p + 1, (p + 1 + limit).min(matching.len()))
+    } else if let Some(before) = req.query_param("ending_before") {
+        let p = position(before).ok_or_else(|| no_such("event", before))?;
+        (p.saturating_sub(limit), p)
+    } else {
+        (0, limit.min(matching.len()))
+    };
+    let has_more = if req.query_param("ending_before").is_some() { start > 0 } else { end < matching.len() };
+    let data: Vec<Value> = matching[start..end].iter().map(|(_, e)| (*e).clone()).collect();
+    Ok(Reply::ok(json!({"object": "list", "url": "/v1/events", "has_more": has_more, "data": data})))
+}

@@ -1,0 +1,59 @@
+//! Settings both subgraphs share (each adds its own listen address and specifics).
+
+use crate::auth::AuthSettings;
+
+use crate::stripe::StripeSettings;
+
+/// Database, environment, limits, jobs, JWT and Stripe settings, all from environment variables.
+#[derive(Debug, Clone, clap::Args)]
+pub struct CommonSettings {
+    /// Database connection string (SQLite file by default; `postgres://…` in production).
+    #[arg(long, env = "DATABASE_URL", default_value = crate::db::DEFAULT_DATABASE_URL)]
+    pub database_url: String,
+    /// Skip applying migrations on start (when a separate migration step runs them).
+    #[arg(long, env = "SKIP_MIGRATIONS", default_value_t = false)]
+    pub skip_migrations: bool,
+    /// `development` serves GraphiQL on GET /graphql and allows introspection.
+    #[arg(long, env = "APP_ENV", default_value = "production")]
+    pub app_env: String,
+    /// Commission configuration file replacing the shipped `config/commission.toml`.
+    #[arg(long, env = "COMMISSION_CONFIG")]
+    pub commission_config: Option<std::path::PathBuf>,
+    /// Interval of the background jobs, in seconds; 0 disables them.
+    #[arg(long, env = "JOB_INTERVAL_SECS", default_value_t = 30)]
+    pub job_interval_secs: u64,
+    /// Largest accepted GraphQL request body in bytes (413 above).
+    #[arg(long, env = "GRAPHQL_BODY_LIMIT", default_value_t = 64 * 1024)]
+    pub graphql_body_limit: usize,
+    #[command(flatten)]
+    pub auth: AuthSettings,
+    #[command(flatten)]
+    pub stripe: StripeSettings,
+}
+
+impl CommonSettings {
+    pub fn development(&self) -> bool {
+        self.app_env == "development"
+    }
+
+    /// The commission configuration: `COMMISSION_CONFIG` or the shipped file.
+    pub fn commission(&self) -> anyhow::Result<domain::commission::CommissionConfig> {
+        Ok(match &self.commission_config {
+            Some(path) => domain::commission::CommissionConfig::load(path)?,
+            None => domain::commission::CommissionConfig::shipped()?,
+        })
+    }
+
+    /// Connects and (unless disabled) migrates.
+    pub async fn database(&self) -> anyhow::Result<sea_orm::DatabaseConnection> {
+        let db = crate::db::connect(&self.database_url).await?;
+        if !self.skip_migrations {
+            crate::db::migrate(&db).await?;
+        }
+        Ok(db)
+    }
+
+    pub fn job_interval(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.job_interval_secs)
+    }
+}

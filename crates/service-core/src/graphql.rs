@@ -1,0 +1,153 @@
+//! GraphQL plumbing shared by both subgraphs: typed API errors with a stable
+//! `extensions.code`, the guards that enforce RBAC on entity types and fields, and the axum
+//! handler that authenticates the request and runs the schema.
+
+use async_graphql::{Context, ErrorExtensions, Executor, Guard};
+use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
+use axum::extract::State;
+use axum::http::HeaderMap;
+use domain::permissions::{AccessDenied, Actor, Permission};
+
+use crate::auth::Authenticator;
+
+/// Errors a resolver may return. Each has a stable `extensions.code`; internal details are
+/// logged once and never returned. (Deliberately not `Display`: async-graphql's blanket
+/// `From<Display>` would drop the code; this type converts through its own `From`.)
+#[derive(Debug)]
+pub enum ApiError {
+    Unauthenticated,
+    Forbidden,
+    NotFound(String),
+    BadInput(String),
+    Conflict(String),
+    IllegalTransition(String),
+    Provider(String),
+    Internal,
+}
+
+impl ApiError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::Unauthenticated => "UNAUTHENTICATED",
+            ApiError::Forbidden => "FORBIDDEN",
+            ApiError::NotFound(_) => "NOT_FOUND",
+            ApiError::BadInput(_) => "BAD_USER_INPUT",
+            ApiError::Conflict(_) => "CONFLICT",
+            ApiError::IllegalTransition(_) => "ILLEGAL_TRANSITION",
+            ApiError::Provider(_) => "PROVIDER_ERROR",
+            ApiError::Internal => "INTERNAL",
+        }
+    }
+
+    pub fn message(&self) -> String {
+        match self {
+            ApiError::Unauthenticated => "authentication required".into(),
+            ApiError::Forbidden => "not allowed".into(),
+            ApiError::NotFound(what) => format!("{what} not found"),
+            ApiError::BadInput(m) | ApiError::Conflict(m) | ApiError::IllegalTransition(m) => m.clone(),
+            ApiError::Provider(m) => format!("payment provider error: {m}"),
+            ApiError::Internal => "internal error".into(),
+        }
+    }
+
+    /// Logs an internal error once and returns the opaque API error.
+    pub fn internal(err: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %err, "internal error");
+        ApiError::Internal
+    }
+}
+
+impl From<AccessDenied> for ApiError {
+    fn from(value: AccessDenied) -> Self {
+        match value {
+            AccessDenied::Unauthenticated => ApiError::Unauthenticated,
+            AccessDenied::Forbidden => ApiError::Forbidden,
+        }
+    }
+}
+
+impl From<ApiError> for async_graphql::Error {
+    fn from(value: ApiError) -> Self {
+        let code = value.code();
+        async_graphql::Error::new(value.message()).extend_with(|_, e| e.set("code", code))
+    }
+}
+
+/// The actor of the current request (anonymous if the context has none).
+pub fn actor<'a>(ctx: &'a Context<'_>) -> &'a Actor {
+    static ANONYMOUS: std::sync::OnceLock<Actor> = std::sync::OnceLock::new();
+    ctx.data_opt::<Actor>().unwrap_or_else(|| ANONYMOUS.get_or_init(Actor::anonymous))
+}
+
+/// Guard: the actor holds `permission` on `malet_id`. Put it on entity types
+/// (`#[Object(guard = "MaletGuard::new(Permission::ViewPayouts, &self.malet_id)")]`) so every
+/// field is checked, including when the object is reached through `_entities`.
+pub struct MaletGuard {
+    permission: Permission,
+    malet_id: String,
+}
+
+impl MaletGuard {
+    pub fn new(permission: Permission, malet_id: &str) -> Self {
+        MaletGuard { permission, malet_id: malet_id.to_owned() }
+    }
+}
+
+impl Guard for MaletGuard {
+    async fn check(&self, ctx: &Context<'_>) -> async_graphql::Result<()> {
+        actor(ctx).can(self.permission, &self.malet_id).map_err(|e| ApiError::from(e).into())
+    }
+}
+
+/// Guard: a platform-wide permission (`malets: ["*"]`), for admin operations.
+pub struct AdminGuard(pub Permission);
+
+impl Guard for AdminGuard {
+    async fn check(&self, ctx: &Context<'_>) -> async_graphql::Result<()> {
+        actor(ctx).can_admin(self.0).map_err(|e| ApiError::from(e).into())
+    }
+}
+
+/// Guard: any authenticated actor (the field then checks the Malet it resolves).
+pub struct Authenticated;
+
+impl Guard for Authenticated {
+    async fn check(&self, ctx: &Context<'_>) -> async_graphql::Result<()> {
+        if actor(ctx).is_authenticated() { Ok(()) } else { Err(ApiError::Unauthenticated.into()) }
+    }
+}
+
+/// State of the `/graphql` route.
+#[derive(Clone)]
+pub struct GraphqlState<E: Executor + Clone> {
+    pub executor: E,
+    pub auth: Authenticator,
+}
+
+/// `POST /graphql`: authenticate, then execute with the actor in the context. A bad token fails
+/// the whole request with UNAUTHENTICATED (HTTP 200, GraphQL error), so routers pass it through.
+pub async fn graphql_handler<E: Executor + Clone>(
+    State(state): State<GraphqlState<E>>,
+    headers: HeaderMap,
+    request: GraphQLRequest,
+) -> GraphQLResponse {
+    match state.auth.authenticate(&headers) {
+        Ok(actor) => state.executor.execute(request.into_inner().data(actor)).await.into(),
+        Err(e) => {
+            tracing::info!(error = %e, "rejected token");
+            let err = async_graphql::ServerError::new("invalid or expired token", None);
+            let mut err = err;
+            err.extensions = Some({
+                let mut ext = async_graphql::ErrorExtensionValues::default();
+                ext.set("code", "UNAUTHENTICATED");
+                ext
+            });
+            async_graphql::Response::from_errors(vec![err]).into()
+        }
+    }
+}
+
+/// GraphiQL page (served on `GET /graphql` in development only).
+pub async fn graphiql() -> axum::response::Html<String> {
+    axum::response::Html(async_graphql::http::GraphiQLSource::build().endpoint("/graphql").finish())
+}

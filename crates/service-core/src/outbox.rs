@@ -1,0 +1,104 @@
+//! Transactional outbox: an event is written in the same transaction as the change it reports,
+//! and consumed exactly once (the consumer's own writes and the completion commit together,
+//! and every consumer write carries the outbox key as its idempotency key).
+
+use chrono::Duration;
+use entity::outbox;
+use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+};
+
+use crate::clock;
+
+pub const STATUS_PENDING: &str = "PENDING";
+pub const STATUS_DONE: &str = "DONE";
+pub const STATUS_FAILED: &str = "FAILED";
+
+/// Writes an event; a second write with the same idempotency key is a no-op.
+pub async fn enqueue<C: ConnectionTrait>(
+    conn: &C,
+    topic: &str,
+    aggregate_id: &str,
+    payload: &serde_json::Value,
+    idempotency_key: &str,
+) -> Result<(), DbErr> {
+    let now = clock::now();
+    let row = outbox::ActiveModel {
+        id: Set(uuid::Uuid::now_v7().to_string()),
+        topic: Set(topic.to_owned()),
+        aggregate_id: Set(aggregate_id.to_owned()),
+        payload: Set(payload.to_string()),
+        idempotency_key: Set(idempotency_key.to_owned()),
+        status: Set(STATUS_PENDING.to_owned()),
+        attempts: Set(0),
+        last_error: Set(None),
+        available_at: Set(now),
+        locked_until: Set(None),
+        created_at: Set(now),
+        processed_at: Set(None),
+    };
+    outbox::Entity::insert(row).on_conflict_do_nothing_on([outbox::Column::IdempotencyKey]).exec(conn).await?;
+    Ok(())
+}
+
+/// Claims up to `limit` due events of `topic` for `lease`. Safe with several consumers: a row is
+/// claimed by a conditional update that only one of them can win.
+pub async fn claim<C: ConnectionTrait>(
+    conn: &C,
+    topic: &str,
+    limit: u64,
+    lease: Duration,
+) -> Result<Vec<outbox::Model>, DbErr> {
+    let now = clock::now();
+    let candidates = outbox::Entity::find()
+        .filter(outbox::Column::Topic.eq(topic))
+        .filter(outbox::Column::Status.is_in([STATUS_PENDING, STATUS_FAILED]))
+        .filter(outbox::Column::AvailableAt.lte(now))
+        .filter(outbox::Column::LockedUntil.is_null().or(outbox::Column::LockedUntil.lt(now)))
+        .order_by_asc(outbox::Column::CreatedAt)
+        .limit(limit)
+        .all(conn)
+        .await?;
+    let mut claimed = Vec::new();
+    for row in candidates {
+        let res = outbox::Entity::update_many()
+            .col_expr(outbox::Column::LockedUntil, Expr::value(now + lease))
+            .filter(outbox::Column::Id.eq(row.id.clone()))
+            .filter(outbox::Column::Status.is_in([STATUS_PENDING, STATUS_FAILED]))
+            .filter(outbox::Column::LockedUntil.is_null().or(outbox::Column::LockedUntil.lt(now)))
+            .exec(conn)
+            .await?;
+        if res.rows_affected == 1 {
+            claimed.push(row);
+        }
+    }
+    Ok(claimed)
+}
+
+/// Marks an event consumed; call inside the consumer's transaction.
+pub async fn complete<C: ConnectionTrait>(conn: &C, id: &str) -> Result<(), DbErr> {
+    outbox::Entity::update_many()
+        .col_expr(outbox::Column::Status, Expr::value(STATUS_DONE))
+        .col_expr(outbox::Column::ProcessedAt, Expr::value(clock::now()))
+        .col_expr(outbox::Column::LockedUntil, Expr::value(Option::<chrono::DateTime<chrono::Utc>>::None))
+        .filter(outbox::Column::Id.eq(id))
+        .exec(conn)
+        .await?;
+    Ok(())
+}
+
+/// Records a failed attempt and schedules a retry with backoff.
+pub async fn fail<C: ConnectionTrait>(conn: &C, row: &outbox::Model, error: &str) -> Result<(), DbErr> {
+    let attempts = row.attempts + 1;
+    outbox::Entity::update_many()
+        .col_expr(outbox::Column::Status, Expr::value(STATUS_FAILED))
+        .col_expr(outbox::Column::Attempts, Expr::value(attempts))
+        .col_expr(outbox::Column::LastError, Expr::value(error.chars().take(2000).collect::<String>()))
+        .col_expr(outbox::Column::AvailableAt, Expr::value(clock::now() + clock::backoff(attempts)))
+        .col_expr(outbox::Column::LockedUntil, Expr::value(Option::<chrono::DateTime<chrono::Utc>>::None))
+        .filter(outbox::Column::Id.eq(row.id.clone()))
+        .exec(conn)
+        .await?;
+    Ok(())
+}

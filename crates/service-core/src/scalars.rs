@@ -1,0 +1,44 @@
+//! GraphQL scalars shared by both subgraphs.
+
+use async_graphql::{InputValueError, InputValueResult, Number, Scalar, ScalarType, Value};
+
+/// `Long`: a 64-bit signed count of minor units, for lifetime totals and summaries that can
+/// exceed GraphQL's 32-bit `Int` (R-MONEY-5). Serialized as a JSON number; values up to
+/// 2^53 − 1 (about 90 trillion dollars in cents) pass exactly through JavaScript routers, and
+/// larger inputs are rejected rather than rounded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Long(pub i64);
+
+/// The largest integer JavaScript represents exactly.
+pub const MAX_SAFE: i64 = (1 << 53) - 1;
+
+#[Scalar(name = "Long")]
+impl ScalarType for Long {
+    fn parse(value: Value) -> InputValueResult<Self> {
+        match &value {
+            Value::Number(n) => match n.as_i64() {
+                Some(v) if (-MAX_SAFE..=MAX_SAFE).contains(&v) => Ok(Long(v)),
+                _ => Err(InputValueError::custom("Long must be an integer within ±(2^53 − 1)")),
+            },
+            Value::String(s) => s
+                .parse::<i64>()
+                .ok()
+                .filter(|v| (-MAX_SAFE..=MAX_SAFE).contains(v))
+                .map(Long)
+                .ok_or_else(|| InputValueError::custom("Long must be an integer within ±(2^53 − 1)")),
+            _ => Err(InputValueError::expected_type(value)),
+        }
+    }
+
+    fn to_value(&self) -> Value {
+        Value::Number(Number::from(self.0))
+    }
+}
+
+/// A per-entry amount as GraphQL `Int` (32-bit). Entry amounts fit it; a value that does not
+/// is an error, never a silent truncation.
+pub fn int32(amount: i64) -> Result<i32, crate::graphql::ApiError> {
+    i32::try_from(amount).map_err(|_| {
+        crate::graphql::ApiError::internal(format!("amount {amount} exceeds GraphQL Int; use the Long field"))
+    })
+}
