@@ -14,6 +14,7 @@ pub mod malet_settings;
 pub mod outbox;
 pub mod payment_exceptions;
 pub mod payouts;
+pub mod queries;
 pub mod refunds;
 pub mod reserve_holds;
 pub mod webhook_events;

@@ -1,46 +1,12 @@
-use clap::{Parser, Subcommand};
-
-use payments::config::Config;
-use service_core::auth::MintTokenArgs;
-
-/// The `payments` subgraph: connected payout accounts, onboarding, payout schedules, balances.
-#[derive(Parser)]
-#[command(name = "payments", version)]
-struct Cli {
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Subcommand)]
-enum Command {
-    /// Run the subgraph (migrations applied on start unless SKIP_MIGRATIONS=true).
-    Serve(Box<Config>),
-    /// Print the federation SDL to stdout.
-    Schema,
-    /// Apply database migrations and exit.
-    Migrate {
-        #[arg(long, env = "DATABASE_URL", default_value = service_core::db::DEFAULT_DATABASE_URL)]
-        database_url: String,
-    },
-    /// Print an HS256 token signed with JWT_SECRET, for local development.
-    MintToken(MintTokenArgs),
-}
+//! The `payments` binary: `serve`, `schema`, `migrate`, `mint-token`.
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
-    if !matches!(cli.command, Command::Schema | Command::MintToken(_)) {
-        service_core::telemetry::init_logging();
-    }
-    match cli.command {
-        Command::Serve(config) => payments::startup::build(&config).await?.run().await?,
-        Command::Schema => print!("{}", payments::graphql::sdl()),
-        Command::Migrate { database_url } => {
-            let db = service_core::db::connect(&database_url).await?;
-            service_core::db::migrate(&db).await?;
-            tracing::info!("migrations applied");
-        }
-        Command::MintToken(args) => println!("{}", args.mint()?),
-    }
-    Ok(())
+    service_core::cli::run::<payments::config::Config, _, _>(
+        "payments",
+        "The payments subgraph: connected payout accounts, onboarding, payout schedules, balances.",
+        payments::graphql::sdl,
+        |config| async move { Ok(payments::startup::build(&config).await?.run().await?) },
+    )
+    .await
 }

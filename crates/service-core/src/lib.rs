@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod db;
@@ -13,6 +14,7 @@ pub mod outbox;
 pub mod registry;
 pub mod scalars;
 pub mod stripe;
+pub mod subgraph;
 pub mod telemetry;
 #[cfg(feature = "testing")]
 pub mod testing;

@@ -31,8 +31,8 @@ pub async fn spawn(db: &DatabaseConnection) -> Apps {
         common: common.clone(),
     };
     let mconf = murchases::config::Config { addr: "127.0.0.1:0".parse().expect("addr"), settle_after_days: 2, common };
-    let payments = payments::startup::AppState::new(&pconf, db.clone()).expect("payments state");
-    let murchases = murchases::startup::AppState::new(&mconf, db.clone()).expect("murchases state");
+    let payments = payments::startup::state(&pconf, db.clone()).expect("payments state");
+    let murchases = murchases::startup::state(&mconf, db.clone()).expect("murchases state");
     let p = payments::startup::bind(pconf.addr, payments.clone()).await.expect("bind");
     let m = murchases::startup::bind(mconf.addr, murchases.clone()).await.expect("bind");
     let pay_base = format!("http://{}", p.local_addr().expect("addr"));

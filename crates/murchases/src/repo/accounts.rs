@@ -1,30 +1,9 @@
 //! Narrow read-only queries of payments' data (connected accounts and balances).
 
-use entity::{balance_movements, connected_accounts};
+use entity::balance_movements;
 use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, FromQueryResult, QueryFilter, QuerySelect};
 
-/// The live (not DEACTIVATED) account of a Malet.
-pub async fn live_account<C: ConnectionTrait>(
-    conn: &C,
-    malet_id: &str,
-) -> Result<Option<connected_accounts::Model>, DbErr> {
-    connected_accounts::Entity::find()
-        .filter(connected_accounts::Column::MaletId.eq(malet_id))
-        .filter(connected_accounts::Column::Status.ne("DEACTIVATED"))
-        .one(conn)
-        .await
-}
-
-/// The account behind a provider account id (`acct_…`), to find the Malet of a payment.
-pub async fn by_provider_account<C: ConnectionTrait>(
-    conn: &C,
-    provider_account_id: &str,
-) -> Result<Option<connected_accounts::Model>, DbErr> {
-    connected_accounts::Entity::find()
-        .filter(connected_accounts::Column::ProviderAccountId.eq(provider_account_id))
-        .one(conn)
-        .await
-}
+pub use entity::queries::{account_by_provider_id as by_provider_account, live_account};
 
 #[derive(Debug, Default, FromQueryResult)]
 pub struct BalanceSums {

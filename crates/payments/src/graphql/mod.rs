@@ -5,31 +5,18 @@ pub mod mutation;
 pub mod query;
 pub mod types;
 
-use async_graphql::{EmptySubscription, SDLExportOptions, Schema};
+use async_graphql::{EmptySubscription, Schema};
+use service_core::subgraph::{build_schema, federation_sdl};
 
 use crate::service::Payments;
 
 pub type PaymentsSchema = Schema<query::Query, mutation::Mutation, EmptySubscription>;
 
-/// Limits that protect the subgraph from costly queries (R-BAD).
-pub const MAX_DEPTH: usize = 12;
-pub const MAX_COMPLEXITY: usize = 1000;
-
 pub fn build(service: Option<Payments>, development: bool) -> PaymentsSchema {
-    let mut builder = Schema::build(query::Query, mutation::Mutation, EmptySubscription)
-        .enable_federation()
-        .limit_depth(MAX_DEPTH)
-        .limit_complexity(MAX_COMPLEXITY);
-    if !development {
-        builder = builder.disable_introspection();
-    }
-    if let Some(service) = service {
-        builder = builder.data(service);
-    }
-    builder.finish()
+    build_schema(query::Query, mutation::Mutation, service, development)
 }
 
 /// The federation SDL printed by `payments schema` and checked in as `schema/payments.graphql`.
 pub fn sdl() -> String {
-    build(None, true).sdl_with_options(SDLExportOptions::new().federation().compose_directive())
+    federation_sdl(&build(None, true))
 }

@@ -12,27 +12,7 @@ pub async fn for_update<C: ConnectionTrait>(conn: &C, id: &str) -> Result<Option
     q.one(conn).await
 }
 
-/// The Malet's account that is not DEACTIVATED (at most one, R-ACCT-2).
-pub async fn live_for_malet<C: ConnectionTrait>(
-    conn: &C,
-    malet_id: &str,
-) -> Result<Option<connected_accounts::Model>, DbErr> {
-    connected_accounts::Entity::find()
-        .filter(connected_accounts::Column::MaletId.eq(malet_id))
-        .filter(connected_accounts::Column::Status.ne("DEACTIVATED"))
-        .one(conn)
-        .await
-}
-
-pub async fn by_provider_account<C: ConnectionTrait>(
-    conn: &C,
-    provider_account_id: &str,
-) -> Result<Option<connected_accounts::Model>, DbErr> {
-    connected_accounts::Entity::find()
-        .filter(connected_accounts::Column::ProviderAccountId.eq(provider_account_id))
-        .one(conn)
-        .await
-}
+pub use entity::queries::{account_by_provider_id as by_provider_account, live_account as live_for_malet};
 
 /// How many of the Malet's accounts were deactivated (numbers the live account's generation).
 pub async fn deactivated_count<C: ConnectionTrait>(conn: &C, malet_id: &str) -> Result<u64, DbErr> {

@@ -66,26 +66,36 @@ impl Payments {
             .await?
             .ok_or_else(|| ServiceError::Conflict(format!("no payout account for Malet {} yet", event.malet_id)))?;
         let key = row.idempotency_key.as_str();
+        let kind = match event.kind.as_str() {
+            "EARNING" => Some("EARNING"),
+            "REFUND_CLAWBACK" => Some("REFUND_CLAWBACK"),
+            "ADJUSTMENT" => Some("ADJUSTMENT"),
+            "SETTLED" => None,
+            other => return Err(ServiceError::Internal(format!("unknown ledger event kind {other}"))),
+        };
+        if let Some(kind) = kind {
+            // The seller's share moves: net to pending, reserve to reserve, both to earnings.
+            repo::movements::append(
+                &txn,
+                NewMovement {
+                    account_id: &account.id,
+                    malet_id: &account.malet_id,
+                    kind,
+                    currency: &event.currency,
+                    earnings_delta: event.net_delta + event.reserve_delta,
+                    pending_delta: event.net_delta,
+                    reserve_delta: event.reserve_delta,
+                    payouts_delta: 0,
+                    source_type: "ledger",
+                    source_id: &event.ledger_id,
+                    idempotency_key: key,
+                    memo: None,
+                },
+            )
+            .await?;
+        }
         match event.kind.as_str() {
             "EARNING" => {
-                repo::movements::append(
-                    &txn,
-                    NewMovement {
-                        account_id: &account.id,
-                        malet_id: &account.malet_id,
-                        kind: "EARNING",
-                        currency: &event.currency,
-                        earnings_delta: event.net_delta + event.reserve_delta,
-                        pending_delta: event.net_delta,
-                        reserve_delta: event.reserve_delta,
-                        payouts_delta: 0,
-                        source_type: "ledger",
-                        source_id: &event.ledger_id,
-                        idempotency_key: key,
-                        memo: None,
-                    },
-                )
-                .await?;
                 if event.reserve_delta > 0 {
                     reserve_holds::Entity::insert(reserve_holds::ActiveModel {
                         id: Set(uuid::Uuid::now_v7().to_string()),
@@ -111,38 +121,18 @@ impl Payments {
                     am.update(&txn).await?;
                 }
             }
-            "REFUND_CLAWBACK" | "ADJUSTMENT" => {
-                repo::movements::append(
-                    &txn,
-                    NewMovement {
-                        account_id: &account.id,
-                        malet_id: &account.malet_id,
-                        kind: if event.kind == "ADJUSTMENT" { "ADJUSTMENT" } else { "REFUND_CLAWBACK" },
-                        currency: &event.currency,
-                        earnings_delta: event.net_delta + event.reserve_delta,
-                        pending_delta: event.net_delta,
-                        reserve_delta: event.reserve_delta,
-                        payouts_delta: 0,
-                        source_type: "ledger",
-                        source_id: &event.ledger_id,
-                        idempotency_key: key,
-                        memo: None,
-                    },
-                )
-                .await?;
-                if event.reserve_delta != 0 {
-                    // The clawed-back part of a hold is no longer released.
-                    reserve_holds::Entity::update_many()
-                        .col_expr(
-                            reserve_holds::Column::Amount,
-                            Expr::col(reserve_holds::Column::Amount).add(event.reserve_delta),
-                        )
-                        .col_expr(reserve_holds::Column::UpdatedAt, Expr::value(clock::now()))
-                        .filter(reserve_holds::Column::LedgerId.eq(event.ledger_id.clone()))
-                        .filter(reserve_holds::Column::Status.eq(HOLD_HELD))
-                        .exec(&txn)
-                        .await?;
-                }
+            "REFUND_CLAWBACK" | "ADJUSTMENT" if event.reserve_delta != 0 => {
+                // The clawed-back part of a hold is no longer released.
+                reserve_holds::Entity::update_many()
+                    .col_expr(
+                        reserve_holds::Column::Amount,
+                        Expr::col(reserve_holds::Column::Amount).add(event.reserve_delta),
+                    )
+                    .col_expr(reserve_holds::Column::UpdatedAt, Expr::value(clock::now()))
+                    .filter(reserve_holds::Column::LedgerId.eq(event.ledger_id.clone()))
+                    .filter(reserve_holds::Column::Status.eq(HOLD_HELD))
+                    .exec(&txn)
+                    .await?;
             }
             "SETTLED" => {
                 if let Some(settled) = event.settlement_date {
@@ -157,7 +147,7 @@ impl Payments {
                         .await?;
                 }
             }
-            other => return Err(ServiceError::Internal(format!("unknown ledger event kind {other}"))),
+            _ => {}
         }
         outbox::complete(&txn, &row.id).await?;
         txn.commit().await?;

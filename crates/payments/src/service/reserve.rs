@@ -105,37 +105,47 @@ impl Payments {
 
     /// Records a release's movement and marks the hold released (exactly once, by key).
     pub async fn record_release(&self, hold: &reserve_holds::Model, transfer_id: Option<&str>) -> ServiceResult<()> {
-        let key = release_key(&hold.id);
         let txn = self.db.begin().await?;
-        let account = repo::accounts::by_id(&txn, &hold.account_id)
-            .await?
-            .ok_or_else(|| ServiceError::NotFound("account of hold".into()))?;
-        repo::movements::append(
-            &txn,
-            NewMovement {
-                account_id: &account.id,
-                malet_id: &account.malet_id,
-                kind: "RESERVE_RELEASE",
-                currency: &hold.currency,
-                earnings_delta: 0,
-                pending_delta: hold.amount,
-                reserve_delta: -hold.amount,
-                payouts_delta: 0,
-                source_type: "reserve_hold",
-                source_id: &hold.id,
-                idempotency_key: &key,
-                memo: transfer_id.map(|t| format!("transfer {t}")),
-            },
-        )
-        .await?;
-        reserve_holds::Entity::update_many()
-            .col_expr(reserve_holds::Column::Status, Expr::value(HOLD_RELEASED))
-            .col_expr(reserve_holds::Column::TransferId, Expr::value(transfer_id.map(str::to_owned)))
-            .col_expr(reserve_holds::Column::UpdatedAt, Expr::value(service_core::clock::now()))
-            .filter(reserve_holds::Column::Id.eq(hold.id.clone()))
-            .exec(&txn)
-            .await?;
+        record_release_in(&txn, hold, transfer_id).await?;
         txn.commit().await?;
         Ok(())
     }
+}
+
+/// [`Payments::record_release`] inside the caller's transaction (also used by the
+/// `transfer.created` webhook to repair a release whose movement was not recorded).
+pub async fn record_release_in<C: sea_orm::ConnectionTrait>(
+    conn: &C,
+    hold: &reserve_holds::Model,
+    transfer_id: Option<&str>,
+) -> Result<(), sea_orm::DbErr> {
+    let Some(account) = repo::accounts::by_id(conn, &hold.account_id).await? else {
+        return Err(sea_orm::DbErr::RecordNotFound(format!("account of hold {}", hold.id)));
+    };
+    repo::movements::append(
+        conn,
+        NewMovement {
+            account_id: &account.id,
+            malet_id: &account.malet_id,
+            kind: "RESERVE_RELEASE",
+            currency: &hold.currency,
+            earnings_delta: 0,
+            pending_delta: hold.amount,
+            reserve_delta: -hold.amount,
+            payouts_delta: 0,
+            source_type: "reserve_hold",
+            source_id: &hold.id,
+            idempotency_key: &release_key(&hold.id),
+            memo: transfer_id.map(|t| format!("transfer {t}")),
+        },
+    )
+    .await?;
+    reserve_holds::Entity::update_many()
+        .col_expr(reserve_holds::Column::Status, Expr::value(HOLD_RELEASED))
+        .col_expr(reserve_holds::Column::TransferId, Expr::value(transfer_id.map(str::to_owned)))
+        .col_expr(reserve_holds::Column::UpdatedAt, Expr::value(service_core::clock::now()))
+        .filter(reserve_holds::Column::Id.eq(hold.id.clone()))
+        .exec(conn)
+        .await?;
+    Ok(())
 }

@@ -146,31 +146,8 @@ impl Payments {
             Some(hold_id) => reserve_holds::Entity::find_by_id(hold_id.clone()).one(txn).await?,
             None => None,
         };
-        if let Some(hold) = hold.filter(|h| h.status != HOLD_RELEASED)
-            && let Some(account) = repo::accounts::by_id(txn, &hold.account_id).await?
-        {
-            repo::movements::append(
-                txn,
-                NewMovement {
-                    account_id: &account.id,
-                    malet_id: &account.malet_id,
-                    kind: "RESERVE_RELEASE",
-                    currency: &hold.currency,
-                    earnings_delta: 0,
-                    pending_delta: hold.amount,
-                    reserve_delta: -hold.amount,
-                    payouts_delta: 0,
-                    source_type: "reserve_hold",
-                    source_id: &hold.id,
-                    idempotency_key: &super::reserve::release_key(&hold.id),
-                    memo: Some(format!("transfer {}", obj.id)),
-                },
-            )
-            .await?;
-            let mut am: reserve_holds::ActiveModel = hold.into();
-            am.status = Set(HOLD_RELEASED.into());
-            am.transfer_id = Set(Some(obj.id.clone()));
-            am.update(txn).await?;
+        if let Some(hold) = hold.filter(|h| h.status != HOLD_RELEASED) {
+            super::reserve::record_release_in(txn, &hold, Some(&obj.id)).await?;
         }
         Ok(Outcome::Applied)
     }

@@ -1,0 +1,119 @@
+//! What every subgraph is made of: its service, its GraphQL schema, its webhook inbox, auth and
+//! limits, assembled the same way for payments and murchases.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use async_graphql::{EmptySubscription, ObjectType, SDLExportOptions, Schema};
+use axum::Router;
+use sea_orm::DatabaseConnection;
+
+use crate::auth::Authenticator;
+use crate::config::CommonSettings;
+use crate::http::{Server, Subgraph, subgraph_router};
+use crate::webhook::{EventApplier, Inbox, WebhookState};
+
+/// Limits that protect a subgraph from costly queries (R-BAD).
+pub const MAX_DEPTH: usize = 12;
+pub const MAX_COMPLEXITY: usize = 1000;
+
+/// A federation schema with depth and complexity limits; introspection only in development.
+/// `data` is the service the resolvers use (`None` to print the SDL).
+pub fn build_schema<Q, M, D>(
+    query: Q,
+    mutation: M,
+    data: Option<D>,
+    development: bool,
+) -> Schema<Q, M, EmptySubscription>
+where
+    Q: ObjectType + 'static,
+    M: ObjectType + 'static,
+    D: Send + Sync + 'static,
+{
+    let mut builder = Schema::build(query, mutation, EmptySubscription)
+        .enable_federation()
+        .limit_depth(MAX_DEPTH)
+        .limit_complexity(MAX_COMPLEXITY);
+    if !development {
+        builder = builder.disable_introspection();
+    }
+    if let Some(data) = data {
+        builder = builder.data(data);
+    }
+    builder.finish()
+}
+
+/// The Federation v2 SDL of a schema (what `<bin> schema` prints and `schema/` holds).
+pub fn federation_sdl<Q: ObjectType + 'static, M: ObjectType + 'static>(
+    schema: &Schema<Q, M, EmptySubscription>,
+) -> String {
+    schema.sdl_with_options(SDLExportOptions::new().federation().compose_directive())
+}
+
+/// Everything a subgraph's HTTP application and jobs need.
+#[derive(Clone)]
+pub struct SubgraphState<S: Clone, E: async_graphql::Executor + Clone> {
+    pub name: &'static str,
+    pub db: DatabaseConnection,
+    pub service: S,
+    pub schema: E,
+    pub inbox: Inbox,
+    pub webhooks: WebhookState,
+    pub auth: Authenticator,
+    pub development: bool,
+    pub graphql_body_limit: usize,
+    pub webhook_body_limit: usize,
+}
+
+impl<S: Clone, E: async_graphql::Executor + Clone> SubgraphState<S, E> {
+    pub fn assemble(
+        name: &'static str,
+        common: &CommonSettings,
+        db: DatabaseConnection,
+        service: S,
+        schema: E,
+        applier: Arc<dyn EventApplier>,
+    ) -> anyhow::Result<Self> {
+        let inbox = Inbox { db: db.clone(), receiver: name, applier };
+        let webhooks = WebhookState { inbox: inbox.clone(), verifier: Arc::new(common.stripe.verifier()) };
+        Ok(SubgraphState {
+            name,
+            db,
+            service,
+            schema,
+            inbox,
+            webhooks,
+            auth: Authenticator::from_settings(&common.auth)?,
+            development: common.development(),
+            graphql_body_limit: common.graphql_body_limit,
+            webhook_body_limit: common.stripe.webhook_body_limit,
+        })
+    }
+
+    /// The HTTP application (used directly by oneshot tests).
+    pub fn router(&self) -> Router {
+        subgraph_router(Subgraph {
+            service: self.name,
+            executor: self.schema.clone(),
+            auth: self.auth.clone(),
+            development: self.development,
+            graphql_body_limit: self.graphql_body_limit,
+            webhooks: self.webhooks.clone(),
+            webhook_body_limit: self.webhook_body_limit,
+            db: self.db.clone(),
+        })
+    }
+
+    pub async fn bind(&self, addr: SocketAddr) -> anyhow::Result<Server> {
+        Ok(Server::bind(self.name, addr, self.router()).await?)
+    }
+
+    /// Starts the webhook retry loop (every subgraph has one).
+    pub fn spawn_webhook_retries(&self, every: std::time::Duration) {
+        let inbox = self.inbox.clone();
+        crate::http::spawn_periodic("webhook-retry", every, move || {
+            let inbox = inbox.clone();
+            async move { inbox.process_due(100).await.map_err(|e| e.to_string()) }
+        });
+    }
+}
