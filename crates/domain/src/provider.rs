@@ -146,21 +146,30 @@ pub struct PayoutCreated {
     pub payout_id: String,
 }
 
-/// Refund of a destination charge: reverses the transfer from the seller and returns the given
-/// share of the application fee.
+/// Refund of a destination charge: refunds `amount` to the buyer, reverses the transfer from the
+/// seller (when `reverse_transfer`) and returns exactly `application_fee_refund` of the
+/// application fee to the seller — the platform's clawback share (commission, reserve and
+/// affiliate shares; never the processing fee, R-REF-1, R-REF-4), not a proportional share.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RefundRequest {
     pub payment_id: String,
+    /// Refunded to the buyer (minor units).
     pub amount: i64,
     pub reverse_transfer: bool,
-    pub refund_application_fee: bool,
+    /// The exact part of the application fee to return (minor units); 0 = none.
+    pub application_fee_refund: i64,
     pub metadata: BTreeMap<String, String>,
+    /// The key of the refund; providers derive the keys of any further calls from it (Stripe:
+    /// `<key>:fee` for the application-fee refund), so a retry with the same key repeats nothing.
     pub idempotency_key: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RefundCreated {
     pub refund_id: String,
+    /// The provider's id of the application-fee refund, when one was made
+    /// (`application_fee_refund > 0`).
+    pub application_fee_refund_id: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -196,6 +205,13 @@ pub trait PayoutProvider: Send + Sync {
     async fn refund(&self, req: RefundRequest) -> Result<RefundCreated, ProviderError>;
     async fn balance(&self, provider_account_id: &str) -> Result<ProviderBalance, ProviderError>;
     /// Events created after `created_after` (unix seconds), oldest first, for replaying missed
-    /// webhooks (R-HOOK-3).
-    async fn events_since(&self, created_after: i64, limit: u32) -> Result<Vec<ProviderEvent>, ProviderError>;
+    /// webhooks (R-HOOK-3): the platform's own events when `account` is `None`, else the events
+    /// of that connected account (`provider_account_id`), where e.g. Stripe keeps an Express
+    /// account's `account.updated` and `payout.*` events.
+    async fn events_since(
+        &self,
+        account: Option<&str>,
+        created_after: i64,
+        limit: u32,
+    ) -> Result<Vec<ProviderEvent>, ProviderError>;
 }

@@ -17,19 +17,32 @@
 //! - [`FakeStripe::fail_next`] makes the next call of a path fail with a status and a Stripe error
 //!   body, [`FakeStripe::delay_next`] delays the next response (after the object was created, like
 //!   a response lost to a timeout);
-//! - created payment intents, transfers, payouts and refunds also produce `*.created` events for
-//!   `GET /v1/events`, next to the ones a test adds with [`FakeStripe::push_event`]; as on Stripe,
-//!   an event with an `account` (one that happened on a connected account, e.g. `account.updated`,
-//!   `payout.*`) is only listed with that account's `Stripe-Account` header, the others only
-//!   without it.
+//! - created payment intents, transfers, payouts and refunds also produce `*.created` events (and
+//!   application-fee refunds `application_fee.refunded`) for `GET /v1/events`, next to the ones a
+//!   test adds with [`FakeStripe::push_event`]; as on Stripe, an event with an `account` (one that
+//!   happened on a connected account, e.g. `account.updated`, `payout.*`) is only listed with that
+//!   account's `Stripe-Account` header, the others only without it;
+//! - a payment intent is paid at once (`succeeded`): it gets a charge (`latest_charge`, `ch_…`)
+//!   and, when its `application_fee_amount` is above 0, the charge gets an application fee
+//!   (`application_fee`, `fee_…`, on the destination account); `GET` of a payment intent, charge
+//!   or application fee honours `expand[]` (`latest_charge`, `charge`, `application_fee`,
+//!   `payment_intent`, dotted paths too); refunds update the charge's `amount_refunded`;
+//! - `POST /v1/application_fees/{id}/refunds` refunds `amount` (default: the rest) of a fee it
+//!   created, refuses more than is left (400 `amount_too_large`), updates the fee's
+//!   `amount_refunded`/`refunded`/`refunds` and emits `application_fee.refunded`. A refund with
+//!   `refund_application_fee=true` is recorded but Stripe's proportional fee refund is not
+//!   modelled.
 //!
 //! Connected accounts are not checked for existence: any `acct_…` id is accepted (an update of an
-//! unknown account starts from the example account with that id).
+//! unknown account starts from the example account with that id). Payment intents, charges and
+//! application fees are: a `GET` of one the fake did not create is a 404 `resource_missing`, as on
+//! Stripe (a refund of an unknown payment intent is still accepted).
 //!
 //! Served: `POST /v1/accounts`, `GET|POST /v1/accounts/{id}`, `POST /v1/account_links`,
-//! `POST /v1/payment_intents`, `GET /v1/payment_intents/{id}`, `POST /v1/transfers`,
-//! `POST /v1/payouts`, `POST /v1/refunds`, `GET /v1/balance`, `GET /v1/events`,
-//! `GET /v1/events/{id}`.
+//! `POST /v1/payment_intents`, `GET /v1/payment_intents/{id}`, `GET /v1/charges/{id}`,
+//! `GET /v1/application_fees/{id}`, `POST /v1/application_fees/{id}/refunds`,
+//! `POST /v1/transfers`, `POST /v1/payouts`, `POST /v1/refunds`, `GET /v1/balance`,
+//! `GET /v1/events`, `GET /v1/events/{id}`.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -131,6 +144,8 @@ struct Inner {
     idempotency: HashMap<(String, String), SavedResponse>,
     accounts: HashMap<String, Value>,
     payment_intents: HashMap<String, Value>,
+    charges: HashMap<String, Value>,
+    application_fees: HashMap<String, Value>,
     refunded: HashMap<String, i64>,
     balances: HashMap<String, Value>,
     /// Events in the order they happened.
@@ -146,8 +161,19 @@ fn lock(shared: &Shared) -> MutexGuard<'_, Inner> {
 }
 
 /// The resources of `fixtures3.json` the fake serves.
-const SERVED_RESOURCES: &[&str] =
-    &["account", "account_link", "payment_intent", "transfer", "payout", "refund", "balance", "event"];
+const SERVED_RESOURCES: &[&str] = &[
+    "account",
+    "account_link",
+    "payment_intent",
+    "charge",
+    "application_fee",
+    "fee_refund",
+    "transfer",
+    "payout",
+    "refund",
+    "balance",
+    "event",
+];
 
 /// A running fake Stripe API; stopped when dropped.
 #[derive(Debug)]
@@ -299,6 +325,18 @@ impl FakeStripe {
     /// The payment intent with this id as the fake holds it.
     pub fn payment_intent(&self, id: &str) -> Option<Value> {
         lock(&self.shared).payment_intents.get(id).cloned()
+    }
+
+    /// The charge with this id (each payment intent the fake creates has one, its
+    /// `latest_charge`).
+    pub fn charge(&self, id: &str) -> Option<Value> {
+        lock(&self.shared).charges.get(id).cloned()
+    }
+
+    /// The application fee with this id (`fee_…`, the `application_fee` of a charge made with an
+    /// `application_fee_amount`), with its `amount_refunded` and `refunds`.
+    pub fn application_fee(&self, id: &str) -> Option<Value> {
+        lock(&self.shared).application_fees.get(id).cloned()
     }
 }
 
@@ -569,8 +607,17 @@ fn route(inner: &mut Inner, req: &Req) -> Result<Reply, Reply> {
         (&Method::POST, ["v1", "payment_intents"]) => create_payment_intent(inner, req),
         (&Method::GET, ["v1", "payment_intents", id]) => {
             let intent = inner.payment_intents.get(*id).cloned().ok_or_else(|| no_such("payment_intent", id))?;
-            Ok(Reply::ok(intent))
+            Ok(Reply::ok(expanded(inner, req, intent)?))
         }
+        (&Method::GET, ["v1", "charges", id]) => {
+            let charge = inner.charges.get(*id).cloned().ok_or_else(|| no_such("charge", id))?;
+            Ok(Reply::ok(expanded(inner, req, charge)?))
+        }
+        (&Method::GET, ["v1", "application_fees", id]) => {
+            let fee = inner.application_fees.get(*id).cloned().ok_or_else(|| no_such("application fee", id))?;
+            Ok(Reply::ok(expanded(inner, req, fee)?))
+        }
+        (&Method::POST, ["v1", "application_fees", id, "refunds"]) => create_fee_refund(inner, req, id),
         (&Method::POST, ["v1", "transfers"]) => create_transfer(inner, req),
         (&Method::POST, ["v1", "payouts"]) => create_payout(inner, req),
         (&Method::POST, ["v1", "refunds"]) => create_refund(inner, req),
@@ -784,13 +831,13 @@ fn create_payment_intent(inner: &mut Inner, req: &Req) -> Result<Reply, Reply> {
     set(&mut intent, "client_secret", json!(format!("{id}_secret_{}", &new_id("s")[2..])));
     set(&mut intent, "created", json!(now()));
     set(&mut intent, "metadata", Value::Object(req.metadata()));
-    set(&mut intent, "status", json!("requires_payment_method"));
-    set(&mut intent, "amount_received", json!(0));
+    // Paid at once: the fake has no confirmation step.
+    set(&mut intent, "status", json!("succeeded"));
+    set(&mut intent, "amount_received", json!(amount));
     set(&mut intent, "amount_capturable", json!(0));
     for key in ["canceled_at", "cancellation_reason", "last_payment_error", "next_action", "processing", "shipping"] {
         set(&mut intent, key, Value::Null);
     }
-    set(&mut intent, "latest_charge", Value::Null);
     set(&mut intent, "customer", opt_str(req.field("customer")));
     set(&mut intent, "description", opt_str(req.field("description")));
     set(&mut intent, "on_behalf_of", opt_str(req.field("on_behalf_of")));
@@ -810,9 +857,170 @@ fn create_payment_intent(inner: &mut Inner, req: &Req) -> Result<Reply, Reply> {
     if let Some(enabled) = req.field("automatic_payment_methods[enabled]") {
         set(&mut intent, "automatic_payment_methods", json!({ "enabled": enabled == "true" }));
     }
+    let charge_id = create_charge(inner, &intent, req);
+    set(&mut intent, "latest_charge", json!(charge_id));
     inner.payment_intents.insert(id, intent.clone());
     emit(inner, "payment_intent.created", &intent, req);
     Ok(Reply::ok(intent))
+}
+
+/// The (succeeded) charge of a new payment intent and, when it has an `application_fee_amount`
+/// above 0, its application fee (on the destination account). Returns the charge id.
+fn create_charge(inner: &mut Inner, intent: &Value, req: &Req) -> String {
+    let field = |key: &str| intent.get(key).cloned().unwrap_or(Value::Null);
+    let amount = field("amount");
+    let created = field("created");
+    let destination = intent.pointer("/transfer_data/destination").and_then(Value::as_str).map(str::to_owned);
+    let fee_amount = intent.get("application_fee_amount").and_then(Value::as_i64).filter(|a| *a > 0);
+    let charge_id = new_id("ch");
+    let fee_id = fee_amount.map(|_| new_id("fee"));
+
+    let mut charge = template(inner, "charge");
+    set(&mut charge, "id", json!(charge_id));
+    set(&mut charge, "amount", amount.clone());
+    set(&mut charge, "amount_captured", amount.clone());
+    set(&mut charge, "amount_refunded", json!(0));
+    set(&mut charge, "application_fee", opt_str(fee_id.as_deref()));
+    set(&mut charge, "application_fee_amount", fee_amount.map_or(Value::Null, |a| json!(a)));
+    set(&mut charge, "balance_transaction", json!(new_id("txn")));
+    set(&mut charge, "captured", json!(true));
+    set(&mut charge, "created", created.clone());
+    set(&mut charge, "currency", field("currency"));
+    for key in ["customer", "description", "metadata", "on_behalf_of", "receipt_email", "transfer_group"] {
+        set(&mut charge, key, field(key));
+    }
+    set(&mut charge, "paid", json!(true));
+    set(&mut charge, "payment_intent", field("id"));
+    set(&mut charge, "refunded", json!(false));
+    set(&mut charge, "refunds", list(&format!("/v1/charges/{charge_id}/refunds")));
+    set(&mut charge, "source", Value::Null);
+    set(&mut charge, "status", json!("succeeded"));
+    match &destination {
+        Some(destination) => {
+            let transfer_amount = intent.pointer("/transfer_data/amount").cloned().unwrap_or(Value::Null);
+            set(&mut charge, "transfer_data", json!({"amount": transfer_amount, "destination": destination}));
+            set(&mut charge, "transfer", json!(new_id("tr")));
+        }
+        None => set(&mut charge, "transfer_data", Value::Null),
+    }
+
+    if let (Some(fee_id), Some(fee_amount)) = (fee_id, fee_amount) {
+        let mut fee = template(inner, "application_fee");
+        set(&mut fee, "id", json!(fee_id));
+        set(&mut fee, "account", opt_str(destination.as_deref().or(req.stripe_account.as_deref())));
+        set(&mut fee, "amount", json!(fee_amount));
+        set(&mut fee, "amount_refunded", json!(0));
+        set(&mut fee, "balance_transaction", json!(new_id("txn")));
+        set(&mut fee, "charge", json!(charge_id));
+        set(&mut fee, "created", created);
+        set(&mut fee, "currency", field("currency"));
+        set(&mut fee, "fee_source", json!({"charge": charge_id, "type": "charge"}));
+        set(&mut fee, "originating_transaction", Value::Null);
+        set(&mut fee, "refunded", json!(false));
+        set(&mut fee, "refunds", list(&format!("/v1/application_fees/{fee_id}/refunds")));
+        inner.application_fees.insert(fee_id, fee);
+    }
+    inner.charges.insert(charge_id.clone(), charge);
+    charge_id
+}
+
+/// An empty Stripe list object.
+fn list(url: &str) -> Value {
+    json!({"object": "list", "data": [], "has_more": false, "total_count": 0, "url": url})
+}
+
+/// `POST /v1/application_fees/{id}/refunds`: `amount` (default: what is left of the fee) and
+/// `metadata[…]`. Refunding more than what is left of the fee is refused.
+fn create_fee_refund(inner: &mut Inner, req: &Req, fee_id: &str) -> Result<Reply, Reply> {
+    let mut fee = inner.application_fees.get(fee_id).cloned().ok_or_else(|| no_such("application fee", fee_id))?;
+    let fee_amount = fee.get("amount").and_then(Value::as_i64).unwrap_or(0);
+    let already = fee.get("amount_refunded").and_then(Value::as_i64).unwrap_or(0);
+    let left = fee_amount - already;
+    let amount = req.int("amount")?.unwrap_or(left);
+    if amount <= 0 {
+        return Err(stripe_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request_error",
+            Some("parameter_invalid_integer"),
+            format!("Invalid positive integer: amount must be at least 1, got {amount}"),
+            Some("amount"),
+        ));
+    }
+    if amount > left {
+        return Err(stripe_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request_error",
+            Some("amount_too_large"),
+            format!("Refund amount ({amount}) is greater than unrefunded amount on fee ({left})"),
+            Some("amount"),
+        ));
+    }
+    let mut fee_refund = template(inner, "fee_refund");
+    set(&mut fee_refund, "id", json!(new_id("fr")));
+    set(&mut fee_refund, "amount", json!(amount));
+    set(&mut fee_refund, "balance_transaction", json!(new_id("txn")));
+    set(&mut fee_refund, "created", json!(now()));
+    set(&mut fee_refund, "currency", fee.get("currency").cloned().unwrap_or_else(|| json!("usd")));
+    set(&mut fee_refund, "fee", json!(fee_id));
+    set(&mut fee_refund, "metadata", Value::Object(req.metadata()));
+
+    set(&mut fee, "amount_refunded", json!(already + amount));
+    set(&mut fee, "refunded", json!(already + amount == fee_amount));
+    if let Some(refunds) = fee.get_mut("refunds") {
+        if let Some(Value::Array(data)) = refunds.get_mut("data") {
+            data.insert(0, fee_refund.clone());
+        }
+        let count = refunds.get("total_count").and_then(Value::as_i64).unwrap_or(0);
+        set(refunds, "total_count", json!(count + 1));
+    }
+    inner.application_fees.insert(fee_id.to_owned(), fee.clone());
+    emit(inner, "application_fee.refunded", &fee, req);
+    Ok(Reply::ok(fee_refund))
+}
+
+/// `object` with the fields named by the request's `expand[]` parameters replaced by the objects
+/// the fake holds (`latest_charge`, `charge`, `application_fee`, `payment_intent`; dotted paths
+/// such as `latest_charge.application_fee` expand nested objects). As on Stripe, any other field
+/// is a 400.
+fn expanded(inner: &Inner, req: &Req, mut object: Value) -> Result<Value, Reply> {
+    let paths: Vec<&str> = req
+        .query
+        .iter()
+        .chain(&req.form)
+        .filter(|(k, _)| k == "expand" || k.starts_with("expand["))
+        .map(|(_, v)| v.as_str())
+        .collect();
+    for path in paths {
+        expand_path(inner, &mut object, path, path)?;
+    }
+    Ok(object)
+}
+
+fn expand_path(inner: &Inner, object: &mut Value, path: &str, full: &str) -> Result<(), Reply> {
+    let cannot = || {
+        stripe_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request_error",
+            None,
+            format!("This property cannot be expanded ({full})."),
+            Some("expand"),
+        )
+    };
+    let (head, rest) = path.split_once('.').map_or((path, None), |(h, r)| (h, Some(r)));
+    let store = match head {
+        "latest_charge" | "charge" => &inner.charges,
+        "application_fee" => &inner.application_fees,
+        "payment_intent" => &inner.payment_intents,
+        _ => return Err(cannot()),
+    };
+    let field = object.get_mut(head).ok_or_else(cannot)?;
+    if let Some(found) = field.as_str().and_then(|id| store.get(id)) {
+        *field = found.clone();
+    }
+    match rest {
+        Some(rest) if field.is_object() => expand_path(inner, field, rest, full),
+        _ => Ok(()),
+    }
 }
 
 fn create_transfer(inner: &mut Inner, req: &Req) -> Result<Reply, Reply> {
@@ -908,6 +1116,21 @@ fn create_refund(inner: &mut Inner, req: &Req) -> Result<Reply, Reply> {
         }
         inner.refunded.insert(id.to_owned(), already + amount);
     }
+    let known_charge = intent
+        .as_ref()
+        .and_then(|i| i.get("latest_charge"))
+        .and_then(Value::as_str)
+        .and_then(|id| inner.charges.get_mut(id));
+    let charge_id = match known_charge {
+        Some(known) => {
+            let refunded = known.get("amount_refunded").and_then(Value::as_i64).unwrap_or(0) + amount;
+            let captured = known.get("amount").and_then(Value::as_i64).unwrap_or(0);
+            set(known, "amount_refunded", json!(refunded));
+            set(known, "refunded", json!(refunded >= captured));
+            known.get("id").cloned().unwrap_or(Value::Null)
+        }
+        None => json!(charge.map_or_else(|| new_id("ch"), str::to_owned)),
+    };
     let currency = intent.as_ref().and_then(|i| i.get("currency")).cloned().unwrap_or_else(|| json!("usd"));
     let mut refund = template(inner, "refund");
     set(&mut refund, "id", json!(new_id("re")));
@@ -915,7 +1138,7 @@ fn create_refund(inner: &mut Inner, req: &Req) -> Result<Reply, Reply> {
     set(&mut refund, "currency", currency);
     set(&mut refund, "created", json!(now()));
     set(&mut refund, "payment_intent", opt_str(payment_intent));
-    set(&mut refund, "charge", json!(charge.map_or_else(|| new_id("ch"), str::to_owned)));
+    set(&mut refund, "charge", charge_id);
     set(&mut refund, "metadata", Value::Object(req.metadata()));
     set(&mut refund, "reason", opt_str(req.field("reason")));
     set(&mut refund, "status", json!("succeeded"));

@@ -1,7 +1,8 @@
 //! Payout providers (R-ACCT-4) behind [`domain::provider::PayoutProvider`].
 //!
 //! - [`stripe::StripeConnect`]: Stripe Connect Express through `async-stripe` (destination charges,
-//!   transfers, payouts on connected accounts, refunds with transfer reversal, balances, events).
+//!   transfers, payouts on connected accounts, refunds with transfer reversal and an exact
+//!   application-fee refund, balances, platform and connected-account events).
 //! - [`manual::Manual`]: no external API; payouts are recorded by an admin.
 //! - [`stripe::webhook`]: `Stripe-Signature` verification (R-HOOK-1), usable before any parsing.
 //! - `fake_stripe` (cargo feature `fake-stripe`): an in-process HTTP server that answers like the

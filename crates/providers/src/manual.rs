@@ -71,6 +71,8 @@ impl PayoutProvider for Manual {
         Ok(PayoutCreated { payout_id: format!("{MANUAL_PAYOUT_PREFIX}{}", uuid::Uuid::now_v7().simple()) })
     }
 
+    /// Nothing is paid through a provider, so there is nothing to refund there (nor any
+    /// application fee to return).
     async fn refund(&self, _req: RefundRequest) -> Result<RefundCreated, ProviderError> {
         Err(not_supported("refunds"))
     }
@@ -80,7 +82,13 @@ impl PayoutProvider for Manual {
         Ok(ProviderBalance { available: Vec::new(), pending: Vec::new() })
     }
 
-    async fn events_since(&self, _created_after: i64, _limit: u32) -> Result<Vec<ProviderEvent>, ProviderError> {
+    /// No provider, no events (neither the platform's nor an account's).
+    async fn events_since(
+        &self,
+        _account: Option<&str>,
+        _created_after: i64,
+        _limit: u32,
+    ) -> Result<Vec<ProviderEvent>, ProviderError> {
         Err(not_supported("provider events"))
     }
 }
@@ -165,13 +173,14 @@ mod tests {
                 payment_id: "pi".into(),
                 amount: 1,
                 reverse_transfer: true,
-                refund_application_fee: false,
+                application_fee_refund: 0,
                 metadata: BTreeMap::new(),
                 idempotency_key: "r".into(),
             })
             .await;
         assert!(matches!(refund, Err(ProviderError::NotSupported(_))));
-        assert!(matches!(m.events_since(0, 10).await, Err(ProviderError::NotSupported(_))));
+        assert!(matches!(m.events_since(None, 0, 10).await, Err(ProviderError::NotSupported(_))));
+        assert!(matches!(m.events_since(Some("acct_1"), 0, 10).await, Err(ProviderError::NotSupported(_))));
         assert_eq!(m.balance("x").await, Ok(ProviderBalance { available: vec![], pending: vec![] }));
     }
 }

@@ -225,32 +225,34 @@ async fn transfer_payout_refund_and_balance_send_what_stripe_expects() {
     assert_eq!(req.idempotency_key.as_deref(), Some("payout-p1"));
 
     let pi = stripe.create_destination_charge(charge(&account, "c1")).await.expect("charge").payment_id;
-    let refund = |amount: i64, key: &str, fee: bool| RefundRequest {
+    let refund = |amount: i64, key: &str, fee: i64| RefundRequest {
         payment_id: pi.clone(),
         amount,
         reverse_transfer: true,
-        refund_application_fee: fee,
+        application_fee_refund: fee,
         metadata: metadata(&[("orderId", "order-42"), ("refundId", key)]),
         idempotency_key: key.into(),
     };
-    let first = stripe.refund(refund(4_000, "refund-1", true)).await.expect("refund");
+    let first = stripe.refund(refund(4_000, "refund-1", 320)).await.expect("refund");
     assert!(first.refund_id.starts_with("re_"));
+    assert!(first.application_fee_refund_id.as_deref().is_some_and(|id| id.starts_with("fr_")), "{first:?}");
     let req = fake.last("/v1/refunds").expect("recorded");
     assert_eq!(req.field("payment_intent"), Some(pi.as_str()));
     assert_eq!(req.field("amount"), Some("4000"));
     assert_eq!(req.field("reverse_transfer"), Some("true"));
-    assert_eq!(req.field("refund_application_fee"), Some("true"));
+    assert_eq!(req.field("refund_application_fee"), Some("false"));
     assert_eq!(req.field("metadata[orderId]"), Some("order-42"));
     assert_eq!(req.idempotency_key.as_deref(), Some("refund-1"));
 
-    stripe.refund(refund(6_000, "refund-2", false)).await.expect("second refund");
+    let second = stripe.refund(refund(6_000, "refund-2", 0)).await.expect("second refund");
+    assert_eq!(second.application_fee_refund_id, None);
     assert_eq!(
         fake.last("/v1/refunds").and_then(|r| r.field("refund_application_fee").map(str::to_owned)),
         Some("false".into())
     );
     // Replaying a refund does not refund twice; more than the payment is refused.
-    assert_eq!(stripe.refund(refund(4_000, "refund-1", true)).await.expect("replay"), first);
-    let over = stripe.refund(refund(1, "refund-3", false)).await;
+    assert_eq!(stripe.refund(refund(4_000, "refund-1", 320)).await.expect("replay"), first);
+    let over = stripe.refund(refund(1, "refund-3", 0)).await;
     assert!(
         matches!(&over, Err(ProviderError::Rejected { code: Some(c), .. }) if c == "charge_already_refunded"),
         "{over:?}"
@@ -266,6 +268,212 @@ async fn transfer_payout_refund_and_balance_send_what_stripe_expects() {
     // The platform's example balance is served for an account without a set balance.
     let example = stripe.balance("acct_other").await.expect("balance");
     assert_eq!(example.available, vec![(Currency::USD, 0)]);
+}
+
+fn fee_refund_request(payment_id: &str, amount: i64, fee: i64, key: &str) -> RefundRequest {
+    RefundRequest {
+        payment_id: payment_id.into(),
+        amount,
+        reverse_transfer: true,
+        application_fee_refund: fee,
+        metadata: metadata(&[("orderId", "order-42"), ("ledgerId", "led-1")]),
+        idempotency_key: key.into(),
+    }
+}
+
+/// The application fee id of a payment intent the fake created.
+fn fee_of(fake: &FakeStripe, payment_id: &str) -> String {
+    let intent = fake.payment_intent(payment_id).expect("intent");
+    let charge = fake.charge(intent["latest_charge"].as_str().expect("a charge")).expect("charge");
+    charge["application_fee"].as_str().expect("an application fee").to_owned()
+}
+
+fn count_events(fake: &FakeStripe, event_type: &str) -> usize {
+    fake.events().iter().filter(|e| e["type"] == json!(event_type)).count()
+}
+
+#[tokio::test]
+async fn refund_returns_exactly_the_requested_application_fee_share() {
+    let (fake, stripe) = setup().await;
+    let account = new_account(&stripe, "k1").await;
+    let pi = stripe.create_destination_charge(charge(&account, "c1")).await.expect("charge").payment_id;
+    let fee = fee_of(&fake, &pi);
+    assert!(fee.starts_with("fee_"), "{fee}");
+    let fee_path = format!("/v1/application_fees/{fee}/refunds");
+    assert_eq!(fake.application_fee(&fee).expect("fee")["amount"], json!(2008));
+    fake.clear_requests();
+
+    // 4000 of 10000 refunded; of the 2008 fee only the clawback share 320 goes back.
+    let request = fee_refund_request(&pi, 4_000, 320, "refund:led-1:4000");
+    let created = stripe.refund(request.clone()).await.expect("refund");
+    assert!(created.refund_id.starts_with("re_"));
+    let fee_refund_id = created.application_fee_refund_id.clone().expect("a fee refund");
+    assert!(fee_refund_id.starts_with("fr_"));
+
+    let lookup = fake.last(&format!("/v1/payment_intents/{pi}")).expect("the payment was looked up");
+    assert_eq!(lookup.method, "GET");
+    assert!(lookup.query.iter().any(|(k, v)| k.starts_with("expand") && v == "latest_charge"), "{lookup:?}");
+    let refund = fake.last("/v1/refunds").expect("refund sent");
+    assert_eq!(refund.field("payment_intent"), Some(pi.as_str()));
+    assert_eq!(refund.field("amount"), Some("4000"));
+    assert_eq!(refund.field("reverse_transfer"), Some("true"));
+    assert_eq!(refund.field("refund_application_fee"), Some("false"));
+    assert_eq!(refund.idempotency_key.as_deref(), Some("refund:led-1:4000"));
+    let fee_req = fake.last(&fee_path).expect("fee refund sent");
+    assert_eq!(fee_req.method, "POST");
+    assert_eq!(fee_req.field("amount"), Some("320"));
+    assert_eq!(fee_req.metadata(), request.metadata);
+    assert_eq!(fee_req.idempotency_key.as_deref(), Some("refund:led-1:4000:fee"));
+    assert_eq!(fee_req.stripe_account, None, "the platform refunds its own fee");
+    let held = fake.application_fee(&fee).expect("fee");
+    assert_eq!(held["amount_refunded"], json!(320));
+    assert_eq!(held["refunded"], json!(false));
+    assert_eq!(held["refunds"]["data"][0]["id"], json!(fee_refund_id));
+    let charge_id = fake.payment_intent(&pi).expect("intent")["latest_charge"].clone();
+    assert_eq!(fake.charge(charge_id.as_str().expect("id")).expect("charge")["amount_refunded"], json!(4_000));
+
+    // The same request again creates nothing new.
+    assert_eq!(stripe.refund(request).await.expect("replay"), created);
+    assert_eq!(fake.application_fee(&fee).expect("fee")["amount_refunded"], json!(320));
+    assert_eq!(count_events(&fake, "refund.created"), 1);
+    assert_eq!(count_events(&fake, "application_fee.refunded"), 1);
+    assert_eq!(fake.requests_to(&fee_path).len(), 2, "the retry was a replay");
+
+    // No fee share, no fee refund (and no lookup).
+    fake.clear_requests();
+    let none = stripe.refund(fee_refund_request(&pi, 1_000, 0, "refund:led-1:5000")).await.expect("refund");
+    assert_eq!(none.application_fee_refund_id, None);
+    assert!(fake.requests_to(&fee_path).is_empty());
+    assert!(fake.requests_to(&format!("/v1/payment_intents/{pi}")).is_empty());
+    assert_eq!(
+        fake.last("/v1/refunds").and_then(|r| r.field("refund_application_fee").map(str::to_owned)),
+        Some("false".into())
+    );
+    assert_eq!(fake.application_fee(&fee).expect("fee")["amount_refunded"], json!(320));
+}
+
+#[tokio::test]
+async fn a_failed_fee_refund_after_the_refund_is_ambiguous_and_the_retry_completes_it() {
+    let (fake, stripe) = setup().await;
+    let pi = stripe.create_destination_charge(charge("acct_seller", "c1")).await.expect("charge").payment_id;
+    let fee = fee_of(&fake, &pi);
+    let fee_path = format!("/v1/application_fees/{fee}/refunds");
+    let request = fee_refund_request(&pi, 4_000, 320, "refund:led-1:4000");
+
+    fake.fail_next(&fee_path, 500);
+    let err = stripe.refund(request.clone()).await.expect_err("fee refund failed");
+    let ProviderError::Ambiguous(message) = &err else { panic!("{err:?}") };
+    let sent = fake.last("/v1/refunds").expect("refund sent");
+    assert_eq!(sent.idempotency_key.as_deref(), Some("refund:led-1:4000"));
+    let refunds: Vec<Value> = fake.events().into_iter().filter(|e| e["type"] == json!("refund.created")).collect();
+    let refund_id = refunds[0]["data"]["object"]["id"].as_str().expect("refund id").to_owned();
+    assert!(message.contains(&refund_id) && message.contains("was made"), "{message}");
+    assert!(message.contains(&fee) && message.contains("320"), "{message}");
+    assert_eq!(fake.application_fee(&fee).expect("fee")["amount_refunded"], json!(0));
+
+    let created = stripe.refund(request).await.expect("retry");
+    assert_eq!(created.refund_id, refund_id);
+    assert!(created.application_fee_refund_id.is_some());
+    assert_eq!(count_events(&fake, "refund.created"), 1, "the refund was replayed, not repeated");
+    assert_eq!(fake.application_fee(&fee).expect("fee")["amount_refunded"], json!(320));
+
+    // Stripe refuses refunding more of the fee than is left: the refund itself went through.
+    let err = stripe.refund(fee_refund_request(&pi, 1_000, 1_689, "refund:led-1:5000")).await.expect_err("too much");
+    let ProviderError::Ambiguous(message) = &err else { panic!("{err:?}") };
+    assert!(message.contains("greater than unrefunded amount on fee (1688)"), "{message}");
+    assert_eq!(count_events(&fake, "refund.created"), 2);
+    assert_eq!(fake.application_fee(&fee).expect("fee")["amount_refunded"], json!(320));
+}
+
+#[tokio::test]
+async fn a_fee_refund_that_cannot_be_made_is_rejected_before_anything_is_refunded() {
+    let (fake, stripe) = setup().await;
+    // A payment the fake never saw (e.g. one recorded from a webhook): Stripe answers 404.
+    let err = stripe.refund(fee_refund_request("pi_1", 4_000, 320, "r1")).await.expect_err("unknown payment");
+    assert!(matches!(&err, ProviderError::Rejected { code: Some(c), .. } if c == "resource_missing"), "{err:?}");
+
+    // A charge made without an application fee has none to refund.
+    let mut no_fee = charge("acct_seller", "c0");
+    no_fee.application_fee_amount = 0;
+    let pi = stripe.create_destination_charge(no_fee).await.expect("charge").payment_id;
+    let err = stripe.refund(fee_refund_request(&pi, 4_000, 320, "r2")).await.expect_err("no fee");
+    assert!(matches!(&err, ProviderError::Rejected { code: Some(c), .. } if c == "application_fee_missing"), "{err:?}");
+
+    // A negative share or a key too long for the derived `<key>:fee` is refused before sending.
+    let before = fake.requests().len();
+    let err = stripe.refund(fee_refund_request(&pi, 4_000, -1, "r3")).await.expect_err("negative");
+    assert!(matches!(err, ProviderError::Rejected { .. }), "{err:?}");
+    let long_key = "k".repeat(253);
+    let err = stripe.refund(fee_refund_request(&pi, 4_000, 320, &long_key)).await.expect_err("long key");
+    assert!(matches!(err, ProviderError::Rejected { .. }), "{err:?}");
+    assert_eq!(fake.requests().len(), before);
+
+    assert!(fake.requests_to("/v1/refunds").is_empty(), "nothing was refunded");
+    assert_eq!(count_events(&fake, "refund.created"), 0);
+}
+
+#[tokio::test]
+async fn the_fake_serves_charges_application_fees_and_expansions() {
+    let (fake, stripe) = setup().await;
+    let pi = stripe.create_destination_charge(charge("acct_seller", "c1")).await.expect("charge").payment_id;
+    let fee = fee_of(&fake, &pi);
+    let client = reqwest::Client::new();
+    let get = |path: String| {
+        let request = client.get(format!("{}{path}", fake.base_url())).bearer_auth("sk_test_x");
+        async move {
+            let response = request.send().await.expect("send");
+            let status = response.status().as_u16();
+            (status, response.json::<Value>().await.expect("json"))
+        }
+    };
+
+    let (status, intent) = get(format!("/v1/payment_intents/{pi}")).await;
+    assert_eq!(status, 200);
+    assert_eq!(intent["status"], json!("succeeded"));
+    let charge_id = intent["latest_charge"].as_str().expect("charge id").to_owned();
+    let (status, charge) = get(format!("/v1/charges/{charge_id}")).await;
+    assert_eq!(status, 200);
+    assert_eq!(charge["payment_intent"], json!(pi));
+    assert_eq!(charge["application_fee"], json!(fee));
+    assert_eq!(charge["application_fee_amount"], json!(2008));
+    assert_eq!(charge["transfer_data"]["destination"], json!("acct_seller"));
+
+    let (_, expanded) = get(format!("/v1/payment_intents/{pi}?expand[]=latest_charge.application_fee")).await;
+    assert_eq!(expanded["latest_charge"]["id"], json!(charge_id));
+    assert_eq!(expanded["latest_charge"]["application_fee"]["id"], json!(fee));
+    assert_eq!(expanded["latest_charge"]["application_fee"]["account"], json!("acct_seller"));
+    let (status, _) = get(format!("/v1/payment_intents/{pi}?expand[0]=customer_balance")).await;
+    assert_eq!(status, 400);
+
+    let (status, held) = get(format!("/v1/application_fees/{fee}")).await;
+    assert_eq!(status, 200);
+    assert_eq!(held["charge"], json!(charge_id));
+    for path in ["/v1/payment_intents/pi_1", "/v1/charges/ch_1", "/v1/application_fees/fee_1"] {
+        let (status, body) = get(path.to_owned()).await;
+        assert_eq!(status, 404, "{path}");
+        assert_eq!(body["error"]["code"], json!("resource_missing"));
+    }
+
+    // Fee refunds: the rest by default, never more than is left, keys honoured.
+    let refunds = format!("{}/v1/application_fees/{fee}/refunds", fake.base_url());
+    let post = |form: &[(&str, &str)], key: &str| {
+        client.post(&refunds).bearer_auth("sk_test_x").header("Idempotency-Key", key).form(form).send()
+    };
+    let first = post(&[("amount", "8")], "f1").await.expect("send");
+    assert_eq!(first.status(), 200);
+    let first: Value = first.json().await.expect("json");
+    assert_eq!(first["object"], json!("fee_refund"));
+    assert_eq!(first["fee"], json!(fee));
+    assert_eq!(first["amount"], json!(8));
+    let replay: Value = post(&[("amount", "8")], "f1").await.expect("send").json().await.expect("json");
+    assert_eq!(replay, first);
+    let too_much = post(&[("amount", "2001")], "f2").await.expect("send");
+    assert_eq!(too_much.status(), 400);
+    let rest: Value = post(&[], "f3").await.expect("send").json().await.expect("json");
+    assert_eq!(rest["amount"], json!(2000));
+    let held = fake.application_fee(&fee).expect("fee");
+    assert_eq!((held["amount_refunded"].clone(), held["refunded"].clone()), (json!(2008), json!(true)));
+    assert_eq!(post(&[("amount", "1")], "f4").await.expect("send").status(), 400);
 }
 
 fn fixture_event(name: &str) -> Value {
@@ -295,7 +503,7 @@ async fn events_since_returns_raw_events_oldest_first_across_pages() {
     fake.push_event(old);
 
     // The platform's events; account.updated happened on the connected account.
-    let events = stripe.events_since(999, 10).await.expect("events");
+    let events = stripe.events_since(None, 999, 10).await.expect("events");
     let types: Vec<&str> = events.iter().map(|e| e.event_type.as_str()).collect();
     assert_eq!(types, ["payment_intent.succeeded", "charge.refunded"]);
     for (event, original) in events.iter().zip(&pushed[1..]) {
@@ -309,26 +517,29 @@ async fn events_since_returns_raw_events_oldest_first_across_pages() {
     assert_eq!(req.stripe_account, None);
 
     let account = pushed[0]["account"].as_str().expect("a Connect event").to_owned();
-    let on_account = stripe.account_events_since(Some(&account), 999, 10).await.expect("events");
+    // The trait reads a connected account's events with `Stripe-Account`.
+    let on_account = stripe.events_since(Some(&account), 999, 10).await.expect("events");
     assert_eq!(on_account.len(), 1);
     assert_eq!(on_account[0].event_type, "account.updated");
     assert_eq!(serde_json::from_str::<Value>(&on_account[0].payload).expect("raw JSON"), pushed[0]);
-    assert_eq!(fake.last("/v1/events").and_then(|r| r.stripe_account), Some(account));
+    assert_eq!(fake.last("/v1/events").and_then(|r| r.stripe_account), Some(account.clone()));
+    assert_eq!(stripe.account_events_since(Some(&account), 999, 10).await.expect("events"), on_account);
+    assert!(stripe.events_since(Some("acct_other"), 999, 10).await.expect("events").is_empty());
 
     // 250 more events: three pages, still oldest first, limited without splitting a second.
     for n in 1..=250 {
         fake.push_event(small_event(n, 2_000 + n / 2));
     }
     fake.clear_requests();
-    let page = stripe.events_since(1_999, 1_000).await.expect("events");
+    let page = stripe.events_since(None, 1_999, 1_000).await.expect("events");
     assert_eq!(page.len(), 250);
     assert!(page.windows(2).all(|w| w[0].created <= w[1].created));
     let requests = fake.requests_to("/v1/events");
     assert_eq!(requests.len(), 3);
     assert!(requests[1].query_param("starting_after").is_some());
-    let limited = stripe.events_since(1_999, 3).await.expect("events");
+    let limited = stripe.events_since(None, 1_999, 3).await.expect("events");
     assert_eq!(limited.iter().map(|e| e.created).collect::<Vec<_>>(), [2_000, 2_001, 2_001], "second 2001 kept whole");
-    assert!(stripe.events_since(1_999, 0).await.expect("none").is_empty());
+    assert!(stripe.events_since(None, 1_999, 0).await.expect("none").is_empty());
 }
 
 #[tokio::test]
@@ -337,7 +548,7 @@ async fn events_since_narrows_the_window_when_there_are_too_many_events() {
     for n in 1..=2_500 {
         fake.push_event(small_event(n, 10_000 + n));
     }
-    let events = stripe.events_since(10_000, 50).await.expect("events");
+    let events = stripe.events_since(None, 10_000, 50).await.expect("events");
     assert_eq!(events.len(), 50);
     assert_eq!(events.first().map(|e| e.created), Some(10_001));
     assert_eq!(events.last().map(|e| e.created), Some(10_050));
@@ -348,7 +559,7 @@ async fn events_since_narrows_the_window_when_there_are_too_many_events() {
         .collect();
     assert!(!uppers.is_empty(), "the window was narrowed with created[lte]");
     // Nothing after the newest event.
-    assert!(stripe.events_since(12_500, 50).await.expect("events").is_empty());
+    assert!(stripe.events_since(None, 12_500, 50).await.expect("events").is_empty());
 }
 
 #[tokio::test]
@@ -392,7 +603,7 @@ async fn stripe_errors_map_to_rejected_ambiguous_and_unavailable() {
             payment_id: String::new(),
             amount: 1,
             reverse_transfer: true,
-            refund_application_fee: false,
+            application_fee_refund: 0,
             metadata: BTreeMap::new(),
             idempotency_key: "k-missing".into(),
         })
@@ -437,7 +648,7 @@ async fn connection_refused_and_dns_failure_are_unavailable() {
     let stripe = StripeConnect::new(SecretString::from("sk_test_x"), Some("http://stripe-api.invalid".into()))
         .expect("client")
         .with_timeout(Duration::from_secs(10));
-    let err = stripe.events_since(0, 10).await.expect_err("dns");
+    let err = stripe.events_since(None, 0, 10).await.expect_err("dns");
     assert!(matches!(err, ProviderError::Unavailable(_)), "{err:?}");
 }
 

@@ -104,7 +104,14 @@ impl Authenticator {
         };
         let mut validation = Validation::new(algorithm);
         validation.leeway = 30;
-        validation.set_required_spec_claims(&["exp", "sub"]);
+        let mut required = vec!["exp", "sub"];
+        if settings.jwt_issuer.is_some() {
+            required.push("iss");
+        }
+        if settings.jwt_audience.is_some() {
+            required.push("aud");
+        }
+        validation.set_required_spec_claims(&required);
         match &settings.jwt_issuer {
             Some(iss) => validation.set_issuer(&[iss]),
             None => validation.iss = None,
@@ -182,5 +189,150 @@ impl MintTokenArgs {
             aud: self.jwt_audience.clone(),
         };
         mint_hs256(&self.jwt_secret, &claims)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+    use domain::permissions::Permission;
+
+    const SECRET: &str = "0123456789abcdef0123456789abcdef-test";
+
+    fn fixtures() -> std::path::PathBuf {
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/jwt")
+    }
+
+    fn hs(iss: Option<&str>, aud: Option<&str>) -> Authenticator {
+        Authenticator::from_settings(&AuthSettings {
+            jwt_secret: Some(SecretString::from(SECRET.to_owned())),
+            jwt_public_key_file: None,
+            jwt_issuer: iss.map(str::to_owned),
+            jwt_audience: aud.map(str::to_owned),
+        })
+        .expect("authenticator")
+    }
+
+    fn claims(exp_offset: i64) -> Claims {
+        Claims {
+            sub: "u1".into(),
+            scope: "VIEW_PAYOUTS".into(),
+            malets: vec!["m1".into()],
+            exp: chrono::Utc::now().timestamp() + exp_offset,
+            iss: None,
+            aud: None,
+        }
+    }
+
+    fn mint(c: &Claims) -> String {
+        mint_hs256(&SecretString::from(SECRET.to_owned()), c).expect("mint")
+    }
+
+    fn headers(token: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(axum::http::header::AUTHORIZATION, HeaderValue::from_str(&format!("Bearer {token}")).expect("header"));
+        h
+    }
+
+    #[test]
+    fn valid_hs256_token_builds_the_actor() {
+        let actor = hs(None, None).authenticate(&headers(&mint(&claims(60)))).expect("valid");
+        assert_eq!(actor.can(Permission::ViewPayouts, "m1"), Ok(()));
+        assert!(hs(None, None).authenticate(&HeaderMap::new()).expect("anonymous").subject().is_none());
+    }
+
+    #[test]
+    fn expired_forged_malformed_and_none_tokens_are_rejected() {
+        let auth = hs(None, None);
+        assert!(auth.authenticate(&headers(&mint(&claims(-120)))).is_err(), "expired");
+        let other =
+            mint_hs256(&SecretString::from("another-secret-another-secret-xx".to_owned()), &claims(60)).expect("mint");
+        assert!(auth.authenticate(&headers(&other)).is_err(), "wrong key");
+        let mut tampered = mint(&claims(60));
+        tampered.push('x');
+        assert!(auth.authenticate(&headers(&tampered)).is_err(), "tampered");
+        // alg "none": header {"alg":"none","typ":"JWT"}, no signature.
+        let b64 = |s: &str| {
+            use base64_like::encode;
+            encode(s.as_bytes())
+        };
+        let none = format!(
+            "{}.{}.",
+            b64(r#"{"alg":"none","typ":"JWT"}"#),
+            b64(&serde_json::to_string(&claims(60)).expect("json"))
+        );
+        assert!(auth.authenticate(&headers(&none)).is_err(), "alg none");
+        let mut h = HeaderMap::new();
+        h.insert(axum::http::header::AUTHORIZATION, HeaderValue::from_static("Basic abc"));
+        assert!(matches!(auth.authenticate(&h), Err(AuthError::MalformedHeader)));
+    }
+
+    #[test]
+    fn issuer_and_audience_are_checked_when_configured() {
+        let auth = hs(Some("https://auth.example"), Some("mallnline"));
+        let mut c = claims(60);
+        assert!(auth.verify(&mint(&c)).is_err(), "missing iss/aud");
+        c.iss = Some("https://auth.example".into());
+        c.aud = Some("mallnline".into());
+        assert!(auth.verify(&mint(&c)).is_ok());
+        c.aud = Some("other".into());
+        assert!(auth.verify(&mint(&c)).is_err(), "wrong aud");
+    }
+
+    #[test]
+    fn rs256_is_pinned_and_rejects_hs256_tokens() {
+        let auth = Authenticator::from_settings(&AuthSettings {
+            jwt_secret: None,
+            jwt_public_key_file: Some(fixtures().join("test-only-public.pem")),
+            jwt_issuer: None,
+            jwt_audience: None,
+        })
+        .expect("rs256 authenticator");
+        let pem = std::fs::read(fixtures().join("test-only-private.pem")).expect("private key");
+        let key = EncodingKey::from_rsa_pem(&pem).expect("rsa key");
+        let token = jsonwebtoken::encode(&Header::new(Algorithm::RS256), &claims(60), &key).expect("rs256 token");
+        assert!(auth.verify(&token).is_ok());
+        // An HS256 token (even one signed with the public key's bytes) is refused.
+        let public = std::fs::read(fixtures().join("test-only-public.pem")).expect("public key");
+        let confused =
+            jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims(60), &EncodingKey::from_secret(&public))
+                .expect("hs256");
+        assert!(auth.verify(&confused).is_err(), "algorithm confusion");
+        assert!(auth.verify(&mint(&claims(60))).is_err());
+    }
+
+    #[test]
+    fn configuration_errors_are_typed() {
+        let s = |secret: Option<&str>, file: Option<&str>| AuthSettings {
+            jwt_secret: secret.map(|x| SecretString::from(x.to_owned())),
+            jwt_public_key_file: file.map(std::path::PathBuf::from),
+            jwt_issuer: None,
+            jwt_audience: None,
+        };
+        assert!(matches!(Authenticator::from_settings(&s(None, None)), Err(AuthConfigError::Missing)));
+        assert!(matches!(Authenticator::from_settings(&s(Some("short"), None)), Err(AuthConfigError::WeakSecret)));
+        assert!(matches!(Authenticator::from_settings(&s(Some(SECRET), Some("/x"))), Err(AuthConfigError::Both)));
+        assert!(matches!(
+            Authenticator::from_settings(&s(None, Some("/nonexistent.pem"))),
+            Err(AuthConfigError::PublicKey { .. })
+        ));
+    }
+
+    /// Unpadded base64url, enough to forge an `alg: none` token in a test.
+    mod base64_like {
+        pub fn encode(bytes: &[u8]) -> String {
+            const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+            let mut out = String::new();
+            for chunk in bytes.chunks(3) {
+                let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+                let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+                let chars = chunk.len() + 1;
+                for i in 0..chars {
+                    out.push(char::from(T[((n >> (18 - 6 * i)) & 63) as usize]));
+                }
+            }
+            out
+        }
     }
 }

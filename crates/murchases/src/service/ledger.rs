@@ -375,7 +375,7 @@ impl Murchases {
                 payment_id: entry.provider_payment_id.clone(),
                 amount,
                 reverse_transfer: true,
-                refund_application_fee: fee_share > 0,
+                application_fee_refund: fee_share,
                 metadata,
                 // Same ledger entry and same target amount: a retry never refunds twice.
                 idempotency_key: format!("refund:{}:{}", entry.id, parts.refunded_amount),

@@ -39,6 +39,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use stripe::{AccountId, IdempotencyKey, RequestStrategy, StripeError, StripeRequest};
 use stripe_client_core::{CustomizedStripeRequest, RequestBuilder, StripeClient, StripeMethod};
+use stripe_connect::ApplicationFeeId;
 use stripe_connect::account::{
     CreateAccountCapabilities, CreateAccountCapabilitiesCardPayments, CreateAccountCapabilitiesTransfers,
     CreateAccountType, UpdateAccount, UpdateAccountSettings, UpdateAccountSettingsPayouts,
@@ -46,11 +47,13 @@ use stripe_connect::account::{
     UpdateAccountSettingsPayoutsScheduleWeeklyAnchor,
 };
 use stripe_connect::account_link::{CreateAccountLink, CreateAccountLinkType};
+use stripe_connect::application_fee_refund::CreateIdApplicationFeeRefund;
 use stripe_connect::transfer::CreateTransfer;
 use stripe_core::balance::RetrieveForMyAccountBalance;
-use stripe_core::payment_intent::{CreatePaymentIntent, CreatePaymentIntentTransferData};
+use stripe_core::payment_intent::{CreatePaymentIntent, CreatePaymentIntentTransferData, RetrievePaymentIntent};
 use stripe_core::payout::CreatePayout;
 use stripe_core::refund::CreateRefund;
+use stripe_types::Expandable;
 
 /// Per-attempt timeout of a Stripe call unless [`StripeConnect::with_timeout`] says otherwise.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -130,10 +133,10 @@ impl StripeConnect {
         self
     }
 
-    /// Events created after `created_after` (unix seconds), oldest first: the platform's own
-    /// events when `account` is `None` (what [`PayoutProvider::events_since`] returns), else the
-    /// events *of that connected account* (sent with `Stripe-Account`), which is where Stripe
-    /// keeps an Express account's `account.updated` and `payout.*` events.
+    /// Events created after `created_after` (unix seconds), oldest first (also what
+    /// [`PayoutProvider::events_since`] returns): the platform's own events when `account` is
+    /// `None`, else the events *of that connected account* (sent with `Stripe-Account`), which is
+    /// where Stripe keeps an Express account's `account.updated` and `payout.*` events.
     ///
     /// `GET /v1/events?created[gt]=…&limit=100` (paged with `starting_after`), each event's JSON
     /// returned verbatim. Stripe lists newest first, so the whole window after `created_after` is
@@ -182,6 +185,27 @@ impl StripeConnect {
         };
         last_second.extend(fitting);
         Ok(oldest_first(last_second, limit))
+    }
+
+    /// The application fee of a payment intent's charge:
+    /// `GET /v1/payment_intents/{id}?expand[0]=latest_charge`, then the charge's `application_fee`.
+    async fn application_fee_of(&self, payment_id: &str) -> Result<ApplicationFeeId, ProviderError> {
+        let request = RetrievePaymentIntent::new(payment_id).expand(vec!["latest_charge".to_owned()]);
+        let intent = self.send(&request, None, None).await?;
+        let no_fee = |what: &str| ProviderError::Rejected {
+            code: Some("application_fee_missing".into()),
+            message: format!("payment {payment_id} {what}: there is no application fee to refund"),
+        };
+        match intent.latest_charge {
+            None => Err(no_fee("has no charge")),
+            Some(Expandable::Id(charge)) => Err(ProviderError::Ambiguous(format!(
+                "Stripe did not expand the charge {} of payment {payment_id}",
+                charge.as_str()
+            ))),
+            Some(Expandable::Object(charge)) => {
+                charge.application_fee.map(|fee| fee.id().clone()).ok_or_else(|| no_fee("was charged without one"))
+            }
+        }
     }
 
     /// Sends a typed request once, with an optional idempotency key and `Stripe-Account`.
@@ -533,17 +557,65 @@ impl PayoutProvider for StripeConnect {
         Ok(PayoutCreated { payout_id: payout.id.as_str().to_owned() })
     }
 
-    /// `POST /v1/refunds`: `payment_intent`, `amount`, `reverse_transfer`,
-    /// `refund_application_fee`, `metadata[…]`, idempotency key.
+    /// Refunds exactly the application-fee share the caller asks for, never Stripe's
+    /// proportional one (which would include the processing-fee part, R-REF-4):
+    ///
+    /// 1. when `application_fee_refund > 0`, `GET /v1/payment_intents/{id}?expand[0]=latest_charge`
+    ///    finds the charge's application fee (read-only: a failure here changes nothing, e.g.
+    ///    `Rejected { code: "resource_missing" }` for an unknown payment, or
+    ///    `Rejected { code: "application_fee_missing" }` when the charge has no fee);
+    /// 2. `POST /v1/refunds`: `payment_intent`, `amount`, `reverse_transfer`,
+    ///    `refund_application_fee=false`, `metadata[…]`, the request's idempotency key;
+    /// 3. when `application_fee_refund > 0`, `POST /v1/application_fees/{fee}/refunds`: `amount`
+    ///    = `application_fee_refund`, the same `metadata[…]`, idempotency key `<key>:fee`.
+    ///
+    /// Both keys are validated before anything is sent. When step 3 fails after the refund was
+    /// made, the error is [`ProviderError::Ambiguous`] saying so: retrying with the same request
+    /// replays the refund (Stripe's idempotency) and makes the missing fee refund, once.
     async fn refund(&self, req: RefundRequest) -> Result<RefundCreated, ProviderError> {
+        if req.application_fee_refund < 0 {
+            return Err(ProviderError::Rejected {
+                code: Some("parameter_invalid".into()),
+                message: format!("application_fee_refund must not be negative, got {}", req.application_fee_refund),
+            });
+        }
+        let fee_key = format!("{}:fee", req.idempotency_key);
+        strategy(Some(&req.idempotency_key))?;
+        strategy(Some(&fee_key))?;
+        let fee = match req.application_fee_refund {
+            0 => None,
+            _ => Some(self.application_fee_of(&req.payment_id).await?),
+        };
+
         let request = CreateRefund::new()
             .payment_intent(req.payment_id.clone())
             .amount(req.amount)
             .reverse_transfer(req.reverse_transfer)
-            .refund_application_fee(req.refund_application_fee)
+            .refund_application_fee(false)
             .metadata(hash_map(&req.metadata));
         let refund = self.send(&request, Some(&req.idempotency_key), None).await?;
-        Ok(RefundCreated { refund_id: refund.id.as_str().to_owned() })
+        let refund_id = refund.id.as_str().to_owned();
+
+        let application_fee_refund_id = match fee {
+            None => None,
+            Some(fee) => {
+                let request = CreateIdApplicationFeeRefund::new(fee.clone())
+                    .amount(req.application_fee_refund)
+                    .metadata(hash_map(&req.metadata));
+                let fee_refund = self.send(&request, Some(&fee_key), None).await.map_err(|e| {
+                    ProviderError::Ambiguous(format!(
+                        "refund {refund_id} of payment {} was made, but refunding {} of its application fee {} \
+                         (idempotency key {fee_key}) failed: {e}; retry the same request (same idempotency key) \
+                         to complete it",
+                        req.payment_id,
+                        req.application_fee_refund,
+                        fee.as_str(),
+                    ))
+                })?;
+                Some(fee_refund.id.as_str().to_owned())
+            }
+        };
+        Ok(RefundCreated { refund_id, application_fee_refund_id })
     }
 
     /// `GET /v1/balance` with `Stripe-Account`. Amounts in currencies the domain does not support
@@ -556,9 +628,15 @@ impl PayoutProvider for StripeConnect {
         })
     }
 
-    /// The platform's events: [`StripeConnect::account_events_since`] with no account.
-    async fn events_since(&self, created_after: i64, limit: u32) -> Result<Vec<ProviderEvent>, ProviderError> {
-        self.account_events_since(None, created_after, limit).await
+    /// [`StripeConnect::account_events_since`]: the platform's events when `account` is `None`,
+    /// else the connected account's (`Stripe-Account`).
+    async fn events_since(
+        &self,
+        account: Option<&str>,
+        created_after: i64,
+        limit: u32,
+    ) -> Result<Vec<ProviderEvent>, ProviderError> {
+        self.account_events_since(account, created_after, limit).await
     }
 }
 
