@@ -1,0 +1,92 @@
+//! `refundMurchase`: the provider refund reverses the transfer and returns exactly the
+//! application-fee share of the clawback; the ledger and balances follow; over-refunds are
+//! rejected before anything is sent.
+
+use flows::spawn;
+use serde_json::json;
+use service_core::testing::{self, TestDb, admin_token, error_code, owner_token};
+
+const REFUND: &str = "mutation($o: ID!, $a: Int!) { refundMurchase(orderId: $o, amount: $a, reason: \"order cancelled\") { refundedAmount refundedCommission commissionAmount reserveAmount netPayout status } }";
+
+#[tokio::test]
+async fn refund_through_the_provider_and_the_ledger() {
+    for t in TestDb::all().await {
+        let apps = spawn(&t.conn).await;
+        apps.active_account("m1").await;
+        let create = "mutation($i: OrderInput!) { createMurchasePayment(input: $i) { paymentIntentId } }";
+        let res = apps
+            .mur
+            .run(
+                Some(&owner_token("m1")),
+                create,
+                json!({"i": {"orderId": "ord_1", "maletId": "m1", "grossAmount": 10000}}),
+            )
+            .await;
+        let pi = res["data"]["createMurchasePayment"]["paymentIntentId"].as_str().expect("pi").to_owned();
+        // Stripe confirms the payment.
+        let mut e = testing::stripe_event("payment_intent.succeeded");
+        e["id"] = json!("evt_paid");
+        e["data"]["object"] = apps.stripe.payment_intent(&pi).expect("pi object");
+        e["data"]["object"]["created"] = json!(chrono::Utc::now().timestamp());
+        assert_eq!(apps.webhook(&apps.mur_base, &e).await, 200);
+        apps.payments.service.consume_ledger_events(10).await.expect("earning");
+
+        // Rejected before anything is sent: over-refund, zero/negative, an owner.
+        let before = apps.stripe.requests().len();
+        for (amount, code) in [(10_001, "BAD_USER_INPUT"), (0, "BAD_USER_INPUT"), (-5, "BAD_USER_INPUT")] {
+            let res = apps.mur.run(Some(&admin_token()), REFUND, json!({"o": "ord_1", "a": amount})).await;
+            assert_eq!(error_code(&res).as_deref(), Some(code), "{amount}: {res}");
+        }
+        let res = apps.mur.run(Some(&owner_token("m1")), REFUND, json!({"o": "ord_1", "a": 100})).await;
+        assert_eq!(error_code(&res).as_deref(), Some("FORBIDDEN"), "{res}");
+        assert_eq!(apps.stripe.requests().len(), before, "nothing sent");
+
+        let res = apps.mur.run(Some(&admin_token()), REFUND, json!({"o": "ord_1", "a": 4000})).await;
+        let r = &res["data"]["refundMurchase"];
+        assert_eq!(r["refundedAmount"], 4000, "{:?}: {res}", t.backend);
+        assert_eq!(r["refundedCommission"], 320);
+        assert_eq!(r["commissionAmount"], 480);
+        assert_eq!(r["reserveAmount"], 533);
+        assert_eq!(r["status"], "PARTIALLY_REFUNDED");
+        let refund = apps.stripe.last("/v1/refunds").expect("refund sent");
+        assert_eq!(refund.field("amount"), Some("4000"));
+        assert_eq!(refund.field("reverse_transfer"), Some("true"));
+        assert_eq!(refund.field("refund_application_fee"), Some("false"));
+        let fee = apps
+            .stripe
+            .requests()
+            .into_iter()
+            .rev()
+            .find(|r| r.path.starts_with("/v1/application_fees/"))
+            .expect("fee refund");
+        // 320 commission + 355 reserve (half-even of 355.2); the processing fee is not returned.
+        assert_eq!(fee.field("amount"), Some("675"));
+
+        // Stripe's charge.refunded for the same cumulative amount changes nothing.
+        let mut cr = testing::stripe_event("charge.refunded");
+        cr["id"] = json!("evt_cr_1");
+        cr["data"]["object"]["id"] = e["data"]["object"]["latest_charge"].clone();
+        cr["data"]["object"]["payment_intent"] = json!(pi);
+        cr["data"]["object"]["amount_refunded"] = json!(4000);
+        assert_eq!(apps.webhook(&apps.mur_base, &cr).await, 200);
+        let again = apps
+            .mur
+            .run(
+                Some(&admin_token()),
+                "{ commissionLedger(maletId: \"m1\") { refundedAmount commissionAmount } }",
+                json!({}),
+            )
+            .await;
+        assert_eq!(again["data"]["commissionLedger"][0], json!({"refundedAmount": 4000, "commissionAmount": 480}));
+
+        // The rest: fully refunded; the seller carries the unreturned processing fee.
+        let res = apps.mur.run(Some(&admin_token()), REFUND, json!({"o": "ord_1", "a": 6000})).await;
+        assert_eq!(res["data"]["refundMurchase"]["status"], "REFUNDED", "{res}");
+        assert_eq!(res["data"]["refundMurchase"]["netPayout"], -320);
+        let res = apps.mur.run(Some(&admin_token()), REFUND, json!({"o": "ord_1", "a": 1})).await;
+        assert_eq!(error_code(&res).as_deref(), Some("BAD_USER_INPUT"), "{res}");
+        apps.payments.service.consume_ledger_events(10).await.expect("clawbacks");
+        let bal = apps.balances("m1").await;
+        assert_eq!((bal["pendingBalance"].clone(), bal["reserveBalance"].clone()), (json!(-320), json!(0)), "{bal}");
+    }
+}
