@@ -1,12 +1,13 @@
-//! The `payments` binary: `serve`, `schema`, `migrate`, `mint-token`.
+//! The `payments` binary: `serve`, `schema`, `migrate`, `mint-token`, `backfill`.
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    service_core::cli::run::<payments::config::Config, _, _>(
-        "payments",
-        "The payments subgraph: connected payout accounts, onboarding, payout schedules, balances.",
-        payments::graphql::sdl,
-        |config| async move { Ok(payments::startup::build(&config).await?.run().await?) },
-    )
+    service_core::cli::run::<payments::config::Config, _, _, _, _>(service_core::cli::Binary {
+        name: "payments",
+        about: "The payments subgraph: connected payout accounts, onboarding, payout schedules, balances.",
+        sdl: payments::graphql::sdl,
+        serve: |config| async move { Ok(payments::startup::build(&config).await?.run().await?) },
+        backfill: |config, since| async move { payments::startup::backfill(&config, since).await },
+    })
     .await
 }

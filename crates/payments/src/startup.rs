@@ -70,3 +70,24 @@ pub async fn build(config: &Config) -> anyhow::Result<Server> {
 pub async fn bind(addr: SocketAddr, state: AppState) -> anyhow::Result<Server> {
     state.bind(addr).await
 }
+
+/// `payments backfill`: replays Stripe events created after `since` (unix seconds) from the
+/// platform and from every connected account (where Express accounts keep `account.updated`
+/// and `payout.*`).
+pub async fn backfill(config: &Config, since: i64) -> anyhow::Result<()> {
+    let db = config.common.database().await?;
+    let state = state(config, db)?;
+    let stripe = state.service.providers.get(domain::provider::ProviderKind::StripeConnect)?;
+    let mut accounts = vec![None];
+    for a in entity::connected_accounts::Entity::find().all(&state.db).await? {
+        if a.provider == domain::provider::ProviderKind::StripeConnect.as_str() {
+            accounts.extend(a.provider_account_id.map(Some));
+        }
+    }
+    let report = state.inbox.backfill(stripe.as_ref(), &accounts, since).await?;
+    tracing::info!(?report, "backfill done");
+    println!("fetched {} events: {} new, {} already known", report.fetched, report.stored, report.duplicates);
+    Ok(())
+}
+
+use sea_orm::EntityTrait as _;

@@ -23,20 +23,36 @@ pub enum Command<C: Args> {
     },
     /// Print an HS256 token signed with JWT_SECRET, for local development.
     MintToken(MintTokenArgs),
+    /// Replay the provider's events of the last HOURS hours into the webhook inbox (idempotent).
+    Backfill {
+        #[arg(long, default_value_t = 72)]
+        hours: i64,
+        #[command(flatten)]
+        config: Box<C>,
+    },
 }
 
-/// Parses the command line and runs it: `serve` with `serve`, `schema` printing `sdl`.
-pub async fn run<C, F, Fut>(
-    name: &'static str,
-    about: &'static str,
-    sdl: fn() -> String,
-    serve: F,
-) -> anyhow::Result<()>
+/// What a binary plugs into the shared command line.
+pub struct Binary<S, B> {
+    pub name: &'static str,
+    pub about: &'static str,
+    pub sdl: fn() -> String,
+    /// Runs the subgraph.
+    pub serve: S,
+    /// Replays provider events created after the given unix time.
+    pub backfill: B,
+}
+
+/// Parses the command line and runs it.
+pub async fn run<C, S, SF, B, BF>(binary: Binary<S, B>) -> anyhow::Result<()>
 where
     C: Args,
-    F: FnOnce(C) -> Fut,
-    Fut: std::future::Future<Output = anyhow::Result<()>>,
+    S: FnOnce(C) -> SF,
+    SF: std::future::Future<Output = anyhow::Result<()>>,
+    B: FnOnce(C, i64) -> BF,
+    BF: std::future::Future<Output = anyhow::Result<()>>,
 {
+    let Binary { name, about, sdl, serve, backfill } = binary;
     use clap::{CommandFactory, FromArgMatches};
     let matches = Cli::<C>::command().name(name).about(about).version(env!("CARGO_PKG_VERSION")).get_matches();
     let cli = Cli::<C>::from_arg_matches(&matches)?;
@@ -59,6 +75,10 @@ where
         Command::MintToken(args) => {
             println!("{}", args.mint()?);
             Ok(())
+        }
+        Command::Backfill { hours, config } => {
+            crate::telemetry::init_logging();
+            backfill(*config, chrono::Utc::now().timestamp() - hours * 3600).await
         }
     }
 }
