@@ -66,3 +66,16 @@ pub fn is_unique_violation(err: &DbErr) -> bool {
 pub fn sum_bigint(column: &str) -> sea_orm::sea_query::Expr {
     sea_orm::sea_query::Expr::cust(format!("CAST(COALESCE(SUM({column}), 0) AS BIGINT)"))
 }
+
+/// Begins a transaction that will write. On SQLite it is `BEGIN IMMEDIATE`: a deferred
+/// transaction that reads and then writes fails at once with SQLITE_BUSY when another
+/// connection wrote in between (the busy timeout does not apply to that upgrade), while an
+/// immediate one waits for the write lock up front. PostgreSQL ignores the option.
+pub async fn begin_write(db: &DatabaseConnection) -> Result<sea_orm::DatabaseTransaction, DbErr> {
+    use sea_orm::{SqliteTransactionMode, TransactionOptions, TransactionTrait};
+    db.begin_with_options(TransactionOptions {
+        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+        ..Default::default()
+    })
+    .await
+}

@@ -18,7 +18,7 @@ use entity::webhook_events;
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, TransactionTrait,
+    QueryOrder, QuerySelect,
 };
 use serde::Deserialize;
 
@@ -159,7 +159,7 @@ impl Inbox {
                 return Ok(Some(Outcome::NeedsAttention(e.to_string())));
             }
         };
-        let txn = self.db.begin().await?;
+        let txn = crate::db::begin_write(&self.db).await?;
         match self.applier.apply(&txn, &event).await {
             Ok(outcome) => {
                 let (status, note) = match &outcome {

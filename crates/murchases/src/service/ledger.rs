@@ -13,9 +13,7 @@ use domain::rate::Rate;
 use domain::refund::{self, OriginalParts, RefundedParts};
 use domain::reserve::ReservePolicy;
 use entity::{commission_ledger, ledger_postings, malet_settings, payment_exceptions, refunds};
-use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ConnectionTrait, DatabaseTransaction, EntityTrait, TransactionTrait,
-};
+use sea_orm::{ActiveModelTrait, ActiveValue::Set, ConnectionTrait, DatabaseTransaction, EntityTrait};
 use service_core::audit::{self, AuditEntry};
 use service_core::{clock, outbox};
 
@@ -381,7 +379,7 @@ impl Murchases {
                 idempotency_key: format!("refund:{}:{}", entry.id, parts.refunded_amount),
             })
             .await?;
-        let txn = self.db.begin().await?;
+        let txn = service_core::db::begin_write(&self.db).await?;
         let current = repo::ledger::for_update(&txn, repo::ledger::by_id_select(&entry.id))
             .await?
             .ok_or_else(|| ServiceError::NotFound("ledger entry".into()))?;
@@ -424,7 +422,7 @@ impl Murchases {
         amount: i64,
         reason: &str,
     ) -> ServiceResult<commission_ledger::Model> {
-        let txn = self.db.begin().await?;
+        let txn = service_core::db::begin_write(&self.db).await?;
         let entry = repo::ledger::for_update(&txn, repo::ledger::by_id_select(ledger_id))
             .await?
             .ok_or_else(|| ServiceError::NotFound(format!("ledger entry {ledger_id}")))?;

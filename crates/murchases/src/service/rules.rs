@@ -6,7 +6,7 @@ use domain::commission::{AffiliateFunding, CommissionRule, RuleOverrides, Tier};
 use domain::permissions::{Actor, Permission};
 use domain::rate::Rate;
 use entity::{commission_rules, malet_settings};
-use sea_orm::{ActiveModelTrait, ActiveValue::Set, ConnectionTrait, TransactionTrait};
+use sea_orm::{ActiveModelTrait, ActiveValue::Set, ConnectionTrait};
 use service_core::audit::{self, AuditEntry};
 
 use super::{Murchases, ServiceError, ServiceResult};
@@ -87,7 +87,7 @@ impl Murchases {
             return Err(ServiceError::BadInput("a reason is required".into()));
         }
         let now = service_core::clock::now();
-        let txn = self.db.begin().await?;
+        let txn = service_core::db::begin_write(&self.db).await?;
         let latest = repo::rules::latest_rule(&txn, malet_id).await?;
         let settings = repo::rules::settings(&txn, malet_id).await?;
         let (mut tier, mut overrides, version) = match &latest {

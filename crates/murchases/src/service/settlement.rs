@@ -16,7 +16,7 @@ use chrono::{DateTime, Duration, Utc};
 use domain::lifecycle::LedgerStatus;
 use entity::commission_ledger;
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect, TransactionTrait};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
 use service_core::outbox;
 
 use super::{Murchases, ServiceResult, TOPIC_BALANCE};
@@ -38,7 +38,7 @@ impl Murchases {
             .await?;
         let mut settled = 0;
         for entry in due {
-            let txn = self.db.begin().await?;
+            let txn = service_core::db::begin_write(&self.db).await?;
             let new_status = if entry.status == LedgerStatus::Pending.as_str() {
                 LedgerStatus::Pending.transition(LedgerStatus::Settled)?.as_str()
             } else {

@@ -6,7 +6,7 @@ use domain::permissions::{Actor, Permission};
 use domain::provider::{CreateAccount, OnboardingLinkRequest, ProviderKind};
 use domain::schedule::PayoutSchedule;
 use entity::connected_accounts;
-use sea_orm::{ActiveModelTrait, ActiveValue::Set, EntityTrait, TransactionTrait};
+use sea_orm::{ActiveModelTrait, ActiveValue::Set, EntityTrait};
 use service_core::audit::{self, AuditEntry};
 use service_core::clock;
 
@@ -161,7 +161,7 @@ impl Payments {
                 return_url: self.settings.onboarding_return_url.clone(),
             })
             .await?;
-        let txn = self.db.begin().await?;
+        let txn = service_core::db::begin_write(&self.db).await?;
         let current = repo::accounts::for_update(&txn, &account.id)
             .await?
             .ok_or_else(|| ServiceError::NotFound("account".into()))?;
@@ -214,7 +214,7 @@ impl Payments {
         am.payout_day_of_week = Set(schedule.day_of_week().map(i16::from));
         am.payout_day_of_month = Set(schedule.day_of_month().map(i16::from));
         am.updated_at = Set(clock::now());
-        let txn = self.db.begin().await?;
+        let txn = service_core::db::begin_write(&self.db).await?;
         let updated = am.update(&txn).await?;
         audit::record(
             &txn,
@@ -246,7 +246,7 @@ impl Payments {
         if reason.trim().is_empty() {
             return Err(ServiceError::BadInput("a reason is required".into()));
         }
-        let txn = self.db.begin().await?;
+        let txn = service_core::db::begin_write(&self.db).await?;
         let account = repo::accounts::for_update(&txn, id)
             .await?
             .ok_or_else(|| ServiceError::NotFound(format!("connected account {id}")))?;

@@ -6,7 +6,7 @@ use chrono::{DateTime, Duration, Utc};
 use domain::permissions::{Actor, Permission};
 use entity::{connected_accounts, reserve_holds};
 use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, TransactionTrait};
+use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
 use serde::Deserialize;
 use service_core::{clock, outbox};
 
@@ -61,7 +61,7 @@ impl Payments {
     async fn apply_ledger_event(&self, row: &entity::outbox::Model) -> ServiceResult<()> {
         let event: LedgerEvent =
             serde_json::from_str(&row.payload).map_err(|e| ServiceError::Internal(format!("ledger event: {e}")))?;
-        let txn = self.db.begin().await?;
+        let txn = service_core::db::begin_write(&self.db).await?;
         let account = repo::accounts::live_for_malet(&txn, &event.malet_id)
             .await?
             .ok_or_else(|| ServiceError::Conflict(format!("no payout account for Malet {} yet", event.malet_id)))?;

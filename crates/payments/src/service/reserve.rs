@@ -10,7 +10,7 @@ use domain::money::Currency;
 use domain::provider::{ProviderError, ProviderKind, TransferRequest};
 use entity::reserve_holds;
 use sea_orm::sea_query::{Expr, ExprTrait};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect, TransactionTrait};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
 
 use super::balances::{HOLD_HELD, HOLD_RELEASED, HOLD_RELEASING};
 use super::{Payments, ServiceError, ServiceResult};
@@ -105,7 +105,7 @@ impl Payments {
 
     /// Records a release's movement and marks the hold released (exactly once, by key).
     pub async fn record_release(&self, hold: &reserve_holds::Model, transfer_id: Option<&str>) -> ServiceResult<()> {
-        let txn = self.db.begin().await?;
+        let txn = service_core::db::begin_write(&self.db).await?;
         record_release_in(&txn, hold, transfer_id).await?;
         txn.commit().await?;
         Ok(())
