@@ -90,3 +90,42 @@ async fn refund_through_the_provider_and_the_ledger() {
         assert_eq!((bal["pendingBalance"].clone(), bal["reserveBalance"].clone()), (json!(-320), json!(0)), "{bal}");
     }
 }
+
+#[tokio::test]
+async fn concurrent_refunds_are_both_counted_once() {
+    for t in TestDb::all().await {
+        let apps = spawn(&t.conn).await;
+        apps.active_account("m1").await;
+        let create = "mutation($i: OrderInput!) { createMurchasePayment(input: $i) { paymentIntentId } }";
+        let res = apps
+            .mur
+            .run(
+                Some(&owner_token("m1")),
+                create,
+                json!({"i": {"orderId": "ord_1", "maletId": "m1", "grossAmount": 10000}}),
+            )
+            .await;
+        let pi = res["data"]["createMurchasePayment"]["paymentIntentId"].as_str().expect("pi").to_owned();
+        let mut e = testing::stripe_event("payment_intent.succeeded");
+        e["id"] = json!("evt_paid");
+        e["data"]["object"] = apps.stripe.payment_intent(&pi).expect("pi object");
+        assert_eq!(apps.webhook(&apps.mur_base, &e).await, 200);
+        let admin = admin_token();
+        let (a, b) = tokio::join!(
+            apps.mur.run(Some(&admin), REFUND, json!({"o": "ord_1", "a": 3000})),
+            apps.mur.run(Some(&admin), REFUND, json!({"o": "ord_1", "a": 4000}))
+        );
+        assert!(a["errors"].is_null() && b["errors"].is_null(), "{a} {b}");
+        let res = apps
+            .mur
+            .run(Some(&admin), "{ commissionLedger(maletId: \"m1\") { refundedAmount status } }", json!({}))
+            .await;
+        assert_eq!(
+            res["data"]["commissionLedger"][0],
+            json!({"refundedAmount": 7000, "status": "PARTIALLY_REFUNDED"}),
+            "{:?}: {res}",
+            t.backend
+        );
+        assert_eq!(apps.stripe.requests_to("/v1/refunds").len(), 2);
+    }
+}

@@ -13,7 +13,9 @@ use domain::rate::Rate;
 use domain::refund::{self, OriginalParts, RefundedParts};
 use domain::reserve::ReservePolicy;
 use entity::{commission_ledger, ledger_postings, malet_settings, payment_exceptions, refunds};
-use sea_orm::{ActiveModelTrait, ActiveValue::Set, ConnectionTrait, DatabaseTransaction, EntityTrait};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter,
+};
 use service_core::audit::{self, AuditEntry};
 use service_core::{clock, outbox};
 
@@ -383,18 +385,33 @@ impl Murchases {
         let current = repo::ledger::for_update(&txn, repo::ledger::by_id_select(&entry.id))
             .await?
             .ok_or_else(|| ServiceError::NotFound("ledger entry".into()))?;
-        self.apply_cumulative_refund(
-            &txn,
-            &current,
-            parts.refunded_amount,
-            RefundOrigin {
-                provider_refund_id: Some(&created.refund_id),
-                source: "api",
-                reason: Some(reason),
-                actor: actor.subject(),
-            },
-        )
-        .await?;
+        // A retry of this request gets the same provider refund back: count it once. Otherwise
+        // add the amount to what is recorded *now* (a concurrent refund may have landed since
+        // the check above; the provider, which refused nothing, is the judge of the total).
+        let known = refunds::Entity::find()
+            .filter(refunds::Column::ProviderRefundId.eq(created.refund_id.clone()))
+            .one(&txn)
+            .await?
+            .is_some();
+        let cumulative = current
+            .refunded_amount
+            .checked_add(amount)
+            .ok_or_else(|| ServiceError::BadInput("amount overflows".into()))?
+            .min(current.gross_amount);
+        if !known {
+            self.apply_cumulative_refund(
+                &txn,
+                &current,
+                cumulative,
+                RefundOrigin {
+                    provider_refund_id: Some(&created.refund_id),
+                    source: "api",
+                    reason: Some(reason),
+                    actor: actor.subject(),
+                },
+            )
+            .await?;
+        }
         audit::record(
             &txn,
             AuditEntry {
@@ -403,8 +420,8 @@ impl Murchases {
                 entity_type: "commission_ledger",
                 entity_id: &entry.id,
                 before: Some(serde_json::json!({"refunded_amount": current.refunded_amount, "commission": current.commission_amount})),
-                after: Some(serde_json::json!({"refunded_amount": parts.refunded_amount, "commission": parts.commission,
-                    "provider_refund_id": created.refund_id})),
+                after: Some(serde_json::json!({"refunded_amount": cumulative, "provider_refund_id": created.refund_id,
+                    "already_recorded": known})),
                 reason: Some(reason),
             },
         )
