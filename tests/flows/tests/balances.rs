@@ -121,6 +121,15 @@ async fn payouts_move_pending_to_paid_once() {
         assert_eq!(apps.webhook(&apps.pay_base, &po).await, 200);
         let bal = apps.balances("m1").await;
         assert_eq!((bal["pendingBalance"].clone(), bal["totalPayouts"].clone()), (json!(2992), json!(5000)), "{bal}");
+        // The bank bounced it: the money is back in the pending balance, once.
+        let mut failed = po.clone();
+        failed["id"] = json!("evt_po_1_failed");
+        failed["type"] = json!("payout.failed");
+        assert_eq!(apps.webhook(&apps.pay_base, &failed).await, 200);
+        failed["id"] = json!("evt_po_1_failed_again");
+        assert_eq!(apps.webhook(&apps.pay_base, &failed).await, 200);
+        let bal = apps.balances("m1").await;
+        assert_eq!((bal["pendingBalance"].clone(), bal["totalPayouts"].clone()), (json!(7992), json!(0)), "{bal}");
     }
 }
 
