@@ -42,3 +42,21 @@ pub fn int32(amount: i64) -> Result<i32, crate::graphql::ApiError> {
         crate::graphql::ApiError::internal(format!("amount {amount} exceeds GraphQL Int; use the Long field"))
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_carries_totals_beyond_32_bits_and_refuses_unsafe_integers() {
+        let big = i64::from(i32::MAX) + 1;
+        assert_eq!(Long(big).to_value(), Value::Number(Number::from(big)));
+        assert_eq!(<Long as ScalarType>::parse(Value::Number(Number::from(big))).ok(), Some(Long(big)));
+        assert_eq!(<Long as ScalarType>::parse(Value::Number(Number::from(MAX_SAFE))).ok(), Some(Long(MAX_SAFE)));
+        assert!(<Long as ScalarType>::parse(Value::Number(Number::from(MAX_SAFE + 1))).is_err());
+        assert!(<Long as ScalarType>::parse(Value::String("12.5".into())).is_err());
+        assert_eq!(<Long as ScalarType>::parse(Value::String("-7".into())).ok(), Some(Long(-7)));
+        assert!(int32(big).is_err());
+        assert_eq!(int32(i64::from(i32::MAX)).ok(), Some(i32::MAX));
+    }
+}
