@@ -81,6 +81,13 @@ impl std::fmt::Debug for Authenticator {
 
 impl Authenticator {
     pub fn from_settings(settings: &AuthSettings) -> Result<Self, AuthConfigError> {
+        // An empty variable (`JWT_SECRET=` from a template) counts as unset.
+        let settings = &AuthSettings {
+            jwt_secret: settings.jwt_secret.clone().filter(|s| !s.expose_secret().trim().is_empty()),
+            jwt_public_key_file: settings.jwt_public_key_file.clone().filter(|p| !p.as_os_str().is_empty()),
+            jwt_issuer: settings.jwt_issuer.clone().filter(|s| !s.trim().is_empty()),
+            jwt_audience: settings.jwt_audience.clone().filter(|s| !s.trim().is_empty()),
+        };
         let (key, algorithm) = match (&settings.jwt_secret, &settings.jwt_public_key_file) {
             (Some(_), Some(_)) => return Err(AuthConfigError::Both),
             (None, None) => return Err(AuthConfigError::Missing),
@@ -311,6 +318,10 @@ mod tests {
             jwt_audience: None,
         };
         assert!(matches!(Authenticator::from_settings(&s(None, None)), Err(AuthConfigError::Missing)));
+        assert!(matches!(Authenticator::from_settings(&s(Some(""), None)), Err(AuthConfigError::Missing)));
+        // Empty values are unset: an empty secret next to a key file selects RS256.
+        let public = fixtures().join("test-only-public.pem");
+        assert!(Authenticator::from_settings(&s(Some(""), public.to_str())).is_ok());
         assert!(matches!(Authenticator::from_settings(&s(Some("short"), None)), Err(AuthConfigError::WeakSecret)));
         assert!(matches!(Authenticator::from_settings(&s(Some(SECRET), Some("/x"))), Err(AuthConfigError::Both)));
         assert!(matches!(

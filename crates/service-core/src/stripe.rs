@@ -34,8 +34,10 @@ impl StripeSettings {
     /// The providers: MANUAL always; STRIPE_CONNECT when a secret key is configured.
     pub fn registry(&self) -> anyhow::Result<ProviderRegistry> {
         let mut registry = ProviderRegistry::new().with(Arc::new(providers::manual::Manual::new()));
-        if let Some(key) = &self.stripe_secret_key {
-            let stripe = providers::stripe::StripeConnect::new(key.clone(), self.stripe_api_base.clone())?;
+        use secrecy::ExposeSecret;
+        if let Some(key) = self.stripe_secret_key.as_ref().filter(|k| !k.expose_secret().trim().is_empty()) {
+            let base = self.stripe_api_base.clone().filter(|b| !b.trim().is_empty());
+            let stripe = providers::stripe::StripeConnect::new(key.clone(), base)?;
             registry = registry.with(Arc::new(stripe));
         } else {
             tracing::warn!("STRIPE_SECRET_KEY not set: the Stripe provider is disabled");

@@ -65,6 +65,9 @@ impl Query {
     }
 
     /// Federation: a Malet reference. Its fields carry their own guards.
+    // A denied representation fails the whole `_entities` batch (async-graphql propagates
+    // the error to the list): safe, nothing leaks, but a router batching several Malets'
+    // references for one actor gets one error. Field guards alone behave the same way.
     #[graphql(entity)]
     async fn find_malet_by_id(&self, id: ID) -> Malet {
         Malet { id }
