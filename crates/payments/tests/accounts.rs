@@ -249,3 +249,48 @@ async fn health_ready_and_metrics() {
         assert_eq!(get("/ready").await.expect("ready").status(), 503);
     }
 }
+
+#[tokio::test]
+async fn manual_accounts_need_no_provider_and_record_payouts_by_hand() {
+    for t in TestDb::all().await {
+        let app = spawn(&t.conn).await;
+        let owner = owner_token("m1");
+        let m = format!(
+            "mutation {{ createConnectedAccount(input: {{maletId: \"m1\", provider: MANUAL}}) {{ {ACCOUNT_FIELDS} }} }}"
+        );
+        let res = app.gql.run(Some(&owner), &m, json!({})).await;
+        let a = &res["data"]["createConnectedAccount"];
+        assert_eq!((a["status"].clone(), a["provider"].clone()), (json!("PENDING"), json!("MANUAL")), "{res}");
+        assert!(a["onboardingUrl"].is_null() && a["providerAccountId"].is_null());
+        assert!(app.stripe.requests().is_empty(), "no external calls");
+        let id = a["id"].clone();
+        let vars = json!({"id": id, "reason": "bank details checked"});
+        let res = app.mutate(&owner, "confirmManualAccount", "", vars.clone()).await;
+        assert_eq!(error_code(&res).as_deref(), Some("FORBIDDEN"), "{res}");
+        let res = app.mutate(&admin_token(), "confirmManualAccount", "", vars).await;
+        assert_eq!(res["data"]["confirmManualAccount"]["status"], "ACTIVE", "{res}");
+
+        // Earnings arrive as for any account (here: a movement as payments' consumer writes it).
+        use sea_orm::ConnectionTrait;
+        t.conn
+            .execute_unprepared(&format!(
+                "INSERT INTO balance_movements (id, account_id, malet_id, kind, currency, earnings_delta, pending_delta, \
+                 source_type, source_id, idempotency_key, created_at) VALUES ('mv1', '{}', 'm1', 'EARNING', 'USD', 1000, \
+                 1000, 'ledger', 'l1', 'earning:l1', '2026-11-25T00:00:00Z')",
+                id.as_str().expect("id")
+            ))
+            .await
+            .expect("earning");
+        let pay = "mutation($id: ID!, $a: Int!, $r: String!) { recordManualPayout(connectedAccountId: $id, amount: $a, reference: $r) { pendingBalance totalPayouts } }";
+        let res = app.gql.run(Some(&owner), pay, json!({"id": id, "a": 600, "r": "wire-1"})).await;
+        assert_eq!(error_code(&res).as_deref(), Some("FORBIDDEN"), "{res}");
+        for (amount, reference) in [(0, "wire-1"), (-5, "wire-1"), (600, " "), (1001, "wire-1")] {
+            let res = app.gql.run(Some(&admin_token()), pay, json!({"id": id, "a": amount, "r": reference})).await;
+            assert_eq!(error_code(&res).as_deref(), Some("BAD_USER_INPUT"), "{amount} {reference}: {res}");
+        }
+        let res = app.gql.run(Some(&admin_token()), pay, json!({"id": id, "a": 600, "r": "wire-1"})).await;
+        assert_eq!(res["data"]["recordManualPayout"], json!({"pendingBalance": 400, "totalPayouts": 600}), "{res}");
+        let res = app.gql.run(Some(&admin_token()), pay, json!({"id": id, "a": 100, "r": "wire-1"})).await;
+        assert_eq!(error_code(&res).as_deref(), Some("CONFLICT"), "the same reference is recorded once: {res}");
+    }
+}

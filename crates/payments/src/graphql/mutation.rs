@@ -88,4 +88,19 @@ impl Mutation {
     ) -> Result<ConnectedAccount, ApiError> {
         Ok(ConnectedAccount(svc(ctx)?.confirm_manual(actor(ctx), &connected_account_id, &reason).await?))
     }
+
+    /// Admin: record a payout made by hand to an account without provider payouts (MANUAL),
+    /// once per `reference`. `amount` in minor units of the account's currency.
+    #[graphql(guard = "Authenticated")]
+    async fn record_manual_payout(
+        &self,
+        ctx: &Context<'_>,
+        connected_account_id: ID,
+        amount: i32,
+        reference: String,
+    ) -> Result<ConnectedAccount, ApiError> {
+        let account =
+            svc(ctx)?.record_manual_payout(actor(ctx), &connected_account_id, i64::from(amount), &reference).await?;
+        Ok(ConnectedAccount(account))
+    }
 }

@@ -328,4 +328,91 @@ impl Payments {
         am.kyc_verified = Set(true);
         Ok(am.update(&self.db).await?)
     }
+
+    /// Admin: records a payout made outside any provider API (MANUAL accounts: a bank transfer
+    /// done by finance). Moves `amount` from pending to paid once per `reference`. Accounts
+    /// whose payouts the provider reports (`payout.paid`) cannot be recorded by hand.
+    pub async fn record_manual_payout(
+        &self,
+        actor: &Actor,
+        id: &str,
+        amount: i64,
+        reference: &str,
+    ) -> ServiceResult<connected_accounts::Model> {
+        actor.can_admin(Permission::ManagePayouts)?;
+        if amount <= 0 {
+            return Err(ServiceError::BadInput("amount must be greater than zero".into()));
+        }
+        let reference = reference.trim();
+        if reference.is_empty() {
+            return Err(ServiceError::BadInput("a payout reference is required".into()));
+        }
+        let txn = service_core::db::begin_write(&self.db).await?;
+        let account = repo::accounts::for_update(&txn, id)
+            .await?
+            .ok_or_else(|| ServiceError::NotFound(format!("connected account {id}")))?;
+        if account.provider_account_id.is_some() {
+            return Err(ServiceError::Conflict("this account's payouts are reported by its provider".into()));
+        }
+        if status_of(&account)? != AccountStatus::Active {
+            return Err(ServiceError::Conflict(format!("the account is {}, not ACTIVE", account.status)));
+        }
+        let pending = repo::movements::balances(&txn, &account.id).await?.pending_balance;
+        if amount > pending {
+            return Err(ServiceError::BadInput(format!("payout {amount} exceeds the pending balance {pending}")));
+        }
+        let key = format!("manual-payout:{}:{reference}", account.id);
+        let payout_id = uuid::Uuid::now_v7().to_string();
+        let inserted = repo::movements::append(
+            &txn,
+            repo::movements::NewMovement {
+                account_id: &account.id,
+                malet_id: &account.malet_id,
+                kind: "PAYOUT",
+                currency: &account.currency,
+                earnings_delta: 0,
+                pending_delta: -amount,
+                reserve_delta: 0,
+                payouts_delta: amount,
+                source_type: "payout",
+                source_id: &payout_id,
+                idempotency_key: &key,
+                memo: Some(format!("manual payout {reference}")),
+            },
+        )
+        .await?;
+        if !inserted {
+            return Err(ServiceError::Conflict(format!("payout {reference} is already recorded")));
+        }
+        entity::payouts::ActiveModel {
+            id: Set(payout_id),
+            account_id: Set(account.id.clone()),
+            provider_payout_id: Set(None),
+            amount: Set(amount),
+            currency: Set(account.currency.clone()),
+            status: Set("PAID".into()),
+            recorded_by: Set(actor.subject().map(str::to_owned)),
+            created_at: Set(clock::now()),
+            updated_at: Set(clock::now()),
+        }
+        .insert(&txn)
+        .await?;
+        audit::record(
+            &txn,
+            AuditEntry {
+                actor: actor.subject().unwrap_or("unknown"),
+                action: "record_manual_payout",
+                entity_type: "connected_account",
+                entity_id: &account.id,
+                before: None,
+                after: Some(
+                    serde_json::json!({"amount": amount, "currency": account.currency, "reference": reference}),
+                ),
+                reason: Some(reference),
+            },
+        )
+        .await?;
+        txn.commit().await?;
+        Ok(account)
+    }
 }
