@@ -225,3 +225,79 @@ pub fn common_settings(stripe_api_base: Option<String>) -> crate::config::Common
         stripe: stripe_settings(stripe_api_base),
     }
 }
+
+/// Stripe webhook events built from the fixtures, adjusted per scenario.
+pub mod events {
+    use serde_json::{Value, json};
+
+    use super::stripe_event;
+
+    /// `account.updated` for connected account `acct` at `created`: charges and payouts enabled,
+    /// or (`enabled: false`) the restricted snapshot.
+    pub fn account_updated(event_id: &str, acct: &str, created: i64, enabled: bool) -> Value {
+        let mut e = stripe_event(if enabled { "account.updated" } else { "account.updated.restricted" });
+        e["id"] = json!(event_id);
+        e["created"] = json!(created);
+        e["account"] = json!(acct);
+        e["data"]["object"]["id"] = json!(acct);
+        e
+    }
+
+    /// `payment_intent.succeeded` for `order`, `amount` cents (USD), paid now; `malet` goes to
+    /// `metadata.maletId`, `destination` to `transfer_data.destination`.
+    pub fn payment_succeeded(
+        event_id: &str,
+        pi: &str,
+        order: &str,
+        malet: Option<&str>,
+        destination: Option<&str>,
+        amount: i64,
+    ) -> Value {
+        let now = chrono::Utc::now().timestamp();
+        let mut e = stripe_event("payment_intent.succeeded");
+        e["id"] = json!(event_id);
+        e["created"] = json!(now);
+        let o = &mut e["data"]["object"];
+        o["id"] = json!(pi);
+        o["amount"] = json!(amount);
+        o["amount_received"] = json!(amount);
+        o["currency"] = json!("usd");
+        o["created"] = json!(now);
+        o["latest_charge"] = json!(format!("ch_{pi}"));
+        o["metadata"] = json!({"orderId": order});
+        if let Some(m) = malet {
+            o["metadata"]["maletId"] = json!(m);
+        }
+        if let Some(d) = destination {
+            o["transfer_data"] = json!({"destination": d});
+        }
+        e
+    }
+
+    /// `charge.refunded` for the charge `ch_<pi>` with a cumulative `amount_refunded`.
+    pub fn charge_refunded(event_id: &str, pi: &str, amount: i64, amount_refunded: i64) -> Value {
+        let mut e = stripe_event("charge.refunded");
+        e["id"] = json!(event_id);
+        let o = &mut e["data"]["object"];
+        o["id"] = json!(format!("ch_{pi}"));
+        o["payment_intent"] = json!(pi);
+        o["amount"] = json!(amount);
+        o["amount_refunded"] = json!(amount_refunded);
+        o["refunded"] = json!(amount_refunded == amount);
+        e
+    }
+}
+
+/// Posts `event` to `<base>/webhooks/stripe` signed with the test secret; returns the status.
+pub async fn post_webhook(http: &reqwest::Client, base: &str, event: &serde_json::Value) -> u16 {
+    let body = event.to_string();
+    http.post(format!("{base}/webhooks/stripe"))
+        .header("Stripe-Signature", stripe_signature(&body))
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .expect("webhook")
+        .status()
+        .as_u16()
+}

@@ -5,7 +5,7 @@
 use providers::fake_stripe::FakeStripe;
 use sea_orm::DatabaseConnection;
 use serde_json::{Value, json};
-use service_core::testing::{self, Gql, owner_token};
+use service_core::testing::{self, Gql, events, owner_token};
 
 pub struct Apps {
     pub payments: payments::startup::AppState,
@@ -53,16 +53,7 @@ pub async fn spawn(db: &DatabaseConnection) -> Apps {
 
 impl Apps {
     pub async fn webhook(&self, base: &str, event: &Value) -> u16 {
-        let body = event.to_string();
-        self.http
-            .post(format!("{base}/webhooks/stripe"))
-            .header("Stripe-Signature", testing::stripe_signature(&body))
-            .body(body)
-            .send()
-            .await
-            .expect("webhook")
-            .status()
-            .as_u16()
+        testing::post_webhook(&self.http, base, event).await
     }
 
     /// Creates and activates the Malet's Stripe account; returns (account id, acct_…).
@@ -71,27 +62,30 @@ impl Apps {
         let res = self.pay.run(Some(&owner_token(malet)), m, json!({"m": malet})).await;
         let id = res["data"]["createConnectedAccount"]["id"].as_str().expect("id").to_owned();
         let acct = res["data"]["createConnectedAccount"]["providerAccountId"].as_str().expect("acct").to_owned();
-        let mut e = testing::stripe_event("account.updated");
-        e["id"] = json!(format!("evt_acct_{acct}"));
-        e["account"] = json!(acct);
-        e["created"] = json!(chrono::Utc::now().timestamp());
-        e["data"]["object"]["id"] = json!(acct);
+        let e = events::account_updated(&format!("evt_acct_{acct}"), &acct, chrono::Utc::now().timestamp(), true);
         assert_eq!(self.webhook(&self.pay_base, &e).await, 200);
         (id, acct)
     }
 
+    /// Delivers `payment_intent.succeeded` for `order` (`pi`, `amount` cents to `acct`).
     pub async fn pay_order(&self, order: &str, pi: &str, acct: &str, amount: i64) {
-        let mut e = testing::stripe_event("payment_intent.succeeded");
-        e["id"] = json!(format!("evt_{pi}"));
-        let o = &mut e["data"]["object"];
-        o["id"] = json!(pi);
-        o["amount"] = json!(amount);
-        o["amount_received"] = json!(amount);
-        o["created"] = json!(chrono::Utc::now().timestamp());
-        o["latest_charge"] = json!(format!("ch_{pi}"));
-        o["transfer_data"] = json!({"destination": acct});
-        o["metadata"] = json!({"orderId": order});
+        let e = events::payment_succeeded(&format!("evt_{pi}"), pi, order, None, Some(acct), amount);
         assert_eq!(self.webhook(&self.mur_base, &e).await, 200);
+    }
+
+    /// Creates the order's payment through checkout and delivers Stripe's
+    /// `payment_intent.succeeded` for it; returns the payment intent id.
+    pub async fn checkout_and_pay(&self, order: &str, malet: &str, amount: i64) -> String {
+        let create = "mutation($i: OrderInput!) { createMurchasePayment(input: $i) { paymentIntentId } }";
+        let input = json!({"i": {"orderId": order, "maletId": malet, "grossAmount": amount}});
+        let res = self.mur.run(Some(&owner_token(malet)), create, input).await;
+        let pi = res["data"]["createMurchasePayment"]["paymentIntentId"].as_str().expect("pi").to_owned();
+        let mut e = testing::stripe_event("payment_intent.succeeded");
+        e["id"] = json!(format!("evt_paid_{pi}"));
+        e["data"]["object"] = self.stripe.payment_intent(&pi).expect("pi object");
+        e["data"]["object"]["created"] = json!(chrono::Utc::now().timestamp());
+        assert_eq!(self.webhook(&self.mur_base, &e).await, 200);
+        pi
     }
 
     pub async fn balances(&self, malet: &str) -> Value {

@@ -13,22 +13,7 @@ async fn refund_through_the_provider_and_the_ledger() {
     for t in TestDb::all().await {
         let apps = spawn(&t.conn).await;
         apps.active_account("m1").await;
-        let create = "mutation($i: OrderInput!) { createMurchasePayment(input: $i) { paymentIntentId } }";
-        let res = apps
-            .mur
-            .run(
-                Some(&owner_token("m1")),
-                create,
-                json!({"i": {"orderId": "ord_1", "maletId": "m1", "grossAmount": 10000}}),
-            )
-            .await;
-        let pi = res["data"]["createMurchasePayment"]["paymentIntentId"].as_str().expect("pi").to_owned();
-        // Stripe confirms the payment.
-        let mut e = testing::stripe_event("payment_intent.succeeded");
-        e["id"] = json!("evt_paid");
-        e["data"]["object"] = apps.stripe.payment_intent(&pi).expect("pi object");
-        e["data"]["object"]["created"] = json!(chrono::Utc::now().timestamp());
-        assert_eq!(apps.webhook(&apps.mur_base, &e).await, 200);
+        let pi = apps.checkout_and_pay("ord_1", "m1", 10_000).await;
         apps.payments.service.consume_ledger_events(10).await.expect("earning");
 
         // Rejected before anything is sent: over-refund, zero/negative, an owner.
@@ -65,7 +50,7 @@ async fn refund_through_the_provider_and_the_ledger() {
         // Stripe's charge.refunded for the same cumulative amount changes nothing.
         let mut cr = testing::stripe_event("charge.refunded");
         cr["id"] = json!("evt_cr_1");
-        cr["data"]["object"]["id"] = e["data"]["object"]["latest_charge"].clone();
+        cr["data"]["object"]["id"] = apps.stripe.payment_intent(&pi).expect("pi")["latest_charge"].clone();
         cr["data"]["object"]["payment_intent"] = json!(pi);
         cr["data"]["object"]["amount_refunded"] = json!(4000);
         assert_eq!(apps.webhook(&apps.mur_base, &cr).await, 200);
@@ -96,20 +81,7 @@ async fn concurrent_refunds_are_both_counted_once() {
     for t in TestDb::all().await {
         let apps = spawn(&t.conn).await;
         apps.active_account("m1").await;
-        let create = "mutation($i: OrderInput!) { createMurchasePayment(input: $i) { paymentIntentId } }";
-        let res = apps
-            .mur
-            .run(
-                Some(&owner_token("m1")),
-                create,
-                json!({"i": {"orderId": "ord_1", "maletId": "m1", "grossAmount": 10000}}),
-            )
-            .await;
-        let pi = res["data"]["createMurchasePayment"]["paymentIntentId"].as_str().expect("pi").to_owned();
-        let mut e = testing::stripe_event("payment_intent.succeeded");
-        e["id"] = json!("evt_paid");
-        e["data"]["object"] = apps.stripe.payment_intent(&pi).expect("pi object");
-        assert_eq!(apps.webhook(&apps.mur_base, &e).await, 200);
+        apps.checkout_and_pay("ord_1", "m1", 10_000).await;
         let admin = admin_token();
         let (a, b) = tokio::join!(
             apps.mur.run(Some(&admin), REFUND, json!({"o": "ord_1", "a": 3000})),

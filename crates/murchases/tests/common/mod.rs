@@ -33,17 +33,7 @@ pub async fn spawn(db: &DatabaseConnection, stripe_base: Option<String>) -> Test
 impl TestApp {
     /// Posts a signed webhook; returns the HTTP status.
     pub async fn webhook(&self, event: &Value) -> u16 {
-        let body = event.to_string();
-        self.http
-            .post(format!("{}/webhooks/stripe", self.base))
-            .header("Stripe-Signature", testing::stripe_signature(&body))
-            .header("content-type", "application/json")
-            .body(body)
-            .send()
-            .await
-            .expect("webhook")
-            .status()
-            .as_u16()
+        testing::post_webhook(&self.http, &self.base, event).await
     }
 
     pub async fn raw_webhook(&self, body: String, signature: Option<String>) -> u16 {
@@ -55,36 +45,12 @@ impl TestApp {
     }
 }
 
-/// `payment_intent.succeeded` for an order of `malet` paid `amount` to `destination`.
+/// `payment_intent.succeeded` for an order of `malet` paid `amount`.
 pub fn payment_succeeded(event_id: &str, pi: &str, order: &str, malet: Option<&str>, amount: i64) -> Value {
-    let mut e = testing::stripe_event("payment_intent.succeeded");
-    e["id"] = json!(event_id);
-    let o = &mut e["data"]["object"];
-    o["id"] = json!(pi);
-    o["amount"] = json!(amount);
-    o["amount_received"] = json!(amount);
-    o["currency"] = json!("usd");
-    o["created"] = json!(chrono::Utc::now().timestamp());
-    o["latest_charge"] = json!(format!("ch_{pi}"));
-    o["metadata"] = json!({"orderId": order});
-    if let Some(m) = malet {
-        o["metadata"]["maletId"] = json!(m);
-    }
-    e
+    testing::events::payment_succeeded(event_id, pi, order, malet, None, amount)
 }
 
-/// `charge.refunded` for the charge of `pi` with a cumulative `amount_refunded`.
-pub fn charge_refunded(event_id: &str, pi: &str, amount: i64, amount_refunded: i64) -> Value {
-    let mut e = testing::stripe_event("charge.refunded");
-    e["id"] = json!(event_id);
-    let o = &mut e["data"]["object"];
-    o["id"] = json!(format!("ch_{pi}"));
-    o["payment_intent"] = json!(pi);
-    o["amount"] = json!(amount);
-    o["amount_refunded"] = json!(amount_refunded);
-    o["refunded"] = json!(amount_refunded == amount);
-    e
-}
+pub use testing::events::charge_refunded;
 
 /// Inserts a connected account row directly (payments' table) for murchases' reads.
 pub async fn seed_account(db: &DatabaseConnection, malet: &str, acct: &str, status: &str) {

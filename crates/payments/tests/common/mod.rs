@@ -43,8 +43,7 @@ pub const ACCOUNT_FIELDS: &str = "id maletId userId provider providerAccountId s
 
 impl TestApp {
     pub async fn webhook(&self, event: &Value) -> u16 {
-        let body = event.to_string();
-        self.raw_webhook(body.clone(), Some(testing::stripe_signature(&body))).await
+        testing::post_webhook(&self.http, &self.base, event).await
     }
 
     pub async fn raw_webhook(&self, body: String, signature: Option<String>) -> u16 {
@@ -74,12 +73,4 @@ impl TestApp {
     }
 }
 
-/// `account.updated` for `acct` at `created`, enabled or restricted.
-pub fn account_updated(event_id: &str, acct: &str, created: i64, enabled: bool) -> Value {
-    let mut e = testing::stripe_event(if enabled { "account.updated" } else { "account.updated.restricted" });
-    e["id"] = json!(event_id);
-    e["created"] = json!(created);
-    e["account"] = json!(acct);
-    e["data"]["object"]["id"] = json!(acct);
-    e
-}
+pub use testing::events::account_updated;

@@ -374,29 +374,14 @@ pub fn assert_ok(response: &Value, context: &str) {
 
 /// `account.updated` (charges and payouts enabled) for connected account `acct`.
 pub fn account_updated(acct: &str) -> Value {
-    let mut e = testing::stripe_event("account.updated");
-    e["id"] = json!(format!("evt_{}", uuid::Uuid::new_v4().simple()));
-    e["created"] = json!(chrono::Utc::now().timestamp());
-    e["account"] = json!(acct);
-    e["data"]["object"]["id"] = json!(acct);
-    e
+    let id = format!("evt_{}", uuid::Uuid::new_v4().simple());
+    testing::events::account_updated(&id, acct, chrono::Utc::now().timestamp(), true)
 }
 
 /// `payment_intent.succeeded` of a destination charge of `amount` cents (USD) to `acct` for an
 /// order of `malet`.
 pub fn payment_succeeded(order: &str, malet: &str, acct: &str, amount: i64) -> Value {
-    let mut e = testing::stripe_event("payment_intent.succeeded");
     let pi = format!("pi_{}", uuid::Uuid::new_v4().simple());
-    e["id"] = json!(format!("evt_{}", uuid::Uuid::new_v4().simple()));
-    e["created"] = json!(chrono::Utc::now().timestamp());
-    let o = &mut e["data"]["object"];
-    o["id"] = json!(pi);
-    o["amount"] = json!(amount);
-    o["amount_received"] = json!(amount);
-    o["currency"] = json!("usd");
-    o["created"] = json!(chrono::Utc::now().timestamp());
-    o["latest_charge"] = json!(format!("ch_{pi}"));
-    o["metadata"] = json!({"orderId": order, "maletId": malet});
-    o["transfer_data"] = json!({"destination": acct});
-    e
+    let id = format!("evt_{}", uuid::Uuid::new_v4().simple());
+    testing::events::payment_succeeded(&id, &pi, order, Some(malet), Some(acct), amount)
 }
