@@ -73,6 +73,19 @@ impl Payments {
             "SETTLED" => None,
             other => return Err(ServiceError::Internal(format!("unknown ledger event kind {other}"))),
         };
+        // A clawback of a reserve that was already released (or is being released) comes out of
+        // the pending balance, where the release put the money; a held reserve shrinks instead.
+        let (mut pending_delta, mut reserve_delta) = (event.net_delta, event.reserve_delta);
+        if reserve_delta < 0 {
+            let hold = reserve_holds::Entity::find()
+                .filter(reserve_holds::Column::LedgerId.eq(event.ledger_id.clone()))
+                .one(&txn)
+                .await?;
+            if hold.is_some_and(|h| h.status != HOLD_HELD) {
+                pending_delta += reserve_delta;
+                reserve_delta = 0;
+            }
+        }
         if let Some(kind) = kind {
             // The seller's share moves: net to pending, reserve to reserve, both to earnings.
             repo::movements::append(
@@ -83,8 +96,8 @@ impl Payments {
                     kind,
                     currency: &event.currency,
                     earnings_delta: event.net_delta + event.reserve_delta,
-                    pending_delta: event.net_delta,
-                    reserve_delta: event.reserve_delta,
+                    pending_delta,
+                    reserve_delta,
                     payouts_delta: 0,
                     source_type: "ledger",
                     source_id: &event.ledger_id,
@@ -121,12 +134,12 @@ impl Payments {
                     am.update(&txn).await?;
                 }
             }
-            "REFUND_CLAWBACK" | "ADJUSTMENT" if event.reserve_delta != 0 => {
+            "REFUND_CLAWBACK" | "ADJUSTMENT" if reserve_delta != 0 => {
                 // The clawed-back part of a hold is no longer released.
                 reserve_holds::Entity::update_many()
                     .col_expr(
                         reserve_holds::Column::Amount,
-                        Expr::col(reserve_holds::Column::Amount).add(event.reserve_delta),
+                        Expr::col(reserve_holds::Column::Amount).add(reserve_delta),
                     )
                     .col_expr(reserve_holds::Column::UpdatedAt, Expr::value(clock::now()))
                     .filter(reserve_holds::Column::LedgerId.eq(event.ledger_id.clone()))
