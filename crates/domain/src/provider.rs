@@ -170,6 +170,10 @@ pub struct RefundCreated {
     /// The provider's id of the application-fee refund, when one was made
     /// (`application_fee_refund > 0`).
     pub application_fee_refund_id: Option<String>,
+    /// The payment's cumulative refunded amount as the provider reports it after this refund,
+    /// when it could be read: the ledger converges to it (as it does from `charge.refunded`),
+    /// so a concurrent webhook or a retried request is never counted twice.
+    pub charge_amount_refunded: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -27,3 +27,11 @@ pub async fn account_by_provider_id<C: ConnectionTrait>(
         .one(conn)
         .await
 }
+
+/// The reserve hold payments keeps for a ledger entry (murchases asks whether it was released).
+pub async fn reserve_hold_for_ledger<C: ConnectionTrait>(
+    conn: &C,
+    ledger_id: &str,
+) -> Result<Option<crate::reserve_holds::Model>, DbErr> {
+    crate::reserve_holds::Entity::find().filter(crate::reserve_holds::Column::LedgerId.eq(ledger_id)).one(conn).await
+}

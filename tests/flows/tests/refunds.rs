@@ -101,3 +101,59 @@ async fn concurrent_refunds_are_both_counted_once() {
         assert_eq!(apps.stripe.requests_to("/v1/refunds").len(), 2);
     }
 }
+
+#[tokio::test]
+async fn a_retried_refund_after_a_partial_failure_is_paid_once() {
+    for t in TestDb::all().await {
+        let apps = spawn(&t.conn).await;
+        apps.active_account("m1").await;
+        let pi = apps.checkout_and_pay("ord_1", "m1", 10_000).await;
+        let charge = apps.stripe.payment_intent(&pi).expect("pi")["latest_charge"].as_str().expect("charge").to_owned();
+        let fee = apps.stripe.charge(&charge).expect("charge")["application_fee"].as_str().expect("fee").to_owned();
+        apps.stripe.fail_next(&format!("/v1/application_fees/{fee}/refunds"), 500);
+        let admin = admin_token();
+        let res = apps.mur.run(Some(&admin), REFUND, json!({"o": "ord_1", "a": 4000})).await;
+        assert_eq!(error_code(&res).as_deref(), Some("PROVIDER_ERROR"), "{res}");
+        // Stripe's webhook records the refund that did happen.
+        let e = testing::events::charge_refunded("evt_r", &pi, 10_000, 4_000);
+        let mut e = e;
+        e["data"]["object"]["id"] = json!(charge);
+        assert_eq!(apps.webhook(&apps.mur_base, &e).await, 200);
+        // The caller retries the same request: no second refund, the fee refund completes.
+        let res = apps.mur.run(Some(&admin), REFUND, json!({"o": "ord_1", "a": 4000})).await;
+        assert_eq!(res["data"]["refundMurchase"]["refundedAmount"], 4000, "{:?}: {res}", t.backend);
+        let refunds: std::collections::BTreeSet<String> =
+            apps.stripe.requests_to("/v1/refunds").iter().filter_map(|r| r.idempotency_key.clone()).collect();
+        assert_eq!(refunds.len(), 1, "one refund key: {refunds:?}");
+        assert_eq!(apps.stripe.charge(&charge).expect("charge")["amount_refunded"], 4000);
+        assert_eq!(apps.stripe.application_fee(&fee).expect("fee")["amount_refunded"], 675);
+    }
+}
+
+#[tokio::test]
+async fn a_released_reserve_is_not_refunded_from_the_application_fee() {
+    for t in TestDb::all().await {
+        let apps = spawn(&t.conn).await;
+        apps.active_account("m1").await;
+        apps.checkout_and_pay("ord_1", "m1", 10_000).await;
+        apps.payments.service.consume_ledger_events(10).await.expect("earning");
+        let later = chrono::Utc::now() + chrono::Duration::days(3);
+        apps.murchases.service.settle_due(later).await.expect("settle");
+        apps.payments.service.consume_ledger_events(10).await.expect("settled");
+        apps.payments.service.release_due_reserves(later + chrono::Duration::days(31)).await.expect("release");
+        let res = apps.mur.run(Some(&admin_token()), REFUND, json!({"o": "ord_1", "a": 10000})).await;
+        assert_eq!(res["data"]["refundMurchase"]["status"], "REFUNDED", "{:?}: {res}", t.backend);
+        let fee = apps
+            .stripe
+            .requests()
+            .into_iter()
+            .rev()
+            .find(|r| r.path.starts_with("/v1/application_fees/"))
+            .expect("fee");
+        assert_eq!(fee.field("amount"), Some("800"), "commission only; the reserve went to the seller");
+        apps.payments.service.consume_ledger_events(10).await.expect("clawback");
+        let bal = apps.balances("m1").await;
+        assert_eq!(bal["reserveBalance"], 0, "{bal}");
+        assert_eq!(bal["pendingBalance"], -320, "the seller carries the processing fee: {bal}");
+    }
+}

@@ -32,7 +32,8 @@ impl Mutation {
     }
 
     /// Refunds (part of) a paid order through the provider and claws back the commission
-    /// proportionally. Called by the order service on cancellation (MANAGE_COMMISSIONS).
+    /// proportionally. Called by the order service on cancellation (MANAGE_COMMISSIONS and
+    /// VIEW_REVENUE). Retrying the same request never refunds twice.
     #[graphql(guard = "Authenticated")]
     async fn refund_murchase(
         &self,
@@ -40,8 +41,12 @@ impl Mutation {
         order_id: ID,
         amount: i32,
         reason: String,
+        #[graphql(desc = "Distinguishes two otherwise identical refunds; the same key never refunds twice.")]
+        idempotency_key: Option<String>,
     ) -> Result<CommissionLedger, ApiError> {
-        let entry = svc(ctx)?.refund_order(actor(ctx), &order_id, i64::from(amount), &reason).await?;
+        let entry = svc(ctx)?
+            .refund_order(actor(ctx), &order_id, i64::from(amount), &reason, idempotency_key.as_deref())
+            .await?;
         Ok(CommissionLedger(entry))
     }
 

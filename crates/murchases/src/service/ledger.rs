@@ -349,27 +349,56 @@ impl Murchases {
         order_id: &str,
         amount: i64,
         reason: &str,
+        idempotency_key: Option<&str>,
     ) -> ServiceResult<commission_ledger::Model> {
+        // Decide on the permission before revealing whether the order exists.
+        if !actor.is_authenticated() {
+            return Err(domain::permissions::AccessDenied::Unauthenticated.into());
+        }
+        if !actor.has(Permission::ManageCommissions) {
+            return Err(domain::permissions::AccessDenied::Forbidden.into());
+        }
         let entry = repo::ledger::for_update(&self.db, repo::ledger::by_order_select(order_id))
             .await?
             .ok_or_else(|| ServiceError::NotFound(format!("ledger entry for order {order_id}")))?;
         actor.can(Permission::ManageCommissions, &entry.malet_id)?;
+        // The result is a ledger entry: a caller who could not read it would not learn that the
+        // refund was made (and might retry it).
+        actor.can(Permission::ViewRevenue, &entry.malet_id)?;
         if reason.trim().is_empty() {
             return Err(ServiceError::BadInput("a reason is required".into()));
         }
         let parts =
             refund::refund(&original_parts(&entry), entry.refunded_amount, amount).map_err(ServiceError::bad_input)?;
+        let before =
+            refund::clawback(&original_parts(&entry), entry.refunded_amount).map_err(ServiceError::bad_input)?;
+        // The application fee returns the commission, affiliate and (while the platform still
+        // holds it) reserve shares of this refund; a reserve already released to the seller is
+        // clawed back from the seller's balance instead (payments), never refunded twice.
+        let reserve_held = match entity::queries::reserve_hold_for_ledger(&self.db, &entry.id).await? {
+            Some(hold) => hold.status == "HELD",
+            None => true,
+        };
+        let mut fee_share = (parts.refunded_commission - before.refunded_commission)
+            + (parts.refunded_affiliate - before.refunded_affiliate);
+        if reserve_held {
+            fee_share += parts.refunded_reserve - before.refunded_reserve;
+        }
         let kind: ProviderKind =
             entry.provider.parse().map_err(|_| ServiceError::Internal("stored provider".into()))?;
         let provider = self.providers.get(kind)?;
-        let before_fee = refund::clawback(&original_parts(&entry), entry.refunded_amount)
-            .and_then(|p| p.application_fee_refunded().map_err(Into::into))
-            .map_err(ServiceError::bad_input)?;
-        let fee_share = parts.application_fee_refunded().map_err(ServiceError::bad_input)? - before_fee;
         let mut metadata = std::collections::BTreeMap::new();
         metadata.insert("orderId".to_owned(), entry.order_id.clone());
         metadata.insert("ledgerId".to_owned(), entry.id.clone());
         metadata.insert("applicationFeeRefund".to_owned(), fee_share.to_string());
+        // The key depends on the request, not on the ledger's state, so retrying the same request
+        // (after a timeout, or after a webhook recorded part of it) never refunds twice. Callers
+        // that mean two identical refunds pass distinct idempotency keys.
+        let request_key = match idempotency_key.map(str::trim).filter(|k| !k.is_empty()) {
+            Some(k) if k.len() > 100 => return Err(ServiceError::BadInput("idempotencyKey is too long".into())),
+            Some(k) => k.to_owned(),
+            None => format!("{amount}:{}", service_core::clock::short_hash(reason.trim())),
+        };
         let created = provider
             .refund(RefundRequest {
                 payment_id: entry.provider_payment_id.clone(),
@@ -377,27 +406,29 @@ impl Murchases {
                 reverse_transfer: true,
                 application_fee_refund: fee_share,
                 metadata,
-                // Same ledger entry and same target amount: a retry never refunds twice.
-                idempotency_key: format!("refund:{}:{}", entry.id, parts.refunded_amount),
+                idempotency_key: format!("refund:{}:{request_key}", entry.id),
             })
             .await?;
         let txn = service_core::db::begin_write(&self.db).await?;
         let current = repo::ledger::for_update(&txn, repo::ledger::by_id_select(&entry.id))
             .await?
             .ok_or_else(|| ServiceError::NotFound("ledger entry".into()))?;
-        // A retry of this request gets the same provider refund back: count it once. Otherwise
-        // add the amount to what is recorded *now* (a concurrent refund may have landed since
-        // the check above; the provider, which refused nothing, is the judge of the total).
+        // A retry of this request gets the same provider refund back: count it once.
         let known = refunds::Entity::find()
             .filter(refunds::Column::ProviderRefundId.eq(created.refund_id.clone()))
             .one(&txn)
             .await?
             .is_some();
-        let cumulative = current
-            .refunded_amount
-            .checked_add(amount)
-            .ok_or_else(|| ServiceError::BadInput("amount overflows".into()))?
-            .min(current.gross_amount);
+        // Converge to the provider's cumulative total when it reported one (as `charge.refunded`
+        // does); otherwise add this refund to what is recorded now.
+        let cumulative = match created.charge_amount_refunded {
+            Some(total) => total,
+            None => current
+                .refunded_amount
+                .checked_add(amount)
+                .ok_or_else(|| ServiceError::BadInput("amount overflows".into()))?,
+        }
+        .min(current.gross_amount);
         if !known {
             self.apply_cumulative_refund(
                 &txn,

@@ -208,6 +208,22 @@ impl StripeConnect {
         }
     }
 
+    /// The cumulative `amount_refunded` of the payment's charge, or `None` when it cannot be
+    /// read (the caller then falls back to its own count; `charge.refunded` converges later).
+    async fn charge_amount_refunded(&self, payment_id: &str) -> Option<i64> {
+        let request = RetrievePaymentIntent::new(payment_id).expand(vec!["latest_charge".to_owned()]);
+        match self.send(&request, None, None).await {
+            Ok(intent) => match intent.latest_charge {
+                Some(Expandable::Object(charge)) => Some(charge.amount_refunded),
+                _ => None,
+            },
+            Err(e) => {
+                tracing::warn!(payment_id, error = %e, "cannot read the refunded total after a refund");
+                None
+            }
+        }
+    }
+
     /// Sends a typed request once, with an optional idempotency key and `Stripe-Account`.
     async fn send<R>(
         &self,
@@ -615,7 +631,8 @@ impl PayoutProvider for StripeConnect {
                 Some(fee_refund.id.as_str().to_owned())
             }
         };
-        Ok(RefundCreated { refund_id, application_fee_refund_id })
+        let charge_amount_refunded = self.charge_amount_refunded(&req.payment_id).await;
+        Ok(RefundCreated { refund_id, application_fee_refund_id, charge_amount_refunded })
     }
 
     /// `GET /v1/balance` with `Stripe-Account`. Amounts in currencies the domain does not support
