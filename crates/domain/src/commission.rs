@@ -36,6 +36,8 @@ pub enum CommissionError {
     DiscountExceedsSubtotal { discount: i64, subtotal: i64 },
     #[error("order parts (subtotal - discount + tax + shipping = {parts}) exceed the gross {gross}")]
     PartsExceedGross { parts: i64, gross: i64 },
+    #[error("order parts (subtotal - discount + tax + shipping = {parts}) do not add up to the gross {gross}")]
+    PartsDoNotAddUp { parts: i64, gross: i64 },
     #[error("affiliate share {affiliate} exceeds the platform commission {commission} that funds it")]
     AffiliateExceedsCommission { affiliate: i64, commission: i64 },
     #[error("deductions {deductions} exceed the gross {gross}; the order is too small to charge")]
@@ -290,7 +292,7 @@ pub struct OrderAmounts {
 
 impl OrderAmounts {
     /// Validates an order: every amount non-negative, gross positive, discount within the
-    /// subtotal, and the parts not exceeding the gross. `subtotal: None` means the storefront
+    /// subtotal, and `subtotal − discount + tax + shipping = gross`. `subtotal: None` means the storefront
     /// sent no breakdown: the subtotal is then the gross minus tax and shipping.
     pub fn new(
         currency: Currency,
@@ -325,6 +327,11 @@ impl OrderAmounts {
             (subtotal - discount).checked_add(tax).and_then(|x| x.checked_add(shipping)).ok_or(MoneyError::Overflow)?;
         if parts > gross {
             return Err(CommissionError::PartsExceedGross { parts, gross });
+        }
+        // With a breakdown the parts must be the whole charge: otherwise a storefront could
+        // shrink the commissionable base with a small subtotal.
+        if parts != gross {
+            return Err(CommissionError::PartsDoNotAddUp { parts, gross });
         }
         Ok(OrderAmounts { currency, gross, subtotal, discount, tax, shipping, has_affiliate })
     }

@@ -91,6 +91,13 @@ fn bad_orders_are_typed_errors() {
     assert!(OrderAmounts::new(Currency::USD, 100, Some(50), 60, 0, 0, false).is_err());
     assert!(OrderAmounts::new(Currency::USD, 100, Some(100), 0, 10, 0, false).is_err());
     assert!(OrderAmounts::new(Currency::USD, 100, None, 0, -1, 0, false).is_err());
+    assert!(
+        matches!(
+            OrderAmounts::new(Currency::USD, 10_000, Some(1), 0, 0, 0, false),
+            Err(commission::CommissionError::PartsDoNotAddUp { .. })
+        ),
+        "a small subtotal cannot shrink the commissionable base"
+    );
     // 10 cents cannot carry a 30-cent fixed fee.
     let tiny = OrderAmounts::simple(Currency::USD, 10).expect("order");
     assert!(matches!(

@@ -251,7 +251,13 @@ async fn transfer_payout_refund_and_balance_send_what_stripe_expects() {
         Some("false".into())
     );
     // Replaying a refund does not refund twice; more than the payment is refused.
-    assert_eq!(stripe.refund(refund(4_000, "refund-1", 320)).await.expect("replay"), first);
+    let replay = stripe.refund(refund(4_000, "refund-1", 320)).await.expect("replay");
+    assert_eq!(
+        (replay.refund_id.as_str(), replay.application_fee_refund_id.as_ref()),
+        (first.refund_id.as_str(), first.application_fee_refund_id.as_ref())
+    );
+    // The refunded total is read back after each refund: the replay sees both refunds.
+    assert_eq!(replay.charge_amount_refunded, Some(10_000));
     let over = stripe.refund(refund(1, "refund-3", 0)).await;
     assert!(
         matches!(&over, Err(ProviderError::Rejected { code: Some(c), .. }) if c == "charge_already_refunded"),
@@ -344,7 +350,8 @@ async fn refund_returns_exactly_the_requested_application_fee_share() {
     let none = stripe.refund(fee_refund_request(&pi, 1_000, 0, "refund:led-1:5000")).await.expect("refund");
     assert_eq!(none.application_fee_refund_id, None);
     assert!(fake.requests_to(&fee_path).is_empty());
-    assert!(fake.requests_to(&format!("/v1/payment_intents/{pi}")).is_empty());
+    // (Only the refunded total is read back, after the refund.)
+    assert_eq!(fake.requests_to(&format!("/v1/payment_intents/{pi}")).len(), 1);
     assert_eq!(
         fake.last("/v1/refunds").and_then(|r| r.field("refund_application_fee").map(str::to_owned)),
         Some("false".into())

@@ -47,7 +47,12 @@ impl From<ServiceError> for ApiError {
             ServiceError::Provider(p) => {
                 tracing::warn!(error = %p, "provider call failed");
                 match p {
-                    ProviderError::Rejected { message, .. } => ApiError::Provider(message),
+                    // Stripe's text can echo request details (idempotency keys, ids): return a
+                    // fixed message with the provider's error code only; the details are logged.
+                    ProviderError::Rejected { code, .. } => ApiError::Provider(format!(
+                        "the payment provider refused the request ({})",
+                        code.as_deref().unwrap_or("no code")
+                    )),
                     ProviderError::NotSupported(m) => ApiError::BadInput(format!("not supported: {m}")),
                     ProviderError::Unavailable(_) => {
                         ApiError::Provider("payment provider unavailable, try again".into())

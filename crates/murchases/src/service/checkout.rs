@@ -82,6 +82,12 @@ impl Murchases {
                 account.status
             )));
         }
+        if !account.currency.eq_ignore_ascii_case(input.currency.trim()) {
+            return Err(ServiceError::BadInput(format!(
+                "the Malet's payout account settles in {}, not {}",
+                account.currency, input.currency
+            )));
+        }
         let destination = account
             .provider_account_id
             .clone()

@@ -158,7 +158,12 @@ impl Murchases {
         if let Some(existing) =
             repo::ledger::for_update(txn, repo::ledger::by_order_select(&p.metadata.order_id)).await?
         {
-            return Ok(Recorded::AlreadyRecorded(existing.id));
+            // A second payment for a recorded order (or another shop's order with the same id)
+            // is never merged or dropped silently: it needs an admin.
+            return Err(ServiceError::BadInput(format!(
+                "order {} is already recorded with payment {}",
+                p.metadata.order_id, existing.provider_payment_id
+            )));
         }
         let effective = self.effective_rule(txn, malet_id, p.paid_at).await?;
         let settings = repo::rules::settings(txn, malet_id).await?;
@@ -541,17 +546,19 @@ impl Murchases {
         Ok(updated)
     }
 
-    /// Marks the entry of a disputed charge (R-HOOK: `charge.dispute.created`).
-    pub async fn mark_disputed(
+    /// Marks (or, for a won dispute, unmarks) the entry of a disputed charge; false when it
+    /// already was so.
+    pub async fn set_disputed(
         &self,
         txn: &DatabaseTransaction,
         entry: &commission_ledger::Model,
+        disputed: bool,
     ) -> ServiceResult<bool> {
-        if entry.disputed {
+        if entry.disputed == disputed {
             return Ok(false);
         }
         let mut am: commission_ledger::ActiveModel = entry.clone().into();
-        am.disputed = Set(true);
+        am.disputed = Set(disputed);
         am.updated_at = Set(clock::now());
         am.update(txn).await?;
         Ok(true)

@@ -75,6 +75,8 @@ struct RefundList {
 
 #[derive(Debug, Deserialize)]
 struct DisputeObject {
+    #[serde(default)]
+    status: Option<String>,
     charge: IdOrObject,
     #[serde(default)]
     payment_intent: Option<IdOrObject>,
@@ -211,7 +213,15 @@ impl Murchases {
         let Some(entry) = entry else {
             return Err(ApplyError::Retry(format!("no ledger entry yet for charge {}", dispute.charge.id())));
         };
-        if self.mark_disputed(txn, &entry).await.map_err(db)? {
+        if event.event_type == "charge.dispute.closed" {
+            // Won: the entry settles again like any other. Lost: it stays marked for finance.
+            if dispute.status.as_deref() == Some("won") && entry.disputed {
+                self.set_disputed(txn, &entry, false).await.map_err(db)?;
+                return Ok(Outcome::Applied);
+            }
+            return Ok(Outcome::Ignored("dispute closed without a win".into()));
+        }
+        if self.set_disputed(txn, &entry, true).await.map_err(db)? {
             Ok(Outcome::Applied)
         } else {
             Ok(Outcome::Ignored("already disputed".into()))
@@ -228,7 +238,7 @@ impl EventApplier for MurchasesEvents {
         match event.event_type.as_str() {
             "payment_intent.succeeded" => self.0.on_payment_succeeded(txn, event).await,
             "charge.refunded" => self.0.on_charge_refunded(txn, event).await,
-            "charge.dispute.created" => self.0.on_dispute_created(txn, event).await,
+            "charge.dispute.created" | "charge.dispute.closed" => self.0.on_dispute_created(txn, event).await,
             other => Ok(Outcome::Ignored(format!("{other} is not handled by murchases"))),
         }
     }

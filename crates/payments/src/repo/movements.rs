@@ -13,7 +13,8 @@ pub struct Balances {
     pub reserve_balance: i64,
 }
 
-pub async fn balances<C: ConnectionTrait>(conn: &C, account_id: &str) -> Result<Balances, DbErr> {
+/// Balances of an account in its currency (amounts of different currencies are never added).
+pub async fn balances<C: ConnectionTrait>(conn: &C, account_id: &str, currency: &str) -> Result<Balances, DbErr> {
     Ok(balance_movements::Entity::find()
         .select_only()
         .column_as(sum_bigint("earnings_delta"), "total_earnings")
@@ -21,6 +22,7 @@ pub async fn balances<C: ConnectionTrait>(conn: &C, account_id: &str) -> Result<
         .column_as(sum_bigint("pending_delta"), "pending_balance")
         .column_as(sum_bigint("reserve_delta"), "reserve_balance")
         .filter(balance_movements::Column::AccountId.eq(account_id))
+        .filter(balance_movements::Column::Currency.eq(currency))
         .into_model::<Balances>()
         .one(conn)
         .await?

@@ -289,6 +289,7 @@ impl Payments {
     }
 
     pub async fn reinstate(&self, actor: &Actor, id: &str, reason: &str) -> ServiceResult<connected_accounts::Model> {
+        actor.can_admin(Permission::ManagePayouts)?;
         let account = repo::accounts::by_id(&self.db, id)
             .await?
             .ok_or_else(|| ServiceError::NotFound(format!("connected account {id}")))?;
@@ -357,7 +358,7 @@ impl Payments {
         if status_of(&account)? != AccountStatus::Active {
             return Err(ServiceError::Conflict(format!("the account is {}, not ACTIVE", account.status)));
         }
-        let pending = repo::movements::balances(&txn, &account.id).await?.pending_balance;
+        let pending = repo::movements::balances(&txn, &account.id, &account.currency).await?.pending_balance;
         if amount > pending {
             return Err(ServiceError::BadInput(format!("payout {amount} exceeds the pending balance {pending}")));
         }

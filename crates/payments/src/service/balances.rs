@@ -24,6 +24,8 @@ struct LedgerEvent {
     ledger_id: String,
     malet_id: String,
     currency: String,
+    #[serde(default)]
+    destination: Option<String>,
     net_delta: i64,
     reserve_delta: i64,
     occurred_at: DateTime<Utc>,
@@ -32,13 +34,9 @@ struct LedgerEvent {
 }
 
 impl Payments {
-    pub async fn balances_of(&self, account_id: &str) -> ServiceResult<Balances> {
-        Ok(repo::movements::balances(&self.db, account_id).await?)
-    }
-
     pub async fn balances(&self, actor: &Actor, account: &connected_accounts::Model) -> ServiceResult<Balances> {
         actor.can(Permission::ViewPayouts, &account.malet_id)?;
-        self.balances_of(&account.id).await
+        Ok(repo::movements::balances(&self.db, &account.id, &account.currency).await?)
     }
 
     /// Consumes due ledger events; returns how many were applied. Safe with several
@@ -62,9 +60,34 @@ impl Payments {
         let event: LedgerEvent =
             serde_json::from_str(&row.payload).map_err(|e| ServiceError::Internal(format!("ledger event: {e}")))?;
         let txn = service_core::db::begin_write(&self.db).await?;
-        let account = repo::accounts::live_for_malet(&txn, &event.malet_id)
-            .await?
-            .ok_or_else(|| ServiceError::Conflict(format!("no payout account for Malet {} yet", event.malet_id)))?;
+        // The account the sale was paid to; else the Malet's live account (MANUAL payouts).
+        let by_destination = match &event.destination {
+            Some(acct) => repo::accounts::by_provider_account(&txn, acct).await?,
+            None => None,
+        };
+        let account = match by_destination {
+            Some(a) => a,
+            None => repo::accounts::live_for_malet(&txn, &event.malet_id)
+                .await?
+                .ok_or_else(|| ServiceError::Conflict(format!("no payout account for Malet {} yet", event.malet_id)))?,
+        };
+        if event.currency != account.currency {
+            return Err(ServiceError::Conflict(format!(
+                "ledger event in {} for an account in {}: needs an admin",
+                event.currency, account.currency
+            )));
+        }
+        // Events of one entry apply in order: nothing before its earning.
+        if event.kind != "EARNING" {
+            let earned = entity::balance_movements::Entity::find()
+                .filter(entity::balance_movements::Column::IdempotencyKey.eq(format!("earning:{}", event.ledger_id)))
+                .one(&txn)
+                .await?
+                .is_some();
+            if !earned {
+                return Err(ServiceError::Conflict(format!("earning of {} not applied yet", event.ledger_id)));
+            }
+        }
         let key = row.idempotency_key.as_str();
         let kind = match event.kind.as_str() {
             "EARNING" => Some("EARNING"),
@@ -86,9 +109,10 @@ impl Payments {
                 reserve_delta = 0;
             }
         }
+        let mut inserted = true;
         if let Some(kind) = kind {
             // The seller's share moves: net to pending, reserve to reserve, both to earnings.
-            repo::movements::append(
+            inserted = repo::movements::append(
                 &txn,
                 NewMovement {
                     account_id: &account.id,
@@ -134,7 +158,7 @@ impl Payments {
                     am.update(&txn).await?;
                 }
             }
-            "REFUND_CLAWBACK" | "ADJUSTMENT" if reserve_delta != 0 => {
+            "REFUND_CLAWBACK" | "ADJUSTMENT" if inserted && reserve_delta != 0 => {
                 // The clawed-back part of a hold is no longer released.
                 reserve_holds::Entity::update_many()
                     .col_expr(

@@ -50,6 +50,23 @@ impl Payments {
             if claim.rows_affected != 1 {
                 continue;
             }
+            // Re-read after claiming: a clawback may have shrunk the hold since the list was read.
+            let Some(hold) = reserve_holds::Entity::find_by_id(hold.id.clone()).one(&self.db).await? else {
+                continue;
+            };
+            // Suspended (or deactivated) sellers keep their reserve until an admin reinstates them.
+            let active = repo::accounts::by_id(&self.db, &hold.account_id)
+                .await?
+                .is_some_and(|a| a.status == domain::lifecycle::AccountStatus::Active.as_str());
+            if !active {
+                reserve_holds::Entity::update_many()
+                    .col_expr(reserve_holds::Column::Status, Expr::value(HOLD_HELD))
+                    .col_expr(reserve_holds::Column::ClaimedUntil, Expr::value(Option::<DateTime<Utc>>::None))
+                    .filter(reserve_holds::Column::Id.eq(hold.id.clone()))
+                    .exec(&self.db)
+                    .await?;
+                continue;
+            }
             match self.release(&hold).await {
                 Ok(()) => released += 1,
                 Err(e) => tracing::warn!(hold_id = %hold.id, error = %e, "reserve release failed; will retry"),

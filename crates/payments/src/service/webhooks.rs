@@ -82,8 +82,10 @@ impl Payments {
         };
         let account = repo::accounts::for_update(txn, &account.id).await?.unwrap_or(account);
         // R-HOOK-2: an older snapshot never overwrites a newer one.
-        if account.provider_snapshot_at.is_some_and(|seen| seen >= event.created) {
-            return Ok(Outcome::Ignored("older or same snapshot".into()));
+        // (Stripe's `created` has second resolution: a snapshot of the same second is applied,
+        // in delivery order.)
+        if account.provider_snapshot_at.is_some_and(|seen| seen > event.created) {
+            return Ok(Outcome::Ignored("older snapshot".into()));
         }
         let status: AccountStatus = account.status.parse().map_err(|e| ApplyError::Retry(format!("{e}")))?;
         let enabled = obj.charges_enabled && obj.payouts_enabled;
@@ -169,9 +171,14 @@ impl Payments {
             return Ok(Outcome::Ignored(format!("unknown account {acct}")));
         };
         let currency = domain::money::Currency::parse(&obj.currency).map_err(|e| ApplyError::Retry(e.to_string()))?;
-        let status = if paid { "PAID" } else { "FAILED" };
         let existing =
             payouts::Entity::find().filter(payouts::Column::ProviderPayoutId.eq(obj.id.clone())).one(txn).await?;
+        // A payout that failed stays failed: a `payout.paid` delivered after `payout.failed`
+        // (out of order) must not count it as paid.
+        if paid && existing.as_ref().is_some_and(|p| p.status == "FAILED") {
+            return Ok(Outcome::Ignored("payout already reported failed".into()));
+        }
+        let status = if paid { "PAID" } else { "FAILED" };
         match existing {
             Some(p) => {
                 let mut am: payouts::ActiveModel = p.into();
