@@ -73,6 +73,16 @@ impl Apps {
         assert_eq!(self.webhook(&self.mur_base, &e).await, 200);
     }
 
+    /// Moves the clock past settlement: propagates the earning, settles every due entry as of
+    /// three days from now and propagates that too. Returns the instant the holds become due.
+    pub async fn settle_all(&self) -> chrono::DateTime<chrono::Utc> {
+        self.payments.service.consume_ledger_events(100).await.expect("earnings");
+        let later = chrono::Utc::now() + chrono::Duration::days(3);
+        self.murchases.service.settle_due(later).await.expect("settle");
+        self.payments.service.consume_ledger_events(100).await.expect("settled");
+        later + chrono::Duration::days(31)
+    }
+
     /// Creates the order's payment through checkout and delivers Stripe's
     /// `payment_intent.succeeded` for it; returns the payment intent id.
     pub async fn checkout_and_pay(&self, order: &str, malet: &str, amount: i64) -> String {

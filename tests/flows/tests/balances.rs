@@ -169,11 +169,7 @@ async fn a_refund_after_the_reserve_was_released_comes_out_of_pending() {
         let apps = spawn(&t.conn).await;
         let (_, acct) = apps.active_account("m1").await;
         apps.pay_order("ord_1", "pi_1", &acct, 10_000).await;
-        apps.payments.service.consume_ledger_events(10).await.expect("earning");
-        let later = chrono::Utc::now() + chrono::Duration::days(3);
-        apps.murchases.service.settle_due(later).await.expect("settle");
-        apps.payments.service.consume_ledger_events(10).await.expect("settled");
-        let due = later + chrono::Duration::days(31);
+        let due = apps.settle_all().await;
         assert_eq!(apps.payments.service.release_due_reserves(due).await.expect("release"), 1);
         let e = service_core::testing::events::charge_refunded("evt_r", "pi_1", 10_000, 4_000);
         assert_eq!(apps.webhook(&apps.mur_base, &e).await, 200);

@@ -65,14 +65,10 @@ async fn suspended_sellers_keep_their_reserve_and_do_not_learn_about_others() {
         let apps = spawn(&t.conn).await;
         let (id, acct) = apps.active_account("m1").await;
         apps.pay_order("ord_1", "pi_1", &acct, 10_000).await;
-        apps.payments.service.consume_ledger_events(10).await.expect("earning");
-        let later = chrono::Utc::now() + chrono::Duration::days(3);
-        apps.murchases.service.settle_due(later).await.expect("settle");
-        apps.payments.service.consume_ledger_events(10).await.expect("settled");
+        let due = apps.settle_all().await;
         let suspend = "mutation($id: ID!) { suspendConnectedAccount(connectedAccountId: $id, reason: \"fraud review\") { status } }";
         let res = apps.pay.run(Some(&admin_token()), suspend, json!({"id": id})).await;
         assert_eq!(res["data"]["suspendConnectedAccount"]["status"], "SUSPENDED", "{res}");
-        let due = later + chrono::Duration::days(31);
         assert_eq!(apps.payments.service.release_due_reserves(due).await.expect("release"), 0, "{:?}", t.backend);
         assert!(apps.stripe.requests_to("/v1/transfers").is_empty());
         // Another owner learns nothing about this account's state.

@@ -136,11 +136,8 @@ async fn a_released_reserve_is_not_refunded_from_the_application_fee() {
         let apps = spawn(&t.conn).await;
         apps.active_account("m1").await;
         apps.checkout_and_pay("ord_1", "m1", 10_000).await;
-        apps.payments.service.consume_ledger_events(10).await.expect("earning");
-        let later = chrono::Utc::now() + chrono::Duration::days(3);
-        apps.murchases.service.settle_due(later).await.expect("settle");
-        apps.payments.service.consume_ledger_events(10).await.expect("settled");
-        apps.payments.service.release_due_reserves(later + chrono::Duration::days(31)).await.expect("release");
+        let due = apps.settle_all().await;
+        apps.payments.service.release_due_reserves(due).await.expect("release");
         let res = apps.mur.run(Some(&admin_token()), REFUND, json!({"o": "ord_1", "a": 10000})).await;
         assert_eq!(res["data"]["refundMurchase"]["status"], "REFUNDED", "{:?}: {res}", t.backend);
         let fee = apps
