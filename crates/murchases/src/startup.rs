@@ -1,9 +1,7 @@
 //! Building and running the `murchases` application.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::Router;
 use sea_orm::DatabaseConnection;
 use service_core::http::{Server, spawn_periodic};
 use service_core::subgraph::SubgraphState;
@@ -32,11 +30,6 @@ pub fn state(config: &Config, db: DatabaseConnection) -> anyhow::Result<AppState
     SubgraphState::assemble(SERVICE, common, db, service, schema, applier)
 }
 
-/// The HTTP application (used directly by oneshot tests).
-pub fn app(state: &AppState) -> Router {
-    state.router()
-}
-
 /// Background jobs: webhook retries and settlement.
 pub fn spawn_jobs(state: &AppState, every: std::time::Duration) {
     state.spawn_webhook_retries(every);
@@ -53,10 +46,6 @@ pub async fn build(config: &Config) -> anyhow::Result<Server> {
     let state = state(config, db)?;
     spawn_jobs(&state, config.common.job_interval());
     state.bind(config.addr).await
-}
-
-pub async fn bind(addr: SocketAddr, state: AppState) -> anyhow::Result<Server> {
-    state.bind(addr).await
 }
 
 /// `murchases backfill`: replays the platform's Stripe events created after `since` (payments,

@@ -1,9 +1,7 @@
 //! Building and running the `payments` application.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::Router;
 use sea_orm::DatabaseConnection;
 use service_core::http::{Server, spawn_periodic};
 use service_core::subgraph::SubgraphState;
@@ -39,11 +37,6 @@ pub fn state(config: &Config, db: DatabaseConnection) -> anyhow::Result<AppState
     SubgraphState::assemble(SERVICE, common, db, service, schema, applier)
 }
 
-/// The HTTP application (used directly by oneshot tests).
-pub fn app(state: &AppState) -> Router {
-    state.router()
-}
-
 /// Background jobs: webhook retries, ledger events from murchases, reserve releases.
 pub fn spawn_jobs(state: &AppState, every: std::time::Duration) {
     state.spawn_webhook_retries(every);
@@ -65,10 +58,6 @@ pub async fn build(config: &Config) -> anyhow::Result<Server> {
     let state = state(config, db)?;
     spawn_jobs(&state, config.common.job_interval());
     state.bind(config.addr).await
-}
-
-pub async fn bind(addr: SocketAddr, state: AppState) -> anyhow::Result<Server> {
-    state.bind(addr).await
 }
 
 /// `payments backfill`: replays Stripe events created after `since` (unix seconds) from the

@@ -274,6 +274,19 @@ pub mod events {
         e
     }
 
+    /// `payout.paid` (or `payout.failed`) of `amount` cents from connected account `acct`.
+    pub fn payout(event_id: &str, acct: &str, amount: i64, paid: bool) -> Value {
+        let mut e = stripe_event("payout.paid");
+        e["id"] = json!(event_id);
+        e["account"] = json!(acct);
+        e["data"]["object"]["amount"] = json!(amount);
+        if !paid {
+            e["type"] = json!("payout.failed");
+            e["data"]["object"]["status"] = json!("failed");
+        }
+        e
+    }
+
     /// `charge.refunded` for the charge `ch_<pi>` with a cumulative `amount_refunded`.
     pub fn charge_refunded(event_id: &str, pi: &str, amount: i64, amount_refunded: i64) -> Value {
         let mut e = stripe_event("charge.refunded");

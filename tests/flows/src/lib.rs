@@ -33,8 +33,8 @@ pub async fn spawn(db: &DatabaseConnection) -> Apps {
     let mconf = murchases::config::Config { addr: "127.0.0.1:0".parse().expect("addr"), settle_after_days: 2, common };
     let payments = payments::startup::state(&pconf, db.clone()).expect("payments state");
     let murchases = murchases::startup::state(&mconf, db.clone()).expect("murchases state");
-    let p = payments::startup::bind(pconf.addr, payments.clone()).await.expect("bind");
-    let m = murchases::startup::bind(mconf.addr, murchases.clone()).await.expect("bind");
+    let p = payments.bind(pconf.addr).await.expect("bind");
+    let m = murchases.bind(mconf.addr).await.expect("bind");
     let pay_base = format!("http://{}", p.local_addr().expect("addr"));
     let mur_base = format!("http://{}", m.local_addr().expect("addr"));
     tokio::spawn(p.run());
@@ -71,6 +71,15 @@ impl Apps {
     pub async fn pay_order(&self, order: &str, pi: &str, acct: &str, amount: i64) {
         let e = events::payment_succeeded(&format!("evt_{pi}"), pi, order, None, Some(acct), amount);
         assert_eq!(self.webhook(&self.mur_base, &e).await, 200);
+    }
+
+    /// An ACTIVE Stripe account for `malet` with one paid order (`ord_1`, `pi_1`, `amount`)
+    /// whose earning reached the balances; returns (account id, acct_…).
+    pub async fn seller_with_sale(&self, malet: &str, amount: i64) -> (String, String) {
+        let (id, acct) = self.active_account(malet).await;
+        self.pay_order("ord_1", "pi_1", &acct, amount).await;
+        self.payments.service.consume_ledger_events(100).await.expect("earning");
+        (id, acct)
     }
 
     /// Moves the clock past settlement: propagates the earning, settles every due entry as of

@@ -66,9 +66,7 @@ async fn ledger_events_become_balances_exactly_once() {
 async fn reserve_is_released_once_even_when_the_job_runs_twice_at_once() {
     for t in TestDb::all().await {
         let apps = spawn(&t.conn).await;
-        let (_, acct) = apps.active_account("m1").await;
-        apps.pay_order("ord_1", "pi_1", &acct, 10_000).await;
-        apps.payments.service.consume_ledger_events(10).await.expect("earning");
+        let (_, acct) = apps.seller_with_sale("m1", 10_000).await;
         // Settle the entry (as if the settlement delay had passed) and propagate.
         let later = chrono::Utc::now() + chrono::Duration::days(3);
         assert_eq!(apps.murchases.service.settle_due(later).await.expect("settle"), 1);
@@ -109,22 +107,15 @@ async fn reserve_is_released_once_even_when_the_job_runs_twice_at_once() {
 async fn payouts_move_pending_to_paid_once() {
     for t in TestDb::all().await {
         let apps = spawn(&t.conn).await;
-        let (_, acct) = apps.active_account("m1").await;
-        apps.pay_order("ord_1", "pi_1", &acct, 10_000).await;
-        apps.payments.service.consume_ledger_events(10).await.expect("earning");
-        let mut po = testing::stripe_event("payout.paid");
-        po["id"] = json!("evt_po_1");
-        po["account"] = json!(acct);
-        po["data"]["object"]["amount"] = json!(5_000);
+        let (_, acct) = apps.seller_with_sale("m1", 10_000).await;
+        let mut po = service_core::testing::events::payout("evt_po_1", &acct, 5_000, true);
         assert_eq!(apps.webhook(&apps.pay_base, &po).await, 200);
         po["id"] = json!("evt_po_1_redelivered_as_new_id");
         assert_eq!(apps.webhook(&apps.pay_base, &po).await, 200);
         let bal = apps.balances("m1").await;
         assert_eq!((bal["pendingBalance"].clone(), bal["totalPayouts"].clone()), (json!(2992), json!(5000)), "{bal}");
         // The bank bounced it: the money is back in the pending balance, once.
-        let mut failed = po.clone();
-        failed["id"] = json!("evt_po_1_failed");
-        failed["type"] = json!("payout.failed");
+        let mut failed = service_core::testing::events::payout("evt_po_1_failed", &acct, 5_000, false);
         assert_eq!(apps.webhook(&apps.pay_base, &failed).await, 200);
         failed["id"] = json!("evt_po_1_failed_again");
         assert_eq!(apps.webhook(&apps.pay_base, &failed).await, 200);

@@ -8,16 +8,9 @@ use service_core::testing::{self, TestDb, admin_token, error_code, events, owner
 async fn failed_then_paid_payout_is_not_counted() {
     for t in TestDb::all().await {
         let apps = spawn(&t.conn).await;
-        let (_, acct) = apps.active_account("m1").await;
-        apps.pay_order("ord_1", "pi_1", &acct, 10_000).await;
-        apps.payments.service.consume_ledger_events(10).await.expect("earning");
-        let mut po = testing::stripe_event("payout.paid");
-        po["account"] = json!(acct);
-        po["data"]["object"]["amount"] = json!(5_000);
-        let mut failed = po.clone();
-        failed["id"] = json!("evt_failed");
-        failed["type"] = json!("payout.failed");
-        po["id"] = json!("evt_paid");
+        let (_, acct) = apps.seller_with_sale("m1", 10_000).await;
+        let po = events::payout("evt_paid", &acct, 5_000, true);
+        let failed = events::payout("evt_failed", &acct, 5_000, false);
         assert_eq!(apps.webhook(&apps.pay_base, &failed).await, 200);
         assert_eq!(apps.webhook(&apps.pay_base, &po).await, 200);
         let bal = apps.balances("m1").await;

@@ -24,7 +24,7 @@ pub fn config(stripe_base: Option<String>) -> Config {
 
 pub async fn spawn(db: &DatabaseConnection, stripe_base: Option<String>) -> TestApp {
     let state = startup::state(&config(stripe_base), db.clone()).expect("state");
-    let app = startup::bind("127.0.0.1:0".parse().expect("addr"), state.clone()).await.expect("bind");
+    let app = state.bind("127.0.0.1:0".parse().expect("addr")).await.expect("bind");
     let base = format!("http://{}", app.local_addr().expect("addr"));
     tokio::spawn(app.run());
     TestApp { gql: Gql::new(&base), base, http: reqwest::Client::new(), state }

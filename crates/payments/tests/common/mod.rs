@@ -31,7 +31,7 @@ pub fn config(stripe_base: Option<String>) -> Config {
 pub async fn spawn(db: &DatabaseConnection) -> TestApp {
     let stripe = FakeStripe::start(testing::stripe_fixtures_dir().join("fixtures3.json")).await.expect("fake stripe");
     let state = startup::state(&config(Some(stripe.base_url())), db.clone()).expect("state");
-    let app = startup::bind("127.0.0.1:0".parse().expect("addr"), state.clone()).await.expect("bind");
+    let app = state.bind("127.0.0.1:0".parse().expect("addr")).await.expect("bind");
     let base = format!("http://{}", app.local_addr().expect("addr"));
     tokio::spawn(app.run());
     TestApp { gql: Gql::new(&base), base, http: reqwest::Client::new(), state, stripe }
