@@ -43,6 +43,17 @@ pub fn int32(amount: i64) -> Result<i32, crate::graphql::ApiError> {
     })
 }
 
+/// The GraphQL `Float` of a rate (the seed's `commissionRate: Float!`,
+/// `rollingReservePercent: Float!`). This is the one place a decimal becomes a float: for
+/// display only, at the API boundary; the exact value travels as a decimal string next to it.
+pub type DisplayFloat = f64;
+
+/// Converts an exact decimal to its display float.
+pub fn display_float(value: rust_decimal::Decimal) -> Result<DisplayFloat, crate::graphql::ApiError> {
+    use rust_decimal::prelude::ToPrimitive;
+    value.to_f64().ok_or_else(|| crate::graphql::ApiError::internal(format!("{value} is not representable")))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

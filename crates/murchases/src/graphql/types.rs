@@ -4,9 +4,8 @@ use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use domain::commission::{Breakdown, Trace};
 use domain::permissions::Permission;
-use rust_decimal::prelude::ToPrimitive;
 use service_core::graphql::{ApiError, MaletGuard, actor};
-use service_core::scalars::{Long, int32};
+use service_core::scalars::{DisplayFloat, Long, display_float, int32};
 
 use crate::service::Murchases;
 use crate::service::ledger::EarningsSummary as SummaryValue;
@@ -112,9 +111,9 @@ impl CommissionLedger {
         int32(self.0.gross_amount)
     }
     /// The rate as a GraphQL Float, produced from the exact decimal (see `commissionRateDecimal`).
-    async fn commission_rate(&self) -> Result<f64, ApiError> {
+    async fn commission_rate(&self) -> Result<DisplayFloat, ApiError> {
         let rate: rust_decimal::Decimal = self.0.commission_rate.parse().map_err(ApiError::internal)?;
-        rate.to_f64().ok_or_else(|| ApiError::internal("rate not representable"))
+        display_float(rate)
     }
     /// The exact rate as a decimal string, e.g. "0.08".
     async fn commission_rate_decimal(&self) -> &str {
@@ -251,8 +250,8 @@ impl CommissionBreakdown {
     async fn commissionable_base(&self) -> Result<i32, ApiError> {
         int32(self.b.commissionable_base)
     }
-    async fn commission_rate(&self) -> f64 {
-        self.b.commission_rate.value().to_f64().unwrap_or_default()
+    async fn commission_rate(&self) -> Result<DisplayFloat, ApiError> {
+        display_float(self.b.commission_rate.value())
     }
     async fn commission_rate_decimal(&self) -> String {
         self.b.commission_rate.to_string()

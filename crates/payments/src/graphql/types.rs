@@ -3,9 +3,8 @@
 use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use domain::permissions::Permission;
-use rust_decimal::prelude::ToPrimitive;
 use service_core::graphql::{ApiError, MaletGuard, actor};
-use service_core::scalars::Long;
+use service_core::scalars::{DisplayFloat, Long, display_float};
 
 use crate::repo::movements::Balances;
 use crate::service::Payments;
@@ -150,9 +149,9 @@ impl ConnectedAccount {
         })
     }
     /// Rolling reserve in percent (10 = 10%), produced from the exact decimal rate.
-    async fn rolling_reserve_percent(&self) -> Result<f64, ApiError> {
+    async fn rolling_reserve_percent(&self) -> Result<DisplayFloat, ApiError> {
         let rate: domain::rate::Rate = self.0.rolling_reserve_rate.parse().map_err(ApiError::internal)?;
-        rate.percent().to_f64().ok_or_else(|| ApiError::internal("rate not representable"))
+        display_float(rate.percent())
     }
     async fn reserve_expires_at(&self) -> Option<DateTime<Utc>> {
         self.0.reserve_expires_at
