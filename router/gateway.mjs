@@ -5,8 +5,9 @@
 //   polling, no Apollo GraphOS).
 // - Forwards the client's `Authorization` header to every subgraph request (the subgraphs verify
 //   the JWT themselves; this process checks nothing).
-// - Subgraph errors reach the client with their `extensions.code` (UNAUTHENTICATED, FORBIDDEN, …)
-//   unchanged; the gateway only adds `extensions.serviceName`.
+// - Subgraph errors reach the client with their `extensions.code` (UNAUTHENTICATED, FORBIDDEN,
+//   QUERY_TOO_COMPLEX, …) unchanged; the gateway only adds `extensions.serviceName`.
+// - Outside development, validation errors carry no "Did you mean …?" suggestions.
 // - `GET /health`: the process is up and the supergraph is loaded. `GET /ready`: additionally every
 //   subgraph answers its own `/ready` (503 otherwise).
 //
@@ -95,6 +96,9 @@ const apollo = new ApolloServer({
   gateway,
   introspection,
   includeStacktraceInErrorResponses: false,
+  // No "Did you mean …?" hints in validation errors: they describe the schema to callers who
+  // cannot introspect it.
+  hideSchemaDetailsFromClientErrors: !development,
   stopOnTerminationSignals: false,
   plugins: [
     ApolloServerPluginDrainHttpServer({ httpServer }),

@@ -20,6 +20,7 @@ const TABLES: &[&str] = &[
     "webhook_events",
     "outbox",
     "audit_log",
+    "checkouts",
 ];
 
 async fn table_exists(db: &DatabaseConnection, table: &str) -> bool {
@@ -90,20 +91,23 @@ async fn duplicate_webhook_event_is_refused() {
 }
 
 #[tokio::test]
-async fn ledger_is_unique_per_order_and_per_provider_charge() {
+async fn ledger_is_unique_per_malet_order_and_per_provider_charge() {
     for t in TestDb::all().await {
         let db = &t.conn;
-        let insert = |id: &str, order: &str, payment: &str| {
+        let insert_for = |malet: &str, id: &str, order: &str, payment: &str| {
             format!(
                 "INSERT INTO commission_ledger (id, order_id, malet_id, provider, provider_payment_id, currency, gross_amount, \
                  commission_rate, original_commission, original_reserve, original_affiliate, commission_amount, processing_fee, \
                  reserve_amount, affiliate_amount, net_payout, application_fee_amount, status, rule_version, breakdown, \
-                 created_at, updated_at) VALUES ('{id}', '{order}', 'm1', 'STRIPE_CONNECT', '{payment}', 'USD', 10000, '0.08', \
+                 created_at, updated_at) VALUES ('{id}', '{order}', '{malet}', 'STRIPE_CONNECT', '{payment}', 'USD', 10000, '0.08', \
                  800, 888, 0, 800, 320, 888, 0, 7992, 2008, 'PENDING', 1, '{{}}', '2026-11-25T00:00:00Z', '2026-11-25T00:00:00Z')"
             )
         };
+        let insert = |id: &str, order: &str, payment: &str| insert_for("m1", id, order, payment);
         db.execute_unprepared(&insert("l1", "o1", "pi_1")).await.expect("first");
         assert!(db.execute_unprepared(&insert("l2", "o1", "pi_2")).await.is_err(), "same order");
+        // Order ids are scoped to their Malet (R-TRUST-3): another shop's `o1` is its own order.
+        db.execute_unprepared(&insert_for("m2", "l5", "o1", "pi_5")).await.expect("same order id, other Malet");
         assert!(db.execute_unprepared(&insert("l3", "o3", "pi_1")).await.is_err(), "same charge");
         // Amounts are 64-bit: a lifetime-sized value round-trips.
         db.execute_unprepared(&insert("l4", "o4", "pi_4").replace("10000, '0.08'", "9000000000000, '0.08'"))

@@ -10,6 +10,7 @@ use std::fmt;
 use std::path::Path;
 use std::str::FromStr;
 
+use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use crate::money::{Currency, MoneyError, Rounding};
@@ -116,6 +117,25 @@ struct RawConfig {
     reserve: RawReserve,
     base: RawBase,
     affiliate: RawAffiliate,
+    #[serde(default)]
+    limits: RawLimits,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+struct RawLimits {
+    max_transaction_amount: i64,
+    max_non_commissionable_share: Rate,
+}
+
+impl Default for RawLimits {
+    fn default() -> Self {
+        let limits = Limits::default();
+        RawLimits {
+            max_transaction_amount: limits.max_transaction_amount,
+            max_non_commissionable_share: limits.max_non_commissionable_share,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -185,6 +205,84 @@ pub struct CommissionConfig {
     pub shipping_commissionable: bool,
     pub affiliate_rate: Rate,
     pub affiliate_funding: AffiliateFunding,
+    pub limits: Limits,
+}
+
+/// Bounds every amount and every order must respect, whoever sends them (R-TRUST-2,
+/// R-TRUST-4): the order service, a storefront's payment metadata, a provider event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Limits {
+    /// The largest amount one transaction may carry, in minor units. Default 99 999 999
+    /// (Stripe's own maximum charge, 999 999.99 in a two-decimal currency); it also keeps every
+    /// per-entry amount inside GraphQL's 32-bit `Int`.
+    pub max_transaction_amount: i64,
+    /// The largest share of an order's gross that may be left out of the commissionable base
+    /// (tax, shipping and discounts when they are not commissionable). Default 0.5.
+    pub max_non_commissionable_share: Rate,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_transaction_amount: 99_999_999,
+            max_non_commissionable_share: Rate::new(Decimal::new(5, 1)).unwrap_or(Rate::ZERO),
+        }
+    }
+}
+
+/// An amount or an order outside the configured [`Limits`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LimitError {
+    #[error("{field} must be greater than zero, got {amount}")]
+    NotPositive { field: &'static str, amount: i64 },
+    #[error("{field} {amount} exceeds the per-transaction maximum {max}")]
+    TooLarge { field: &'static str, amount: i64, max: i64 },
+    #[error(
+        "the commissionable base {base} leaves {excluded} of the gross {gross} out of commission, more than the allowed share {share}"
+    )]
+    BaseTooSmall { base: i64, gross: i64, excluded: i64, share: Rate },
+}
+
+impl Limits {
+    /// A provider or caller amount that must be positive and within the per-transaction maximum.
+    pub fn positive(&self, field: &'static str, amount: i64) -> Result<i64, LimitError> {
+        if amount <= 0 {
+            return Err(LimitError::NotPositive { field, amount });
+        }
+        self.at_most(field, amount)
+    }
+
+    /// An amount that may be zero (a cumulative refunded total), never negative or too large.
+    pub fn non_negative(&self, field: &'static str, amount: i64) -> Result<i64, LimitError> {
+        if amount < 0 {
+            return Err(LimitError::NotPositive { field, amount });
+        }
+        self.at_most(field, amount)
+    }
+
+    fn at_most(&self, field: &'static str, amount: i64) -> Result<i64, LimitError> {
+        if amount > self.max_transaction_amount {
+            return Err(LimitError::TooLarge { field, amount, max: self.max_transaction_amount });
+        }
+        Ok(amount)
+    }
+
+    /// Checks a computed breakdown: its gross within the maximum, and at most
+    /// `max_non_commissionable_share` of the gross outside the commissionable base.
+    pub fn check(&self, b: &Breakdown) -> Result<(), LimitError> {
+        self.positive("gross", b.gross)?;
+        let excluded = b.gross - b.commissionable_base;
+        let allowed = self.max_non_commissionable_share.value() * Decimal::from(b.gross);
+        if Decimal::from(excluded) > allowed {
+            return Err(LimitError::BaseTooSmall {
+                base: b.commissionable_base,
+                gross: b.gross,
+                excluded,
+                share: self.max_non_commissionable_share,
+            });
+        }
+        Ok(())
+    }
 }
 
 impl CommissionConfig {
@@ -200,6 +298,9 @@ impl CommissionConfig {
         }
         if raw.reserve.new_seller_days < 0 || raw.reserve.release_after_days < 0 {
             return Err(ConfigError::Parse("reserve day counts must not be negative".into()));
+        }
+        if raw.limits.max_transaction_amount <= 0 {
+            return Err(ConfigError::Parse("limits.max_transaction_amount must be positive".into()));
         }
         Ok(CommissionConfig {
             version: raw.version,
@@ -222,6 +323,10 @@ impl CommissionConfig {
             shipping_commissionable: raw.base.shipping_commissionable,
             affiliate_rate: raw.affiliate.rate,
             affiliate_funding: raw.affiliate.funded_by,
+            limits: Limits {
+                max_transaction_amount: raw.limits.max_transaction_amount,
+                max_non_commissionable_share: raw.limits.max_non_commissionable_share,
+            },
         })
     }
 
@@ -498,4 +603,41 @@ pub fn compute(
             steps,
         },
     })
+}
+
+#[cfg(test)]
+mod limit_tests {
+    use super::*;
+
+    fn breakdown(gross: i64, subtotal: Option<i64>, discount: i64, tax: i64, shipping: i64) -> Breakdown {
+        let config = CommissionConfig::shipped().expect("config");
+        let rule = config.rule_for(Tier::Starter, &RuleOverrides::default()).expect("rule");
+        let order = OrderAmounts::new(Currency::USD, gross, subtotal, discount, tax, shipping, false).expect("order");
+        compute(&order, &rule, Rate::ZERO, None).expect("breakdown")
+    }
+
+    #[test]
+    fn shipped_limits_refuse_a_base_shaped_to_zero_and_oversized_amounts() {
+        let limits = CommissionConfig::shipped().expect("config").limits;
+        assert_eq!(limits.max_transaction_amount, 99_999_999);
+        // The review's orders: everything shipping, or subtotal = discount = tax.
+        assert!(matches!(
+            limits.check(&breakdown(10_000, Some(0), 0, 0, 10_000)),
+            Err(LimitError::BaseTooSmall { .. })
+        ));
+        assert!(matches!(
+            limits.check(&breakdown(5_000, Some(5_000), 5_000, 5_000, 0)),
+            Err(LimitError::BaseTooSmall { .. })
+        ));
+        // Half the gross outside the base is the boundary: allowed; one cent more is not.
+        assert_eq!(limits.check(&breakdown(10_000, Some(5_000), 0, 2_000, 3_000)), Ok(()));
+        assert!(limits.check(&breakdown(10_000, Some(4_999), 0, 2_001, 3_000)).is_err());
+        assert_eq!(limits.check(&breakdown(10_000, None, 0, 800, 0)), Ok(()));
+        assert_eq!(limits.positive("amount", 99_999_999), Ok(99_999_999));
+        assert!(limits.positive("amount", 100_000_000).is_err());
+        assert!(limits.positive("amount", i64::MAX).is_err());
+        assert!(limits.positive("amount", 0).is_err());
+        assert!(limits.positive("amount", -100_000).is_err());
+        assert_eq!(limits.non_negative("amount", 0), Ok(0));
+    }
 }

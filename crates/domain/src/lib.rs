@@ -3,6 +3,7 @@
 
 pub mod allocation;
 pub mod commission;
+pub mod ids;
 pub mod lifecycle;
 pub mod metadata;
 pub mod money;
@@ -14,6 +15,7 @@ pub mod reserve;
 pub mod schedule;
 
 pub use commission::{Breakdown, CommissionConfig, CommissionError, CommissionRule, OrderAmounts, Tier};
+pub use ids::{IdError, MaletId, OrderId, RecordId};
 pub use lifecycle::{AccountStatus, LedgerStatus, TransitionError};
 pub use money::{Currency, Money, MoneyError, Rounding};
 pub use permissions::{AccessDenied, Actor, Permission};

@@ -18,6 +18,9 @@ pub enum Permission {
     ViewRevenue,
     /// Admin commission changes (platform admins).
     ManageCommissions,
+    /// The order service: create checkout payments whose commissionable base (subtotal,
+    /// discount, tax, shipping) it vouches for (R-TRUST-2).
+    CreateMurchasePayments,
 }
 
 impl Permission {
@@ -27,6 +30,7 @@ impl Permission {
             Permission::ManagePayouts => "MANAGE_PAYOUTS",
             Permission::ViewRevenue => "VIEW_REVENUE",
             Permission::ManageCommissions => "MANAGE_COMMISSIONS",
+            Permission::CreateMurchasePayments => "CREATE_MURCHASE_PAYMENTS",
         }
     }
 }
@@ -45,6 +49,7 @@ impl FromStr for Permission {
             "MANAGE_PAYOUTS" => Ok(Permission::ManagePayouts),
             "VIEW_REVENUE" => Ok(Permission::ViewRevenue),
             "MANAGE_COMMISSIONS" => Ok(Permission::ManageCommissions),
+            "CREATE_MURCHASE_PAYMENTS" => Ok(Permission::CreateMurchasePayments),
             _ => Err(()),
         }
     }
@@ -140,6 +145,16 @@ impl Actor {
             MaletScope::Only(set) => set.contains(malet_id),
         };
         if self.has(permission) && owns { Ok(()) } else { Err(AccessDenied::Forbidden) }
+    }
+
+    /// The decision that comes before any lookup of a record whose Malet is not known yet:
+    /// identified and holding `permission` at all. A caller refused here learns nothing about
+    /// which records exist (R-TRUST-3).
+    pub fn may(&self, permission: Permission) -> Result<(), AccessDenied> {
+        if !self.is_authenticated() {
+            return Err(AccessDenied::Unauthenticated);
+        }
+        if self.has(permission) { Ok(()) } else { Err(AccessDenied::Forbidden) }
     }
 
     /// A platform-admin action: the permission on every Malet (`malets: ["*"]`).

@@ -11,6 +11,9 @@ pub struct Model {
     pub provider_payment_id: String,
     pub provider_charge_id: Option<String>,
     pub destination_account_id: Option<String>,
+    /// The connected account (ours) credited with this sale: the owner of the account the money
+    /// went to, never a free-form field (R-TRUST-1).
+    pub account_id: Option<String>,
     pub currency: String,
     pub gross_amount: i64,
     pub commission_rate: String,

@@ -22,6 +22,8 @@ pub struct Model {
     pub charges_enabled: bool,
     pub payouts_enabled: bool,
     pub provider_snapshot_at: Option<i64>,
+    /// Deactivated while SUSPENDED: the Malet needs an admin before it opens another account.
+    pub blocks_new_account: bool,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

@@ -5,6 +5,7 @@
 
 pub mod audit_log;
 pub mod balance_movements;
+pub mod checkouts;
 pub mod commission_ledger;
 pub mod commission_rules;
 pub mod connected_accounts;

@@ -35,3 +35,8 @@ pub async fn reserve_hold_for_ledger<C: ConnectionTrait>(
 ) -> Result<Option<crate::reserve_holds::Model>, DbErr> {
     crate::reserve_holds::Entity::find().filter(crate::reserve_holds::Column::LedgerId.eq(ledger_id)).one(conn).await
 }
+
+/// An account by our own id.
+pub async fn account_by_id<C: ConnectionTrait>(conn: &C, id: &str) -> Result<Option<connected_accounts::Model>, DbErr> {
+    connected_accounts::Entity::find_by_id(id.to_owned()).one(conn).await
+}

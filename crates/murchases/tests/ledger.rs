@@ -89,6 +89,7 @@ async fn refunds_claw_back_cumulatively_and_converge() {
 async fn refund_before_payment_is_retried_not_lost() {
     for t in all_dbs().await {
         let app = spawn(&t.conn, None).await;
+        seed_account(&t.conn, "m9", "acct_m9", "ACTIVE").await;
         assert_eq!(app.webhook(&charge_refunded("evt_r1", "pi_9", 10_000, 4_000)).await, 200);
         assert_eq!(app.webhook(&payment_succeeded("evt_1", "pi_9", "ord_9", Some("m9"), 10_000)).await, 200);
         // The retry pass (the background loop in production) applies the stored refund. Its
@@ -166,6 +167,7 @@ async fn unusable_metadata_needs_attention_and_is_never_guessed() {
 async fn tier_changes_apply_to_new_orders_only_and_entries_keep_their_rule_version() {
     for t in all_dbs().await {
         let app = spawn(&t.conn, None).await;
+        seed_account(&t.conn, "m1", "acct_m1", "ACTIVE").await;
         assert_eq!(app.webhook(&payment_succeeded("evt_1", "pi_1", "ord_1", Some("m1"), 10_000)).await, 200);
         let m = "mutation { setMaletTier(maletId: \"m1\", tier: PRO, reason: \"upgraded plan\") { version tier } }";
         let owner = app.gql.run(Some(&owner_token("m1")), m, json!({})).await;
@@ -195,6 +197,7 @@ async fn tier_changes_apply_to_new_orders_only_and_entries_keep_their_rule_versi
 async fn owners_see_only_their_own_malets_also_through_entities() {
     for t in all_dbs().await {
         let app = spawn(&t.conn, None).await;
+        seed_account(&t.conn, "ma", "acct_ma", "ACTIVE").await;
         assert_eq!(app.webhook(&payment_succeeded("evt_1", "pi_1", "ord_1", Some("ma"), 10_000)).await, 200);
         let b = owner_token("mb");
         let res = ledger(&app, &b, "ma").await;
@@ -267,6 +270,7 @@ async fn preview_matches_the_engine_and_writes_nothing() {
 async fn ledger_pages_newest_first_and_limits_are_enforced() {
     for t in all_dbs().await {
         let app = spawn(&t.conn, None).await;
+        seed_account(&t.conn, "m1", "acct_m1", "ACTIVE").await;
         for i in 0..5 {
             let e =
                 payment_succeeded(&format!("evt_{i}"), &format!("pi_{i}"), &format!("ord_{i}"), Some("m1"), 1_000 + i);
@@ -288,6 +292,7 @@ async fn ledger_pages_newest_first_and_limits_are_enforced() {
 async fn adjustments_are_audited_and_keep_the_identity() {
     for t in all_dbs().await {
         let app = spawn(&t.conn, None).await;
+        seed_account(&t.conn, "m1", "acct_m1", "ACTIVE").await;
         assert_eq!(app.webhook(&payment_succeeded("evt_1", "pi_1", "ord_1", Some("m1"), 10_000)).await, 200);
         let id = ledger(&app, &owner_token("m1"), "m1").await["data"]["commissionLedger"][0]["id"].clone();
         let m = "mutation($id: ID!, $a: Int!) { adjustCommission(ledgerId: $id, amount: $a, reason: \"goodwill\") { commissionAmount netPayout } }";

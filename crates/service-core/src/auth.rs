@@ -47,6 +47,12 @@ pub struct Claims {
     pub iss: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub aud: Option<String>,
+    /// Not before (seconds since the epoch): refused until then, with the leeway.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<i64>,
+    /// Issued at: a token issued in the future (beyond the leeway) is refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iat: Option<i64>,
 }
 
 /// JWT settings, from `JWT_SECRET` / `JWT_PUBLIC_KEY_FILE`, `JWT_ISSUER`, `JWT_AUDIENCE`.
@@ -65,6 +71,9 @@ pub struct AuthSettings {
     #[arg(long, env = "JWT_AUDIENCE")]
     pub jwt_audience: Option<String>,
 }
+
+/// Clock skew tolerated on `exp`, `nbf` and `iat`, in seconds.
+pub const LEEWAY_SECS: u64 = 30;
 
 /// A ready verifier: the key and a validation with the algorithm pinned.
 #[derive(Clone)]
@@ -110,7 +119,9 @@ impl Authenticator {
             }
         };
         let mut validation = Validation::new(algorithm);
-        validation.leeway = 30;
+        validation.leeway = LEEWAY_SECS;
+        // jsonwebtoken leaves `nbf` unchecked by default.
+        validation.validate_nbf = true;
         let mut required = vec!["exp", "sub"];
         if settings.jwt_issuer.is_some() {
             required.push("iss");
@@ -149,6 +160,11 @@ impl Authenticator {
         let data = jsonwebtoken::decode::<Claims>(token, &self.key, &self.validation)
             .map_err(|e| AuthError::InvalidToken(e.to_string()))?;
         let c = data.claims;
+        if let Some(iat) = c.iat
+            && iat > chrono::Utc::now().timestamp() + i64::try_from(LEEWAY_SECS).unwrap_or(0)
+        {
+            return Err(AuthError::InvalidClaims("iat is in the future".into()));
+        }
         Actor::from_claims(&c.sub, &c.scope, &c.malets).map_err(|e| AuthError::InvalidClaims(e.to_string()))
     }
 }
@@ -194,6 +210,8 @@ impl MintTokenArgs {
             exp: chrono::Utc::now().timestamp() + self.ttl,
             iss: self.jwt_issuer.clone(),
             aud: self.jwt_audience.clone(),
+            nbf: None,
+            iat: Some(chrono::Utc::now().timestamp()),
         };
         mint_hs256(&self.jwt_secret, &claims)
     }
@@ -229,6 +247,8 @@ mod tests {
             exp: chrono::Utc::now().timestamp() + exp_offset,
             iss: None,
             aud: None,
+            nbf: None,
+            iat: None,
         }
     }
 
@@ -273,6 +293,23 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert(axum::http::header::AUTHORIZATION, HeaderValue::from_static("Basic abc"));
         assert!(matches!(auth.authenticate(&h), Err(AuthError::MalformedHeader)));
+    }
+
+    #[test]
+    fn not_before_and_issued_in_the_future_are_refused_beyond_the_leeway() {
+        let auth = hs(None, None);
+        let now = chrono::Utc::now().timestamp();
+        let mut c = claims(3600);
+        c.nbf = Some(now + 600);
+        assert!(auth.verify(&mint(&c)).is_err(), "nbf in 10 minutes");
+        c.nbf = Some(now + 10);
+        assert!(auth.verify(&mint(&c)).is_ok(), "nbf within the leeway");
+        c.nbf = Some(now - 10);
+        assert!(auth.verify(&mint(&c)).is_ok());
+        c.iat = Some(now + 600);
+        assert!(matches!(auth.verify(&mint(&c)), Err(AuthError::InvalidClaims(_))), "iat in 10 minutes");
+        c.iat = Some(now + 5);
+        assert!(auth.verify(&mint(&c)).is_ok(), "iat within the leeway");
     }
 
     #[test]

@@ -26,6 +26,8 @@ pub struct CommonSettings {
     #[arg(long, env = "GRAPHQL_BODY_LIMIT", default_value_t = 64 * 1024)]
     pub graphql_body_limit: usize,
     #[command(flatten)]
+    pub http: crate::http::HttpLimits,
+    #[command(flatten)]
     pub auth: AuthSettings,
     #[command(flatten)]
     pub stripe: StripeSettings,

@@ -34,6 +34,25 @@ impl ServiceError {
     pub fn bad_input(err: impl std::fmt::Display) -> Self {
         ServiceError::BadInput(err.to_string())
     }
+
+    /// A record the actor asked for by id does not exist. Only a platform-wide actor learns
+    /// that; anyone else gets the same FORBIDDEN as for another Malet's record, so ids cannot
+    /// be probed (R-TRUST-3).
+    pub fn missing(actor: &domain::permissions::Actor, what: impl Into<String>) -> Self {
+        if actor.is_platform_wide() { ServiceError::NotFound(what.into()) } else { AccessDenied::Forbidden.into() }
+    }
+}
+
+impl From<domain::ids::IdError> for ServiceError {
+    fn from(value: domain::ids::IdError) -> Self {
+        ServiceError::BadInput(value.to_string())
+    }
+}
+
+impl From<domain::commission::LimitError> for ServiceError {
+    fn from(value: domain::commission::LimitError) -> Self {
+        ServiceError::BadInput(value.to_string())
+    }
 }
 
 impl From<ServiceError> for ApiError {

@@ -22,6 +22,10 @@ pub enum ApiError {
     Conflict(String),
     IllegalTransition(String),
     Provider(String),
+    /// A value the API cannot represent exactly (a `Long` beyond 2^53 − 1).
+    OutOfRange(String),
+    /// The query was refused before execution: too deep, too costly, too many representations.
+    QueryTooComplex(String),
     Internal,
 }
 
@@ -35,6 +39,8 @@ impl ApiError {
             ApiError::Conflict(_) => "CONFLICT",
             ApiError::IllegalTransition(_) => "ILLEGAL_TRANSITION",
             ApiError::Provider(_) => "PROVIDER_ERROR",
+            ApiError::OutOfRange(_) => "VALUE_OUT_OF_RANGE",
+            ApiError::QueryTooComplex(_) => "QUERY_TOO_COMPLEX",
             ApiError::Internal => "INTERNAL",
         }
     }
@@ -44,7 +50,11 @@ impl ApiError {
             ApiError::Unauthenticated => "authentication required".into(),
             ApiError::Forbidden => "not allowed".into(),
             ApiError::NotFound(what) => format!("{what} not found"),
-            ApiError::BadInput(m) | ApiError::Conflict(m) | ApiError::IllegalTransition(m) => m.clone(),
+            ApiError::BadInput(m)
+            | ApiError::Conflict(m)
+            | ApiError::IllegalTransition(m)
+            | ApiError::OutOfRange(m)
+            | ApiError::QueryTooComplex(m) => m.clone(),
             ApiError::Provider(m) => format!("payment provider error: {m}"),
             ApiError::Internal => "internal error".into(),
         }
@@ -63,6 +73,12 @@ impl From<AccessDenied> for ApiError {
             AccessDenied::Unauthenticated => ApiError::Unauthenticated,
             AccessDenied::Forbidden => ApiError::Forbidden,
         }
+    }
+}
+
+impl From<domain::ids::IdError> for ApiError {
+    fn from(value: domain::ids::IdError) -> Self {
+        ApiError::BadInput(value.to_string())
     }
 }
 
@@ -122,17 +138,48 @@ impl Guard for Authenticated {
 pub struct GraphqlState<E: Executor + Clone> {
     pub executor: E,
     pub auth: Authenticator,
+    pub development: bool,
+}
+
+/// Whether the request may read `_service { sdl }` (see [`RequestLimits`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Development(pub bool);
+
+/// One GraphQL error as a GraphQL-over-HTTP body, with its stable code.
+fn error_body(status: axum::http::StatusCode, message: &str, code: &str) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    (status, axum::Json(serde_json::json!({"errors": [{"message": message, "extensions": {"code": code}}]})))
+        .into_response()
 }
 
 /// `POST /graphql`: authenticate, then execute with the actor in the context. A bad token fails
 /// the whole request with UNAUTHENTICATED (HTTP 200, GraphQL error), so routers pass it through.
+/// A body that is not a GraphQL request (malformed JSON, wrong shape) is a 400 with code
+/// BAD_REQUEST, never Rust debug text.
 pub async fn graphql_handler<E: Executor + Clone>(
     State(state): State<GraphqlState<E>>,
     headers: HeaderMap,
-    request: GraphQLRequest,
-) -> GraphQLResponse {
-    match state.auth.authenticate(&headers) {
-        Ok(actor) => state.executor.execute(request.into_inner().data(actor)).await.into(),
+    request: Result<GraphQLRequest, async_graphql_axum::rejection::GraphQLRejection>,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let request = match request {
+        Ok(r) => r,
+        Err(rejection) if matches!(rejection.0, async_graphql::ParseRequestError::PayloadTooLarge) => {
+            return error_body(axum::http::StatusCode::PAYLOAD_TOO_LARGE, "the body is too large", "PAYLOAD_TOO_LARGE");
+        }
+        Err(rejection) => {
+            tracing::info!(error = %rejection.0, "unparseable GraphQL request");
+            return error_body(
+                axum::http::StatusCode::BAD_REQUEST,
+                "the body is not a GraphQL request: send JSON {\"query\": \"...\", \"variables\": {...}}",
+                "BAD_REQUEST",
+            );
+        }
+    };
+    let response: GraphQLResponse = match state.auth.authenticate(&headers) {
+        Ok(actor) => {
+            state.executor.execute(request.into_inner().data(actor).data(Development(state.development))).await.into()
+        }
         Err(e) => {
             tracing::info!(error = %e, "rejected token");
             let err = async_graphql::ServerError::new("invalid or expired token", None);
@@ -144,7 +191,8 @@ pub async fn graphql_handler<E: Executor + Clone>(
             });
             async_graphql::Response::from_errors(vec![err]).into()
         }
-    }
+    };
+    response.into_response()
 }
 
 /// GraphiQL page (served on `GET /graphql` in development only).

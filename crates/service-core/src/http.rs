@@ -15,18 +15,11 @@ use tokio::net::TcpListener;
 
 use crate::{db, telemetry};
 
-/// Routes every subgraph serves: `GET /health` (process up), `GET /ready` (database reachable),
-/// `GET /metrics` (Prometheus text). Also records request counts and latencies.
-pub fn operational_routes(service: &'static str, database: DatabaseConnection) -> Router {
+/// Routes every subgraph serves besides `/health` (which [`subgraph_router`] keeps outside the
+/// request limits): `GET /ready` (database reachable), `GET /metrics` (Prometheus text).
+pub fn operational_routes(database: DatabaseConnection) -> Router {
     let _ = telemetry::metrics_handle(); // install the recorder before the first request
-    Router::new()
-        .route(
-            "/health",
-            get(move || async move { axum::Json(serde_json::json!({"status": "ok", "service": service})) }),
-        )
-        .route("/ready", get(ready))
-        .route("/metrics", get(metrics))
-        .with_state(database)
+    Router::new().route("/ready", get(ready)).route("/metrics", get(metrics)).with_state(database)
 }
 
 async fn ready(State(database): State<DatabaseConnection>) -> Response {
@@ -94,6 +87,45 @@ pub async fn shutdown_signal() {
     tracing::info!("shutdown signal received, draining");
 }
 
+/// Limits that keep one client from degrading the service for everyone (R-TRUST-5).
+#[derive(Debug, Clone, Copy, clap::Args)]
+pub struct HttpLimits {
+    /// Seconds a client has to send a request's headers; an idle keep-alive connection is closed
+    /// after the same time.
+    #[arg(long, env = "HTTP_HEADER_TIMEOUT_SECS", default_value_t = 10)]
+    pub header_timeout_secs: u64,
+    /// Seconds a client has to send a request's body.
+    #[arg(long, env = "HTTP_BODY_TIMEOUT_SECS", default_value_t = 10)]
+    pub body_timeout_secs: u64,
+    /// Seconds a request may take in all (408 after).
+    #[arg(long, env = "HTTP_REQUEST_TIMEOUT_SECS", default_value_t = 30)]
+    pub request_timeout_secs: u64,
+    /// Open connections at most; further clients wait in the listen backlog.
+    #[arg(long, env = "HTTP_MAX_CONNECTIONS", default_value_t = 1024)]
+    pub max_connections: usize,
+    /// Requests in flight at most (503 with Retry-After above); `/health` is not counted.
+    #[arg(long, env = "HTTP_MAX_IN_FLIGHT", default_value_t = 256)]
+    pub max_in_flight: usize,
+}
+
+impl Default for HttpLimits {
+    fn default() -> Self {
+        HttpLimits {
+            header_timeout_secs: 10,
+            body_timeout_secs: 10,
+            request_timeout_secs: 30,
+            max_connections: 1024,
+            max_in_flight: 256,
+        }
+    }
+}
+
+impl HttpLimits {
+    fn secs(v: u64) -> std::time::Duration {
+        std::time::Duration::from_secs(v.max(1))
+    }
+}
+
 /// The parts of a subgraph's HTTP application.
 pub struct Subgraph<E: async_graphql::Executor + Clone> {
     pub service: &'static str,
@@ -104,13 +136,39 @@ pub struct Subgraph<E: async_graphql::Executor + Clone> {
     pub webhooks: crate::webhook::WebhookState,
     pub webhook_body_limit: usize,
     pub db: DatabaseConnection,
+    pub limits: HttpLimits,
+}
+
+/// Middleware: at most `max_in_flight` requests at once; above, 503 at once (never a queue
+/// that grows without bound).
+async fn limit_in_flight(
+    State(slots): State<std::sync::Arc<tokio::sync::Semaphore>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    match slots.try_acquire() {
+        Ok(_permit) => next.run(req).await,
+        Err(_) => {
+            metrics::counter!("http_requests_shed_total").increment(1);
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                [(axum::http::header::RETRY_AFTER, "1")],
+                axum::Json(serde_json::json!({"errors": [{"message": "too many requests in flight, retry shortly",
+                    "extensions": {"code": "OVERLOADED"}}]})),
+            )
+                .into_response()
+        }
+    }
 }
 
 /// The routes of a subgraph: `POST /graphql` (GET serves GraphiQL in development),
-/// `POST /webhooks/stripe`, `/health`, `/ready`, `/metrics`, each body-limited (413).
+/// `POST /webhooks/stripe`, `/health`, `/ready`, `/metrics`, each body-limited (413), with
+/// request and body timeouts and an in-flight cap (`/health` is outside the cap so it keeps
+/// answering under load).
 pub fn subgraph_router<E: async_graphql::Executor + Clone>(parts: Subgraph<E>) -> Router {
     use axum::routing::post;
     use tower_http::limit::RequestBodyLimitLayer;
+    use tower_http::timeout::{RequestBodyTimeoutLayer, TimeoutLayer};
 
     let mut graphql_route = post(crate::graphql::graphql_handler::<E>);
     if parts.development {
@@ -119,12 +177,33 @@ pub fn subgraph_router<E: async_graphql::Executor + Clone>(parts: Subgraph<E>) -
     let graphql = Router::new()
         .route("/graphql", graphql_route)
         .layer(RequestBodyLimitLayer::new(parts.graphql_body_limit))
-        .with_state(crate::graphql::GraphqlState { executor: parts.executor, auth: parts.auth });
+        .with_state(crate::graphql::GraphqlState {
+            executor: parts.executor,
+            auth: parts.auth,
+            development: parts.development,
+        });
     let webhooks = Router::new()
         .route("/webhooks/stripe", post(crate::webhook::stripe_webhook))
         .layer(RequestBodyLimitLayer::new(parts.webhook_body_limit))
         .with_state(parts.webhooks);
-    with_metrics(Router::new().merge(graphql).merge(webhooks).merge(operational_routes(parts.service, parts.db)))
+    let limits = parts.limits;
+    let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(limits.max_in_flight.max(1)));
+    let limited = Router::new()
+        .merge(graphql)
+        .merge(webhooks)
+        .merge(operational_routes(parts.db))
+        .layer(middleware::from_fn_with_state(slots, limit_in_flight))
+        .layer(RequestBodyTimeoutLayer::new(HttpLimits::secs(limits.body_timeout_secs)))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            HttpLimits::secs(limits.request_timeout_secs),
+        ));
+    let service = parts.service;
+    let health = Router::new().route(
+        "/health",
+        get(move || async move { axum::Json(serde_json::json!({"status": "ok", "service": service})) }),
+    );
+    with_metrics(limited.merge(health))
 }
 
 /// A bound, not yet running server: tests bind port 0 and read the real address.
@@ -132,11 +211,21 @@ pub struct Server {
     listener: TcpListener,
     router: Router,
     service: &'static str,
+    limits: HttpLimits,
 }
 
 impl Server {
     pub async fn bind(service: &'static str, addr: SocketAddr, router: Router) -> std::io::Result<Self> {
-        Ok(Server { listener: TcpListener::bind(addr).await?, router, service })
+        Self::bind_with(service, addr, router, HttpLimits::default()).await
+    }
+
+    pub async fn bind_with(
+        service: &'static str,
+        addr: SocketAddr,
+        router: Router,
+        limits: HttpLimits,
+    ) -> std::io::Result<Self> {
+        Ok(Server { listener: TcpListener::bind(addr).await?, router, service, limits })
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
@@ -145,8 +234,63 @@ impl Server {
 
     /// Serves until Ctrl-C / SIGTERM, then drains in-flight requests.
     pub async fn run(self) -> std::io::Result<()> {
+        self.run_until(shutdown_signal()).await
+    }
+
+    /// Serves HTTP/1.1 until `shutdown` resolves. Each connection has a header-read timeout
+    /// (which also closes idle keep-alive connections); at most `max_connections` are open, the
+    /// rest wait in the listen backlog. On shutdown, open connections finish their requests
+    /// (at most `request_timeout` more).
+    pub async fn run_until(self, shutdown: impl std::future::Future<Output = ()>) -> std::io::Result<()> {
+        use hyper_util::rt::{TokioIo, TokioTimer};
+        use hyper_util::service::TowerToHyperService;
+
         tracing::info!(service = self.service, addr = %self.listener.local_addr()?, "listening");
-        axum::serve(self.listener, self.router).with_graceful_shutdown(shutdown_signal()).await
+        let limits = self.limits;
+        let connections = std::sync::Arc::new(tokio::sync::Semaphore::new(limits.max_connections.max(1)));
+        let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+        let mut http = hyper::server::conn::http1::Builder::new();
+        http.timer(TokioTimer::new())
+            .header_read_timeout(HttpLimits::secs(limits.header_timeout_secs))
+            .max_headers(100)
+            .keep_alive(true);
+        let mut shutdown = std::pin::pin!(shutdown);
+        loop {
+            let permit = tokio::select! {
+                p = connections.clone().acquire_owned() => match p {
+                    Ok(p) => p,
+                    Err(_) => break,
+                },
+                () = &mut shutdown => break,
+            };
+            let stream = tokio::select! {
+                accepted = self.listener.accept() => match accepted {
+                    Ok((stream, _peer)) => stream,
+                    Err(e) => {
+                        // Out of descriptors and the like: back off instead of spinning.
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                        continue;
+                    }
+                },
+                () = &mut shutdown => break,
+            };
+            let _ = stream.set_nodelay(true);
+            let connection = http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(self.router.clone()));
+            let watched = graceful.watch(connection);
+            tokio::spawn(async move {
+                if let Err(e) = watched.await {
+                    tracing::debug!(error = %e, "connection ended with an error");
+                }
+                drop(permit);
+            });
+        }
+        tracing::info!(service = self.service, "draining connections");
+        let drain = HttpLimits::secs(limits.request_timeout_secs);
+        if tokio::time::timeout(drain, graceful.shutdown()).await.is_err() {
+            tracing::warn!(service = self.service, "connections still open after the drain timeout");
+        }
+        Ok(())
     }
 }
 

@@ -11,6 +11,7 @@ pub mod error;
 pub mod graphql;
 pub mod http;
 pub mod outbox;
+pub mod query_limits;
 pub mod registry;
 pub mod scalars;
 pub mod stripe;

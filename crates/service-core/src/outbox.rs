@@ -14,6 +14,8 @@ use crate::clock;
 pub const STATUS_PENDING: &str = "PENDING";
 pub const STATUS_DONE: &str = "DONE";
 pub const STATUS_FAILED: &str = "FAILED";
+/// An event that can never apply as it is: kept with its reason, not retried, for an admin.
+pub const STATUS_PARKED: &str = "PARKED";
 
 /// Writes an event; a second write with the same idempotency key is a no-op.
 pub async fn enqueue<C: ConnectionTrait>(
@@ -96,6 +98,19 @@ pub async fn fail<C: ConnectionTrait>(conn: &C, row: &outbox::Model, error: &str
         .col_expr(outbox::Column::Attempts, Expr::value(attempts))
         .col_expr(outbox::Column::LastError, Expr::value(error.chars().take(2000).collect::<String>()))
         .col_expr(outbox::Column::AvailableAt, Expr::value(clock::now() + clock::backoff(attempts)))
+        .col_expr(outbox::Column::LockedUntil, Expr::value(Option::<chrono::DateTime<chrono::Utc>>::None))
+        .filter(outbox::Column::Id.eq(row.id.clone()))
+        .exec(conn)
+        .await?;
+    Ok(())
+}
+
+/// Parks an event that can never apply (it stays, with its reason, and is not claimed again).
+pub async fn park<C: ConnectionTrait>(conn: &C, row: &outbox::Model, reason: &str) -> Result<(), DbErr> {
+    outbox::Entity::update_many()
+        .col_expr(outbox::Column::Status, Expr::value(STATUS_PARKED))
+        .col_expr(outbox::Column::Attempts, Expr::value(row.attempts + 1))
+        .col_expr(outbox::Column::LastError, Expr::value(reason.chars().take(2000).collect::<String>()))
         .col_expr(outbox::Column::LockedUntil, Expr::value(Option::<chrono::DateTime<chrono::Utc>>::None))
         .filter(outbox::Column::Id.eq(row.id.clone()))
         .exec(conn)

@@ -5,12 +5,37 @@ use async_graphql::{InputValueError, InputValueResult, Number, Scalar, ScalarTyp
 /// `Long`: a 64-bit signed count of minor units, for lifetime totals and summaries that can
 /// exceed GraphQL's 32-bit `Int` (R-MONEY-5). Serialized as a JSON number; values up to
 /// 2^53 − 1 (about 90 trillion dollars in cents) pass exactly through JavaScript routers, and
-/// larger inputs are rejected rather than rounded.
+/// larger inputs are rejected rather than rounded, and a larger output is a typed error
+/// (`VALUE_OUT_OF_RANGE`), never a number a router would round (R-MONEY-5, R-TRUST-4).
+/// The value is private: a `Long` is only made by the checked constructors.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Long(pub i64);
+pub struct Long(i64);
 
 /// The largest integer JavaScript represents exactly.
 pub const MAX_SAFE: i64 = (1 << 53) - 1;
+
+impl Long {
+    /// A value for the API; beyond ±(2^53 − 1) it is refused.
+    pub fn new(value: i64) -> Result<Self, crate::graphql::ApiError> {
+        if (-MAX_SAFE..=MAX_SAFE).contains(&value) {
+            Ok(Long(value))
+        } else {
+            tracing::error!(value, "a Long value exceeds 2^53 - 1 and is not served");
+            Err(crate::graphql::ApiError::OutOfRange(
+                "the value exceeds 2^53 - 1 and cannot be represented exactly".into(),
+            ))
+        }
+    }
+
+    /// A row count.
+    pub fn count(n: u64) -> Result<Self, crate::graphql::ApiError> {
+        Self::new(i64::try_from(n).unwrap_or(i64::MAX))
+    }
+
+    pub fn value(&self) -> i64 {
+        self.0
+    }
+}
 
 #[Scalar(name = "Long")]
 impl ScalarType for Long {
@@ -61,7 +86,11 @@ mod tests {
     #[test]
     fn long_carries_totals_beyond_32_bits_and_refuses_unsafe_integers() {
         let big = i64::from(i32::MAX) + 1;
-        assert_eq!(Long(big).to_value(), Value::Number(Number::from(big)));
+        assert_eq!(Long::new(big).map(|l| l.to_value()).ok(), Some(Value::Number(Number::from(big))));
+        assert!(Long::new(MAX_SAFE).is_ok() && Long::new(-MAX_SAFE).is_ok());
+        let refused = Long::new(MAX_SAFE + 1).expect_err("beyond 2^53 - 1");
+        assert_eq!(refused.code(), "VALUE_OUT_OF_RANGE");
+        assert!(Long::new(i64::MAX).is_err() && Long::new(i64::MIN).is_err());
         assert_eq!(<Long as ScalarType>::parse(Value::Number(Number::from(big))).ok(), Some(Long(big)));
         assert_eq!(<Long as ScalarType>::parse(Value::Number(Number::from(MAX_SAFE))).ok(), Some(Long(MAX_SAFE)));
         assert!(<Long as ScalarType>::parse(Value::Number(Number::from(MAX_SAFE + 1))).is_err());

@@ -13,9 +13,7 @@ use crate::config::CommonSettings;
 use crate::http::{Server, Subgraph, subgraph_router};
 use crate::webhook::{EventApplier, Inbox, WebhookState};
 
-/// Limits that protect a subgraph from costly queries (R-BAD).
-pub const MAX_DEPTH: usize = 12;
-pub const MAX_COMPLEXITY: usize = 1000;
+pub use crate::query_limits::{MAX_COMPLEXITY, MAX_DEPTH};
 
 /// A federation schema with depth and complexity limits; introspection only in development.
 /// `data` is the service the resolvers use (`None` to print the SDL).
@@ -33,7 +31,10 @@ where
     let mut builder = Schema::build(query, mutation, EmptySubscription)
         .enable_federation()
         .limit_depth(MAX_DEPTH)
-        .limit_complexity(MAX_COMPLEXITY);
+        .limit_complexity(MAX_COMPLEXITY)
+        .extension(crate::query_limits::RequestLimits)
+        // No "Did you mean …?" hints: they describe the schema to callers who cannot introspect.
+        .disable_suggestions();
     if !development {
         builder = builder.disable_introspection();
     }
@@ -63,6 +64,7 @@ pub struct SubgraphState<S: Clone, E: async_graphql::Executor + Clone> {
     pub development: bool,
     pub graphql_body_limit: usize,
     pub webhook_body_limit: usize,
+    pub http_limits: crate::http::HttpLimits,
 }
 
 impl<S: Clone, E: async_graphql::Executor + Clone> SubgraphState<S, E> {
@@ -87,6 +89,7 @@ impl<S: Clone, E: async_graphql::Executor + Clone> SubgraphState<S, E> {
             development: common.development(),
             graphql_body_limit: common.graphql_body_limit,
             webhook_body_limit: common.stripe.webhook_body_limit,
+            http_limits: common.http,
         })
     }
 
@@ -101,11 +104,12 @@ impl<S: Clone, E: async_graphql::Executor + Clone> SubgraphState<S, E> {
             webhooks: self.webhooks.clone(),
             webhook_body_limit: self.webhook_body_limit,
             db: self.db.clone(),
+            limits: self.http_limits,
         })
     }
 
     pub async fn bind(&self, addr: SocketAddr) -> anyhow::Result<Server> {
-        Ok(Server::bind(self.name, addr, self.router()).await?)
+        Ok(Server::bind_with(self.name, addr, self.router(), self.http_limits).await?)
     }
 
     /// Starts the webhook retry loop (every subgraph has one).

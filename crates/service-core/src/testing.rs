@@ -145,8 +145,31 @@ pub fn token(sub: &str, scope: &str, malets: &[&str], ttl_secs: i64) -> String {
         exp: chrono::Utc::now().timestamp() + ttl_secs,
         iss: None,
         aud: None,
+        nbf: None,
+        iat: Some(chrono::Utc::now().timestamp()),
     };
     crate::auth::mint_hs256(&secrecy::SecretString::from(TEST_JWT_SECRET.to_owned()), &claims).expect("mint")
+}
+
+/// A token with explicit `nbf` / `iat` (for the clock-claim tests).
+pub fn token_with_times(nbf: Option<i64>, iat: Option<i64>) -> String {
+    let claims = crate::auth::Claims {
+        sub: "owner-of-m1".into(),
+        scope: "VIEW_PAYOUTS MANAGE_PAYOUTS VIEW_REVENUE".into(),
+        malets: vec!["m1".into()],
+        exp: chrono::Utc::now().timestamp() + 3600,
+        iss: None,
+        aud: None,
+        nbf,
+        iat,
+    };
+    crate::auth::mint_hs256(&secrecy::SecretString::from(TEST_JWT_SECRET.to_owned()), &claims).expect("mint")
+}
+
+/// The order service's token: creates checkout payments and describes their commissionable
+/// base (CREATE_MURCHASE_PAYMENTS) for every Malet.
+pub fn order_service_token() -> String {
+    token("order-service", "CREATE_MURCHASE_PAYMENTS VIEW_REVENUE", &["*"], 3600)
 }
 
 /// A Malet owner's token with every owner permission.
@@ -221,6 +244,7 @@ pub fn common_settings(stripe_api_base: Option<String>) -> crate::config::Common
         commission_config: None,
         job_interval_secs: 0,
         graphql_body_limit: 64 * 1024,
+        http: crate::http::HttpLimits::default(),
         auth: auth_settings(),
         stripe: stripe_settings(stripe_api_base),
     }

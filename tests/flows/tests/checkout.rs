@@ -31,7 +31,7 @@ async fn destination_charge_carries_the_engine_numbers_and_metadata() {
         assert_eq!(metadata.get("orderId").map(String::as_str), Some("ord_42"));
         assert_eq!(metadata.get("maletId").map(String::as_str), Some("m1"));
         assert_eq!(metadata.get("platform").map(String::as_str), Some("shopify"));
-        assert_eq!(sent.idempotency_key.as_deref(), Some("murchase-payment:ord_42"));
+        assert_eq!(sent.idempotency_key.as_deref(), Some("murchase-payment:m1:ord_42"));
 
         // A retry is the same payment (same idempotency key), never a second charge.
         let again = apps.mur.run(Some(&owner), CREATE, json!({"i": input})).await;

@@ -6,7 +6,7 @@ use flows::spawn;
 use serde_json::json;
 use service_core::testing::{self, TestDb, admin_token, error_code, owner_token};
 
-const REFUND: &str = "mutation($o: ID!, $a: Int!) { refundMurchase(orderId: $o, amount: $a, reason: \"order cancelled\") { refundedAmount refundedCommission commissionAmount reserveAmount netPayout status } }";
+const REFUND: &str = "mutation($o: ID!, $a: Int!) { refundMurchase(maletId: \"m1\", orderId: $o, amount: $a, reason: \"order cancelled\") { refundedAmount refundedCommission commissionAmount reserveAmount netPayout status } }";
 
 #[tokio::test]
 async fn refund_through_the_provider_and_the_ledger() {

@@ -1,4 +1,5 @@
 use async_graphql::{Context, ID, Object};
+use domain::ids::{MaletId, OrderId};
 use domain::rate::Rate;
 use service_core::graphql::{ApiError, Authenticated, actor};
 
@@ -16,12 +17,15 @@ fn rate(text: Option<String>, field: &str) -> Result<Option<Rate>, ApiError> {
 #[Object]
 impl Mutation {
     /// Creates the provider payment (Stripe destination charge) for an order and returns its
-    /// client secret. Needs MANAGE_PAYOUTS on the Malet.
+    /// client secret. The order service (CREATE_MURCHASE_PAYMENTS on the Malet) may describe the
+    /// commissionable base (subtotal, discount, tax, shipping, affiliate); a Malet Owner
+    /// (MANAGE_PAYOUTS) may only charge an amount, all of it commissionable.
     #[graphql(guard = "Authenticated")]
     async fn create_murchase_payment(&self, ctx: &Context<'_>, input: OrderInput) -> Result<MurchasePayment, ApiError> {
-        let malet_id = input.malet_id.0.clone();
-        let order_id = input.order_id.clone().unwrap_or_default();
-        let (created, b) = svc(ctx)?.create_payment(actor(ctx), &input.into()).await?;
+        let input: crate::service::checkout::OrderInput = input.try_into()?;
+        let malet_id = input.malet_id.to_string();
+        let order_id = ID(input.order_id.as_ref().map(ToString::to_string).unwrap_or_default());
+        let (created, b) = svc(ctx)?.create_payment(actor(ctx), &input).await?;
         Ok(MurchasePayment {
             order_id,
             payment_intent_id: created.payment_id,
@@ -38,6 +42,7 @@ impl Mutation {
     async fn refund_murchase(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "The Malet whose order it is (order ids are unique per Malet).")] malet_id: ID,
         order_id: ID,
         amount: i32,
         reason: String,
@@ -45,7 +50,14 @@ impl Mutation {
         idempotency_key: Option<String>,
     ) -> Result<CommissionLedger, ApiError> {
         let entry = svc(ctx)?
-            .refund_order(actor(ctx), &order_id, i64::from(amount), &reason, idempotency_key.as_deref())
+            .refund_order(
+                actor(ctx),
+                &MaletId::parse(&malet_id)?,
+                &OrderId::parse(&order_id)?,
+                i64::from(amount),
+                &reason,
+                idempotency_key.as_deref(),
+            )
             .await?;
         Ok(CommissionLedger(entry))
     }
@@ -59,7 +71,8 @@ impl Mutation {
         tier: Tier,
         reason: String,
     ) -> Result<CommissionRule, ApiError> {
-        Ok(svc(ctx)?.set_tier(actor(ctx), &malet_id, tier.into(), &reason).await?.into())
+        let malet_id = MaletId::parse(&malet_id)?;
+        Ok(svc(ctx)?.set_tier(actor(ctx), malet_id.as_str(), tier.into(), &reason).await?.into())
     }
 
     /// Admin: a custom commission rate and/or affiliate share for a Malet.
@@ -71,10 +84,11 @@ impl Mutation {
     ) -> Result<CommissionRule, ApiError> {
         let commission_rate = rate(input.commission_rate, "commissionRate")?;
         let affiliate_rate = rate(input.affiliate_rate, "affiliateRate")?;
+        let malet_id = MaletId::parse(&input.malet_id)?;
         let row = svc(ctx)?
             .set_override(
                 actor(ctx),
-                &input.malet_id,
+                malet_id.as_str(),
                 commission_rate,
                 affiliate_rate,
                 input.affiliate_funding.map(Into::into),

@@ -1,10 +1,12 @@
 use async_graphql::{Context, ID, Object};
+use domain::ids::MaletId;
 use domain::permissions::Permission;
 use service_core::graphql::{AdminGuard, ApiError, Authenticated, actor};
 use service_core::scalars::Long;
 
 use super::types::{
-    CommissionBreakdown, CommissionLedger, CommissionRule, EarningsSummary, Malet, OrderInput, PaymentException, svc,
+    CommissionBreakdown, CommissionLedger, CommissionRule, EarningsSummary, Malet, OrderInput, PaymentException,
+    page_cost, svc,
 };
 
 pub struct Query;
@@ -19,11 +21,13 @@ impl Query {
         malet_id: ID,
         currency: Option<String>,
     ) -> Result<EarningsSummary, ApiError> {
-        Ok(EarningsSummary(svc(ctx)?.earnings_summary(actor(ctx), &malet_id, currency.as_deref()).await?))
+        let malet_id = MaletId::parse(&malet_id)?;
+        Ok(EarningsSummary(svc(ctx)?.earnings_summary(actor(ctx), malet_id.as_str(), currency.as_deref()).await?))
     }
 
-    /// A page of a Malet's ledger entries, newest first (limit 1–100).
-    #[graphql(guard = "Authenticated")]
+    /// A page of a Malet's ledger entries, newest first (limit 1–100). Its query cost is
+    /// `limit` times the cost of one entry's selection.
+    #[graphql(guard = "Authenticated", complexity = "page_cost(limit, child_complexity)")]
     async fn commission_ledger(
         &self,
         ctx: &Context<'_>,
@@ -31,29 +35,33 @@ impl Query {
         #[graphql(default = 20)] limit: i32,
         #[graphql(default = 0)] offset: i32,
     ) -> Result<Vec<CommissionLedger>, ApiError> {
-        let rows = svc(ctx)?.ledger_page(actor(ctx), &malet_id, limit, offset).await?;
+        let malet_id = MaletId::parse(&malet_id)?;
+        let rows = svc(ctx)?.ledger_page(actor(ctx), malet_id.as_str(), limit, offset).await?;
         Ok(rows.into_iter().map(CommissionLedger).collect())
     }
 
     /// How many ledger entries a Malet has (for paging).
     #[graphql(guard = "Authenticated")]
     async fn commission_ledger_count(&self, ctx: &Context<'_>, malet_id: ID) -> Result<Long, ApiError> {
-        let n = svc(ctx)?.ledger_count(actor(ctx), &malet_id).await?;
-        Ok(Long(i64::try_from(n).unwrap_or(i64::MAX)))
+        let malet_id = MaletId::parse(&malet_id)?;
+        let n = svc(ctx)?.ledger_count(actor(ctx), malet_id.as_str()).await?;
+        Long::count(n)
     }
 
     /// The breakdown and Stripe `application_fee_amount` an order would get; writes nothing.
     #[graphql(guard = "Authenticated")]
     async fn preview_commission(&self, ctx: &Context<'_>, input: OrderInput) -> Result<CommissionBreakdown, ApiError> {
-        let malet_id = input.malet_id.0.clone();
-        let b = svc(ctx)?.preview(actor(ctx), &input.into()).await?;
+        let input: crate::service::checkout::OrderInput = input.try_into()?;
+        let malet_id = input.malet_id.to_string();
+        let b = svc(ctx)?.preview(actor(ctx), &input).await?;
         Ok(CommissionBreakdown { malet_id, b })
     }
 
     /// Every version of a Malet's commission rule (admins).
     #[graphql(guard = "AdminGuard(Permission::ManageCommissions)")]
     async fn commission_rule_history(&self, ctx: &Context<'_>, malet_id: ID) -> Result<Vec<CommissionRule>, ApiError> {
-        let rows = svc(ctx)?.rule_history(actor(ctx), &malet_id).await?;
+        let malet_id = MaletId::parse(&malet_id)?;
+        let rows = svc(ctx)?.rule_history(actor(ctx), malet_id.as_str()).await?;
         Ok(rows.into_iter().map(CommissionRule::from).collect())
     }
 
@@ -69,8 +77,8 @@ impl Query {
     // the error to the list): safe, nothing leaks, but a router batching several Malets'
     // references for one actor gets one error. Field guards alone behave the same way.
     #[graphql(entity)]
-    async fn find_malet_by_id(&self, id: ID) -> Malet {
-        Malet { id }
+    async fn find_malet_by_id(&self, id: ID) -> Result<Malet, ApiError> {
+        Ok(Malet { id: ID(MaletId::parse(&id)?.into_string()) })
     }
 
     /// Federation: a ledger entry by id. async-graphql ignores guards on entity resolvers

@@ -3,12 +3,18 @@
 use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use domain::commission::{Breakdown, Trace};
+use domain::ids::{MaletId, OrderId};
 use domain::permissions::Permission;
 use service_core::graphql::{ApiError, MaletGuard, actor};
 use service_core::scalars::{DisplayFloat, Long, display_float, int32};
 
 use crate::service::Murchases;
 use crate::service::ledger::EarningsSummary as SummaryValue;
+
+/// The query cost of a page: `limit` rows of the child selection (R-TRUST-5), plus the field.
+pub(crate) fn page_cost(limit: i32, child_complexity: usize) -> usize {
+    usize::try_from(limit.max(1)).unwrap_or(1).saturating_mul(child_complexity).saturating_add(1)
+}
 
 pub(crate) fn svc<'a>(ctx: &'a Context<'_>) -> Result<&'a Murchases, ApiError> {
     ctx.data::<Murchases>().map_err(|_| ApiError::internal("murchases service missing from schema data"))
@@ -185,20 +191,20 @@ impl EarningsSummary {
         self.0.currency.code()
     }
     /// Gross sales net of refunds.
-    async fn total_gross(&self) -> Long {
-        Long(self.0.total_gross)
+    async fn total_gross(&self) -> Result<Long, ApiError> {
+        Long::new(self.0.total_gross)
     }
-    async fn total_commission(&self) -> Long {
-        Long(self.0.total_commission)
+    async fn total_commission(&self) -> Result<Long, ApiError> {
+        Long::new(self.0.total_commission)
     }
-    async fn total_net_payouts(&self) -> Long {
-        Long(self.0.total_net_payouts)
+    async fn total_net_payouts(&self) -> Result<Long, ApiError> {
+        Long::new(self.0.total_net_payouts)
     }
-    async fn pending_balance(&self) -> Long {
-        Long(self.0.pending_balance)
+    async fn pending_balance(&self) -> Result<Long, ApiError> {
+        Long::new(self.0.pending_balance)
     }
-    async fn reserve_balance(&self) -> Long {
-        Long(self.0.reserve_balance)
+    async fn reserve_balance(&self) -> Result<Long, ApiError> {
+        Long::new(self.0.reserve_balance)
     }
 }
 
@@ -216,7 +222,10 @@ impl Malet {
     async fn earnings_summary(&self, ctx: &Context<'_>, currency: Option<String>) -> Result<EarningsSummary, ApiError> {
         Ok(EarningsSummary(svc(ctx)?.earnings_summary(actor(ctx), &self.id, currency.as_deref()).await?))
     }
-    #[graphql(guard = "MaletGuard::new(Permission::ViewRevenue, &self.id)")]
+    #[graphql(
+        guard = "MaletGuard::new(Permission::ViewRevenue, &self.id)",
+        complexity = "page_cost(limit, child_complexity)"
+    )]
     async fn commission_ledger(
         &self,
         ctx: &Context<'_>,
@@ -229,7 +238,7 @@ impl Malet {
     #[graphql(guard = "MaletGuard::new(Permission::ViewRevenue, &self.id)")]
     async fn commission_ledger_count(&self, ctx: &Context<'_>) -> Result<Long, ApiError> {
         let n = svc(ctx)?.ledger_count(actor(ctx), &self.id).await?;
-        Ok(Long(i64::try_from(n).unwrap_or(i64::MAX)))
+        Long::count(n)
     }
 }
 
@@ -305,11 +314,14 @@ pub struct OrderInput {
     pub platform: Option<String>,
 }
 
-impl From<OrderInput> for crate::service::checkout::OrderInput {
-    fn from(i: OrderInput) -> Self {
-        crate::service::checkout::OrderInput {
-            order_id: i.order_id.map(|o| o.0),
-            malet_id: i.malet_id.0,
+impl TryFrom<OrderInput> for crate::service::checkout::OrderInput {
+    type Error = ApiError;
+
+    /// Ids are parsed once here (R-TRUST-3): what is checked is what is written.
+    fn try_from(i: OrderInput) -> Result<Self, ApiError> {
+        Ok(crate::service::checkout::OrderInput {
+            order_id: i.order_id.map(|o| OrderId::parse(&o)).transpose()?,
+            malet_id: MaletId::parse(&i.malet_id)?,
             currency: i.currency,
             gross_amount: i64::from(i.gross_amount),
             subtotal: i.subtotal.map(i64::from),
@@ -318,7 +330,7 @@ impl From<OrderInput> for crate::service::checkout::OrderInput {
             shipping: i64::from(i.shipping),
             affiliate_id: i.affiliate_id.map(|a| a.0),
             platform: i.platform,
-        }
+        })
     }
 }
 

@@ -23,8 +23,11 @@ pub fn by_id_select(id: &str) -> Select<commission_ledger::Entity> {
     commission_ledger::Entity::find_by_id(id.to_owned())
 }
 
-pub fn by_order_select(order_id: &str) -> Select<commission_ledger::Entity> {
-    commission_ledger::Entity::find().filter(commission_ledger::Column::OrderId.eq(order_id))
+/// The entry of a Malet's order (order ids are unique per Malet, not globally).
+pub fn by_order_select(malet_id: &str, order_id: &str) -> Select<commission_ledger::Entity> {
+    commission_ledger::Entity::find()
+        .filter(commission_ledger::Column::MaletId.eq(malet_id))
+        .filter(commission_ledger::Column::OrderId.eq(order_id))
 }
 
 pub fn by_payment_select(provider_payment_id: &str) -> Select<commission_ledger::Entity> {

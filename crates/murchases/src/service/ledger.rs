@@ -4,6 +4,7 @@
 
 use chrono::{DateTime, Utc};
 use domain::commission::{self, OrderAmounts};
+use domain::ids::{MaletId, OrderId};
 use domain::lifecycle::LedgerStatus;
 use domain::metadata::PaymentMetadata;
 use domain::money::Currency;
@@ -29,6 +30,8 @@ pub struct SucceededPayment {
     pub payment_id: String,
     pub charge_id: Option<String>,
     pub destination: Option<String>,
+    /// Our connected account that owns `destination`: the one credited (R-TRUST-1).
+    pub account_id: String,
     pub currency: Currency,
     pub amount: i64,
     pub paid_at: DateTime<Utc>,
@@ -75,6 +78,7 @@ fn balance_event(
         "ledger_id": e.id,
         "order_id": e.order_id,
         "malet_id": e.malet_id,
+        "account_id": e.account_id,
         "destination": e.destination_account_id,
         "currency": e.currency,
         "net_delta": net_delta,
@@ -156,10 +160,10 @@ impl Murchases {
             return Ok(Recorded::AlreadyRecorded(existing.id));
         }
         if let Some(existing) =
-            repo::ledger::for_update(txn, repo::ledger::by_order_select(&p.metadata.order_id)).await?
+            repo::ledger::for_update(txn, repo::ledger::by_order_select(malet_id, &p.metadata.order_id)).await?
         {
-            // A second payment for a recorded order (or another shop's order with the same id)
-            // is never merged or dropped silently: it needs an admin.
+            // A second payment for a recorded order is never merged or dropped silently: it
+            // needs an admin. (Order ids are scoped to the Malet: another shop's id is its own.)
             return Err(ServiceError::BadInput(format!(
                 "order {} is already recorded with payment {}",
                 p.metadata.order_id, existing.provider_payment_id
@@ -181,6 +185,8 @@ impl Murchases {
         let reserve_rate = self.reserve_rate(txn, malet_id, effective.rule.tier, first_sale_at, p.paid_at).await?;
         let b = commission::compute(&order, &effective.rule, reserve_rate, Some(effective.version))
             .map_err(ServiceError::bad_input)?;
+        // Config bounds apply to every source of an order (R-TRUST-2).
+        self.config.limits.check(&b)?;
         let now = clock::now();
         let entry = commission_ledger::ActiveModel {
             id: Set(uuid::Uuid::now_v7().to_string()),
@@ -190,6 +196,7 @@ impl Murchases {
             provider_payment_id: Set(p.payment_id.clone()),
             provider_charge_id: Set(p.charge_id.clone()),
             destination_account_id: Set(p.destination.clone()),
+            account_id: Set(Some(p.account_id.clone())),
             currency: Set(p.currency.code().to_owned()),
             gross_amount: Set(b.gross),
             commission_rate: Set(b.commission_rate.to_string()),
@@ -351,25 +358,21 @@ impl Murchases {
     pub async fn refund_order(
         &self,
         actor: &Actor,
-        order_id: &str,
+        malet_id: &MaletId,
+        order_id: &OrderId,
         amount: i64,
         reason: &str,
         idempotency_key: Option<&str>,
     ) -> ServiceResult<commission_ledger::Model> {
-        // Decide on the permission before revealing whether the order exists.
-        if !actor.is_authenticated() {
-            return Err(domain::permissions::AccessDenied::Unauthenticated.into());
-        }
-        if !actor.has(Permission::ManageCommissions) {
-            return Err(domain::permissions::AccessDenied::Forbidden.into());
-        }
-        let entry = repo::ledger::for_update(&self.db, repo::ledger::by_order_select(order_id))
-            .await?
-            .ok_or_else(|| ServiceError::NotFound(format!("ledger entry for order {order_id}")))?;
-        actor.can(Permission::ManageCommissions, &entry.malet_id)?;
-        // The result is a ledger entry: a caller who could not read it would not learn that the
-        // refund was made (and might retry it).
-        actor.can(Permission::ViewRevenue, &entry.malet_id)?;
+        // Decide on the permission before looking anything up (R-TRUST-3). The result is a
+        // ledger entry: a caller who could not read it would not learn that the refund was made
+        // (and might retry it), so VIEW_REVENUE is needed too.
+        actor.can(Permission::ManageCommissions, malet_id.as_str())?;
+        actor.can(Permission::ViewRevenue, malet_id.as_str())?;
+        let entry =
+            repo::ledger::for_update(&self.db, repo::ledger::by_order_select(malet_id.as_str(), order_id.as_str()))
+                .await?
+                .ok_or_else(|| ServiceError::NotFound(format!("ledger entry for order {order_id}")))?;
         if reason.trim().is_empty() {
             return Err(ServiceError::BadInput("a reason is required".into()));
         }
@@ -475,10 +478,11 @@ impl Murchases {
         amount: i64,
         reason: &str,
     ) -> ServiceResult<commission_ledger::Model> {
+        actor.may(Permission::ManageCommissions)?;
         let txn = service_core::db::begin_write(&self.db).await?;
         let entry = repo::ledger::for_update(&txn, repo::ledger::by_id_select(ledger_id))
             .await?
-            .ok_or_else(|| ServiceError::NotFound(format!("ledger entry {ledger_id}")))?;
+            .ok_or_else(|| ServiceError::missing(actor, format!("ledger entry {ledger_id}")))?;
         actor.can(Permission::ManageCommissions, &entry.malet_id)?;
         if reason.trim().is_empty() {
             return Err(ServiceError::BadInput("a reason is required".into()));
@@ -589,6 +593,7 @@ impl Murchases {
     }
 
     pub async fn ledger_entry(&self, actor: &Actor, id: &str) -> ServiceResult<Option<commission_ledger::Model>> {
+        actor.may(Permission::ViewRevenue)?;
         let Some(entry) = repo::ledger::by_id(&self.db, id).await? else { return Ok(None) };
         actor.can(Permission::ViewRevenue, &entry.malet_id)?;
         Ok(Some(entry))

@@ -112,35 +112,69 @@ impl Murchases {
             Ok(c) => c,
             Err(e) => return attention(e.to_string()).await,
         };
-        let metadata = match PaymentMetadata::parse(&pi.metadata) {
+        // R-TRUST-4: the amount is range-checked where it enters.
+        let amount = pi.amount_received.filter(|a| *a > 0).unwrap_or(pi.amount);
+        if let Err(e) = self.config.limits.positive("amount", amount) {
+            return attention(e.to_string()).await;
+        }
+        let mut metadata = match PaymentMetadata::parse(&pi.metadata) {
             Ok(m) => m,
             Err(e) => return attention(e.to_string()).await,
         };
-        let destination = pi.transfer_data.as_ref().and_then(|t| t.destination.as_ref()).map(|d| d.id().to_owned());
-        let by_destination = match &destination {
-            Some(acct) => repo::accounts::by_provider_account(txn, acct).await?.map(|a| a.malet_id),
-            None => None,
+        // R-TRUST-1: where the money went decides who is credited: the destination of a
+        // destination charge, else the connected account a direct charge was made on.
+        let destination = pi
+            .transfer_data
+            .as_ref()
+            .and_then(|t| t.destination.as_ref())
+            .map(|d| d.id().to_owned())
+            .or_else(|| event.account.clone());
+        let Some(destination) = destination else {
+            return attention("the payment has no destination account: nobody is credited".into()).await;
         };
-        let malet_id = match (&metadata.malet_id, by_destination) {
-            (Some(m), Some(d)) if *m != d => {
-                return attention(format!("metadata.maletId {m} does not own destination account (owned by {d})"))
-                    .await;
+        let Some(account) = repo::accounts::by_provider_account(txn, &destination).await? else {
+            return attention(format!("destination account {destination} is not a known payout account")).await;
+        };
+        if let Some(m) = &metadata.malet_id
+            && *m != account.malet_id
+        {
+            return attention(format!(
+                "metadata.maletId {m} does not own the destination account {destination} (owned by {})",
+                account.malet_id
+            ))
+            .await;
+        }
+        if !account.currency.eq_ignore_ascii_case(currency.code()) {
+            return attention(format!(
+                "a {} payment to an account that settles in {}: convert or refund it",
+                currency.code(),
+                account.currency
+            ))
+            .await;
+        }
+        // A payment our checkout created is recorded with the breakdown checkout charged.
+        if let Some(checkout) = repo::checkouts::by_payment(txn, ProviderKind::StripeConnect.as_str(), &pi.id).await? {
+            if let Some(reason) = checkout_disagreement(&checkout, &metadata, &account.id, amount, currency) {
+                return attention(reason).await;
             }
-            (Some(m), _) => m.clone(),
-            (None, Some(d)) => d,
-            (None, None) => return attention("no maletId and no known transfer_data.destination".into()).await,
-        };
+            metadata.subtotal = Some(checkout.subtotal);
+            metadata.discount = checkout.discount;
+            metadata.tax = checkout.tax;
+            metadata.shipping = checkout.shipping;
+            metadata.affiliate_id = checkout.affiliate_id.clone();
+        }
         let payment = SucceededPayment {
             provider: ProviderKind::StripeConnect,
             payment_id: pi.id.clone(),
             charge_id: pi.latest_charge.as_ref().map(|c| c.id().to_owned()),
-            destination,
+            destination: Some(destination),
+            account_id: account.id.clone(),
             currency,
-            amount: pi.amount_received.filter(|a| *a > 0).unwrap_or(pi.amount),
+            amount,
             paid_at: Utc.timestamp_opt(pi.created, 0).single().unwrap_or_else(Utc::now),
             metadata,
         };
-        match self.record_payment(txn, &payment, &malet_id).await {
+        match self.record_payment(txn, &payment, &account.malet_id).await {
             Ok(Recorded::Created(_)) => Ok(Outcome::Applied),
             Ok(Recorded::AlreadyRecorded(id)) => Ok(Outcome::Ignored(format!("already recorded as {id}"))),
             Err(ServiceError::BadInput(reason)) => attention(reason).await,
@@ -164,6 +198,9 @@ impl Murchases {
         let Some(entry) = entry else {
             return Err(ApplyError::Retry(format!("no ledger entry yet for charge {}", charge.id)));
         };
+        if let Err(e) = self.config.limits.non_negative("amount_refunded", charge.amount_refunded) {
+            return Ok(Outcome::NeedsAttention(e.to_string()));
+        }
         if charge.amount_refunded > entry.gross_amount {
             return Ok(Outcome::NeedsAttention(format!(
                 "amount_refunded {} exceeds the entry's gross {}",
@@ -227,6 +264,44 @@ impl Murchases {
             Ok(Outcome::Ignored("already disputed".into()))
         }
     }
+}
+
+/// Why a payment our checkout created does not match what checkout stored, if it does not.
+fn checkout_disagreement(
+    checkout: &entity::checkouts::Model,
+    metadata: &PaymentMetadata,
+    account_id: &str,
+    amount: i64,
+    currency: Currency,
+) -> Option<String> {
+    let mut diffs = Vec::new();
+    if checkout.account_id != account_id {
+        diffs.push(format!("destination account (checkout: {})", checkout.account_id));
+    }
+    if checkout.gross_amount != amount {
+        diffs.push(format!("amount {amount} (checkout: {})", checkout.gross_amount));
+    }
+    if !checkout.currency.eq_ignore_ascii_case(currency.code()) {
+        diffs.push(format!("currency {} (checkout: {})", currency.code(), checkout.currency));
+    }
+    if metadata.order_id != checkout.order_id {
+        diffs.push(format!("metadata.orderId {} (checkout: {})", metadata.order_id, checkout.order_id));
+    }
+    let amounts = [
+        ("subtotal", metadata.subtotal, Some(checkout.subtotal)),
+        ("discount", Some(metadata.discount), Some(checkout.discount)),
+        ("tax", Some(metadata.tax), Some(checkout.tax)),
+        ("shipping", Some(metadata.shipping), Some(checkout.shipping)),
+    ];
+    for (field, got, want) in amounts {
+        if got != want {
+            diffs.push(format!("metadata.{field} {got:?} (checkout: {want:?})"));
+        }
+    }
+    if metadata.affiliate_id != checkout.affiliate_id {
+        diffs.push(format!("metadata.affiliateId {:?} (checkout: {:?})", metadata.affiliate_id, checkout.affiliate_id));
+    }
+    (!diffs.is_empty()).then(|| format!("the payment disagrees with its checkout: {}", diffs.join(", ")))
 }
 
 /// The [`EventApplier`] registered on murchases' `/webhooks/stripe`.

@@ -45,9 +45,11 @@ impl TestApp {
     }
 }
 
-/// `payment_intent.succeeded` for an order of `malet` paid `amount`.
+/// `payment_intent.succeeded` for an order of `malet` paid `amount`, as a destination charge to
+/// `acct_<malet>` (seed that account with [`seed_account`]).
 pub fn payment_succeeded(event_id: &str, pi: &str, order: &str, malet: Option<&str>, amount: i64) -> Value {
-    testing::events::payment_succeeded(event_id, pi, order, malet, None, amount)
+    let destination = malet.map(|m| format!("acct_{m}"));
+    testing::events::payment_succeeded(event_id, pi, order, malet, destination.as_deref(), amount)
 }
 
 pub use testing::events::charge_refunded;

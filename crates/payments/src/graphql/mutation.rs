@@ -1,4 +1,5 @@
 use async_graphql::{Context, ID, Object};
+use domain::ids::MaletId;
 use domain::schedule::PayoutSchedule;
 use service_core::graphql::{ApiError, Authenticated, actor};
 
@@ -16,7 +17,8 @@ impl Mutation {
         ctx: &Context<'_>,
         input: CreateConnectedAccountInput,
     ) -> Result<ConnectedAccount, ApiError> {
-        Ok(ConnectedAccount(svc(ctx)?.create_account(actor(ctx), &input.malet_id, input.provider.into()).await?))
+        let malet_id = MaletId::parse(&input.malet_id)?;
+        Ok(ConnectedAccount(svc(ctx)?.create_account(actor(ctx), &malet_id, input.provider.into()).await?))
     }
 
     /// A fresh onboarding link when the previous one expired.
@@ -76,6 +78,20 @@ impl Mutation {
         reason: String,
     ) -> Result<ConnectedAccount, ApiError> {
         Ok(ConnectedAccount(svc(ctx)?.deactivate(actor(ctx), &connected_account_id, &reason).await?))
+    }
+
+    /// Admin: let a Malet whose last account ended SUSPENDED open a new one. Returns the
+    /// Malet's accounts.
+    #[graphql(guard = "Authenticated")]
+    async fn allow_new_connected_account(
+        &self,
+        ctx: &Context<'_>,
+        malet_id: ID,
+        reason: String,
+    ) -> Result<Vec<ConnectedAccount>, ApiError> {
+        let malet_id = MaletId::parse(&malet_id)?;
+        let rows = svc(ctx)?.allow_new_account(actor(ctx), &malet_id, &reason).await?;
+        Ok(rows.into_iter().map(ConnectedAccount).collect())
     }
 
     /// Admin: confirm a MANUAL account (no provider onboarding), PENDING → ACTIVE.

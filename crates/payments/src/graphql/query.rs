@@ -1,4 +1,5 @@
 use async_graphql::{Context, ID, Object};
+use domain::ids::MaletId;
 use service_core::graphql::{ApiError, Authenticated, actor};
 
 use super::types::{ConnectedAccount, Malet, svc};
@@ -10,7 +11,8 @@ impl Query {
     /// The Malet's payout account (not DEACTIVATED), if any.
     #[graphql(guard = "Authenticated")]
     async fn connected_account(&self, ctx: &Context<'_>, malet_id: ID) -> Result<Option<ConnectedAccount>, ApiError> {
-        Ok(svc(ctx)?.account_for_malet(actor(ctx), &malet_id).await?.map(ConnectedAccount))
+        let malet_id = MaletId::parse(&malet_id)?;
+        Ok(svc(ctx)?.account_for_malet(actor(ctx), malet_id.as_str()).await?.map(ConnectedAccount))
     }
 
     /// Federation: a Malet reference. Its fields carry their own guards.
@@ -18,8 +20,8 @@ impl Query {
     // the error to the list): safe, nothing leaks, but a router batching several Malets'
     // references for one actor gets one error. Field guards alone behave the same way.
     #[graphql(entity)]
-    async fn find_malet_by_id(&self, id: ID) -> Malet {
-        Malet { id }
+    async fn find_malet_by_id(&self, id: ID) -> Result<Malet, ApiError> {
+        Ok(Malet { id: ID(MaletId::parse(&id)?.into_string()) })
     }
 
     /// Federation: an account by id. async-graphql ignores guards on entity resolvers

@@ -158,17 +158,17 @@ impl ConnectedAccount {
     }
     /// Lifetime earnings credited to the seller (net + reserve, after clawbacks).
     async fn total_earnings(&self, ctx: &Context<'_>) -> Result<Long, ApiError> {
-        Ok(Long(self.balances(ctx).await?.total_earnings))
+        Long::new(self.balances(ctx).await?.total_earnings)
     }
     async fn total_payouts(&self, ctx: &Context<'_>) -> Result<Long, ApiError> {
-        Ok(Long(self.balances(ctx).await?.total_payouts))
+        Long::new(self.balances(ctx).await?.total_payouts)
     }
     /// Awaiting the next payout; negative when refunds exceeded earnings (R-REF-4).
     async fn pending_balance(&self, ctx: &Context<'_>) -> Result<Long, ApiError> {
-        Ok(Long(self.balances(ctx).await?.pending_balance))
+        Long::new(self.balances(ctx).await?.pending_balance)
     }
     async fn reserve_balance(&self, ctx: &Context<'_>) -> Result<Long, ApiError> {
-        Ok(Long(self.balances(ctx).await?.reserve_balance))
+        Long::new(self.balances(ctx).await?.reserve_balance)
     }
     async fn currency(&self) -> &str {
         &self.0.currency

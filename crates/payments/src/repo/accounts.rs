@@ -22,3 +22,28 @@ pub async fn deactivated_count<C: ConnectionTrait>(conn: &C, malet_id: &str) -> 
         .count(conn)
         .await
 }
+
+/// Every account the Malet has had, oldest first.
+pub async fn all_for_malet<C: ConnectionTrait>(
+    conn: &C,
+    malet_id: &str,
+) -> Result<Vec<connected_accounts::Model>, DbErr> {
+    use sea_orm::QueryOrder;
+    connected_accounts::Entity::find()
+        .filter(connected_accounts::Column::MaletId.eq(malet_id))
+        .order_by_asc(connected_accounts::Column::CreatedAt)
+        .all(conn)
+        .await
+}
+
+/// An account of the Malet that blocks a new one (deactivated while SUSPENDED), if any.
+pub async fn blocking_new_account<C: ConnectionTrait>(
+    conn: &C,
+    malet_id: &str,
+) -> Result<Option<connected_accounts::Model>, DbErr> {
+    connected_accounts::Entity::find()
+        .filter(connected_accounts::Column::MaletId.eq(malet_id))
+        .filter(connected_accounts::Column::BlocksNewAccount.eq(true))
+        .one(conn)
+        .await
+}

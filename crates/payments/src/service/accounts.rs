@@ -1,12 +1,13 @@
 //! Connected accounts: creation with provider onboarding, links, payout schedules, and the
 //! lifecycle (R-ACCT-1…4, R-PAY-1). Every lifecycle change is audited.
 
+use domain::ids::MaletId;
 use domain::lifecycle::AccountStatus;
 use domain::permissions::{Actor, Permission};
 use domain::provider::{CreateAccount, OnboardingLinkRequest, ProviderKind};
 use domain::schedule::PayoutSchedule;
 use entity::connected_accounts;
-use sea_orm::{ActiveModelTrait, ActiveValue::Set, EntityTrait};
+use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter};
 use service_core::audit::{self, AuditEntry};
 use service_core::clock;
 
@@ -36,8 +37,13 @@ impl Payments {
         Ok(repo::accounts::live_for_malet(&self.db, malet_id).await?)
     }
 
+    /// An account by id. Only a platform-wide actor learns that an id does not exist; anyone
+    /// else gets FORBIDDEN as for another Malet's account (no existence oracle).
     pub async fn account(&self, actor: &Actor, id: &str) -> ServiceResult<Option<connected_accounts::Model>> {
-        let Some(a) = repo::accounts::by_id(&self.db, id).await? else { return Ok(None) };
+        actor.may(Permission::ViewPayouts)?;
+        let Some(a) = repo::accounts::by_id(&self.db, id).await? else {
+            return if actor.is_platform_wide() { Ok(None) } else { Err(ServiceError::missing(actor, "account")) };
+        };
         actor.can(Permission::ViewPayouts, &a.malet_id)?;
         Ok(Some(a))
     }
@@ -48,9 +54,10 @@ impl Payments {
         id: &str,
         permission: Permission,
     ) -> ServiceResult<connected_accounts::Model> {
+        actor.may(permission)?;
         let a = repo::accounts::by_id(&self.db, id)
             .await?
-            .ok_or_else(|| ServiceError::NotFound(format!("connected account {id}")))?;
+            .ok_or_else(|| ServiceError::missing(actor, format!("connected account {id}")))?;
         actor.can(permission, &a.malet_id)?;
         Ok(a)
     }
@@ -59,16 +66,20 @@ impl Payments {
     /// also when two requests race). The provider account is created with an idempotency key
     /// derived from the Malet and its account generation, so a retry after a failure reuses it;
     /// a failed provider call leaves no row behind.
+    /// A Malet whose last account ended SUSPENDED needs an admin's `allowNewConnectedAccount`
+    /// first; the dispute history and any negative balance follow the Malet to the new account.
     pub async fn create_account(
         &self,
         actor: &Actor,
-        malet_id: &str,
+        malet: &MaletId,
         kind: ProviderKind,
     ) -> ServiceResult<connected_accounts::Model> {
+        let malet_id = malet.as_str();
         actor.can(Permission::ManagePayouts, malet_id)?;
-        let malet_id = malet_id.trim();
-        if malet_id.is_empty() {
-            return Err(ServiceError::BadInput("maletId must not be empty".into()));
+        if repo::accounts::blocking_new_account(&self.db, malet_id).await?.is_some() {
+            return Err(ServiceError::Conflict(
+                "the Malet's last payout account ended SUSPENDED: an admin must allow a new one".into(),
+            ));
         }
         let provider = self.providers.get(kind)?;
         let now = clock::now();
@@ -92,6 +103,7 @@ impl Payments {
             charges_enabled: Set(false),
             payouts_enabled: Set(false),
             provider_snapshot_at: Set(None),
+            blocks_new_account: Set(false),
             created_at: Set(now),
             updated_at: Set(now),
         };
@@ -125,7 +137,10 @@ impl Payments {
             am.currency = Set(c.code().to_owned());
         }
         am.updated_at = Set(clock::now());
-        let account = am.update(&self.db).await?;
+        let txn = service_core::db::begin_write(&self.db).await?;
+        let account = am.update(&txn).await?;
+        self.carry_debts(&txn, &account).await?;
+        txn.commit().await?;
         audit::record(
             &self.db,
             AuditEntry {
@@ -246,23 +261,25 @@ impl Payments {
         if reason.trim().is_empty() {
             return Err(ServiceError::BadInput("a reason is required".into()));
         }
+        // Permission before lookup: a caller refused here learns nothing about the id.
+        if admin_only {
+            actor.can_admin(Permission::ManagePayouts)?;
+        } else {
+            actor.may(Permission::ManagePayouts)?;
+        }
         let txn = service_core::db::begin_write(&self.db).await?;
         let account = repo::accounts::for_update(&txn, id)
             .await?
-            .ok_or_else(|| ServiceError::NotFound(format!("connected account {id}")))?;
-        if admin_only {
-            if let Err(denied) = actor.can_admin(Permission::ManagePayouts) {
-                // Do not reveal other Malets' accounts: check ownership the usual way first.
-                actor.can(Permission::ViewPayouts, &account.malet_id)?;
-                return Err(denied.into());
-            }
-        } else {
-            actor.can(Permission::ManagePayouts, &account.malet_id)?;
-        }
+            .ok_or_else(|| ServiceError::missing(actor, format!("connected account {id}")))?;
+        actor.can(Permission::ManagePayouts, &account.malet_id)?;
         let from = status_of(&account)?;
         let to = from.transition(to)?;
         let before = account_json(&account);
         let mut am: connected_accounts::ActiveModel = account.into();
+        if from == AccountStatus::Suspended && to == AccountStatus::Deactivated {
+            // Closing a suspended account is no way out of the suspension (issue 8 item 3).
+            am.blocks_new_account = Set(true);
+        }
         am.status = Set(to.as_str().to_owned());
         am.status_reason = Set(Some(reason.to_owned()));
         am.updated_at = Set(clock::now());
@@ -316,6 +333,7 @@ impl Payments {
         id: &str,
         reason: &str,
     ) -> ServiceResult<connected_accounts::Model> {
+        actor.can_admin(Permission::ManagePayouts)?;
         let account = repo::accounts::by_id(&self.db, id)
             .await?
             .ok_or_else(|| ServiceError::NotFound(format!("connected account {id}")))?;
@@ -415,5 +433,87 @@ impl Payments {
         .await?;
         txn.commit().await?;
         Ok(account)
+    }
+
+    /// Admin: lets a Malet whose last account ended SUSPENDED open a new one (audited).
+    pub async fn allow_new_account(
+        &self,
+        actor: &Actor,
+        malet: &MaletId,
+        reason: &str,
+    ) -> ServiceResult<Vec<connected_accounts::Model>> {
+        actor.can_admin(Permission::ManagePayouts)?;
+        if reason.trim().is_empty() {
+            return Err(ServiceError::BadInput("a reason is required".into()));
+        }
+        let txn = service_core::db::begin_write(&self.db).await?;
+        let Some(blocking) = repo::accounts::blocking_new_account(&txn, malet.as_str()).await? else {
+            return Err(ServiceError::Conflict(format!("Malet {malet} is not blocked from opening an account")));
+        };
+        connected_accounts::Entity::update_many()
+            .col_expr(connected_accounts::Column::BlocksNewAccount, sea_orm::sea_query::Expr::value(false))
+            .filter(connected_accounts::Column::MaletId.eq(malet.as_str()))
+            .exec(&txn)
+            .await?;
+        audit::record(
+            &txn,
+            AuditEntry {
+                actor: actor.subject().unwrap_or("unknown"),
+                action: "allow_new_connected_account",
+                entity_type: "connected_account",
+                entity_id: &blocking.id,
+                before: Some(serde_json::json!({"blocks_new_account": true})),
+                after: Some(serde_json::json!({"blocks_new_account": false, "malet_id": malet.as_str()})),
+                reason: Some(reason),
+            },
+        )
+        .await?;
+        txn.commit().await?;
+        Ok(repo::accounts::all_for_malet(&self.db, malet.as_str()).await?)
+    }
+
+    /// Moves any negative balance of the Malet's deactivated accounts onto its new account
+    /// (R-REF-4: a debt is recovered from later earnings, whichever account earns them). Two
+    /// movements with one idempotency key each: the old account back to zero, the new one down.
+    async fn carry_debts(&self, txn: &DatabaseTransaction, account: &connected_accounts::Model) -> ServiceResult<()> {
+        for old in repo::accounts::all_for_malet(txn, &account.malet_id).await? {
+            if old.id == account.id || old.status != AccountStatus::Deactivated.as_str() {
+                continue;
+            }
+            let pending = repo::movements::balances(txn, &old.id, &old.currency).await?.pending_balance;
+            if pending >= 0 {
+                continue;
+            }
+            if old.currency != account.currency {
+                return Err(ServiceError::Conflict(format!(
+                    "the Malet owes {} {} on account {}, and the new account settles in {}: an admin must settle it",
+                    -pending, old.currency, old.id, account.currency
+                )));
+            }
+            for (on, delta, key) in [
+                (&old, -pending, format!("carry-out:{}:{}", old.id, account.id)),
+                (account, pending, format!("carry-in:{}:{}", old.id, account.id)),
+            ] {
+                repo::movements::append(
+                    txn,
+                    repo::movements::NewMovement {
+                        account_id: &on.id,
+                        malet_id: &on.malet_id,
+                        kind: "BALANCE_CARRY",
+                        currency: &on.currency,
+                        earnings_delta: 0,
+                        pending_delta: delta,
+                        reserve_delta: 0,
+                        payouts_delta: 0,
+                        source_type: "account",
+                        source_id: &old.id,
+                        idempotency_key: &key,
+                        memo: Some(format!("negative balance carried from account {}", old.id)),
+                    },
+                )
+                .await?;
+            }
+        }
+        Ok(())
     }
 }

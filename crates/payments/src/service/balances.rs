@@ -24,6 +24,9 @@ struct LedgerEvent {
     ledger_id: String,
     malet_id: String,
     currency: String,
+    /// The connected account the entry credits (every entry recorded since the trust fix).
+    #[serde(default)]
+    account_id: Option<String>,
     #[serde(default)]
     destination: Option<String>,
     net_delta: i64,
@@ -46,7 +49,14 @@ impl Payments {
         let mut applied = 0;
         for row in rows {
             match self.apply_ledger_event(&row).await {
-                Ok(()) => applied += 1,
+                Ok(Applied::Done) => applied += 1,
+                Ok(Applied::Refused(reason)) => {
+                    // Never retried forever, never applied to another account: parked for an
+                    // admin with its reason (R-TRUST-1, issue 8 item 5).
+                    tracing::error!(outbox_id = %row.id, reason = %reason, "ledger event refused; parked for an admin");
+                    metrics::counter!("ledger_events_refused_total").increment(1);
+                    outbox::park(&self.db, &row, &reason).await?;
+                }
                 Err(e) => {
                     tracing::warn!(outbox_id = %row.id, error = %e, "ledger event not applied; will retry");
                     outbox::fail(&self.db, &row, &e.to_string()).await?;
@@ -56,23 +66,31 @@ impl Payments {
         Ok(applied)
     }
 
-    async fn apply_ledger_event(&self, row: &entity::outbox::Model) -> ServiceResult<()> {
+    async fn apply_ledger_event(&self, row: &entity::outbox::Model) -> ServiceResult<Applied> {
         let event: LedgerEvent =
             serde_json::from_str(&row.payload).map_err(|e| ServiceError::Internal(format!("ledger event: {e}")))?;
         let txn = service_core::db::begin_write(&self.db).await?;
-        // The account the sale was paid to; else the Malet's live account (MANUAL payouts).
-        let by_destination = match &event.destination {
-            Some(acct) => repo::accounts::by_provider_account(&txn, acct).await?,
-            None => None,
+        // The account the entry names, and no other: an entry is never credited to "the live
+        // account of the Malet" (R-TRUST-1).
+        let account = match (&event.account_id, &event.destination) {
+            (Some(id), _) => repo::accounts::by_id(&txn, id).await?,
+            (None, Some(acct)) => repo::accounts::by_provider_account(&txn, acct).await?,
+            (None, None) => None,
         };
-        let account = match by_destination {
-            Some(a) => a,
-            None => repo::accounts::live_for_malet(&txn, &event.malet_id)
-                .await?
-                .ok_or_else(|| ServiceError::Conflict(format!("no payout account for Malet {} yet", event.malet_id)))?,
+        let Some(account) = account else {
+            return Ok(Applied::Refused(format!(
+                "ledger entry {} names no known account (account {:?}, destination {:?})",
+                event.ledger_id, event.account_id, event.destination
+            )));
         };
+        if account.malet_id != event.malet_id {
+            return Ok(Applied::Refused(format!(
+                "ledger entry {} is for Malet {} but its account belongs to {}",
+                event.ledger_id, event.malet_id, account.malet_id
+            )));
+        }
         if event.currency != account.currency {
-            return Err(ServiceError::Conflict(format!(
+            return Ok(Applied::Refused(format!(
                 "ledger event in {} for an account in {}: needs an admin",
                 event.currency, account.currency
             )));
@@ -188,8 +206,15 @@ impl Payments {
         }
         outbox::complete(&txn, &row.id).await?;
         txn.commit().await?;
-        Ok(())
+        Ok(Applied::Done)
     }
+}
+
+/// What applying one ledger event came to.
+enum Applied {
+    Done,
+    /// It can never apply as it is (unknown account, another Malet's, another currency).
+    Refused(String),
 }
 
 pub const HOLD_HELD: &str = "HELD";

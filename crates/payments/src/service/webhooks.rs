@@ -128,6 +128,9 @@ impl Payments {
             Ok(o) => o,
             Err(o) => return Ok(o),
         };
+        if let Err(e) = self.config.limits.positive("transfer amount", obj.amount) {
+            return Ok(Outcome::NeedsAttention(e.to_string()));
+        }
         audit::record(
             txn,
             AuditEntry {
@@ -170,7 +173,21 @@ impl Payments {
         let Some(account) = repo::accounts::by_provider_account(txn, acct).await? else {
             return Ok(Outcome::Ignored(format!("unknown account {acct}")));
         };
-        let currency = domain::money::Currency::parse(&obj.currency).map_err(|e| ApplyError::Retry(e.to_string()))?;
+        // R-TRUST-4: a payout moves a positive amount, within the per-transaction maximum.
+        if let Err(e) = self.config.limits.positive("payout amount", obj.amount) {
+            return Ok(Outcome::NeedsAttention(e.to_string()));
+        }
+        let currency = match domain::money::Currency::parse(&obj.currency) {
+            Ok(c) => c,
+            Err(e) => return Ok(Outcome::NeedsAttention(e.to_string())),
+        };
+        if currency.code() != account.currency {
+            return Ok(Outcome::NeedsAttention(format!(
+                "a {} payout from an account that settles in {}",
+                currency.code(),
+                account.currency
+            )));
+        }
         let existing =
             payouts::Entity::find().filter(payouts::Column::ProviderPayoutId.eq(obj.id.clone())).one(txn).await?;
         // A payout that failed stays failed: a `payout.paid` delivered after `payout.failed`
@@ -263,17 +280,19 @@ impl Payments {
             Err(o) => return Ok(o),
         };
         let charge_id = id_of(&obj.charge).unwrap_or_default();
-        // Which seller: the destination of the disputed charge (murchases' ledger, read-only).
+        if let Err(e) = self.config.limits.positive("dispute amount", obj.amount) {
+            return Ok(Outcome::NeedsAttention(e.to_string()));
+        }
+        // Which seller: the account the disputed sale credited (murchases' ledger, read-only),
+        // never "the Malet's live account".
         let entry = commission_ledger::Entity::find()
             .filter(commission_ledger::Column::ProviderChargeId.eq(charge_id.clone()))
             .one(txn)
             .await?;
-        let account = match entry.as_ref().and_then(|e| e.destination_account_id.clone()) {
-            Some(acct) => repo::accounts::by_provider_account(txn, &acct).await?,
-            None => match &entry {
-                Some(e) => repo::accounts::live_for_malet(txn, &e.malet_id).await?,
-                None => None,
-            },
+        let account = match entry.as_ref().map(|e| (e.account_id.clone(), e.destination_account_id.clone())) {
+            Some((Some(id), _)) => repo::accounts::by_id(txn, &id).await?,
+            Some((None, Some(acct))) => repo::accounts::by_provider_account(txn, &acct).await?,
+            _ => None,
         };
         let existing = disputes::Entity::find()
             .filter(disputes::Column::Provider.eq("stripe"))
@@ -315,8 +334,11 @@ impl Payments {
         };
         // R-ACCT-3: suspend when disputes in the trailing window exceed the threshold.
         let since = now - Duration::days(self.settings.dispute_window_days);
+        // The history is the Malet's, over all its accounts: a new account does not reset it.
+        let accounts: Vec<String> =
+            repo::accounts::all_for_malet(txn, &account.malet_id).await?.into_iter().map(|a| a.id).collect();
         let recent = disputes::Entity::find()
-            .filter(disputes::Column::AccountId.eq(account.id.clone()))
+            .filter(disputes::Column::AccountId.is_in(accounts))
             .filter(disputes::Column::OpenedAt.gte(since))
             .count(txn)
             .await?;

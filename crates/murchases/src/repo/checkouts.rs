@@ -1,0 +1,25 @@
+//! Payments our checkout created, with the breakdown they charged.
+
+use entity::checkouts;
+use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter};
+
+pub async fn by_payment<C: ConnectionTrait>(
+    conn: &C,
+    provider: &str,
+    provider_payment_id: &str,
+) -> Result<Option<checkouts::Model>, DbErr> {
+    checkouts::Entity::find()
+        .filter(checkouts::Column::Provider.eq(provider))
+        .filter(checkouts::Column::ProviderPaymentId.eq(provider_payment_id))
+        .one(conn)
+        .await
+}
+
+/// Stores a checkout; a retry of the same checkout (same payment) is a no-op.
+pub async fn insert<C: ConnectionTrait>(conn: &C, row: checkouts::ActiveModel) -> Result<(), DbErr> {
+    checkouts::Entity::insert(row)
+        .on_conflict_do_nothing_on([checkouts::Column::Provider, checkouts::Column::ProviderPaymentId])
+        .exec(conn)
+        .await?;
+    Ok(())
+}
