@@ -27,7 +27,7 @@ pub const MAX_COMPLEXITY: usize = 5_000;
 pub const MAX_DEPTH: usize = 12;
 /// Representations one `_entities` call may carry (a router batch for a 100-row page needs at
 /// most 100 distinct references).
-pub const MAX_REPRESENTATIONS: usize = 200;
+pub const MAX_REPRESENTATIONS: usize = 100;
 
 /// A GraphQL error with its code.
 pub fn coded(message: impl Into<String>, code: &str) -> ServerError {

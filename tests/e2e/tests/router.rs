@@ -94,6 +94,7 @@ async fn acceptance(db: &TestDb) {
 
     rbac(&s, &account_id).await;
     bad_tokens(&s).await;
+    query_limits(&s).await;
 
     // Admin: set the tier through the router; an owner may not.
     let denied = s.router_gql(Some(&owner), SET_TIER, json!({})).await;
@@ -139,6 +140,27 @@ async fn acceptance(db: &TestDb) {
     assert_eq!(a["malet"]["earningsSummary"]["totalGross"].as_i64(), Some(gross), "{big}");
     assert_eq!(a["malet"]["earningsSummary"]["totalCommission"].as_i64(), Some(commission), "{big}");
     assert_eq!(gross, 10_000 + 2_500 + 4_000 + 12_345 + 22 * 99_999_999);
+}
+
+/// Issue 8 items 9 and 11 through the router: a query whose pages multiply is refused with the
+/// subgraph's QUERY_TOO_COMPLEX, the dashboard's page of 100 passes, and validation errors carry
+/// no "Did you mean" hints about the schema.
+async fn query_limits(s: &Stack) {
+    let owner = owner_token("m1");
+    let nested =
+        "{ commissionLedger(maletId: \"m1\") { malet { commissionLedger { malet { commissionLedger { id } } } } } }";
+    let res = s.router_gql(Some(&owner), nested, json!({})).await;
+    assert_code(&res, "QUERY_TOO_COMPLEX", "nested pages through the router");
+    let direct = s.direct_gql(&s.murchases_base, Some(&owner), nested, json!({})).await;
+    assert_code(&direct, "QUERY_TOO_COMPLEX", "nested pages on murchases");
+    let page = s.router_gql(Some(&owner), PAGE, json!({"m": "m1", "l": 100, "o": 0})).await;
+    assert_ok(&page, "a page of 100");
+    let typo = s.router_gql(Some(&owner), "{ commissionLeger(maletId: \"m1\") { id } }", json!({})).await;
+    assert!(typo["errors"].is_array(), "{typo}");
+    assert!(!typo.to_string().contains("Did you mean"), "no suggestions through the router: {typo}");
+    let typo =
+        s.direct_gql(&s.payments_base, Some(&owner), "{ conectedAccount(maletId: \"m1\") { id } }", json!({})).await;
+    assert!(!typo.to_string().contains("Did you mean"), "no suggestions on payments: {typo}");
 }
 
 /// R-RBAC-2: the owner of Malet B reads and changes nothing of Malet A, through the router and
