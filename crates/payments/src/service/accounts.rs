@@ -82,6 +82,7 @@ impl Payments {
             ));
         }
         let provider = self.providers.get(kind)?;
+        self.refuse_unmovable_debts(malet_id).await?;
         let now = clock::now();
         let generation = repo::accounts::deactivated_count(&self.db, malet_id).await?;
         let row = connected_accounts::ActiveModel {
@@ -472,6 +473,24 @@ impl Payments {
         Ok(repo::accounts::all_for_malet(&self.db, malet.as_str()).await?)
     }
 
+    /// A debt in another currency than new accounts settle in cannot follow the Malet: refused
+    /// before anything is created, for an admin to settle.
+    async fn refuse_unmovable_debts(&self, malet_id: &str) -> ServiceResult<()> {
+        for old in repo::accounts::all_for_malet(&self.db, malet_id).await? {
+            if old.status != AccountStatus::Deactivated.as_str() || old.currency == self.settings.default_currency {
+                continue;
+            }
+            let pending = repo::movements::balances(&self.db, &old.id, &old.currency).await?.pending_balance;
+            if pending < 0 {
+                return Err(ServiceError::Conflict(format!(
+                    "the Malet owes {} {} on account {}, and a new account settles in {}: an admin must settle it first",
+                    -pending, old.currency, old.id, self.settings.default_currency
+                )));
+            }
+        }
+        Ok(())
+    }
+
     /// Moves any negative balance of the Malet's deactivated accounts onto its new account
     /// (R-REF-4: a debt is recovered from later earnings, whichever account earns them). Two
     /// movements with one idempotency key each: the old account back to zero, the new one down.
@@ -485,10 +504,11 @@ impl Payments {
                 continue;
             }
             if old.currency != account.currency {
-                return Err(ServiceError::Conflict(format!(
-                    "the Malet owes {} {} on account {}, and the new account settles in {}: an admin must settle it",
-                    -pending, old.currency, old.id, account.currency
-                )));
+                // `create_account` refused this case up front for the default currency; the
+                // provider chose another one. The debt stays visible on the old account.
+                tracing::error!(old = %old.id, new = %account.id, owed = -pending, currency = %old.currency,
+                    "a negative balance in another currency than the new account's: an admin must settle it");
+                continue;
             }
             for (on, delta, key) in [
                 (&old, -pending, format!("carry-out:{}:{}", old.id, account.id)),
