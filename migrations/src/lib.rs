@@ -10,12 +10,17 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261125_000001_initial;
 mod m20261201_000001_trust;
+mod m20261201_000002_refund_facts;
 
 pub struct Migrator;
 
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261125_000001_initial::Migration), Box::new(m20261201_000001_trust::Migration)]
+        vec![
+            Box::new(m20261125_000001_initial::Migration),
+            Box::new(m20261201_000001_trust::Migration),
+            Box::new(m20261201_000002_refund_facts::Migration),
+        ]
     }
 }

@@ -21,6 +21,8 @@ const TABLES: &[&str] = &[
     "outbox",
     "audit_log",
     "checkouts",
+    "provider_refunds",
+    "fee_refunds",
 ];
 
 async fn table_exists(db: &DatabaseConnection, table: &str) -> bool {

@@ -146,34 +146,47 @@ pub struct PayoutCreated {
     pub payout_id: String,
 }
 
-/// Refund of a destination charge: refunds `amount` to the buyer, reverses the transfer from the
-/// seller (when `reverse_transfer`) and returns exactly `application_fee_refund` of the
-/// application fee to the seller — the platform's clawback share (commission, reserve and
-/// affiliate shares; never the processing fee, R-REF-1, R-REF-4), not a proportional share.
+/// Refund of a destination charge: refunds `amount` to the buyer and reverses the transfer from
+/// the seller (when `reverse_transfer`). The application fee is not touched here: the share of it
+/// a clawback returns is sent separately ([`FeeRefundRequest`]), computed under the ledger's lock
+/// from the cumulative clawback (R-REF-1, R-REF-4).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RefundRequest {
     pub payment_id: String,
     /// Refunded to the buyer (minor units).
     pub amount: i64,
     pub reverse_transfer: bool,
-    /// The exact part of the application fee to return (minor units); 0 = none.
-    pub application_fee_refund: i64,
     pub metadata: BTreeMap<String, String>,
-    /// The key of the refund; providers derive the keys of any further calls from it (Stripe:
-    /// `<key>:fee` for the application-fee refund), so a retry with the same key repeats nothing.
+    /// The key of the refund: a retry with the same key repeats nothing.
     pub idempotency_key: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RefundCreated {
+    /// The provider's id of the refund: each refund is counted once by it.
     pub refund_id: String,
-    /// The provider's id of the application-fee refund, when one was made
-    /// (`application_fee_refund > 0`).
-    pub application_fee_refund_id: Option<String>,
+    /// What the provider refunded.
+    pub amount: i64,
     /// The payment's cumulative refunded amount as the provider reports it after this refund,
     /// when it could be read: the ledger converges to it (as it does from `charge.refunded`),
     /// so a concurrent webhook or a retried request is never counted twice.
     pub charge_amount_refunded: Option<i64>,
+}
+
+/// Returns `amount` of the application fee charged with a payment to the seller: the platform's
+/// clawback share of a refund (commission, reserve while held, affiliate), never the processing
+/// fee. The key is derived from the ledger posting that owes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FeeRefundRequest {
+    pub payment_id: String,
+    pub amount: i64,
+    pub metadata: BTreeMap<String, String>,
+    pub idempotency_key: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FeeRefundCreated {
+    pub fee_refund_id: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -207,6 +220,7 @@ pub trait PayoutProvider: Send + Sync {
     async fn transfer(&self, req: TransferRequest) -> Result<TransferCreated, ProviderError>;
     async fn payout(&self, req: PayoutRequest) -> Result<PayoutCreated, ProviderError>;
     async fn refund(&self, req: RefundRequest) -> Result<RefundCreated, ProviderError>;
+    async fn refund_application_fee(&self, req: FeeRefundRequest) -> Result<FeeRefundCreated, ProviderError>;
     async fn balance(&self, provider_account_id: &str) -> Result<ProviderBalance, ProviderError>;
     /// Events created after `created_after` (unix seconds), oldest first, for replaying missed
     /// webhooks (R-HOOK-3): the platform's own events when `account` is `None`, else the events

@@ -103,3 +103,36 @@ pub fn refund(original: &OriginalParts, already_refunded: i64, amount: i64) -> R
     }
     clawback(original, already_refunded + amount)
 }
+
+/// What one step of a refund owes the seller back from the application fee (R-REF-1, R-REF-4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct FeeRefundStep {
+    /// To send to the provider as an application-fee refund.
+    pub send: i64,
+    /// Owed, but more than the provider still holds of the fee (after an adjustment raised the
+    /// commission above it): settled outside the fee (transfer reversal or seller debit).
+    pub uncollected: i64,
+}
+
+/// The fee refund of the step from cumulative state `before` to `after`: the increase of the
+/// clawed-back commission and affiliate shares, plus the reserve share while the platform still
+/// holds the reserve, never more than `fee_remaining` (what the provider still holds of the fee).
+/// Computed from cumulative states under the entry's lock, so concurrent refunds add up to
+/// exactly the cumulative clawback.
+pub fn fee_refund_step(
+    before: &RefundedParts,
+    after: &RefundedParts,
+    reserve_held: bool,
+    fee_remaining: i64,
+) -> Result<FeeRefundStep, MoneyError> {
+    let d = |a: i64, b: i64| a.checked_sub(b).ok_or(MoneyError::Overflow);
+    let mut owed = d(after.refunded_commission, before.refunded_commission)?
+        .checked_add(d(after.refunded_affiliate, before.refunded_affiliate)?)
+        .ok_or(MoneyError::Overflow)?;
+    if reserve_held {
+        owed = owed.checked_add(d(after.refunded_reserve, before.refunded_reserve)?).ok_or(MoneyError::Overflow)?;
+    }
+    let owed = owed.max(0);
+    let send = owed.min(fee_remaining.max(0));
+    Ok(FeeRefundStep { send, uncollected: owed - send })
+}

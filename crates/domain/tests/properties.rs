@@ -129,3 +129,43 @@ proptest! {
         }
     }
 }
+
+mod fee_refund_steps {
+    use domain::refund::{OriginalParts, clawback, fee_refund_step};
+    use proptest::prelude::*;
+
+    proptest! {
+        /// However a refund is split into steps, the fee refunds sent plus the uncollected parts add
+        /// up to the clawback of the whole (reserve held throughout), and what is sent never
+        /// exceeds the fee the provider held.
+        #[test]
+        fn steps_add_up_to_the_cumulative_clawback(
+            gross in 1_000_i64..10_000_000,
+            commission_pct in 0_i64..30,
+            cuts in proptest::collection::vec(1_i64..1_000, 1..8),
+            fee_cut in 0_i64..100,
+        ) {
+            let commission = gross * commission_pct / 100;
+            let reserve = (gross - commission) / 10;
+            let original = OriginalParts { gross, commission, processing_fee: 0, reserve, affiliate: 0 };
+            let fee_held = (commission + reserve) * fee_cut / 100;
+            let total: i64 = cuts.iter().sum();
+            let mut cumulative = 0;
+            let mut before = clawback(&original, 0).expect("zero");
+            let (mut sent, mut uncollected) = (0, 0);
+            for cut in &cuts {
+                cumulative += gross * cut / total.max(1);
+                let cumulative_now = cumulative.min(gross);
+                let after = clawback(&original, cumulative_now).expect("clawback");
+                let step = fee_refund_step(&before, &after, true, fee_held - sent).expect("step");
+                prop_assert!(step.send >= 0 && step.uncollected >= 0);
+                sent += step.send;
+                uncollected += step.uncollected;
+                before = after;
+            }
+            let whole = clawback(&original, before.refunded_amount).expect("whole");
+            prop_assert_eq!(sent + uncollected, whole.refunded_commission + whole.refunded_reserve);
+            prop_assert!(sent <= fee_held);
+        }
+    }
+}

@@ -34,6 +34,8 @@ pub struct Model {
     pub rule_version: i64,
     pub breakdown: String,
     pub settlement_date: Option<DateTimeUtc>,
+    /// The application fee the provider charged with the payment (`None`: not reported).
+    pub provider_fee_amount: Option<i64>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

@@ -30,13 +30,18 @@ pub fn state(config: &Config, db: DatabaseConnection) -> anyhow::Result<AppState
     SubgraphState::assemble(SERVICE, common, db, service, schema, applier)
 }
 
-/// Background jobs: webhook retries and settlement.
+/// Background jobs: webhook retries, settlement, and application-fee refunds still to send.
 pub fn spawn_jobs(state: &AppState, every: std::time::Duration) {
     state.spawn_webhook_retries(every);
     let service = state.service.clone();
     spawn_periodic("settlement", every, move || {
         let service = service.clone();
         async move { service.settle_due(service_core::clock::now()).await.map_err(|e| e.to_string()) }
+    });
+    let service = state.service.clone();
+    spawn_periodic("fee-refunds", every, move || {
+        let service = service.clone();
+        async move { service.send_fee_refunds(None, 100).await.map_err(|e| e.to_string()) }
     });
 }
 

@@ -4,9 +4,9 @@
 
 use async_trait::async_trait;
 use domain::provider::{
-    ChargeCreated, CreateAccount, DestinationCharge, OnboardingLink, OnboardingLinkRequest, PayoutCreated,
-    PayoutProvider, PayoutRequest, ProviderAccount, ProviderBalance, ProviderError, ProviderEvent, ProviderKind,
-    RefundCreated, RefundRequest, TransferCreated, TransferRequest,
+    ChargeCreated, CreateAccount, DestinationCharge, FeeRefundCreated, FeeRefundRequest, OnboardingLink,
+    OnboardingLinkRequest, PayoutCreated, PayoutProvider, PayoutRequest, ProviderAccount, ProviderBalance,
+    ProviderError, ProviderEvent, ProviderKind, RefundCreated, RefundRequest, TransferCreated, TransferRequest,
 };
 use domain::schedule::PayoutSchedule;
 
@@ -75,6 +75,10 @@ impl PayoutProvider for Manual {
     /// application fee to return).
     async fn refund(&self, _req: RefundRequest) -> Result<RefundCreated, ProviderError> {
         Err(not_supported("refunds"))
+    }
+
+    async fn refund_application_fee(&self, _req: FeeRefundRequest) -> Result<FeeRefundCreated, ProviderError> {
+        Err(not_supported("application-fee refunds"))
     }
 
     /// Nothing is held at a provider: both lists are empty.
@@ -173,7 +177,6 @@ mod tests {
                 payment_id: "pi".into(),
                 amount: 1,
                 reverse_transfer: true,
-                application_fee_refund: 0,
                 metadata: BTreeMap::new(),
                 idempotency_key: "r".into(),
             })

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use domain::money::Currency;
 use domain::provider::{
-    CreateAccount, DestinationCharge, OnboardingLinkRequest, PayoutProvider, PayoutRequest, ProviderError,
-    ProviderKind, RefundRequest, TransferRequest,
+    CreateAccount, DestinationCharge, FeeRefundRequest, OnboardingLinkRequest, PayoutProvider, PayoutRequest,
+    ProviderError, ProviderKind, RefundRequest, TransferRequest,
 };
 use domain::schedule::PayoutSchedule;
 use providers::fake_stripe::FakeStripe;
@@ -225,17 +225,16 @@ async fn transfer_payout_refund_and_balance_send_what_stripe_expects() {
     assert_eq!(req.idempotency_key.as_deref(), Some("payout-p1"));
 
     let pi = stripe.create_destination_charge(charge(&account, "c1")).await.expect("charge").payment_id;
-    let refund = |amount: i64, key: &str, fee: i64| RefundRequest {
+    let refund = |amount: i64, key: &str| RefundRequest {
         payment_id: pi.clone(),
         amount,
         reverse_transfer: true,
-        application_fee_refund: fee,
         metadata: metadata(&[("orderId", "order-42"), ("refundId", key)]),
         idempotency_key: key.into(),
     };
-    let first = stripe.refund(refund(4_000, "refund-1", 320)).await.expect("refund");
+    let first = stripe.refund(refund(4_000, "refund-1")).await.expect("refund");
     assert!(first.refund_id.starts_with("re_"));
-    assert!(first.application_fee_refund_id.as_deref().is_some_and(|id| id.starts_with("fr_")), "{first:?}");
+    assert_eq!((first.amount, first.charge_amount_refunded), (4_000, Some(4_000)), "{first:?}");
     let req = fake.last("/v1/refunds").expect("recorded");
     assert_eq!(req.field("payment_intent"), Some(pi.as_str()));
     assert_eq!(req.field("amount"), Some("4000"));
@@ -244,21 +243,17 @@ async fn transfer_payout_refund_and_balance_send_what_stripe_expects() {
     assert_eq!(req.field("metadata[orderId]"), Some("order-42"));
     assert_eq!(req.idempotency_key.as_deref(), Some("refund-1"));
 
-    let second = stripe.refund(refund(6_000, "refund-2", 0)).await.expect("second refund");
-    assert_eq!(second.application_fee_refund_id, None);
+    stripe.refund(refund(6_000, "refund-2")).await.expect("second refund");
     assert_eq!(
         fake.last("/v1/refunds").and_then(|r| r.field("refund_application_fee").map(str::to_owned)),
         Some("false".into())
     );
     // Replaying a refund does not refund twice; more than the payment is refused.
-    let replay = stripe.refund(refund(4_000, "refund-1", 320)).await.expect("replay");
-    assert_eq!(
-        (replay.refund_id.as_str(), replay.application_fee_refund_id.as_ref()),
-        (first.refund_id.as_str(), first.application_fee_refund_id.as_ref())
-    );
+    let replay = stripe.refund(refund(4_000, "refund-1")).await.expect("replay");
+    assert_eq!(replay.refund_id, first.refund_id);
     // The refunded total is read back after each refund: the replay sees both refunds.
     assert_eq!(replay.charge_amount_refunded, Some(10_000));
-    let over = stripe.refund(refund(1, "refund-3", 0)).await;
+    let over = stripe.refund(refund(1, "refund-3")).await;
     assert!(
         matches!(&over, Err(ProviderError::Rejected { code: Some(c), .. }) if c == "charge_already_refunded"),
         "{over:?}"
@@ -276,12 +271,20 @@ async fn transfer_payout_refund_and_balance_send_what_stripe_expects() {
     assert_eq!(example.available, vec![(Currency::USD, 0)]);
 }
 
-fn fee_refund_request(payment_id: &str, amount: i64, fee: i64, key: &str) -> RefundRequest {
+fn refund_request(payment_id: &str, amount: i64, key: &str) -> RefundRequest {
     RefundRequest {
         payment_id: payment_id.into(),
         amount,
         reverse_transfer: true,
-        application_fee_refund: fee,
+        metadata: metadata(&[("orderId", "order-42"), ("ledgerId", "led-1")]),
+        idempotency_key: key.into(),
+    }
+}
+
+fn fee_refund_request(payment_id: &str, amount: i64, key: &str) -> FeeRefundRequest {
+    FeeRefundRequest {
+        payment_id: payment_id.into(),
+        amount,
         metadata: metadata(&[("orderId", "order-42"), ("ledgerId", "led-1")]),
         idempotency_key: key.into(),
     }
@@ -299,7 +302,7 @@ fn count_events(fake: &FakeStripe, event_type: &str) -> usize {
 }
 
 #[tokio::test]
-async fn refund_returns_exactly_the_requested_application_fee_share() {
+async fn refunds_leave_the_fee_alone_and_fee_refunds_return_exactly_the_share_asked() {
     let (fake, stripe) = setup().await;
     let account = new_account(&stripe, "k1").await;
     let pi = stripe.create_destination_charge(charge(&account, "c1")).await.expect("charge").payment_id;
@@ -309,114 +312,79 @@ async fn refund_returns_exactly_the_requested_application_fee_share() {
     assert_eq!(fake.application_fee(&fee).expect("fee")["amount"], json!(2008));
     fake.clear_requests();
 
-    // 4000 of 10000 refunded; of the 2008 fee only the clawback share 320 goes back.
-    let request = fee_refund_request(&pi, 4_000, 320, "refund:led-1:4000");
-    let created = stripe.refund(request.clone()).await.expect("refund");
+    // 4000 of 10000 refunded to the buyer; the fee is not touched by the refund.
+    let created = stripe.refund(refund_request(&pi, 4_000, "refund:led-1:k1")).await.expect("refund");
     assert!(created.refund_id.starts_with("re_"));
-    let fee_refund_id = created.application_fee_refund_id.clone().expect("a fee refund");
-    assert!(fee_refund_id.starts_with("fr_"));
-
-    let lookup = fake.last(&format!("/v1/payment_intents/{pi}")).expect("the payment was looked up");
-    assert_eq!(lookup.method, "GET");
-    assert!(lookup.query.iter().any(|(k, v)| k.starts_with("expand") && v == "latest_charge"), "{lookup:?}");
     let refund = fake.last("/v1/refunds").expect("refund sent");
     assert_eq!(refund.field("payment_intent"), Some(pi.as_str()));
-    assert_eq!(refund.field("amount"), Some("4000"));
-    assert_eq!(refund.field("reverse_transfer"), Some("true"));
     assert_eq!(refund.field("refund_application_fee"), Some("false"));
-    assert_eq!(refund.idempotency_key.as_deref(), Some("refund:led-1:4000"));
+    assert!(fake.requests_to(&fee_path).is_empty());
+    let lookup = fake.last(&format!("/v1/payment_intents/{pi}")).expect("the total was read back");
+    assert_eq!(lookup.method, "GET");
+    assert!(lookup.query.iter().any(|(k, v)| k.starts_with("expand") && v == "latest_charge"), "{lookup:?}");
+
+    // Of the 2008 fee only the clawback share 320 goes back, with the posting's key.
+    let request = fee_refund_request(&pi, 320, "fee-refund:led-1:4000");
+    let made = stripe.refund_application_fee(request.clone()).await.expect("fee refund");
+    assert!(made.fee_refund_id.starts_with("fr_"));
     let fee_req = fake.last(&fee_path).expect("fee refund sent");
     assert_eq!(fee_req.method, "POST");
     assert_eq!(fee_req.field("amount"), Some("320"));
     assert_eq!(fee_req.metadata(), request.metadata);
-    assert_eq!(fee_req.idempotency_key.as_deref(), Some("refund:led-1:4000:fee"));
+    assert_eq!(fee_req.idempotency_key.as_deref(), Some("fee-refund:led-1:4000"));
     assert_eq!(fee_req.stripe_account, None, "the platform refunds its own fee");
     let held = fake.application_fee(&fee).expect("fee");
     assert_eq!(held["amount_refunded"], json!(320));
-    assert_eq!(held["refunded"], json!(false));
-    assert_eq!(held["refunds"]["data"][0]["id"], json!(fee_refund_id));
-    let charge_id = fake.payment_intent(&pi).expect("intent")["latest_charge"].clone();
-    assert_eq!(fake.charge(charge_id.as_str().expect("id")).expect("charge")["amount_refunded"], json!(4_000));
-
+    assert_eq!(held["refunds"]["data"][0]["id"], json!(made.fee_refund_id));
     // The same request again creates nothing new.
-    assert_eq!(stripe.refund(request).await.expect("replay"), created);
+    assert_eq!(stripe.refund_application_fee(request).await.expect("replay"), made);
     assert_eq!(fake.application_fee(&fee).expect("fee")["amount_refunded"], json!(320));
-    assert_eq!(count_events(&fake, "refund.created"), 1);
     assert_eq!(count_events(&fake, "application_fee.refunded"), 1);
-    assert_eq!(fake.requests_to(&fee_path).len(), 2, "the retry was a replay");
-
-    // No fee share, no fee refund (and no lookup).
-    fake.clear_requests();
-    let none = stripe.refund(fee_refund_request(&pi, 1_000, 0, "refund:led-1:5000")).await.expect("refund");
-    assert_eq!(none.application_fee_refund_id, None);
-    assert!(fake.requests_to(&fee_path).is_empty());
-    // (Only the refunded total is read back, after the refund.)
-    assert_eq!(fake.requests_to(&format!("/v1/payment_intents/{pi}")).len(), 1);
-    assert_eq!(
-        fake.last("/v1/refunds").and_then(|r| r.field("refund_application_fee").map(str::to_owned)),
-        Some("false".into())
+    // Nothing, or more than is left of the fee, is refused.
+    let zero = stripe.refund_application_fee(fee_refund_request(&pi, 0, "fee-refund:led-1:0")).await;
+    assert!(matches!(zero, Err(ProviderError::Rejected { .. })), "{zero:?}");
+    let err = stripe.refund_application_fee(fee_refund_request(&pi, 1_689, "fee-refund:led-1:x")).await;
+    assert!(
+        matches!(&err, Err(ProviderError::Rejected { message, .. }) if message.contains("greater than unrefunded amount on fee (1688)")),
+        "{err:?}"
     );
     assert_eq!(fake.application_fee(&fee).expect("fee")["amount_refunded"], json!(320));
 }
 
 #[tokio::test]
-async fn a_failed_fee_refund_after_the_refund_is_ambiguous_and_the_retry_completes_it() {
+async fn a_failed_read_back_still_reports_the_refund() {
     let (fake, stripe) = setup().await;
     let pi = stripe.create_destination_charge(charge("acct_seller", "c1")).await.expect("charge").payment_id;
-    let fee = fee_of(&fake, &pi);
-    let fee_path = format!("/v1/application_fees/{fee}/refunds");
-    let request = fee_refund_request(&pi, 4_000, 320, "refund:led-1:4000");
-
-    fake.fail_next(&fee_path, 500);
-    let err = stripe.refund(request.clone()).await.expect_err("fee refund failed");
-    let ProviderError::Ambiguous(message) = &err else { panic!("{err:?}") };
-    let sent = fake.last("/v1/refunds").expect("refund sent");
-    assert_eq!(sent.idempotency_key.as_deref(), Some("refund:led-1:4000"));
-    let refunds: Vec<Value> = fake.events().into_iter().filter(|e| e["type"] == json!("refund.created")).collect();
-    let refund_id = refunds[0]["data"]["object"]["id"].as_str().expect("refund id").to_owned();
-    assert!(message.contains(&refund_id) && message.contains("was made"), "{message}");
-    assert!(message.contains(&fee) && message.contains("320"), "{message}");
-    assert_eq!(fake.application_fee(&fee).expect("fee")["amount_refunded"], json!(0));
-
-    let created = stripe.refund(request).await.expect("retry");
-    assert_eq!(created.refund_id, refund_id);
-    assert!(created.application_fee_refund_id.is_some());
-    assert_eq!(count_events(&fake, "refund.created"), 1, "the refund was replayed, not repeated");
-    assert_eq!(fake.application_fee(&fee).expect("fee")["amount_refunded"], json!(320));
-
-    // Stripe refuses refunding more of the fee than is left: the refund itself went through.
-    let err = stripe.refund(fee_refund_request(&pi, 1_000, 1_689, "refund:led-1:5000")).await.expect_err("too much");
-    let ProviderError::Ambiguous(message) = &err else { panic!("{err:?}") };
-    assert!(message.contains("greater than unrefunded amount on fee (1688)"), "{message}");
-    assert_eq!(count_events(&fake, "refund.created"), 2);
-    assert_eq!(fake.application_fee(&fee).expect("fee")["amount_refunded"], json!(320));
+    fake.fail_next(&format!("/v1/payment_intents/{pi}"), 500);
+    let created = stripe.refund(refund_request(&pi, 4_000, "refund:led-1:k")).await.expect("refund reported");
+    assert!(created.refund_id.starts_with("re_"));
+    assert_eq!((created.amount, created.charge_amount_refunded), (4_000, None));
+    assert_eq!(count_events(&fake, "refund.created"), 1);
 }
 
 #[tokio::test]
-async fn a_fee_refund_that_cannot_be_made_is_rejected_before_anything_is_refunded() {
+async fn a_fee_refund_that_cannot_be_made_is_rejected() {
     let (fake, stripe) = setup().await;
     // A payment the fake never saw (e.g. one recorded from a webhook): Stripe answers 404.
-    let err = stripe.refund(fee_refund_request("pi_1", 4_000, 320, "r1")).await.expect_err("unknown payment");
+    let err = stripe.refund_application_fee(fee_refund_request("pi_1", 320, "r1")).await.expect_err("unknown payment");
     assert!(matches!(&err, ProviderError::Rejected { code: Some(c), .. } if c == "resource_missing"), "{err:?}");
 
     // A charge made without an application fee has none to refund.
     let mut no_fee = charge("acct_seller", "c0");
     no_fee.application_fee_amount = 0;
     let pi = stripe.create_destination_charge(no_fee).await.expect("charge").payment_id;
-    let err = stripe.refund(fee_refund_request(&pi, 4_000, 320, "r2")).await.expect_err("no fee");
+    let err = stripe.refund_application_fee(fee_refund_request(&pi, 320, "r2")).await.expect_err("no fee");
     assert!(matches!(&err, ProviderError::Rejected { code: Some(c), .. } if c == "application_fee_missing"), "{err:?}");
 
-    // A negative share or a key too long for the derived `<key>:fee` is refused before sending.
+    // A negative share or an overlong key is refused before sending.
     let before = fake.requests().len();
-    let err = stripe.refund(fee_refund_request(&pi, 4_000, -1, "r3")).await.expect_err("negative");
+    let err = stripe.refund_application_fee(fee_refund_request(&pi, -1, "r3")).await.expect_err("negative");
     assert!(matches!(err, ProviderError::Rejected { .. }), "{err:?}");
-    let long_key = "k".repeat(253);
-    let err = stripe.refund(fee_refund_request(&pi, 4_000, 320, &long_key)).await.expect_err("long key");
+    let long_key = "k".repeat(256);
+    let err = stripe.refund_application_fee(fee_refund_request(&pi, 320, &long_key)).await.expect_err("long key");
     assert!(matches!(err, ProviderError::Rejected { .. }), "{err:?}");
     assert_eq!(fake.requests().len(), before);
-
     assert!(fake.requests_to("/v1/refunds").is_empty(), "nothing was refunded");
-    assert_eq!(count_events(&fake, "refund.created"), 0);
 }
 
 #[tokio::test]
@@ -610,7 +578,6 @@ async fn stripe_errors_map_to_rejected_ambiguous_and_unavailable() {
             payment_id: String::new(),
             amount: 1,
             reverse_transfer: true,
-            application_fee_refund: 0,
             metadata: BTreeMap::new(),
             idempotency_key: "k-missing".into(),
         })

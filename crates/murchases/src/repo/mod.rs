@@ -6,4 +6,5 @@
 pub mod accounts;
 pub mod checkouts;
 pub mod ledger;
+pub mod refunds;
 pub mod rules;

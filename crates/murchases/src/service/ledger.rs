@@ -14,9 +14,7 @@ use domain::rate::Rate;
 use domain::refund::{self, OriginalParts, RefundedParts};
 use domain::reserve::ReservePolicy;
 use entity::{commission_ledger, ledger_postings, malet_settings, payment_exceptions, refunds};
-use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter,
-};
+use sea_orm::{ActiveModelTrait, ActiveValue::Set, ConnectionTrait, DatabaseTransaction, EntityTrait};
 use service_core::audit::{self, AuditEntry};
 use service_core::{clock, outbox};
 
@@ -34,6 +32,9 @@ pub struct SucceededPayment {
     pub account_id: String,
     pub currency: Currency,
     pub amount: i64,
+    /// The application fee the provider reports it charged (`None`: not reported; the
+    /// engine's fee is assumed).
+    pub provider_fee_amount: Option<i64>,
     pub paid_at: DateTime<Utc>,
     pub metadata: PaymentMetadata,
 }
@@ -217,6 +218,7 @@ impl Murchases {
             rule_version: Set(effective.version),
             breakdown: Set(serde_json::to_string(&b.trace).map_err(|e| ServiceError::Internal(e.to_string()))?),
             settlement_date: Set(None),
+            provider_fee_amount: Set(Some(p.provider_fee_amount.unwrap_or(b.application_fee_amount))),
             created_at: Set(now),
             updated_at: Set(now),
         }
@@ -305,6 +307,7 @@ impl Murchases {
             return Ok(None);
         }
         let original = original_parts(entry);
+        let before = refund::clawback(&original, entry.refunded_amount).map_err(ServiceError::bad_input)?;
         let parts = refund::clawback(&original, cumulative).map_err(ServiceError::bad_input)?;
         let status: LedgerStatus = entry.status.parse().map_err(|e| ServiceError::Internal(format!("{e}")))?;
         let new_status = status.after_refund(cumulative, entry.gross_amount)?;
@@ -349,6 +352,7 @@ impl Murchases {
             &key,
         )
         .await?;
+        self.queue_fee_refund(txn, &updated, &before, &parts).await?;
         Ok(Some(parts))
     }
 
@@ -376,29 +380,14 @@ impl Murchases {
         if reason.trim().is_empty() {
             return Err(ServiceError::BadInput("a reason is required".into()));
         }
-        let parts =
-            refund::refund(&original_parts(&entry), entry.refunded_amount, amount).map_err(ServiceError::bad_input)?;
-        let before =
-            refund::clawback(&original_parts(&entry), entry.refunded_amount).map_err(ServiceError::bad_input)?;
-        // The application fee returns the commission, affiliate and (while the platform still
-        // holds it) reserve shares of this refund; a reserve already released to the seller is
-        // clawed back from the seller's balance instead (payments), never refunded twice.
-        let reserve_held = match entity::queries::reserve_hold_for_ledger(&self.db, &entry.id).await? {
-            Some(hold) => hold.status == "HELD",
-            None => true,
-        };
-        let mut fee_share = (parts.refunded_commission - before.refunded_commission)
-            + (parts.refunded_affiliate - before.refunded_affiliate);
-        if reserve_held {
-            fee_share += parts.refunded_reserve - before.refunded_reserve;
-        }
+        // Over-refunds and bad amounts are refused before anything is sent.
+        refund::refund(&original_parts(&entry), entry.refunded_amount, amount).map_err(ServiceError::bad_input)?;
         let kind: ProviderKind =
             entry.provider.parse().map_err(|_| ServiceError::Internal("stored provider".into()))?;
         let provider = self.providers.get(kind)?;
         let mut metadata = std::collections::BTreeMap::new();
         metadata.insert("orderId".to_owned(), entry.order_id.clone());
         metadata.insert("ledgerId".to_owned(), entry.id.clone());
-        metadata.insert("applicationFeeRefund".to_owned(), fee_share.to_string());
         // The key depends on the request, not on the ledger's state, so retrying the same request
         // (after a timeout, or after a webhook recorded part of it) never refunds twice. Callers
         // that mean two identical refunds pass distinct idempotency keys.
@@ -412,45 +401,38 @@ impl Murchases {
                 payment_id: entry.provider_payment_id.clone(),
                 amount,
                 reverse_transfer: true,
-                application_fee_refund: fee_share,
                 metadata,
                 idempotency_key: format!("refund:{}:{request_key}", entry.id),
             })
             .await?;
+        // The buyer has the money back: from here on the refund is recorded whatever else fails.
         let txn = service_core::db::begin_write(&self.db).await?;
         let current = repo::ledger::for_update(&txn, repo::ledger::by_id_select(&entry.id))
             .await?
             .ok_or_else(|| ServiceError::NotFound("ledger entry".into()))?;
-        // A retry of this request gets the same provider refund back: count it once.
-        let known = refunds::Entity::find()
-            .filter(refunds::Column::ProviderRefundId.eq(created.refund_id.clone()))
-            .one(&txn)
-            .await?
-            .is_some();
-        // Converge to the provider's cumulative total when it reported one (as `charge.refunded`
-        // does); otherwise add this refund to what is recorded now.
-        let cumulative = match created.charge_amount_refunded {
-            Some(total) => total,
-            None => current
-                .refunded_amount
-                .checked_add(amount)
-                .ok_or_else(|| ServiceError::BadInput("amount overflows".into()))?,
-        }
-        .min(current.gross_amount);
-        if !known {
-            self.apply_cumulative_refund(
-                &txn,
-                &current,
-                cumulative,
-                RefundOrigin {
-                    provider_refund_id: Some(&created.refund_id),
-                    source: "api",
-                    reason: Some(reason),
-                    actor: actor.subject(),
-                },
-            )
-            .await?;
-        }
+        // Counted once by its provider id (a retry, or a webhook that came first, knows it).
+        repo::refunds::record_provider_refund(&txn, &current, kind, &created.refund_id, created.amount, "api").await?;
+        let known = repo::refunds::known_total(&txn, &current.id).await?;
+        // Converge to the most the provider is known to have refunded: its reported total, or
+        // the refunds known by id, never "what was recorded plus this request".
+        let cumulative = current
+            .refunded_amount
+            .max(known)
+            .max(created.charge_amount_refunded.unwrap_or(0))
+            .min(current.gross_amount);
+        let id_recorded = repo::refunds::posting_names_refund(&txn, &created.refund_id).await?;
+        self.apply_cumulative_refund(
+            &txn,
+            &current,
+            cumulative,
+            RefundOrigin {
+                provider_refund_id: (!id_recorded).then_some(created.refund_id.as_str()),
+                source: "api",
+                reason: Some(reason),
+                actor: actor.subject(),
+            },
+        )
+        .await?;
         audit::record(
             &txn,
             AuditEntry {
@@ -460,12 +442,17 @@ impl Murchases {
                 entity_id: &entry.id,
                 before: Some(serde_json::json!({"refunded_amount": current.refunded_amount, "commission": current.commission_amount})),
                 after: Some(serde_json::json!({"refunded_amount": cumulative, "provider_refund_id": created.refund_id,
-                    "already_recorded": known})),
+                    "provider_total": created.charge_amount_refunded})),
                 reason: Some(reason),
             },
         )
         .await?;
         txn.commit().await?;
+        // Send the fee refunds this (and any earlier step) queued; a failure stays queued for
+        // the retry job and never turns a refund the buyer received into an error.
+        if let Err(e) = self.send_fee_refunds(Some(&entry.id), 20).await {
+            tracing::warn!(ledger_id = %entry.id, error = %e, "application-fee refund not sent yet; the job retries");
+        }
         repo::ledger::by_id(&self.db, &entry.id).await?.ok_or_else(|| ServiceError::NotFound("ledger entry".into()))
     }
 

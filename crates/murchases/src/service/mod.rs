@@ -2,6 +2,7 @@
 //! settlement), checkout (preview and destination charges) and the webhook applier.
 
 pub mod checkout;
+pub mod fee_refunds;
 pub mod ledger;
 pub mod rules;
 pub mod settlement;

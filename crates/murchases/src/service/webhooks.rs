@@ -55,6 +55,8 @@ struct PaymentIntentObject {
     transfer_data: Option<TransferData>,
     #[serde(default)]
     latest_charge: Option<IdOrObject>,
+    #[serde(default)]
+    application_fee_amount: Option<i64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -70,7 +72,23 @@ struct ChargeObject {
 #[derive(Debug, Deserialize)]
 struct RefundList {
     #[serde(default)]
-    data: Vec<IdOrObject>,
+    data: Vec<RefundItem>,
+}
+
+/// A refund in a charge's `refunds` list: an id, or the refund object with its amount.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+enum RefundItem {
+    Object { id: String, amount: i64 },
+    Id(String),
+}
+
+impl RefundItem {
+    fn id(&self) -> &str {
+        match self {
+            RefundItem::Object { id, .. } | RefundItem::Id(id) => id,
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -171,6 +189,7 @@ impl Murchases {
             account_id: account.id.clone(),
             currency,
             amount,
+            provider_fee_amount: pi.application_fee_amount,
             paid_at: Utc.timestamp_opt(pi.created, 0).single().unwrap_or_else(Utc::now),
             metadata,
         };
@@ -207,17 +226,29 @@ impl Murchases {
                 charge.amount_refunded, entry.gross_amount
             )));
         }
-        let refund_id = charge.refunds.as_ref().and_then(|r| r.data.first()).map(|r| r.id().to_owned());
-        let refund_id = match &refund_id {
-            // A refund we already recorded through the API keeps its id there.
-            Some(id) if entry.refunded_amount < charge.amount_refunded => Some(id.clone()),
+        let listed = charge.refunds.as_ref().map(|r| r.data.clone()).unwrap_or_default();
+        // Refunds listed with their amounts are facts, each counted once by its id.
+        for item in &listed {
+            if let RefundItem::Object { id, amount } = item
+                && self.config.limits.positive("refund amount", *amount).is_ok()
+            {
+                repo::refunds::record_provider_refund(txn, &entry, ProviderKind::StripeConnect, id, *amount, "webhook")
+                    .await?;
+            }
+        }
+        let known = repo::refunds::known_total(txn, &entry.id).await?;
+        // An older event carries a smaller total: converge to the most that is known.
+        let cumulative = charge.amount_refunded.max(known).min(entry.gross_amount);
+        let newest = listed.first().map(|r| r.id().to_owned());
+        let refund_id = match newest {
+            Some(id) if !repo::refunds::posting_names_refund(txn, &id).await? => Some(id),
             _ => None,
         };
         match self
             .apply_cumulative_refund(
                 txn,
                 &entry,
-                charge.amount_refunded,
+                cumulative,
                 RefundOrigin { provider_refund_id: refund_id.as_deref(), source: "webhook", reason: None, actor: None },
             )
             .await

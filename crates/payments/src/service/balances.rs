@@ -114,23 +114,40 @@ impl Payments {
             "SETTLED" => None,
             other => return Err(ServiceError::Internal(format!("unknown ledger event kind {other}"))),
         };
-        // A clawback of a reserve that was already released (or is being released) comes out of
-        // the pending balance, where the release put the money; a held reserve shrinks instead.
+        // A clawback of a held reserve shrinks the hold; of a reserve already released (or being
+        // released) it comes out of the pending balance, where the release puts the money. The
+        // decision is the conditional update itself (only a HELD hold shrinks), so it cannot
+        // disagree with a release running at the same time: the release transfers exactly the
+        // hold's amount after every clawback.
         let (mut pending_delta, mut reserve_delta) = (event.net_delta, event.reserve_delta);
-        if reserve_delta < 0 {
-            let hold = reserve_holds::Entity::find()
+        let already_applied = entity::balance_movements::Entity::find()
+            .filter(entity::balance_movements::Column::IdempotencyKey.eq(row.idempotency_key.clone()))
+            .one(&txn)
+            .await?
+            .is_some();
+        if reserve_delta < 0 && !already_applied && matches!(event.kind.as_str(), "REFUND_CLAWBACK" | "ADJUSTMENT") {
+            let shrunk = reserve_holds::Entity::update_many()
+                .col_expr(reserve_holds::Column::Amount, Expr::col(reserve_holds::Column::Amount).add(reserve_delta))
+                .col_expr(reserve_holds::Column::UpdatedAt, Expr::value(clock::now()))
                 .filter(reserve_holds::Column::LedgerId.eq(event.ledger_id.clone()))
-                .one(&txn)
+                .filter(reserve_holds::Column::Status.eq(HOLD_HELD))
+                .exec(&txn)
                 .await?;
-            if hold.is_some_and(|h| h.status != HOLD_HELD) {
-                pending_delta += reserve_delta;
-                reserve_delta = 0;
+            if shrunk.rows_affected == 0 {
+                let exists = reserve_holds::Entity::find()
+                    .filter(reserve_holds::Column::LedgerId.eq(event.ledger_id.clone()))
+                    .one(&txn)
+                    .await?
+                    .is_some();
+                if exists {
+                    pending_delta += reserve_delta;
+                    reserve_delta = 0;
+                }
             }
         }
-        let mut inserted = true;
         if let Some(kind) = kind {
             // The seller's share moves: net to pending, reserve to reserve, both to earnings.
-            inserted = repo::movements::append(
+            repo::movements::append(
                 &txn,
                 NewMovement {
                     account_id: &account.id,
@@ -175,19 +192,6 @@ impl Payments {
                     am.reserve_expires_at = Set(Some(domain::reserve::expires_at(&self.config, event.occurred_at)));
                     am.update(&txn).await?;
                 }
-            }
-            "REFUND_CLAWBACK" | "ADJUSTMENT" if inserted && reserve_delta != 0 => {
-                // The clawed-back part of a hold is no longer released.
-                reserve_holds::Entity::update_many()
-                    .col_expr(
-                        reserve_holds::Column::Amount,
-                        Expr::col(reserve_holds::Column::Amount).add(reserve_delta),
-                    )
-                    .col_expr(reserve_holds::Column::UpdatedAt, Expr::value(clock::now()))
-                    .filter(reserve_holds::Column::LedgerId.eq(event.ledger_id.clone()))
-                    .filter(reserve_holds::Column::Status.eq(HOLD_HELD))
-                    .exec(&txn)
-                    .await?;
             }
             "SETTLED" => {
                 if let Some(settled) = event.settlement_date {

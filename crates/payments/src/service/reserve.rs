@@ -36,7 +36,18 @@ impl Payments {
                 .await?;
         let mut released = 0;
         for hold in due {
-            // Claim: only one runner gets rows_affected == 1.
+            // Suspended (or deactivated) sellers keep their reserve until an admin reinstates
+            // them: their holds are skipped without being claimed, so a clawback meanwhile
+            // shrinks the hold itself (see `balances`).
+            let active = repo::accounts::by_id(&self.db, &hold.account_id)
+                .await?
+                .is_some_and(|a| a.status == domain::lifecycle::AccountStatus::Active.as_str());
+            if !active {
+                continue;
+            }
+            // Claim: only one runner gets rows_affected == 1. From here on no clawback changes
+            // the hold's amount (it goes to the pending balance instead), so the transfer below
+            // is exactly the hold.
             let claim = reserve_holds::Entity::update_many()
                 .col_expr(reserve_holds::Column::Status, Expr::value(HOLD_RELEASING))
                 .col_expr(reserve_holds::Column::ClaimedUntil, Expr::value(Some(now + Duration::minutes(5))))
@@ -54,19 +65,6 @@ impl Payments {
             let Some(hold) = reserve_holds::Entity::find_by_id(hold.id.clone()).one(&self.db).await? else {
                 continue;
             };
-            // Suspended (or deactivated) sellers keep their reserve until an admin reinstates them.
-            let active = repo::accounts::by_id(&self.db, &hold.account_id)
-                .await?
-                .is_some_and(|a| a.status == domain::lifecycle::AccountStatus::Active.as_str());
-            if !active {
-                reserve_holds::Entity::update_many()
-                    .col_expr(reserve_holds::Column::Status, Expr::value(HOLD_HELD))
-                    .col_expr(reserve_holds::Column::ClaimedUntil, Expr::value(Option::<DateTime<Utc>>::None))
-                    .filter(reserve_holds::Column::Id.eq(hold.id.clone()))
-                    .exec(&self.db)
-                    .await?;
-                continue;
-            }
             match self.release(&hold).await {
                 Ok(()) => released += 1,
                 Err(e) => tracing::warn!(hold_id = %hold.id, error = %e, "reserve release failed; will retry"),

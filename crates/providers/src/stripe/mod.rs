@@ -29,9 +29,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use domain::money::Currency;
 use domain::provider::{
-    ChargeCreated, CreateAccount, DestinationCharge, OnboardingLink, OnboardingLinkRequest, PayoutCreated,
-    PayoutProvider, PayoutRequest, ProviderAccount, ProviderBalance, ProviderError, ProviderEvent, ProviderKind,
-    RefundCreated, RefundRequest, TransferCreated, TransferRequest,
+    ChargeCreated, CreateAccount, DestinationCharge, FeeRefundCreated, FeeRefundRequest, OnboardingLink,
+    OnboardingLinkRequest, PayoutCreated, PayoutProvider, PayoutRequest, ProviderAccount, ProviderBalance,
+    ProviderError, ProviderEvent, ProviderKind, RefundCreated, RefundRequest, TransferCreated, TransferRequest,
 };
 use domain::schedule::{PayoutSchedule, weekday_name};
 use secrecy::{ExposeSecret, SecretString};
@@ -573,36 +573,14 @@ impl PayoutProvider for StripeConnect {
         Ok(PayoutCreated { payout_id: payout.id.as_str().to_owned() })
     }
 
-    /// Refunds exactly the application-fee share the caller asks for, never Stripe's
-    /// proportional one (which would include the processing-fee part, R-REF-4):
-    ///
-    /// 1. when `application_fee_refund > 0`, `GET /v1/payment_intents/{id}?expand[0]=latest_charge`
-    ///    finds the charge's application fee (read-only: a failure here changes nothing, e.g.
-    ///    `Rejected { code: "resource_missing" }` for an unknown payment, or
-    ///    `Rejected { code: "application_fee_missing" }` when the charge has no fee);
-    /// 2. `POST /v1/refunds`: `payment_intent`, `amount`, `reverse_transfer`,
-    ///    `refund_application_fee=false`, `metadata[…]`, the request's idempotency key;
-    /// 3. when `application_fee_refund > 0`, `POST /v1/application_fees/{fee}/refunds`: `amount`
-    ///    = `application_fee_refund`, the same `metadata[…]`, idempotency key `<key>:fee`.
-    ///
-    /// Both keys are validated before anything is sent. When step 3 fails after the refund was
-    /// made, the error is [`ProviderError::Ambiguous`] saying so: retrying with the same request
-    /// replays the refund (Stripe's idempotency) and makes the missing fee refund, once.
+    /// `POST /v1/refunds`: `payment_intent`, `amount`, `reverse_transfer`,
+    /// `refund_application_fee=false` (the fee share is returned exactly by
+    /// [`Self::refund_application_fee`], never Stripe's proportional one, which would include the
+    /// processing-fee part, R-REF-4), `metadata[…]`, the request's idempotency key. Then reads the
+    /// charge's cumulative `amount_refunded` back (`GET /v1/payment_intents/{id}?expand[0]=latest_charge`);
+    /// when that read fails the refund is still reported, without the total.
     async fn refund(&self, req: RefundRequest) -> Result<RefundCreated, ProviderError> {
-        if req.application_fee_refund < 0 {
-            return Err(ProviderError::Rejected {
-                code: Some("parameter_invalid".into()),
-                message: format!("application_fee_refund must not be negative, got {}", req.application_fee_refund),
-            });
-        }
-        let fee_key = format!("{}:fee", req.idempotency_key);
         strategy(Some(&req.idempotency_key))?;
-        strategy(Some(&fee_key))?;
-        let fee = match req.application_fee_refund {
-            0 => None,
-            _ => Some(self.application_fee_of(&req.payment_id).await?),
-        };
-
         let request = CreateRefund::new()
             .payment_intent(req.payment_id.clone())
             .amount(req.amount)
@@ -610,29 +588,25 @@ impl PayoutProvider for StripeConnect {
             .refund_application_fee(false)
             .metadata(hash_map(&req.metadata));
         let refund = self.send(&request, Some(&req.idempotency_key), None).await?;
-        let refund_id = refund.id.as_str().to_owned();
-
-        let application_fee_refund_id = match fee {
-            None => None,
-            Some(fee) => {
-                let request = CreateIdApplicationFeeRefund::new(fee.clone())
-                    .amount(req.application_fee_refund)
-                    .metadata(hash_map(&req.metadata));
-                let fee_refund = self.send(&request, Some(&fee_key), None).await.map_err(|e| {
-                    ProviderError::Ambiguous(format!(
-                        "refund {refund_id} of payment {} was made, but refunding {} of its application fee {} \
-                         (idempotency key {fee_key}) failed: {e}; retry the same request (same idempotency key) \
-                         to complete it",
-                        req.payment_id,
-                        req.application_fee_refund,
-                        fee.as_str(),
-                    ))
-                })?;
-                Some(fee_refund.id.as_str().to_owned())
-            }
-        };
         let charge_amount_refunded = self.charge_amount_refunded(&req.payment_id).await;
-        Ok(RefundCreated { refund_id, application_fee_refund_id, charge_amount_refunded })
+        Ok(RefundCreated { refund_id: refund.id.as_str().to_owned(), amount: refund.amount, charge_amount_refunded })
+    }
+
+    /// Finds the charge's application fee (`GET /v1/payment_intents/{id}?expand[0]=latest_charge`;
+    /// `Rejected { code: "application_fee_missing" }` when there is none), then
+    /// `POST /v1/application_fees/{fee}/refunds` with `amount`, `metadata[…]` and the key.
+    async fn refund_application_fee(&self, req: FeeRefundRequest) -> Result<FeeRefundCreated, ProviderError> {
+        if req.amount <= 0 {
+            return Err(ProviderError::Rejected {
+                code: Some("parameter_invalid".into()),
+                message: format!("an application-fee refund must be positive, got {}", req.amount),
+            });
+        }
+        strategy(Some(&req.idempotency_key))?;
+        let fee = self.application_fee_of(&req.payment_id).await?;
+        let request = CreateIdApplicationFeeRefund::new(fee).amount(req.amount).metadata(hash_map(&req.metadata));
+        let fee_refund = self.send(&request, Some(&req.idempotency_key), None).await?;
+        Ok(FeeRefundCreated { fee_refund_id: fee_refund.id.as_str().to_owned() })
     }
 
     /// `GET /v1/balance` with `Stripe-Account`. Amounts in currencies the domain does not support

@@ -1,0 +1,75 @@
+//! Refunds stay exact under races and provider failures (issue 9): every refund the provider
+//! reports is kept once by its id, every application-fee refund owed is queued in the same
+//! transaction as the clawback that causes it, and each entry keeps the fee the provider charged.
+
+use sea_orm_migration::prelude::*;
+use sea_orm_migration::sea_orm::{ConnectionTrait, DbBackend};
+
+pub struct Migration;
+
+impl MigrationName for Migration {
+    fn name(&self) -> &str {
+        "m20261201_000002_refund_facts"
+    }
+}
+
+const UP: &[&str] = &[
+    // Refunds as the provider reports them (API reply or webhook), once per provider refund id:
+    // the entry's refunded total is never below their sum, whatever arrives first.
+    r#"CREATE TABLE provider_refunds (
+    id                  TEXT PRIMARY KEY,
+    ledger_id           TEXT NOT NULL,
+    provider            TEXT NOT NULL,
+    provider_refund_id  TEXT NOT NULL,
+    amount              BIGINT NOT NULL,
+    source              TEXT NOT NULL,
+    created_at          {TS} NOT NULL,
+    UNIQUE (provider, provider_refund_id)
+)"#,
+    "CREATE INDEX provider_refunds_ledger ON provider_refunds (ledger_id)",
+    // Application-fee refunds owed to the seller, queued with the clawback posting that causes
+    // them (key: the entry and the cumulative refunded total it reached). PENDING rows are sent
+    // with their key; UNCOLLECTED is the part the provider no longer holds of the fee.
+    r#"CREATE TABLE fee_refunds (
+    id                      TEXT PRIMARY KEY,
+    ledger_id               TEXT NOT NULL,
+    amount                  BIGINT NOT NULL,
+    status                  TEXT NOT NULL,
+    idempotency_key         TEXT NOT NULL UNIQUE,
+    provider_fee_refund_id  TEXT,
+    attempts                BIGINT NOT NULL DEFAULT 0,
+    last_error              TEXT,
+    created_at              {TS} NOT NULL,
+    updated_at              {TS} NOT NULL
+)"#,
+    "CREATE INDEX fee_refunds_status ON fee_refunds (status, ledger_id)",
+    "CREATE INDEX fee_refunds_ledger ON fee_refunds (ledger_id)",
+    // The application fee the provider actually charged with the payment (NULL: unknown).
+    "ALTER TABLE commission_ledger ADD COLUMN provider_fee_amount BIGINT",
+];
+
+const DOWN: &[&str] = &[
+    "ALTER TABLE commission_ledger DROP COLUMN provider_fee_amount",
+    "DROP TABLE IF EXISTS fee_refunds",
+    "DROP TABLE IF EXISTS provider_refunds",
+];
+
+#[async_trait::async_trait]
+impl MigrationTrait for Migration {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        let ts = if manager.get_database_backend() == DbBackend::Postgres { "TIMESTAMPTZ" } else { "TEXT" };
+        let conn = manager.get_connection();
+        for s in UP {
+            conn.execute_unprepared(&s.replace("{TS}", ts)).await?;
+        }
+        Ok(())
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        let conn = manager.get_connection();
+        for s in DOWN {
+            conn.execute_unprepared(s).await?;
+        }
+        Ok(())
+    }
+}
