@@ -51,7 +51,42 @@ pub async fn spawn(db: &DatabaseConnection) -> Apps {
     }
 }
 
+/// A second instance of each subgraph on the same database and fake Stripe (replicas, for
+/// concurrency tests).
+pub struct Replicas {
+    pub payments: payments::startup::AppState,
+    pub murchases: murchases::startup::AppState,
+    pub pay: Gql,
+    pub mur: Gql,
+    pub mur_base: String,
+}
+
 impl Apps {
+    /// Starts a second payments and murchases on `db`, talking to the same fake Stripe.
+    pub async fn replicas(&self, db: &DatabaseConnection) -> Replicas {
+        let common = testing::common_settings(Some(self.stripe.base_url()));
+        let pconf = payments::config::Config {
+            addr: "127.0.0.1:0".parse().expect("addr"),
+            onboarding_return_url: "https://dash.example/return".into(),
+            onboarding_refresh_url: "https://dash.example/refresh".into(),
+            default_currency: "USD".into(),
+            chargeback_threshold: 2,
+            dispute_window_days: 90,
+            common: common.clone(),
+        };
+        let mconf =
+            murchases::config::Config { addr: "127.0.0.1:0".parse().expect("addr"), settle_after_days: 2, common };
+        let payments = payments::startup::state(&pconf, db.clone()).expect("payments state");
+        let murchases = murchases::startup::state(&mconf, db.clone()).expect("murchases state");
+        let p = payments.bind(pconf.addr).await.expect("bind");
+        let m = murchases.bind(mconf.addr).await.expect("bind");
+        let pay_base = format!("http://{}", p.local_addr().expect("addr"));
+        let mur_base = format!("http://{}", m.local_addr().expect("addr"));
+        tokio::spawn(p.run());
+        tokio::spawn(m.run());
+        Replicas { payments, murchases, pay: Gql::new(&pay_base), mur: Gql::new(&mur_base), mur_base }
+    }
+
     pub async fn webhook(&self, base: &str, event: &Value) -> u16 {
         testing::post_webhook(&self.http, base, event).await
     }
