@@ -80,7 +80,7 @@ PRAGMA foreign_keys = ON;"#
 const COMMON_UP: &[&str] = &[
     // Checkout (createMurchasePayment) keeps what it charged: the ledger uses this breakdown for
     // the payment it created, and metadata that disagrees becomes an exception.
-    r#"CREATE TABLE checkouts (
+    r#"CREATE TABLE IF NOT EXISTS checkouts (
     id                  TEXT PRIMARY KEY,
     malet_id            TEXT NOT NULL,
     order_id            TEXT NOT NULL,
@@ -104,6 +104,14 @@ const COMMON_UP: &[&str] = &[
     // `allowNewConnectedAccount` before it may open another one.
     "ALTER TABLE connected_accounts ADD COLUMN blocks_new_account BOOLEAN NOT NULL DEFAULT FALSE",
     "CREATE INDEX disputes_account_opened ON disputes (account_id, opened_at)",
+    // Existing entries name the account they were paid to (their destination's owner).
+    "UPDATE commission_ledger SET account_id = (SELECT ca.id FROM connected_accounts ca \
+     WHERE ca.provider_account_id = commission_ledger.destination_account_id) \
+     WHERE account_id IS NULL AND destination_account_id IS NOT NULL",
+    // Accounts already deactivated while SUSPENDED block a new account too.
+    "UPDATE connected_accounts SET blocks_new_account = TRUE WHERE status = 'DEACTIVATED' AND id IN \
+     (SELECT entity_id FROM audit_log WHERE action = 'deactivate_connected_account' \
+     AND before_state LIKE '%\"status\":\"SUSPENDED\"%')",
 ];
 
 const COMMON_DOWN: &[&str] = &[

@@ -46,9 +46,18 @@ const UP: &[&str] = &[
     "CREATE INDEX fee_refunds_ledger ON fee_refunds (ledger_id)",
     // The application fee the provider actually charged with the payment (NULL: unknown).
     "ALTER TABLE commission_ledger ADD COLUMN provider_fee_amount BIGINT",
+    // Existing entries: the fee charged is what the seller did not receive at payment time
+    // (gross minus the earning's net), not the ledger's fee as later adjustments changed it.
+    "UPDATE commission_ledger SET provider_fee_amount = gross_amount - (SELECT p.net_delta FROM ledger_postings p \
+     WHERE p.ledger_id = commission_ledger.id AND p.kind = 'EARNING') WHERE provider_fee_amount IS NULL",
+    // Indexes the webhook and summary paths use (by charge, balances by Malet and currency).
+    "CREATE INDEX commission_ledger_charge ON commission_ledger (provider_charge_id)",
+    "CREATE INDEX balance_movements_malet ON balance_movements (malet_id, currency)",
 ];
 
 const DOWN: &[&str] = &[
+    "DROP INDEX IF EXISTS balance_movements_malet",
+    "DROP INDEX IF EXISTS commission_ledger_charge",
     "ALTER TABLE commission_ledger DROP COLUMN provider_fee_amount",
     "DROP TABLE IF EXISTS fee_refunds",
     "DROP TABLE IF EXISTS provider_refunds",

@@ -117,3 +117,55 @@ async fn ledger_is_unique_per_malet_order_and_per_provider_charge() {
             .expect("bigint");
     }
 }
+
+/// The trust and refund migrations fill in what existing rows need: the credited account of each
+/// entry, the fee the provider charged, and the block of a Malet whose account was deactivated
+/// while SUSPENDED.
+#[tokio::test]
+async fn upgrades_backfill_existing_rows() {
+    for t in TestDb::all_unmigrated().await {
+        let db = &t.conn;
+        Migrator::up(db, Some(1)).await.expect("initial schema only");
+        for s in [
+            account_insert("a1", "m1", "DEACTIVATED"),
+            "UPDATE connected_accounts SET provider_account_id = 'acct_1' WHERE id = 'a1'".to_owned(),
+            "INSERT INTO audit_log (id, actor, action, entity_type, entity_id, before_state, after_state, reason, created_at) \
+             VALUES ('au1', 'owner', 'deactivate_connected_account', 'connected_account', 'a1', \
+             '{\"payout_interval\":null,\"reason\":\"x\",\"status\":\"SUSPENDED\"}', '{}', 'closing', '2026-11-25T00:00:00Z')"
+                .to_owned(),
+            "INSERT INTO commission_ledger (id, order_id, malet_id, provider, provider_payment_id, destination_account_id, \
+             currency, gross_amount, commission_rate, original_commission, original_reserve, original_affiliate, \
+             commission_amount, processing_fee, reserve_amount, affiliate_amount, net_payout, application_fee_amount, status, \
+             rule_version, breakdown, created_at, updated_at) VALUES ('l1', 'o1', 'm1', 'STRIPE_CONNECT', 'pi_1', 'acct_1', \
+             'USD', 10000, '0.08', 1300, 888, 0, 1300, 320, 888, 0, 7492, 2508, 'PENDING', 1, '{}', '2026-11-25T00:00:00Z', \
+             '2026-11-25T00:00:00Z')"
+                .to_owned(),
+            "INSERT INTO ledger_postings (id, ledger_id, kind, commission_delta, reserve_delta, net_delta, idempotency_key, \
+             created_at) VALUES ('p1', 'l1', 'EARNING', 800, 888, 7992, 'earning:l1', '2026-11-25T00:00:00Z')"
+                .to_owned(),
+        ] {
+            db.execute_unprepared(&s).await.unwrap_or_else(|e| panic!("{:?}: {s}: {e}", t.backend));
+        }
+        Migrator::up(db, None).await.expect("the rest");
+        let entry = db
+            .query_one_raw(migration::sea_orm::Statement::from_string(
+                db.get_database_backend(),
+                "SELECT account_id, provider_fee_amount FROM commission_ledger WHERE id = 'l1'",
+            ))
+            .await
+            .expect("q")
+            .expect("row");
+        assert_eq!(entry.try_get::<Option<String>>("", "account_id").expect("col").as_deref(), Some("a1"));
+        // Charged 10000 - 7992 at payment time, whatever a later adjustment made of the fee.
+        assert_eq!(entry.try_get::<Option<i64>>("", "provider_fee_amount").expect("col"), Some(2008));
+        let blocked = db
+            .query_one_raw(migration::sea_orm::Statement::from_string(
+                db.get_database_backend(),
+                "SELECT blocks_new_account FROM connected_accounts WHERE id = 'a1'",
+            ))
+            .await
+            .expect("q")
+            .expect("row");
+        assert!(blocked.try_get::<bool>("", "blocks_new_account").expect("col"), "{:?}", t.backend);
+    }
+}

@@ -74,6 +74,35 @@ async fn credit_follows_the_destination_never_the_metadata() {
     }
 }
 
+/// Item 1 (money the platform never received): a payment whose application fee is below what
+/// the breakdown says the platform keeps (or that reports none) is an exception, not an entry
+/// whose commission and reserve would later be paid out of platform money.
+#[tokio::test]
+async fn a_payment_without_the_platform_share_is_an_exception() {
+    for t in all_dbs().await {
+        let app = spawn(&t.conn, None).await;
+        seed_account(&t.conn, "m1", "acct_m1", "ACTIVE").await;
+        let mut low = paid("e1", "pi_low", "o1", Some("m1"), Some("acct_m1"), 10_000);
+        low["data"]["object"]["application_fee_amount"] = json!(2007);
+        let mut none = paid("e2", "pi_none", "o2", Some("m1"), None, 10_000);
+        none["data"]["object"]["transfer_data"] = Value::Null;
+        none["data"]["object"]["application_fee_amount"] = Value::Null;
+        none["account"] = json!("acct_m1");
+        for e in [&low, &none] {
+            assert_eq!(app.webhook(e).await, 200);
+        }
+        let ex = exceptions(&app).await;
+        assert_eq!(ex.len(), 2, "{:?}: {ex:?}", t.backend);
+        assert!(ex.iter().all(|(_, r)| r.contains("did not collect its share")), "{ex:?}");
+        assert_eq!(count(&app, "m1").await, 0);
+        // Exactly the breakdown's fee (2008 for 10000, Starter, new seller) is recorded.
+        let mut exact = paid("e3", "pi_exact", "o3", Some("m1"), Some("acct_m1"), 10_000);
+        exact["data"]["object"]["application_fee_amount"] = json!(2008);
+        assert_eq!(app.webhook(&exact).await, 200);
+        assert_eq!(count(&app, "m1").await, 1);
+    }
+}
+
 /// Item 4: provider amounts are range-checked at the boundary; the summary keeps working.
 #[tokio::test]
 async fn oversized_and_negative_amounts_are_refused_where_they_enter() {
@@ -193,6 +222,13 @@ async fn requests_that_would_degrade_or_describe_the_service_are_refused_with_co
         let reps: Vec<Value> = (0..500).map(|_| json!({"__typename": "Malet", "id": "m1"})).collect();
         let ent = "query($r: [_Any!]!) { _entities(representations: $r) { ... on Malet { commissionLedger { id } } } }";
         let res = app.gql.run(Some(&owner), ent, json!({"r": reps})).await;
+        assert_eq!(error_code(&res).as_deref(), Some("QUERY_TOO_COMPLEX"), "{res}");
+        // A variable's default counts like a value sent with the request.
+        let defaulted = format!(
+            "query($r: [_Any!]! = [{}]) {{ _entities(representations: $r) {{ ... on Malet {{ id }} }} }}",
+            vec!["{__typename: \"Malet\", id: \"m1\"}"; 150].join(", ")
+        );
+        let res = app.gql.run(Some(&owner), &defaulted, json!({})).await;
         assert_eq!(error_code(&res).as_deref(), Some("QUERY_TOO_COMPLEX"), "{res}");
         let reps: Vec<Value> = (0..100).map(|_| json!({"__typename": "Malet", "id": "m1"})).collect();
         let big = "query($r: [_Any!]!) { _entities(representations: $r) { ... on Malet { commissionLedger(limit: 100) { id } } } }";

@@ -113,7 +113,17 @@ impl Extension for RequestLimitsExt {
         let doc = next.run(ctx, query, variables).await?;
         let mut root = RootFields::default();
         for (_, op) in doc.operations.iter() {
-            scan(&doc, &op.node.selection_set.node, variables, &mut root, 0);
+            // Variables the request leaves out take their declared defaults.
+            let mut vars = variables.clone();
+            for def in &op.node.variable_definitions {
+                let name = &def.node.name.node;
+                if !vars.contains_key(name)
+                    && let Some(default) = &def.node.default_value
+                {
+                    vars.insert(name.clone(), default.node.clone());
+                }
+            }
+            scan(&doc, &op.node.selection_set.node, &vars, &mut root, 0);
         }
         if root.representations > MAX_REPRESENTATIONS {
             return Err(coded(

@@ -268,7 +268,8 @@ pub mod events {
     }
 
     /// `payment_intent.succeeded` for `order`, `amount` cents (USD), paid now; `malet` goes to
-    /// `metadata.maletId`, `destination` to `transfer_data.destination`.
+    /// `metadata.maletId`, `destination` to `transfer_data.destination`; the application fee
+    /// collected is half the amount.
     pub fn payment_succeeded(
         event_id: &str,
         pi: &str,
@@ -288,6 +289,9 @@ pub mod events {
         o["currency"] = json!("usd");
         o["created"] = json!(now);
         o["latest_charge"] = json!(format!("ch_{pi}"));
+        // Half the amount: at least the platform's share of any order the tests make (a fee
+        // below the breakdown's share is an exception).
+        o["application_fee_amount"] = json!(amount / 2);
         o["metadata"] = json!({"orderId": order});
         if let Some(m) = malet {
             o["metadata"]["maletId"] = json!(m);

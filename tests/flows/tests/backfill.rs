@@ -29,6 +29,7 @@ async fn backfill_applies_missed_events_once() {
         paid["data"]["object"]["amount_received"] = json!(10_000);
         paid["data"]["object"]["created"] = json!(since + 6);
         paid["data"]["object"]["transfer_data"] = json!({"destination": acct});
+        paid["data"]["object"]["application_fee_amount"] = json!(2008);
         paid["data"]["object"]["metadata"] = json!({"orderId": "ord_missed"});
         apps.stripe.push_event(paid);
 

@@ -130,7 +130,12 @@ pub async fn pending_fee_refunds<C: ConnectionTrait>(
     if let Some(id) = ledger_id {
         q = q.filter(fee_refunds::Column::LedgerId.eq(id));
     }
-    q.order_by_asc(fee_refunds::Column::CreatedAt).limit(limit).all(conn).await
+    // The least-tried first, so rows that keep failing never starve newer ones.
+    q.order_by_asc(fee_refunds::Column::Attempts)
+        .order_by_asc(fee_refunds::Column::CreatedAt)
+        .limit(limit)
+        .all(conn)
+        .await
 }
 
 /// Every fee refund row of an entry (for reads and tests).

@@ -18,6 +18,9 @@ use super::{Murchases, ServiceError, ServiceResult};
 use crate::repo;
 use crate::repo::refunds::FeeRefundStatus;
 
+/// Sends of one fee refund before it is left FAILED for finance.
+pub const MAX_ATTEMPTS: i64 = 20;
+
 impl Murchases {
     /// Queues the fee refund of the step `before` → `after` of `entry` (call in the clawback's
     /// transaction, with the entry locked).
@@ -28,6 +31,20 @@ impl Murchases {
         before: &RefundedParts,
         after: &RefundedParts,
     ) -> ServiceResult<()> {
+        let step = after.refunded_amount.to_string();
+        self.queue_fee_refund_keyed(txn, entry, before, after, &step).await
+    }
+
+    /// [`Self::queue_fee_refund`] with the step named by `step` (the cumulative total reached, or
+    /// an adjustment's key): one fee refund per step, whatever retries.
+    pub(crate) async fn queue_fee_refund_keyed(
+        &self,
+        txn: &DatabaseTransaction,
+        entry: &commission_ledger::Model,
+        before: &RefundedParts,
+        after: &RefundedParts,
+        step_key: &str,
+    ) -> ServiceResult<()> {
         // The platform still holds a reserve that was not released to the seller.
         let reserve_held = match entity::queries::reserve_hold_for_ledger(txn, &entry.id).await? {
             Some(hold) => hold.status == "HELD",
@@ -37,7 +54,7 @@ impl Murchases {
         let already = repo::refunds::fee_refunded_or_sending(txn, &entry.id).await?;
         let step = refund::fee_refund_step(before, after, reserve_held, fee_held - already)
             .map_err(ServiceError::bad_input)?;
-        let at = after.refunded_amount;
+        let at = step_key;
         if step.send > 0 {
             let key = format!("fee-refund:{}:{at}", entry.id);
             repo::refunds::queue_fee_refund(txn, &entry.id, step.send, FeeRefundStatus::Pending, &key).await?;
@@ -94,8 +111,12 @@ impl Murchases {
         let (status, provider_id, error) = match &result {
             Ok(made) => (FeeRefundStatus::Sent, Some(made.fee_refund_id.clone()), None),
             // Definitive: kept with the reason for finance (reconciliation settles it).
-            Err(e @ ProviderError::Rejected { .. }) => (FeeRefundStatus::Failed, None, Some(e.to_string())),
-            // Not known to be made: stays PENDING and is retried with the same key.
+            Err(e @ (ProviderError::Rejected { .. } | ProviderError::NotSupported(_))) => {
+                (FeeRefundStatus::Failed, None, Some(e.to_string()))
+            }
+            // Not known to be made: retried with the same key, a bounded number of times (well
+            // within the provider's idempotency window), then left FAILED for finance.
+            Err(e) if row.attempts + 1 >= MAX_ATTEMPTS => (FeeRefundStatus::Failed, None, Some(e.to_string())),
             Err(e) => (FeeRefundStatus::Pending, None, Some(e.to_string())),
         };
         fee_refunds::Entity::update_many()

@@ -188,6 +188,16 @@ impl Murchases {
             .map_err(ServiceError::bad_input)?;
         // Config bounds apply to every source of an order (R-TRUST-2).
         self.config.limits.check(&b)?;
+        // The platform must have collected what the breakdown says it keeps: otherwise the
+        // commission, reserve and affiliate share would later be paid out of money it never
+        // received (a provider reports no fee as null, i.e. 0).
+        let collected = p.provider_fee_amount.unwrap_or(0);
+        if collected < b.application_fee_amount {
+            return Err(ServiceError::BadInput(format!(
+                "the payment's application fee {collected} is below the breakdown's {}: the platform did not collect its share",
+                b.application_fee_amount
+            )));
+        }
         let now = clock::now();
         let entry = commission_ledger::ActiveModel {
             id: Set(uuid::Uuid::now_v7().to_string()),
@@ -218,7 +228,7 @@ impl Murchases {
             rule_version: Set(effective.version),
             breakdown: Set(serde_json::to_string(&b.trace).map_err(|e| ServiceError::Internal(e.to_string()))?),
             settlement_date: Set(None),
-            provider_fee_amount: Set(Some(p.provider_fee_amount.unwrap_or(b.application_fee_amount))),
+            provider_fee_amount: Set(Some(collected)),
             created_at: Set(now),
             updated_at: Set(now),
         }
@@ -486,6 +496,8 @@ impl Murchases {
                 original.commission
             )));
         }
+        let refunded_before =
+            refund::clawback(&original_parts(&entry), entry.refunded_amount).map_err(ServiceError::bad_input)?;
         let parts = refund::clawback(&original, entry.refunded_amount).map_err(ServiceError::bad_input)?;
         if parts.net < 0 && entry.net_payout >= 0 {
             return Err(ServiceError::BadInput(format!("adjustment {amount} exceeds the seller's net payout")));
@@ -502,6 +514,10 @@ impl Murchases {
         am.updated_at = Set(clock::now());
         let updated = am.update(&txn).await?;
         let key = format!("adjustment:{}", uuid::Uuid::now_v7());
+        // On a partly refunded entry the adjustment changes the clawed-back commission too: an
+        // increase owes the seller that much more of the fee (a decrease is recovered by the
+        // reconciliation's seller debit, never by "unrefunding" a fee refund).
+        self.queue_fee_refund_keyed(&txn, &updated, &refunded_before, &parts, &key).await?;
         posting(
             &txn,
             &updated,
@@ -581,7 +597,10 @@ impl Murchases {
 
     pub async fn ledger_entry(&self, actor: &Actor, id: &str) -> ServiceResult<Option<commission_ledger::Model>> {
         actor.may(Permission::ViewRevenue)?;
-        let Some(entry) = repo::ledger::by_id(&self.db, id).await? else { return Ok(None) };
+        let Some(entry) = repo::ledger::by_id(&self.db, id).await? else {
+            // Only a platform-wide actor learns that an id does not exist.
+            return if actor.is_platform_wide() { Ok(None) } else { Err(ServiceError::missing(actor, "ledger entry")) };
+        };
         actor.can(Permission::ViewRevenue, &entry.malet_id)?;
         Ok(Some(entry))
     }

@@ -79,7 +79,12 @@ struct RefundList {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(untagged)]
 enum RefundItem {
-    Object { id: String, amount: i64 },
+    Object {
+        id: String,
+        amount: i64,
+        #[serde(default)]
+        status: Option<String>,
+    },
     Id(String),
 }
 
@@ -229,7 +234,9 @@ impl Murchases {
         let listed = charge.refunds.as_ref().map(|r| r.data.clone()).unwrap_or_default();
         // Refunds listed with their amounts are facts, each counted once by its id.
         for item in &listed {
-            if let RefundItem::Object { id, amount } = item
+            // Only refunds that went (or are going) through count; failed and canceled ones do not.
+            if let RefundItem::Object { id, amount, status } = item
+                && matches!(status.as_deref(), None | Some("succeeded" | "pending" | "requires_action"))
                 && self.config.limits.positive("refund amount", *amount).is_ok()
             {
                 repo::refunds::record_provider_refund(txn, &entry, ProviderKind::StripeConnect, id, *amount, "webhook")

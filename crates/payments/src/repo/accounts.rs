@@ -47,3 +47,16 @@ pub async fn blocking_new_account<C: ConnectionTrait>(
         .one(conn)
         .await
 }
+
+/// Locks every account row of the Malet for the rest of the transaction (PostgreSQL; SQLite's
+/// write transactions are serialized).
+pub async fn lock_all_for_malet<C: ConnectionTrait>(conn: &C, malet_id: &str) -> Result<(), DbErr> {
+    if conn.get_database_backend() == DbBackend::Postgres {
+        connected_accounts::Entity::find()
+            .filter(connected_accounts::Column::MaletId.eq(malet_id))
+            .lock_exclusive()
+            .all(conn)
+            .await?;
+    }
+    Ok(())
+}

@@ -76,11 +76,6 @@ impl Payments {
     ) -> ServiceResult<connected_accounts::Model> {
         let malet_id = malet.as_str();
         actor.can(Permission::ManagePayouts, malet_id)?;
-        if repo::accounts::blocking_new_account(&self.db, malet_id).await?.is_some() {
-            return Err(ServiceError::Conflict(
-                "the Malet's last payout account ended SUSPENDED: an admin must allow a new one".into(),
-            ));
-        }
         let provider = self.providers.get(kind)?;
         self.refuse_unmovable_debts(malet_id).await?;
         let now = clock::now();
@@ -108,13 +103,24 @@ impl Payments {
             created_at: Set(now),
             updated_at: Set(now),
         };
-        let account = match row.insert(&self.db).await {
+        // The block check and the insert in one write transaction, with the Malet's accounts
+        // locked: a deactivation of a SUSPENDED account racing this create either commits first
+        // (and blocks it) or waits (and the still-live account makes the insert a conflict).
+        let txn = service_core::db::begin_write(&self.db).await?;
+        repo::accounts::lock_all_for_malet(&txn, malet_id).await?;
+        if repo::accounts::blocking_new_account(&txn, malet_id).await?.is_some() {
+            return Err(ServiceError::Conflict(
+                "the Malet's last payout account ended SUSPENDED: an admin must allow a new one".into(),
+            ));
+        }
+        let account = match row.insert(&txn).await {
             Ok(a) => a,
             Err(e) if service_core::db::is_unique_violation(&e) => {
                 return Err(ServiceError::Conflict(format!("Malet {malet_id} already has a payout account")));
             }
             Err(e) => return Err(e.into()),
         };
+        txn.commit().await?;
         let created = provider
             .create_account(CreateAccount {
                 malet_id: malet_id.to_owned(),

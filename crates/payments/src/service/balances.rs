@@ -6,7 +6,9 @@ use chrono::{DateTime, Duration, Utc};
 use domain::permissions::{Actor, Permission};
 use entity::{connected_accounts, reserve_holds};
 use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect,
+};
 use serde::Deserialize;
 use service_core::{clock, outbox};
 
@@ -120,6 +122,16 @@ impl Payments {
         // disagree with a release running at the same time: the release transfers exactly the
         // hold's amount after every clawback.
         let (mut pending_delta, mut reserve_delta) = (event.net_delta, event.reserve_delta);
+        // Two consumers can hold the same event (an expired lease): the hold's row lock orders
+        // them, so the second sees the first's movement and changes nothing (SQLite's write
+        // transactions are serialized anyway).
+        if txn.get_database_backend() == sea_orm::DbBackend::Postgres {
+            reserve_holds::Entity::find()
+                .filter(reserve_holds::Column::LedgerId.eq(event.ledger_id.clone()))
+                .lock_exclusive()
+                .all(&txn)
+                .await?;
+        }
         let already_applied = entity::balance_movements::Entity::find()
             .filter(entity::balance_movements::Column::IdempotencyKey.eq(row.idempotency_key.clone()))
             .one(&txn)
