@@ -29,6 +29,10 @@ pub struct Config {
     /// Trailing window of the chargeback threshold, in days.
     #[arg(long, env = "DISPUTE_WINDOW_DAYS", default_value_t = 90)]
     pub dispute_window_days: i64,
+    /// How often murchases' ledger events are drained into the balances, in milliseconds
+    /// (each pass drains until the outbox is empty); 0 uses `JOB_INTERVAL_SECS`.
+    #[arg(long, env = "LEDGER_EVENTS_INTERVAL_MS", default_value_t = 250)]
+    pub ledger_events_interval_ms: u64,
     #[command(flatten)]
     pub common: CommonSettings,
 }

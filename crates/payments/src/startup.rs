@@ -38,12 +38,15 @@ pub fn state(config: &Config, db: DatabaseConnection) -> anyhow::Result<AppState
 }
 
 /// Background jobs: webhook retries, ledger events from murchases, reserve releases.
-pub fn spawn_jobs(state: &AppState, every: std::time::Duration) {
+pub fn spawn_jobs(state: &AppState, every: std::time::Duration, ledger_every: std::time::Duration) {
     state.spawn_webhook_retries(every);
     let service = state.service.clone();
-    spawn_periodic("ledger-events", every, move || {
+    // Balances follow a ledger change within a fraction of a second (R-PERF-3): a short poll of
+    // the indexed outbox, each pass draining it in batches until it is empty.
+    let ledger_every = if ledger_every.is_zero() || every.is_zero() { every } else { ledger_every };
+    spawn_periodic("ledger-events", ledger_every, move || {
         let service = service.clone();
-        async move { service.consume_ledger_events(200).await.map_err(|e| e.to_string()) }
+        async move { service.drain_ledger_events(200).await.map_err(|e| e.to_string()) }
     });
     let service = state.service.clone();
     spawn_periodic("reserve-release", every, move || {
@@ -56,7 +59,11 @@ pub fn spawn_jobs(state: &AppState, every: std::time::Duration) {
 pub async fn build(config: &Config) -> anyhow::Result<Server> {
     let db = config.common.database().await?;
     let state = state(config, db)?;
-    spawn_jobs(&state, config.common.job_interval());
+    spawn_jobs(
+        &state,
+        config.common.job_interval(),
+        std::time::Duration::from_millis(config.ledger_events_interval_ms),
+    );
     state.bind(config.addr).await
 }
 

@@ -3,7 +3,10 @@
 use std::time::Duration;
 
 use migration::{Migrator, MigratorTrait};
-use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr, Statement};
+use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbErr, Statement};
+
+/// How long a SQLite writer waits for the lock before failing.
+pub const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The default: a SQLite file under `./data/`, created when missing.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/mallnline.db?mode=rwc";
@@ -30,13 +33,27 @@ pub async fn connect_with(url: &str, pg_schema: Option<&str>) -> Result<Database
     if let Some(schema) = pg_schema {
         options.set_schema_search_path(schema.to_owned());
     }
-    let db = Database::connect(options).await?;
-    if db.get_database_backend() == DbBackend::Sqlite {
-        for pragma in ["PRAGMA foreign_keys = ON", "PRAGMA journal_mode = WAL", "PRAGMA busy_timeout = 10000"] {
-            db.execute_unprepared(pragma).await?;
+    // Every pooled SQLite connection gets the same settings (a PRAGMA run after connecting
+    // reaches one connection only): foreign keys, WAL, and a busy timeout long enough that
+    // writers queue instead of failing with SQLITE_BUSY.
+    options.map_sqlx_sqlite_opts(|o| {
+        o.foreign_keys(true)
+            .journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
+            .busy_timeout(SQLITE_BUSY_TIMEOUT)
+    });
+    // A loopback PostgreSQL is not worth a TLS handshake per connection: unless the URL says
+    // otherwise (`sslmode=…`), loopback connections are plain; every other host keeps sqlx's
+    // default (`prefer`). Production over a network should say `sslmode=verify-full`.
+    let explicit_ssl = url.contains("sslmode=");
+    options.map_sqlx_postgres_opts(move |o| {
+        let host = o.get_host().to_owned();
+        if !explicit_ssl && matches!(host.as_str(), "127.0.0.1" | "localhost" | "::1") {
+            o.ssl_mode(sea_orm::sqlx::postgres::PgSslMode::Disable)
+        } else {
+            o
         }
-    }
-    Ok(db)
+    });
+    Database::connect(options).await
 }
 
 fn sqlite_path(url: &str) -> Option<&str> {

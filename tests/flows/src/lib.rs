@@ -28,6 +28,7 @@ pub async fn spawn(db: &DatabaseConnection) -> Apps {
         default_currency: "USD".into(),
         chargeback_threshold: 2,
         dispute_window_days: 90,
+        ledger_events_interval_ms: 0,
         common: common.clone(),
     };
     let mconf = murchases::config::Config { addr: "127.0.0.1:0".parse().expect("addr"), settle_after_days: 2, common };
@@ -72,6 +73,7 @@ impl Apps {
             default_currency: "USD".into(),
             chargeback_threshold: 2,
             dispute_window_days: 90,
+            ledger_events_interval_ms: 0,
             common: common.clone(),
         };
         let mconf =

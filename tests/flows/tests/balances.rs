@@ -176,3 +176,29 @@ async fn a_refund_after_the_reserve_was_released_comes_out_of_pending() {
         assert_eq!(bal["totalEarnings"], json!(5200));
     }
 }
+
+/// Issue 10 (part 3): with the default jobs a ledger change reaches the balances within a second
+/// (the consumer polls the outbox every 250 ms and drains it), not on the 30 s job tick.
+#[tokio::test]
+async fn balances_follow_a_sale_within_a_second_with_the_default_jobs() {
+    for t in TestDb::all().await {
+        let apps = spawn(&t.conn).await;
+        payments::startup::spawn_jobs(
+            &apps.payments,
+            std::time::Duration::from_secs(30),
+            std::time::Duration::from_millis(250),
+        );
+        let (_, acct) = apps.active_account("m1").await;
+        for i in 0..30 {
+            apps.pay_order(&format!("ord_{i}"), &format!("pi_{i}"), &acct, 10_000).await;
+        }
+        let started = std::time::Instant::now();
+        loop {
+            if apps.balances("m1").await["pendingBalance"] == json!(30 * 7992) {
+                break;
+            }
+            assert!(started.elapsed() < std::time::Duration::from_secs(1), "{:?}: balances late", t.backend);
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+}

@@ -262,7 +262,10 @@ impl Murchases {
             }
             Some(_) => {}
             None => {
-                malet_settings::ActiveModel {
+                // A new seller's first sales may arrive concurrently: the first insert wins and
+                // the others only fill in the first sale if it is still missing (no unique
+                // violation, no retry).
+                let inserted = malet_settings::Entity::insert(malet_settings::ActiveModel {
                     malet_id: Set(malet_id.to_owned()),
                     tier: Set(effective.rule.tier.as_str().to_owned()),
                     currency: Set(p.currency.code().to_owned()),
@@ -270,9 +273,19 @@ impl Murchases {
                     rule_version: Set(effective.version),
                     created_at: Set(now),
                     updated_at: Set(now),
-                }
-                .insert(txn)
+                })
+                .on_conflict_do_nothing_on([malet_settings::Column::MaletId])
+                .exec(txn)
                 .await?;
+                if !matches!(inserted, sea_orm::TryInsertResult::Inserted(_)) {
+                    use sea_orm::{ColumnTrait as _, QueryFilter as _};
+                    malet_settings::Entity::update_many()
+                        .col_expr(malet_settings::Column::FirstSaleAt, sea_orm::sea_query::Expr::value(Some(p.paid_at)))
+                        .filter(malet_settings::Column::MaletId.eq(malet_id))
+                        .filter(malet_settings::Column::FirstSaleAt.is_null())
+                        .exec(txn)
+                        .await?;
+                }
             }
         }
         metrics::counter!("ledger_entries_created_total").increment(1);

@@ -52,6 +52,7 @@ pub fn payment_succeeded(event_id: &str, pi: &str, order: &str, malet: Option<&s
     testing::events::payment_succeeded(event_id, pi, order, malet, destination.as_deref(), amount)
 }
 
+#[allow(unused_imports)]
 pub use testing::events::charge_refunded;
 
 /// Inserts a connected account row directly (payments' table) for murchases' reads.

@@ -44,6 +44,19 @@ impl Payments {
         Ok(repo::movements::balances(&self.db, &account.id, &account.currency).await?)
     }
 
+    /// Consumes ledger events in batches of `batch` until none is due (or a batch applies
+    /// nothing, e.g. every due event is waiting for its earning); returns how many were applied.
+    pub async fn drain_ledger_events(&self, batch: u64) -> ServiceResult<usize> {
+        let mut total = 0;
+        loop {
+            let applied = self.consume_ledger_events(batch).await?;
+            total += applied;
+            if applied == 0 || u64::try_from(applied).unwrap_or(0) < batch {
+                return Ok(total);
+            }
+        }
+    }
+
     /// Consumes due ledger events; returns how many were applied. Safe with several
     /// consumers: rows are claimed, and each movement's idempotency key is the event's key.
     pub async fn consume_ledger_events(&self, limit: u64) -> ServiceResult<usize> {

@@ -24,6 +24,7 @@ pub fn config(stripe_base: Option<String>) -> Config {
         default_currency: "USD".into(),
         chargeback_threshold: 2,
         dispute_window_days: 90,
+        ledger_events_interval_ms: 0,
         common: testing::common_settings(stripe_base),
     }
 }
