@@ -53,9 +53,12 @@ const UP: &[&str] = &[
     // Indexes the webhook and summary paths use (by charge, balances by Malet and currency).
     "CREATE INDEX commission_ledger_charge ON commission_ledger (provider_charge_id)",
     "CREATE INDEX balance_movements_malet ON balance_movements (malet_id, currency)",
+    // The settlement job reads only entries not settled yet.
+    "CREATE INDEX commission_ledger_unsettled ON commission_ledger (created_at) WHERE settlement_date IS NULL",
 ];
 
 const DOWN: &[&str] = &[
+    "DROP INDEX IF EXISTS commission_ledger_unsettled",
     "DROP INDEX IF EXISTS balance_movements_malet",
     "DROP INDEX IF EXISTS commission_ledger_charge",
     "ALTER TABLE commission_ledger DROP COLUMN provider_fee_amount",

@@ -270,22 +270,36 @@ pub async fn stripe_webhook(State(state): State<WebhookState>, headers: HeaderMa
         metrics::counter!("webhook_rejected_total", "reason" => "signature").increment(1);
         return reject(StatusCode::BAD_REQUEST, "INVALID_SIGNATURE", &why);
     }
-    match state.inbox.store(&body).await {
-        Err(InboxError::Malformed(why)) => reject(StatusCode::BAD_REQUEST, "MALFORMED_EVENT", &why),
-        Err(InboxError::Db(e)) => {
+    // Storing and applying run in their own task: a client that hangs up after sending does not
+    // cancel them halfway (the event would then wait for the retry loop, or not be stored).
+    let inbox = state.inbox.clone();
+    let outcome = tokio::spawn(async move {
+        let stored = inbox.store(&body).await;
+        if let Ok((Received::New { row_id }, event)) = &stored
+            && let Err(e) = inbox.process(row_id).await
+        {
+            // Stored durably; a failure to apply is retried by the loop, the 200 stands.
+            tracing::warn!(event_id = %event.id, error = %e, "webhook apply deferred");
+        }
+        stored
+    })
+    .await;
+    match outcome {
+        Err(e) => {
+            tracing::error!(error = %e, "webhook task failed");
+            reject(StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE", "try again")
+        }
+        Ok(Err(InboxError::Malformed(why))) => reject(StatusCode::BAD_REQUEST, "MALFORMED_EVENT", &why),
+        Ok(Err(InboxError::Db(e))) => {
             tracing::error!(error = %e, "cannot store webhook event");
             // Not stored: a 5xx makes Stripe deliver it again.
             reject(StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE", "try again")
         }
-        Ok((Received::Duplicate, event)) => {
+        Ok(Ok((Received::Duplicate, event))) => {
             tracing::debug!(event_id = %event.id, "duplicate webhook delivery");
             (StatusCode::OK, axum::Json(serde_json::json!({"received": true, "duplicate": true}))).into_response()
         }
-        Ok((Received::New { row_id }, event)) => {
-            // Stored durably; apply now. A failure here is retried by the loop, the 200 stands.
-            if let Err(e) = state.inbox.process(&row_id).await {
-                tracing::warn!(event_id = %event.id, error = %e, "webhook apply deferred");
-            }
+        Ok(Ok((Received::New { .. }, _))) => {
             (StatusCode::OK, axum::Json(serde_json::json!({"received": true}))).into_response()
         }
     }

@@ -1,5 +1,6 @@
 //! Commission ledger entries, postings, refunds and payment exceptions.
 
+use domain::provider::ProviderKind;
 use entity::{commission_ledger, payment_exceptions};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, FromQueryResult, PaginatorTrait, QueryFilter,
@@ -30,8 +31,26 @@ pub fn by_order_select(malet_id: &str, order_id: &str) -> Select<commission_ledg
         .filter(commission_ledger::Column::OrderId.eq(order_id))
 }
 
-pub fn by_payment_select(provider_payment_id: &str) -> Select<commission_ledger::Entity> {
-    commission_ledger::Entity::find().filter(commission_ledger::Column::ProviderPaymentId.eq(provider_payment_id))
+/// The entry of a provider payment (the unique index on provider and payment id serves it).
+pub fn by_payment_select(provider: ProviderKind, provider_payment_id: &str) -> Select<commission_ledger::Entity> {
+    commission_ledger::Entity::find()
+        .filter(commission_ledger::Column::Provider.eq(provider.as_str()))
+        .filter(commission_ledger::Column::ProviderPaymentId.eq(provider_payment_id))
+}
+
+/// Entries the settlement job may settle: not settled, not disputed, paid before `cutoff`
+/// (served by the partial index on unsettled entries).
+pub fn due_for_settlement(cutoff: chrono::DateTime<chrono::Utc>, limit: u64) -> Select<commission_ledger::Entity> {
+    use domain::lifecycle::LedgerStatus;
+    commission_ledger::Entity::find()
+        .filter(commission_ledger::Column::SettlementDate.is_null())
+        .filter(commission_ledger::Column::Disputed.eq(false))
+        .filter(commission_ledger::Column::CreatedAt.lte(cutoff))
+        .filter(
+            commission_ledger::Column::Status
+                .is_in([LedgerStatus::Pending.as_str(), LedgerStatus::PartiallyRefunded.as_str()]),
+        )
+        .limit(limit)
 }
 
 pub fn by_charge_select(charge_id: &str) -> Select<commission_ledger::Entity> {

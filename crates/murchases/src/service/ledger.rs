@@ -157,7 +157,9 @@ impl Murchases {
         p: &SucceededPayment,
         malet_id: &str,
     ) -> ServiceResult<Recorded> {
-        if let Some(existing) = repo::ledger::for_update(txn, repo::ledger::by_payment_select(&p.payment_id)).await? {
+        if let Some(existing) =
+            repo::ledger::for_update(txn, repo::ledger::by_payment_select(p.provider, &p.payment_id)).await?
+        {
             return Ok(Recorded::AlreadyRecorded(existing.id));
         }
         if let Some(existing) =

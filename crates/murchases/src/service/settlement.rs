@@ -16,7 +16,7 @@ use chrono::{DateTime, Duration, Utc};
 use domain::lifecycle::LedgerStatus;
 use entity::commission_ledger;
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use service_core::outbox;
 
 use super::{Murchases, ServiceResult, TOPIC_BALANCE};
@@ -25,17 +25,7 @@ impl Murchases {
     /// Settles every due entry as of `now`; returns how many this call settled.
     pub async fn settle_due(&self, now: DateTime<Utc>) -> ServiceResult<usize> {
         let cutoff = now - Duration::days(self.settle_after_days);
-        let due = commission_ledger::Entity::find()
-            .filter(commission_ledger::Column::SettlementDate.is_null())
-            .filter(commission_ledger::Column::Disputed.eq(false))
-            .filter(commission_ledger::Column::CreatedAt.lte(cutoff))
-            .filter(
-                commission_ledger::Column::Status
-                    .is_in([LedgerStatus::Pending.as_str(), LedgerStatus::PartiallyRefunded.as_str()]),
-            )
-            .limit(500)
-            .all(&self.db)
-            .await?;
+        let due = crate::repo::ledger::due_for_settlement(cutoff, 500).all(&self.db).await?;
         let mut settled = 0;
         for entry in due {
             let txn = service_core::db::begin_write(&self.db).await?;

@@ -213,7 +213,9 @@ impl Murchases {
         };
         let mut entry = None;
         if let Some(pi) = &charge.payment_intent {
-            entry = repo::ledger::for_update(txn, repo::ledger::by_payment_select(pi.id())).await?;
+            entry =
+                repo::ledger::for_update(txn, repo::ledger::by_payment_select(ProviderKind::StripeConnect, pi.id()))
+                    .await?;
         }
         if entry.is_none() {
             entry = repo::ledger::for_update(txn, repo::ledger::by_charge_select(&charge.id)).await?;
@@ -280,7 +282,9 @@ impl Murchases {
         };
         let mut entry = None;
         if let Some(pi) = &dispute.payment_intent {
-            entry = repo::ledger::for_update(txn, repo::ledger::by_payment_select(pi.id())).await?;
+            entry =
+                repo::ledger::for_update(txn, repo::ledger::by_payment_select(ProviderKind::StripeConnect, pi.id()))
+                    .await?;
         }
         if entry.is_none() {
             entry = repo::ledger::for_update(txn, repo::ledger::by_charge_select(dispute.charge.id())).await?;
