@@ -315,6 +315,17 @@ pub mod events {
         e
     }
 
+    /// `charge.dispute.created` of dispute `dp` on the charge `ch_<pi>`, opened now.
+    pub fn dispute_created(event_id: &str, dp: &str, pi: &str) -> Value {
+        let mut d = stripe_event("charge.dispute.created");
+        d["id"] = json!(event_id);
+        d["created"] = json!(chrono::Utc::now().timestamp());
+        d["data"]["object"]["id"] = json!(dp);
+        d["data"]["object"]["charge"] = json!(format!("ch_{pi}"));
+        d["data"]["object"]["payment_intent"] = json!(pi);
+        d
+    }
+
     /// `charge.refunded` for the charge `ch_<pi>` with a cumulative `amount_refunded`.
     pub fn charge_refunded(event_id: &str, pi: &str, amount: i64, amount_refunded: i64) -> Value {
         let mut e = stripe_event("charge.refunded");

@@ -18,8 +18,8 @@ pub struct Apps {
     pub stripe: FakeStripe,
 }
 
-pub async fn spawn(db: &DatabaseConnection) -> Apps {
-    let stripe = FakeStripe::start_default().await.expect("fake stripe");
+/// Test configurations of both subgraphs, talking to `stripe` (jobs off: tests run them).
+pub fn configs(stripe: &FakeStripe) -> (payments::config::Config, murchases::config::Config) {
     let common = testing::common_settings(Some(stripe.base_url()));
     let pconf = payments::config::Config {
         addr: "127.0.0.1:0".parse().expect("addr"),
@@ -32,6 +32,12 @@ pub async fn spawn(db: &DatabaseConnection) -> Apps {
         common: common.clone(),
     };
     let mconf = murchases::config::Config { addr: "127.0.0.1:0".parse().expect("addr"), settle_after_days: 2, common };
+    (pconf, mconf)
+}
+
+pub async fn spawn(db: &DatabaseConnection) -> Apps {
+    let stripe = FakeStripe::start_default().await.expect("fake stripe");
+    let (pconf, mconf) = configs(&stripe);
     let payments = payments::startup::state(&pconf, db.clone()).expect("payments state");
     let murchases = murchases::startup::state(&mconf, db.clone()).expect("murchases state");
     let p = payments.bind(pconf.addr).await.expect("bind");
@@ -65,19 +71,7 @@ pub struct Replicas {
 impl Apps {
     /// Starts a second payments and murchases on `db`, talking to the same fake Stripe.
     pub async fn replicas(&self, db: &DatabaseConnection) -> Replicas {
-        let common = testing::common_settings(Some(self.stripe.base_url()));
-        let pconf = payments::config::Config {
-            addr: "127.0.0.1:0".parse().expect("addr"),
-            onboarding_return_url: "https://dash.example/return".into(),
-            onboarding_refresh_url: "https://dash.example/refresh".into(),
-            default_currency: "USD".into(),
-            chargeback_threshold: 2,
-            dispute_window_days: 90,
-            ledger_events_interval_ms: 0,
-            common: common.clone(),
-        };
-        let mconf =
-            murchases::config::Config { addr: "127.0.0.1:0".parse().expect("addr"), settle_after_days: 2, common };
+        let (pconf, mconf) = configs(&self.stripe);
         let payments = payments::startup::state(&pconf, db.clone()).expect("payments state");
         let murchases = murchases::startup::state(&mconf, db.clone()).expect("murchases state");
         let p = payments.bind(pconf.addr).await.expect("bind");

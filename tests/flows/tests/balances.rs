@@ -133,12 +133,7 @@ async fn disputes_mark_the_entry_and_suspend_above_the_threshold() {
             apps.pay_order(&format!("ord_{i}"), &format!("pi_{i}"), &acct, 10_000).await;
         }
         for i in 0..3 {
-            let mut d = testing::stripe_event("charge.dispute.created");
-            d["id"] = json!(format!("evt_dp_{i}"));
-            d["created"] = json!(chrono::Utc::now().timestamp());
-            d["data"]["object"]["id"] = json!(format!("dp_{i}"));
-            d["data"]["object"]["charge"] = json!(format!("ch_pi_{i}"));
-            d["data"]["object"]["payment_intent"] = json!(format!("pi_{i}"));
+            let d = testing::events::dispute_created(&format!("evt_dp_{i}"), &format!("dp_{i}"), &format!("pi_{i}"));
             assert_eq!(apps.webhook(&apps.pay_base, &d).await, 200);
             assert_eq!(apps.webhook(&apps.mur_base, &d).await, 200);
             let status = apps.balances("m1").await["status"].clone();

@@ -173,12 +173,7 @@ async fn suspension_cannot_be_escaped_with_a_new_account() {
         }
         apps.payments.service.consume_ledger_events(10).await.expect("earnings");
         for i in 0..2 {
-            let mut d = testing::stripe_event("charge.dispute.created");
-            d["id"] = json!(format!("evt_dp_{i}"));
-            d["created"] = json!(chrono::Utc::now().timestamp());
-            d["data"]["object"]["id"] = json!(format!("dp_{i}"));
-            d["data"]["object"]["charge"] = json!(format!("ch_pi_{i}"));
-            d["data"]["object"]["payment_intent"] = json!(format!("pi_{i}"));
+            let d = testing::events::dispute_created(&format!("evt_dp_{i}"), &format!("dp_{i}"), &format!("pi_{i}"));
             assert_eq!(apps.webhook(&apps.pay_base, &d).await, 200);
         }
         // A refund larger than the balance leaves the seller owing money.
@@ -221,12 +216,7 @@ async fn suspension_cannot_be_escaped_with_a_new_account() {
         let e = testing::events::account_updated("evt_acct2", &acct2, chrono::Utc::now().timestamp(), true);
         assert_eq!(apps.webhook(&apps.pay_base, &e).await, 200);
         apps.pay_order("ord_9", "pi_9", &acct2, 10_000).await;
-        let mut d = testing::stripe_event("charge.dispute.created");
-        d["id"] = json!("evt_dp_9");
-        d["created"] = json!(chrono::Utc::now().timestamp());
-        d["data"]["object"]["id"] = json!("dp_9");
-        d["data"]["object"]["charge"] = json!("ch_pi_9");
-        d["data"]["object"]["payment_intent"] = json!("pi_9");
+        let d = testing::events::dispute_created("evt_dp_9", "dp_9", "pi_9");
         assert_eq!(apps.webhook(&apps.pay_base, &d).await, 200);
         assert_eq!(apps.balances("m1").await["status"], "SUSPENDED", "the dispute history followed the Malet");
     }

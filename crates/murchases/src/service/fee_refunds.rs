@@ -7,7 +7,7 @@
 //! too, and no step is ever sent twice. What exceeds what the provider still holds of the fee
 //! (after an adjustment raised the commission) is kept as UNCOLLECTED for finance, never sent.
 
-use domain::provider::{FeeRefundRequest, ProviderError, ProviderKind};
+use domain::provider::{FeeRefundRequest, ProviderError};
 use domain::refund::{self, RefundedParts};
 use entity::{commission_ledger, fee_refunds};
 use sea_orm::sea_query::Expr;
@@ -93,12 +93,7 @@ impl Murchases {
         let entry = repo::ledger::by_id(&self.db, &row.ledger_id)
             .await?
             .ok_or_else(|| ServiceError::NotFound(format!("ledger entry {}", row.ledger_id)))?;
-        let kind: ProviderKind =
-            entry.provider.parse().map_err(|_| ServiceError::Internal("stored provider".into()))?;
-        let provider = self.providers.get(kind)?;
-        let mut metadata = std::collections::BTreeMap::new();
-        metadata.insert("orderId".to_owned(), entry.order_id.clone());
-        metadata.insert("ledgerId".to_owned(), entry.id.clone());
+        let (_, provider, mut metadata) = self.provider_of(&entry)?;
         metadata.insert("feeRefundId".to_owned(), row.id.clone());
         let result = provider
             .refund_application_fee(FeeRefundRequest {

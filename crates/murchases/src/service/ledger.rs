@@ -39,6 +39,23 @@ pub struct SucceededPayment {
     pub metadata: PaymentMetadata,
 }
 
+/// The provider of an entry, its kind, and the metadata every call about the entry carries.
+pub(crate) type EntryProvider =
+    (ProviderKind, std::sync::Arc<dyn domain::provider::PayoutProvider>, std::collections::BTreeMap<String, String>);
+
+impl Murchases {
+    /// The provider an entry was paid through, and the metadata every call about it carries.
+    pub(crate) fn provider_of(&self, entry: &commission_ledger::Model) -> ServiceResult<EntryProvider> {
+        let kind: ProviderKind =
+            entry.provider.parse().map_err(|_| ServiceError::Internal("stored provider".into()))?;
+        let provider = self.providers.get(kind)?;
+        let mut metadata = std::collections::BTreeMap::new();
+        metadata.insert("orderId".to_owned(), entry.order_id.clone());
+        metadata.insert("ledgerId".to_owned(), entry.id.clone());
+        Ok((kind, provider, metadata))
+    }
+}
+
 /// Where a refund came from (recorded with it).
 #[derive(Debug, Clone, Copy)]
 pub struct RefundOrigin<'a> {
@@ -407,12 +424,7 @@ impl Murchases {
         }
         // Over-refunds and bad amounts are refused before anything is sent.
         refund::refund(&original_parts(&entry), entry.refunded_amount, amount).map_err(ServiceError::bad_input)?;
-        let kind: ProviderKind =
-            entry.provider.parse().map_err(|_| ServiceError::Internal("stored provider".into()))?;
-        let provider = self.providers.get(kind)?;
-        let mut metadata = std::collections::BTreeMap::new();
-        metadata.insert("orderId".to_owned(), entry.order_id.clone());
-        metadata.insert("ledgerId".to_owned(), entry.id.clone());
+        let (kind, provider, metadata) = self.provider_of(&entry)?;
         // The key depends on the request, not on the ledger's state, so retrying the same request
         // (after a timeout, or after a webhook recorded part of it) never refunds twice. Callers
         // that mean two identical refunds pass distinct idempotency keys.
