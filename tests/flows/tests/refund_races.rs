@@ -201,6 +201,12 @@ async fn an_adjustment_never_blocks_a_later_refund() {
         let rows = entity::fee_refunds::Entity::find().all(&t.conn).await.expect("rows");
         let uncollected: i64 = rows.iter().filter(|r| r.status == "UNCOLLECTED").map(|r| r.amount).sum();
         assert_eq!(uncollected, 2300 + 888 - 2008, "the rest is kept for finance: {rows:?}");
+        // Finance sees it through the API (admins only).
+        let q = "{ applicationFeeRefunds(status: UNCOLLECTED) { amount status ledgerId } }";
+        let res = apps.mur.run(Some(&admin_token()), q, json!({})).await;
+        assert_eq!(res["data"]["applicationFeeRefunds"][0]["amount"], 2300 + 888 - 2008, "{res}");
+        let res = apps.mur.run(Some(&testing::owner_token("m1")), q, json!({})).await;
+        assert_eq!(res["errors"][0]["extensions"]["code"], "FORBIDDEN", "{res}");
         // Nothing is left to refund; the fee job sends nothing more.
         let res = apps.mur.run(Some(&admin_token()), REFUND, json!({"o": "ord_1", "a": 1})).await;
         assert_eq!(res["errors"][0]["extensions"]["code"], "BAD_USER_INPUT", "{res}");

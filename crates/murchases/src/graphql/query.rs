@@ -5,8 +5,8 @@ use service_core::graphql::{AdminGuard, ApiError, Authenticated, actor};
 use service_core::scalars::Long;
 
 use super::types::{
-    CommissionBreakdown, CommissionLedger, CommissionRule, EarningsSummary, Malet, OrderInput, PaymentException,
-    page_cost, svc,
+    ApplicationFeeRefund, CommissionBreakdown, CommissionLedger, CommissionRule, EarningsSummary, FeeRefundStatus,
+    Malet, OrderInput, PaymentException, page_cost, svc,
 };
 
 pub struct Query;
@@ -70,6 +70,20 @@ impl Query {
     async fn payment_exceptions(&self, ctx: &Context<'_>) -> Result<Vec<PaymentException>, ApiError> {
         let rows = svc(ctx)?.exceptions(actor(ctx)).await?;
         Ok(rows.into_iter().map(PaymentException::from).collect())
+    }
+
+    /// Application-fee refunds owed to sellers for clawbacks (admins): PENDING (not sent yet),
+    /// SENT, FAILED (refused, or still failing after every retry) and UNCOLLECTED (more than the
+    /// provider held of the fee), newest first, at most `limit` (1–100).
+    #[graphql(guard = "AdminGuard(Permission::ManageCommissions)")]
+    async fn application_fee_refunds(
+        &self,
+        ctx: &Context<'_>,
+        status: Option<FeeRefundStatus>,
+        #[graphql(default = 50)] limit: i32,
+    ) -> Result<Vec<ApplicationFeeRefund>, ApiError> {
+        let rows = svc(ctx)?.fee_refunds(actor(ctx), status.map(Into::into), limit).await?;
+        rows.into_iter().map(ApplicationFeeRefund::try_from).collect()
     }
 
     /// Federation: a Malet reference. Its fields carry their own guards.

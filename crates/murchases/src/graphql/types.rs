@@ -413,3 +413,55 @@ pub struct CommissionOverrideInput {
     pub effective_from: Option<DateTime<Utc>>,
     pub reason: String,
 }
+
+/// The state of an application-fee refund.
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+pub enum FeeRefundStatus {
+    Pending,
+    Sent,
+    Failed,
+    Uncollected,
+}
+
+impl From<FeeRefundStatus> for crate::repo::refunds::FeeRefundStatus {
+    fn from(value: FeeRefundStatus) -> Self {
+        use crate::repo::refunds::FeeRefundStatus as S;
+        match value {
+            FeeRefundStatus::Pending => S::Pending,
+            FeeRefundStatus::Sent => S::Sent,
+            FeeRefundStatus::Failed => S::Failed,
+            FeeRefundStatus::Uncollected => S::Uncollected,
+        }
+    }
+}
+
+/// An application-fee refund owed to a seller for a clawback (admins).
+#[derive(SimpleObject)]
+pub struct ApplicationFeeRefund {
+    pub id: ID,
+    pub ledger_id: ID,
+    /// Minor units of the entry's currency.
+    pub amount: i32,
+    pub status: String,
+    pub provider_fee_refund_id: Option<String>,
+    pub attempts: i64,
+    pub last_error: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl TryFrom<entity::fee_refunds::Model> for ApplicationFeeRefund {
+    type Error = ApiError;
+
+    fn try_from(r: entity::fee_refunds::Model) -> Result<Self, ApiError> {
+        Ok(ApplicationFeeRefund {
+            id: ID(r.id),
+            ledger_id: ID(r.ledger_id),
+            amount: int32(r.amount)?,
+            status: r.status,
+            provider_fee_refund_id: r.provider_fee_refund_id,
+            attempts: r.attempts,
+            last_error: r.last_error,
+            created_at: r.created_at,
+        })
+    }
+}

@@ -146,3 +146,16 @@ pub async fn fee_refunds_of<C: ConnectionTrait>(conn: &C, ledger_id: &str) -> Re
         .all(conn)
         .await
 }
+
+/// Fee refunds, newest first, optionally of one status.
+pub async fn list_fee_refunds<C: ConnectionTrait>(
+    conn: &C,
+    status: Option<FeeRefundStatus>,
+    limit: u64,
+) -> Result<Vec<fee_refunds::Model>, DbErr> {
+    let mut q = fee_refunds::Entity::find();
+    if let Some(status) = status {
+        q = q.filter(fee_refunds::Column::Status.eq(status.as_str()));
+    }
+    q.order_by_desc(fee_refunds::Column::CreatedAt).limit(limit).all(conn).await
+}

@@ -69,6 +69,20 @@ impl Murchases {
         Ok(())
     }
 
+    /// Fee refunds for admins, newest first (optionally of one status).
+    pub async fn fee_refunds(
+        &self,
+        actor: &domain::permissions::Actor,
+        status: Option<FeeRefundStatus>,
+        limit: i32,
+    ) -> ServiceResult<Vec<fee_refunds::Model>> {
+        actor.can_admin(domain::permissions::Permission::ManageCommissions)?;
+        if !(1..=100).contains(&limit) {
+            return Err(ServiceError::BadInput("limit must be between 1 and 100".into()));
+        }
+        Ok(repo::refunds::list_fee_refunds(&self.db, status, u64::try_from(limit).unwrap_or(100)).await?)
+    }
+
     /// Sends pending fee refunds (of one entry, or the oldest of all); returns how many were
     /// made. Safe to run concurrently and to repeat: each is sent with its own key.
     pub async fn send_fee_refunds(&self, ledger_id: Option<&str>, limit: u64) -> ServiceResult<usize> {
