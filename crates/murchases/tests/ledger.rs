@@ -285,6 +285,29 @@ async fn ledger_pages_newest_first_and_limits_are_enforced() {
         assert_eq!(page1["data"]["commissionLedgerCount"], 5);
         let res = app.gql.run(Some(&tok), q, json!({"l": 1000, "o": 0})).await;
         assert_eq!(error_code(&res).as_deref(), Some("BAD_USER_INPUT"));
+        // Keyset paging: each page after the last cursor of the previous one, the same order.
+        let kq =
+            "query($l: Int, $a: String) { commissionLedger(maletId: \"m1\", limit: $l, after: $a) { orderId cursor } }";
+        let mut seen = Vec::new();
+        let mut after = serde_json::Value::Null;
+        loop {
+            let page = app.gql.run(Some(&tok), kq, json!({"l": 2, "a": after})).await;
+            let rows = page["data"]["commissionLedger"].as_array().cloned().unwrap_or_else(|| panic!("{page}"));
+            if rows.is_empty() {
+                break;
+            }
+            seen.extend(rows.iter().map(|r| r["orderId"].as_str().expect("order").to_owned()));
+            after = rows[rows.len() - 1]["cursor"].clone();
+        }
+        assert_eq!(seen, ["ord_4", "ord_3", "ord_2", "ord_1", "ord_0"], "{:?}", t.backend);
+        for (vars, why) in [
+            (json!({"l": 2, "a": "not a cursor", "o": 0}), "bad cursor"),
+            (json!({"l": 2, "a": after_of_first(&app, &tok).await, "o": 2}), "both"),
+        ] {
+            let q = "query($l: Int, $a: String, $o: Int) { commissionLedger(maletId: \"m1\", limit: $l, after: $a, offset: $o) { orderId } }";
+            let res = app.gql.run(Some(&tok), q, vars).await;
+            assert_eq!(error_code(&res).as_deref(), Some("BAD_USER_INPUT"), "{why}: {res}");
+        }
     }
 }
 
@@ -305,4 +328,9 @@ async fn adjustments_are_audited_and_keep_the_identity() {
         use sea_orm::{EntityTrait, PaginatorTrait};
         assert_eq!(entity::audit_log::Entity::find().count(&t.conn).await.expect("count"), 1);
     }
+}
+
+async fn after_of_first(app: &TestApp, tok: &str) -> serde_json::Value {
+    let q = "{ commissionLedger(maletId: \"m1\", limit: 1) { cursor } }";
+    app.gql.run(Some(tok), q, json!({})).await["data"]["commissionLedger"][0]["cursor"].clone()
 }

@@ -178,7 +178,17 @@ pub async fn graphql_handler<E: Executor + Clone>(
     };
     let response: GraphQLResponse = match state.auth.authenticate(&headers) {
         Ok(actor) => {
-            state.executor.execute(request.into_inner().data(actor).data(Development(state.development))).await.into()
+            let mut response =
+                state.executor.execute(request.into_inner().data(actor).data(Development(state.development))).await;
+            // Every error carries a stable code: the engine's own input errors (a null for an
+            // argument, an unknown entity) have none, and are the caller's input.
+            for err in &mut response.errors {
+                let ext = err.extensions.get_or_insert_with(Default::default);
+                if ext.get("code").is_none() {
+                    ext.set("code", "BAD_USER_INPUT");
+                }
+            }
+            response.into()
         }
         Err(e) => {
             tracing::info!(error = %e, "rejected token");

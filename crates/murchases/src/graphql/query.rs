@@ -34,9 +34,11 @@ impl Query {
         malet_id: ID,
         #[graphql(default = 20)] limit: i32,
         #[graphql(default = 0)] offset: i32,
+        #[graphql(desc = "Keyset paging: the `cursor` of the last entry of the previous page (instead of offset).")]
+        after: Option<String>,
     ) -> Result<Vec<CommissionLedger>, ApiError> {
         let malet_id = MaletId::parse(&malet_id)?;
-        let rows = svc(ctx)?.ledger_page(actor(ctx), malet_id.as_str(), limit, offset).await?;
+        let rows = svc(ctx)?.ledger_page(actor(ctx), malet_id.as_str(), limit, offset, after.as_deref()).await?;
         Ok(rows.into_iter().map(CommissionLedger).collect())
     }
 

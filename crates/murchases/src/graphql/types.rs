@@ -177,6 +177,10 @@ impl CommissionLedger {
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at
     }
+    /// Where this entry stands in its Malet's ledger: pass it as `after` for the next page.
+    async fn cursor(&self) -> String {
+        crate::service::ledger::LedgerCursor::of(&self.0)
+    }
 }
 
 /// Earnings of one Malet in one currency. Totals are `Long` (they can exceed 32 bits).
@@ -231,8 +235,10 @@ impl Malet {
         ctx: &Context<'_>,
         #[graphql(default = 20)] limit: i32,
         #[graphql(default = 0)] offset: i32,
+        #[graphql(desc = "Keyset paging: the `cursor` of the last entry of the previous page (instead of offset).")]
+        after: Option<String>,
     ) -> Result<Vec<CommissionLedger>, ApiError> {
-        let rows = svc(ctx)?.ledger_page(actor(ctx), &self.id, limit, offset).await?;
+        let rows = svc(ctx)?.ledger_page(actor(ctx), &self.id, limit, offset, after.as_deref()).await?;
         Ok(rows.into_iter().map(CommissionLedger).collect())
     }
     #[graphql(guard = "MaletGuard::new(Permission::ViewRevenue, &self.id)")]

@@ -74,6 +74,32 @@ pub async fn page<C: ConnectionTrait>(
         .await
 }
 
+/// The page after (older than) the entry at (`created_at`, `id`), newest first: a keyset read
+/// on the (malet_id, created_at) index, the same cost at any depth.
+pub async fn page_after<C: ConnectionTrait>(
+    conn: &C,
+    malet_id: &str,
+    limit: u64,
+    created_at: chrono::DateTime<chrono::Utc>,
+    id: &str,
+) -> Result<Vec<commission_ledger::Model>, DbErr> {
+    use sea_orm::Condition;
+    commission_ledger::Entity::find()
+        .filter(commission_ledger::Column::MaletId.eq(malet_id))
+        .filter(
+            Condition::any().add(commission_ledger::Column::CreatedAt.lt(created_at)).add(
+                Condition::all()
+                    .add(commission_ledger::Column::CreatedAt.eq(created_at))
+                    .add(commission_ledger::Column::Id.lt(id)),
+            ),
+        )
+        .order_by_desc(commission_ledger::Column::CreatedAt)
+        .order_by_desc(commission_ledger::Column::Id)
+        .limit(limit)
+        .all(conn)
+        .await
+}
+
 pub async fn count<C: ConnectionTrait>(conn: &C, malet_id: &str) -> Result<u64, DbErr> {
     commission_ledger::Entity::find().filter(commission_ledger::Column::MaletId.eq(malet_id)).count(conn).await
 }

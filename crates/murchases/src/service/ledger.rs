@@ -600,21 +600,31 @@ impl Murchases {
 
     // ---- reads --------------------------------------------------------------------------
 
+    /// A page of a Malet's entries, newest first: `offset` paging, or keyset paging with
+    /// `after` (the `cursor` of the last entry of the previous page), which costs the same at
+    /// any depth of the ledger. Not both.
     pub async fn ledger_page(
         &self,
         actor: &Actor,
         malet_id: &str,
         limit: i32,
         offset: i32,
+        after: Option<&str>,
     ) -> ServiceResult<Vec<commission_ledger::Model>> {
         actor.can(Permission::ViewRevenue, malet_id)?;
-        if !(1..=MAX_PAGE).contains(&limit) {
-            return Err(ServiceError::BadInput(format!("limit must be between 1 and {MAX_PAGE}")));
+        let limit = u64::try_from(limit)
+            .ok()
+            .filter(|l| (1..=MAX_PAGE as u64).contains(l))
+            .ok_or_else(|| ServiceError::BadInput(format!("limit must be between 1 and {MAX_PAGE}")))?;
+        let offset = u64::try_from(offset).map_err(|_| ServiceError::BadInput("offset must not be negative".into()))?;
+        match after {
+            None => Ok(repo::ledger::page(&self.db, malet_id, limit, offset).await?),
+            Some(_) if offset > 0 => Err(ServiceError::BadInput("use offset or after, not both".into())),
+            Some(cursor) => {
+                let cursor = LedgerCursor::parse(cursor)?;
+                Ok(repo::ledger::page_after(&self.db, malet_id, limit, cursor.created_at, &cursor.id).await?)
+            }
         }
-        if offset < 0 {
-            return Err(ServiceError::BadInput("offset must not be negative".into()));
-        }
-        Ok(repo::ledger::page(&self.db, malet_id, limit as u64, offset as u64).await?)
     }
 
     pub async fn ledger_count(&self, actor: &Actor, malet_id: &str) -> ServiceResult<u64> {
@@ -670,6 +680,28 @@ impl Murchases {
 }
 
 pub const MAX_PAGE: i32 = 100;
+
+/// The position of an entry in a Malet's ledger (newest first): its creation time and id,
+/// as an opaque string `<RFC 3339 time>|<id>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LedgerCursor {
+    pub created_at: DateTime<Utc>,
+    pub id: String,
+}
+
+impl LedgerCursor {
+    pub fn of(entry: &commission_ledger::Model) -> String {
+        format!("{}|{}", entry.created_at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true), entry.id)
+    }
+
+    pub fn parse(text: &str) -> ServiceResult<Self> {
+        let bad = || ServiceError::BadInput("after is not a ledger cursor".into());
+        let (time, id) = text.split_once('|').ok_or_else(bad)?;
+        let created_at = DateTime::parse_from_rfc3339(time).map_err(|_| bad())?.with_timezone(&Utc);
+        let id = domain::ids::RecordId::parse(id).map_err(|_| bad())?.into_string();
+        Ok(LedgerCursor { created_at, id })
+    }
+}
 
 #[derive(Debug, Clone)]
 pub struct EarningsSummary {
