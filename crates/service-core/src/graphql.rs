@@ -145,8 +145,9 @@ pub struct GraphqlState<E: Executor + Clone> {
 #[derive(Debug, Clone, Copy)]
 pub struct Development(pub bool);
 
-/// One GraphQL error as a GraphQL-over-HTTP body, with its stable code.
-fn error_body(status: axum::http::StatusCode, message: &str, code: &str) -> axum::response::Response {
+/// One GraphQL error as a GraphQL-over-HTTP body, with its stable code (also used for
+/// requests refused before GraphQL runs, e.g. shed under load).
+pub fn error_body(status: axum::http::StatusCode, message: &str, code: &str) -> axum::response::Response {
     use axum::response::IntoResponse;
     (status, axum::Json(serde_json::json!({"errors": [{"message": message, "extensions": {"code": code}}]})))
         .into_response()
@@ -192,13 +193,7 @@ pub async fn graphql_handler<E: Executor + Clone>(
         }
         Err(e) => {
             tracing::info!(error = %e, "rejected token");
-            let err = async_graphql::ServerError::new("invalid or expired token", None);
-            let mut err = err;
-            err.extensions = Some({
-                let mut ext = async_graphql::ErrorExtensionValues::default();
-                ext.set("code", "UNAUTHENTICATED");
-                ext
-            });
+            let err = crate::query_limits::coded("invalid or expired token", "UNAUTHENTICATED");
             async_graphql::Response::from_errors(vec![err]).into()
         }
     };

@@ -150,13 +150,13 @@ async fn limit_in_flight(
         Ok(_permit) => next.run(req).await,
         Err(_) => {
             metrics::counter!("http_requests_shed_total").increment(1);
-            (
+            let mut response = crate::graphql::error_body(
                 StatusCode::SERVICE_UNAVAILABLE,
-                [(axum::http::header::RETRY_AFTER, "1")],
-                axum::Json(serde_json::json!({"errors": [{"message": "too many requests in flight, retry shortly",
-                    "extensions": {"code": "OVERLOADED"}}]})),
-            )
-                .into_response()
+                "too many requests in flight, retry shortly",
+                "OVERLOADED",
+            );
+            response.headers_mut().insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from_static("1"));
+            response
         }
     }
 }

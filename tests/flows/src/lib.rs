@@ -35,9 +35,12 @@ pub fn configs(stripe: &FakeStripe) -> (payments::config::Config, murchases::con
     (pconf, mconf)
 }
 
-pub async fn spawn(db: &DatabaseConnection) -> Apps {
-    let stripe = FakeStripe::start_default().await.expect("fake stripe");
-    let (pconf, mconf) = configs(&stripe);
+/// Both subgraphs on `db` and random ports, serving; returns their states and base URLs.
+async fn start(
+    db: &DatabaseConnection,
+    stripe: &FakeStripe,
+) -> (payments::startup::AppState, murchases::startup::AppState, String, String) {
+    let (pconf, mconf) = configs(stripe);
     let payments = payments::startup::state(&pconf, db.clone()).expect("payments state");
     let murchases = murchases::startup::state(&mconf, db.clone()).expect("murchases state");
     let p = payments.bind(pconf.addr).await.expect("bind");
@@ -46,6 +49,12 @@ pub async fn spawn(db: &DatabaseConnection) -> Apps {
     let mur_base = format!("http://{}", m.local_addr().expect("addr"));
     tokio::spawn(p.run());
     tokio::spawn(m.run());
+    (payments, murchases, pay_base, mur_base)
+}
+
+pub async fn spawn(db: &DatabaseConnection) -> Apps {
+    let stripe = FakeStripe::start_default().await.expect("fake stripe");
+    let (payments, murchases, pay_base, mur_base) = start(db, &stripe).await;
     Apps {
         payments,
         murchases,
@@ -71,15 +80,7 @@ pub struct Replicas {
 impl Apps {
     /// Starts a second payments and murchases on `db`, talking to the same fake Stripe.
     pub async fn replicas(&self, db: &DatabaseConnection) -> Replicas {
-        let (pconf, mconf) = configs(&self.stripe);
-        let payments = payments::startup::state(&pconf, db.clone()).expect("payments state");
-        let murchases = murchases::startup::state(&mconf, db.clone()).expect("murchases state");
-        let p = payments.bind(pconf.addr).await.expect("bind");
-        let m = murchases.bind(mconf.addr).await.expect("bind");
-        let pay_base = format!("http://{}", p.local_addr().expect("addr"));
-        let mur_base = format!("http://{}", m.local_addr().expect("addr"));
-        tokio::spawn(p.run());
-        tokio::spawn(m.run());
+        let (payments, murchases, pay_base, mur_base) = start(db, &self.stripe).await;
         Replicas { payments, murchases, pay: Gql::new(&pay_base), mur: Gql::new(&mur_base), mur_base }
     }
 
