@@ -249,6 +249,15 @@ async fn reserve_clawbacks_are_exact_while_release_runs_race() {
             "mutation($id: ID!) { suspendConnectedAccount(connectedAccountId: $id, reason: \"review\") { status } }";
         let res = apps.pay.run(Some(&admin_token()), suspend, json!({"id": account_id})).await;
         assert_eq!(res["data"]["suspendConnectedAccount"]["status"], "SUSPENDED", "{res}");
+        // A suspended seller's hold is not even touched by release runs (it used to be claimed
+        // and put back on every run, which is the window clawbacks were lost in).
+        let untouched = entity::reserve_holds::Entity::find().one(&t.conn).await.expect("q").expect("hold");
+        for _ in 0..3 {
+            apps.payments.service.release_due_reserves(due).await.expect("run");
+            replica.payments.service.release_due_reserves(due).await.expect("run");
+        }
+        let hold = entity::reserve_holds::Entity::find().one(&t.conn).await.expect("q").expect("hold");
+        assert_eq!(hold, untouched, "{:?}: never claimed, never written", t.backend);
         // Release runs on both instances while three partial refunds are clawed back.
         let admin = admin_token();
         for (i, amount) in [1_111_i64, 2_222, 3_333].into_iter().enumerate() {
