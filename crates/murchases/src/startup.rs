@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use sea_orm::DatabaseConnection;
-use service_core::http::{Server, spawn_periodic};
+use service_core::http::Server;
 use service_core::subgraph::SubgraphState;
 
 use crate::config::Config;
@@ -30,16 +30,17 @@ pub fn state(config: &Config, db: DatabaseConnection) -> anyhow::Result<AppState
     SubgraphState::assemble(SERVICE, common, db, service, schema, applier)
 }
 
-/// Background jobs: webhook retries, settlement, and application-fee refunds still to send.
-pub fn spawn_jobs(state: &AppState, every: std::time::Duration) {
-    state.spawn_webhook_retries(every);
+/// Background jobs: webhook retries (every `retry_every`), settlement, and application-fee
+/// refunds still to send (every `every`).
+pub fn spawn_jobs(state: &AppState, every: std::time::Duration, retry_every: std::time::Duration) {
+    state.spawn_webhook_retries(retry_every);
     let service = state.service.clone();
-    spawn_periodic("settlement", every, move || {
+    state.jobs.spawn_periodic("settlement", every, move || {
         let service = service.clone();
         async move { service.settle_due(service_core::clock::now()).await.map_err(|e| e.to_string()) }
     });
     let service = state.service.clone();
-    spawn_periodic("fee-refunds", every, move || {
+    state.jobs.spawn_periodic("fee-refunds", every, move || {
         let service = service.clone();
         async move { service.send_fee_refunds(None, 100).await.map_err(|e| e.to_string()) }
     });
@@ -49,7 +50,7 @@ pub fn spawn_jobs(state: &AppState, every: std::time::Duration) {
 pub async fn build(config: &Config) -> anyhow::Result<Server> {
     let db = config.common.database().await?;
     let state = state(config, db)?;
-    spawn_jobs(&state, config.common.job_interval());
+    spawn_jobs(&state, config.common.job_interval(), config.common.webhook_retry_interval());
     state.bind(config.addr).await
 }
 
@@ -63,4 +64,10 @@ pub async fn backfill(config: &Config, since: i64) -> anyhow::Result<()> {
     tracing::info!(?report, "backfill done");
     println!("fetched {} events: {} new, {} already known", report.fetched, report.stored, report.duplicates);
     Ok(())
+}
+
+/// This subgraph's webhook inbox on the configured database (`webhook-events`, `replay-webhook`).
+pub async fn inbox(config: &Config) -> anyhow::Result<service_core::webhook::Inbox> {
+    let db = config.common.database().await?;
+    Ok(state(config, db)?.inbox)
 }

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use sea_orm::DatabaseConnection;
-use service_core::http::{Server, spawn_periodic};
+use service_core::http::Server;
 use service_core::subgraph::SubgraphState;
 
 use crate::config::Config;
@@ -37,19 +37,25 @@ pub fn state(config: &Config, db: DatabaseConnection) -> anyhow::Result<AppState
     SubgraphState::assemble(SERVICE, common, db, service, schema, applier)
 }
 
-/// Background jobs: webhook retries, ledger events from murchases, reserve releases.
-pub fn spawn_jobs(state: &AppState, every: std::time::Duration, ledger_every: std::time::Duration) {
-    state.spawn_webhook_retries(every);
+/// Background jobs: webhook retries (every `retry_every`), ledger events from murchases (every
+/// `ledger_every`), reserve releases (every `every`).
+pub fn spawn_jobs(
+    state: &AppState,
+    every: std::time::Duration,
+    ledger_every: std::time::Duration,
+    retry_every: std::time::Duration,
+) {
+    state.spawn_webhook_retries(retry_every);
     let service = state.service.clone();
     // Balances follow a ledger change within a fraction of a second (R-PERF-3): a short poll of
     // the indexed outbox, each pass draining it in batches until it is empty.
     let ledger_every = if ledger_every.is_zero() || every.is_zero() { every } else { ledger_every };
-    spawn_periodic("ledger-events", ledger_every, move || {
+    state.jobs.spawn_periodic("ledger-events", ledger_every, move || {
         let service = service.clone();
         async move { service.drain_ledger_events(200).await.map_err(|e| e.to_string()) }
     });
     let service = state.service.clone();
-    spawn_periodic("reserve-release", every, move || {
+    state.jobs.spawn_periodic("reserve-release", every, move || {
         let service = service.clone();
         async move { service.release_due_reserves(service_core::clock::now()).await.map_err(|e| e.to_string()) }
     });
@@ -63,6 +69,7 @@ pub async fn build(config: &Config) -> anyhow::Result<Server> {
         &state,
         config.common.job_interval(),
         std::time::Duration::from_millis(config.ledger_events_interval_ms),
+        config.common.webhook_retry_interval(),
     );
     state.bind(config.addr).await
 }
@@ -87,3 +94,9 @@ pub async fn backfill(config: &Config, since: i64) -> anyhow::Result<()> {
 }
 
 use sea_orm::EntityTrait as _;
+
+/// This subgraph's webhook inbox on the configured database (`webhook-events`, `replay-webhook`).
+pub async fn inbox(config: &Config) -> anyhow::Result<service_core::webhook::Inbox> {
+    let db = config.common.database().await?;
+    Ok(state(config, db)?.inbox)
+}

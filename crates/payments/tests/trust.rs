@@ -157,6 +157,7 @@ async fn slow_and_idle_clients_cannot_take_the_server_down() {
             request_timeout_secs: 3,
             max_connections: 1024,
             max_in_flight: 1,
+            ..Default::default()
         };
         let base = spawn_with(&t.conn, limits).await;
         let http = reqwest::Client::new();
@@ -219,6 +220,7 @@ async fn the_connection_cap_reclaims_idle_connections() {
             request_timeout_secs: 3,
             max_connections: 8,
             max_in_flight: 16,
+            ..Default::default()
         };
         let base = spawn_with(&t.conn, limits).await;
         let mut idle = Vec::new();

@@ -22,6 +22,11 @@ pub struct CommonSettings {
     /// Interval of the background jobs, in seconds; 0 disables them.
     #[arg(long, env = "JOB_INTERVAL_SECS", default_value_t = 30)]
     pub job_interval_secs: u64,
+    /// Interval of the webhook retry loop, in milliseconds (0 = JOB_INTERVAL_SECS). It applies
+    /// stored events that are due: failed ones after their backoff, and everything a previous
+    /// process left due, right after a start.
+    #[arg(long, env = "WEBHOOK_RETRY_INTERVAL_MS", default_value_t = 1000)]
+    pub webhook_retry_interval_ms: u64,
     /// Largest accepted GraphQL request body in bytes (413 above).
     #[arg(long, env = "GRAPHQL_BODY_LIMIT", default_value_t = 64 * 1024)]
     pub graphql_body_limit: usize,
@@ -57,5 +62,16 @@ impl CommonSettings {
 
     pub fn job_interval(&self) -> std::time::Duration {
         std::time::Duration::from_secs(self.job_interval_secs)
+    }
+
+    /// The webhook retry loop's interval; jobs disabled (JOB_INTERVAL_SECS=0) disable it too.
+    pub fn webhook_retry_interval(&self) -> std::time::Duration {
+        if self.job_interval_secs == 0 {
+            return std::time::Duration::ZERO;
+        }
+        match self.webhook_retry_interval_ms {
+            0 => self.job_interval(),
+            ms => std::time::Duration::from_millis(ms),
+        }
     }
 }

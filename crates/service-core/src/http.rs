@@ -106,6 +106,10 @@ pub struct HttpLimits {
     /// Requests in flight at most (503 with Retry-After above); `/health` is not counted.
     #[arg(long, env = "HTTP_MAX_IN_FLIGHT", default_value_t = 256)]
     pub max_in_flight: usize,
+    /// Seconds a shutdown (SIGTERM, Ctrl-C) may take: open requests finish, then running job
+    /// passes; whatever still runs after this is cut off (its transactions roll back).
+    #[arg(long, env = "SHUTDOWN_GRACE_SECS", default_value_t = 20)]
+    pub shutdown_grace_secs: u64,
 }
 
 impl Default for HttpLimits {
@@ -116,6 +120,7 @@ impl Default for HttpLimits {
             request_timeout_secs: 30,
             max_connections: 1024,
             max_in_flight: 256,
+            shutdown_grace_secs: 20,
         }
     }
 }
@@ -212,6 +217,7 @@ pub struct Server {
     router: Router,
     service: &'static str,
     limits: HttpLimits,
+    jobs: Option<crate::jobs::Jobs>,
 }
 
 impl Server {
@@ -225,22 +231,29 @@ impl Server {
         router: Router,
         limits: HttpLimits,
     ) -> std::io::Result<Self> {
-        Ok(Server { listener: TcpListener::bind(addr).await?, router, service, limits })
+        Ok(Server { listener: TcpListener::bind(addr).await?, router, service, limits, jobs: None })
+    }
+
+    /// The process's background jobs: stopped after the connections have drained.
+    pub fn with_jobs(mut self, jobs: crate::jobs::Jobs) -> Self {
+        self.jobs = Some(jobs);
+        self
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
         self.listener.local_addr()
     }
 
-    /// Serves until Ctrl-C / SIGTERM, then drains in-flight requests.
+    /// Serves until Ctrl-C / SIGTERM, then shuts down gracefully (see [`Server::run_until`]).
     pub async fn run(self) -> std::io::Result<()> {
         self.run_until(shutdown_signal()).await
     }
 
     /// Serves HTTP/1.1 until `shutdown` resolves. Each connection has a header-read timeout
     /// (which also closes idle keep-alive connections); at most `max_connections` are open, the
-    /// rest wait in the listen backlog. On shutdown, open connections finish their requests
-    /// (at most `request_timeout` more).
+    /// rest wait in the listen backlog. On shutdown it stops accepting, lets open connections
+    /// finish their requests, then stops the jobs (no new pass; a running pass finishes), all
+    /// within `SHUTDOWN_GRACE_SECS`. Claims are transactional, so nothing stays claimed.
     pub async fn run_until(self, shutdown: impl std::future::Future<Output = ()>) -> std::io::Result<()> {
         use hyper_util::rt::{TokioIo, TokioTimer};
         use hyper_util::service::TowerToHyperService;
@@ -286,32 +299,16 @@ impl Server {
             });
         }
         tracing::info!(service = self.service, "draining connections");
-        let drain = HttpLimits::secs(limits.request_timeout_secs);
-        if tokio::time::timeout(drain, graceful.shutdown()).await.is_err() {
-            tracing::warn!(service = self.service, "connections still open after the drain timeout");
+        let grace = HttpLimits::secs(limits.shutdown_grace_secs);
+        let deadline = tokio::time::Instant::now() + grace;
+        if tokio::time::timeout_at(deadline, graceful.shutdown()).await.is_err() {
+            tracing::warn!(service = self.service, "connections still open at the shutdown deadline");
         }
+        if let Some(jobs) = &self.jobs {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            jobs.stop(left.max(std::time::Duration::from_secs(1))).await;
+        }
+        tracing::info!(service = self.service, "stopped");
         Ok(())
     }
-}
-
-/// Runs `job` every `every` until the process stops (0 disables it).
-pub fn spawn_periodic<F, Fut>(name: &'static str, every: std::time::Duration, job: F)
-where
-    F: Fn() -> Fut + Send + 'static,
-    Fut: std::future::Future<Output = Result<usize, String>> + Send,
-{
-    if every.is_zero() {
-        return;
-    }
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(every);
-        loop {
-            tick.tick().await;
-            match job().await {
-                Ok(0) => {}
-                Ok(n) => tracing::info!(job = name, items = n, "job pass"),
-                Err(e) => tracing::warn!(job = name, error = %e, "job pass failed"),
-            }
-        }
-    });
 }

@@ -2,11 +2,11 @@
 //! and consumed exactly once (the consumer's own writes and the completion commit together,
 //! and every consumer write carries the outbox key as its idempotency key).
 
-use chrono::Duration;
 use entity::outbox;
-use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::sea_query::{Expr, LockBehavior, LockType};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect,
 };
 
 use crate::clock;
@@ -44,38 +44,25 @@ pub async fn enqueue<C: ConnectionTrait>(
     Ok(())
 }
 
-/// Claims up to `limit` due events of `topic` for `lease`. Safe with several consumers: a row is
-/// claimed by a conditional update that only one of them can win.
-pub async fn claim<C: ConnectionTrait>(
-    conn: &C,
-    topic: &str,
-    limit: u64,
-    lease: Duration,
-) -> Result<Vec<outbox::Model>, DbErr> {
+/// Claims the oldest due event of `topic` for the transaction `txn`, or `None` when nothing is
+/// due. The claim is the transaction's row lock (`FOR UPDATE SKIP LOCKED` on PostgreSQL: other
+/// consumers pass over it; SQLite's write transaction excludes them), so it ends with the
+/// transaction: a consumer that dies mid-event leaves nothing claimed, and the event is due again
+/// at once. Complete it with [`complete`] in the same transaction; after a rollback, record the
+/// attempt with [`fail`] or [`park`].
+pub async fn claim_next(txn: &DatabaseTransaction, topic: &str) -> Result<Option<outbox::Model>, DbErr> {
     let now = clock::now();
-    let candidates = outbox::Entity::find()
+    let mut query = outbox::Entity::find()
         .filter(outbox::Column::Topic.eq(topic))
         .filter(outbox::Column::Status.is_in([STATUS_PENDING, STATUS_FAILED]))
         .filter(outbox::Column::AvailableAt.lte(now))
-        .filter(outbox::Column::LockedUntil.is_null().or(outbox::Column::LockedUntil.lt(now)))
         .order_by_asc(outbox::Column::CreatedAt)
-        .limit(limit)
-        .all(conn)
-        .await?;
-    let mut claimed = Vec::new();
-    for row in candidates {
-        let res = outbox::Entity::update_many()
-            .col_expr(outbox::Column::LockedUntil, Expr::value(now + lease))
-            .filter(outbox::Column::Id.eq(row.id.clone()))
-            .filter(outbox::Column::Status.is_in([STATUS_PENDING, STATUS_FAILED]))
-            .filter(outbox::Column::LockedUntil.is_null().or(outbox::Column::LockedUntil.lt(now)))
-            .exec(conn)
-            .await?;
-        if res.rows_affected == 1 {
-            claimed.push(row);
-        }
+        .order_by_asc(outbox::Column::Id)
+        .limit(1);
+    if txn.get_database_backend() == DbBackend::Postgres {
+        query = query.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
     }
-    Ok(claimed)
+    query.one(txn).await
 }
 
 /// Marks an event consumed; call inside the consumer's transaction.

@@ -65,6 +65,8 @@ pub struct SubgraphState<S: Clone, E: async_graphql::Executor + Clone> {
     pub graphql_body_limit: usize,
     pub webhook_body_limit: usize,
     pub http_limits: crate::http::HttpLimits,
+    /// The process's background jobs (stopped by the server's graceful shutdown).
+    pub jobs: crate::jobs::Jobs,
 }
 
 impl<S: Clone, E: async_graphql::Executor + Clone> SubgraphState<S, E> {
@@ -90,6 +92,7 @@ impl<S: Clone, E: async_graphql::Executor + Clone> SubgraphState<S, E> {
             graphql_body_limit: common.graphql_body_limit,
             webhook_body_limit: common.stripe.webhook_body_limit,
             http_limits: common.http,
+            jobs: crate::jobs::Jobs::default(),
         })
     }
 
@@ -109,13 +112,13 @@ impl<S: Clone, E: async_graphql::Executor + Clone> SubgraphState<S, E> {
     }
 
     pub async fn bind(&self, addr: SocketAddr) -> anyhow::Result<Server> {
-        Ok(Server::bind_with(self.name, addr, self.router(), self.http_limits).await?)
+        Ok(Server::bind_with(self.name, addr, self.router(), self.http_limits).await?.with_jobs(self.jobs.clone()))
     }
 
-    /// Starts the webhook retry loop (every subgraph has one).
+    /// Starts the webhook retry loop (every subgraph has one); its first pass runs at once.
     pub fn spawn_webhook_retries(&self, every: std::time::Duration) {
         let inbox = self.inbox.clone();
-        crate::http::spawn_periodic("webhook-retry", every, move || {
+        self.jobs.spawn_periodic("webhook-retry", every, move || {
             let inbox = inbox.clone();
             async move { inbox.process_due(100).await.map_err(|e| e.to_string()) }
         });

@@ -243,6 +243,7 @@ pub fn common_settings(stripe_api_base: Option<String>) -> crate::config::Common
         app_env: "test".into(),
         commission_config: None,
         job_interval_secs: 0,
+        webhook_retry_interval_ms: 1000,
         graphql_body_limit: 64 * 1024,
         http: crate::http::HttpLimits::default(),
         auth: auth_settings(),

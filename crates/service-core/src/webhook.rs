@@ -1,10 +1,16 @@
 //! Stripe webhook inbox shared by both subgraphs (R-HOOK-1…3).
 //!
 //! `POST /webhooks/stripe`: the signature is verified (every configured secret, every `v1`)
-//! before anything is parsed; the event is stored once (unique on receiver + provider + event
-//! id) before the 200 is sent; then it is applied in a transaction that also marks it processed.
-//! A failed apply leaves it stored and due for retry with backoff; a background loop retries
-//! due events, so nothing is lost if the process dies at any point.
+//! before anything is parsed. A new event is stored and applied in **one transaction** that also
+//! marks it processed, so an event is either stored-and-applied or not stored at all (and then not
+//! acknowledged: the provider delivers it again). Only when applying fails is the event stored on
+//! its own, as FAILED, for the retry loop.
+//!
+//! Claims are the transaction's own row lock (PostgreSQL `FOR UPDATE SKIP LOCKED`, SQLite's write
+//! lock), never a lease with an expiry: work claimed by a process that dies is rolled back by the
+//! database and is free again at once. A redelivery of an event that is stored but not applied
+//! (FAILED, or RECEIVED from a backfill) applies it at once; the retry loop applies what is due.
+//! An operator replays an event waiting for an admin with [`Inbox::replay`].
 
 use std::sync::Arc;
 
@@ -13,12 +19,11 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use chrono::Duration;
 use entity::webhook_events;
-use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::sea_query::{Expr, ExprTrait, LockBehavior, LockType};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
+    EntityTrait, QueryFilter, QueryOrder, QuerySelect, TryInsertResult,
 };
 use serde::Deserialize;
 
@@ -74,11 +79,55 @@ pub trait SignatureVerifier: Send + Sync + 'static {
     fn verify(&self, payload: &[u8], headers: &HeaderMap) -> Result<(), String>;
 }
 
-pub const STATUS_RECEIVED: &str = "RECEIVED";
-pub const STATUS_PROCESSED: &str = "PROCESSED";
-pub const STATUS_IGNORED: &str = "IGNORED";
-pub const STATUS_NEEDS_ATTENTION: &str = "NEEDS_ATTENTION";
-pub const STATUS_FAILED: &str = "FAILED";
+/// Where an inbox event is. Stored as its upper-case name (`webhook_events.status`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum WebhookStatus {
+    /// Stored, not applied yet (a backfill stores first, then applies).
+    Received,
+    /// Applied.
+    Processed,
+    /// Recorded without effect (not this receiver's event type, or nothing to do).
+    Ignored,
+    /// Stored for an admin: it cannot apply as it is (e.g. an unknown destination account).
+    /// An admin fixes the cause and replays it.
+    NeedsAttention,
+    /// Applying failed; retried with backoff, and at once when the provider redelivers it.
+    Failed,
+}
+
+impl WebhookStatus {
+    pub const ALL: [WebhookStatus; 5] = [
+        WebhookStatus::Received,
+        WebhookStatus::Processed,
+        WebhookStatus::Ignored,
+        WebhookStatus::NeedsAttention,
+        WebhookStatus::Failed,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WebhookStatus::Received => "RECEIVED",
+            WebhookStatus::Processed => "PROCESSED",
+            WebhookStatus::Ignored => "IGNORED",
+            WebhookStatus::NeedsAttention => "NEEDS_ATTENTION",
+            WebhookStatus::Failed => "FAILED",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<WebhookStatus> {
+        WebhookStatus::ALL.into_iter().find(|s| s.as_str() == text)
+    }
+
+    /// Statuses the retry loop and a redelivery apply.
+    pub const DUE: [WebhookStatus; 2] = [WebhookStatus::Received, WebhookStatus::Failed];
+    /// Statuses an operator may replay (the due ones and those waiting for an admin).
+    pub const REPLAYABLE: [WebhookStatus; 3] =
+        [WebhookStatus::Received, WebhookStatus::Failed, WebhookStatus::NeedsAttention];
+
+    fn names(set: &[WebhookStatus]) -> Vec<&'static str> {
+        set.iter().map(|s| s.as_str()).collect()
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum InboxError {
@@ -88,11 +137,63 @@ pub enum InboxError {
     Db(#[from] DbErr),
 }
 
-/// Whether a delivery was new.
+/// What a delivery came to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Received {
-    New { row_id: String },
-    Duplicate,
+    /// A new event: stored, and applied unless `outcome` is `None` (applying failed; it is stored
+    /// as FAILED and retried).
+    New { row_id: String, outcome: Option<Outcome> },
+    /// A known event. `applied_now` when it was stored but not applied yet and this delivery
+    /// applied it.
+    Duplicate { row_id: String, applied_now: bool },
+}
+
+/// A page of inbox events for operators.
+#[derive(Debug, Clone, Default)]
+pub struct EventFilter {
+    pub receiver: Option<String>,
+    pub status: Option<WebhookStatus>,
+    pub limit: u64,
+    pub offset: u64,
+}
+
+/// Who replays an event, and why (audited).
+#[derive(Debug, Clone)]
+pub struct Replay<'a> {
+    pub actor: &'a str,
+    pub reason: &'a str,
+}
+
+/// What a replay came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Replayed {
+    /// Applied again now; the event's status afterwards.
+    Applied(WebhookStatus),
+    /// It was already PROCESSED or IGNORED: nothing to do (a replay twice is a no-op).
+    AlreadyDone(WebhookStatus),
+    /// Applying failed again; stored as FAILED with the error.
+    Failed(String),
+    /// Another receiver's event: made due now (RECEIVED) for that subgraph's retry loop.
+    Queued,
+}
+
+fn parse_event(payload: &[u8]) -> Result<(&str, StripeEvent), InboxError> {
+    let text = std::str::from_utf8(payload).map_err(|_| InboxError::Malformed("body is not UTF-8".into()))?;
+    let event: StripeEvent = serde_json::from_str(text).map_err(|e| InboxError::Malformed(e.to_string()))?;
+    if event.id.is_empty() || event.event_type.is_empty() {
+        return Err(InboxError::Malformed("event id and type are required".into()));
+    }
+    Ok((text, event))
+}
+
+/// Locks the selected rows for this transaction on PostgreSQL: `SKIP LOCKED` when another worker
+/// may hold them (that worker applies them), a plain `FOR UPDATE` when we must wait for it.
+/// SQLite's write transaction already excludes every other writer.
+fn locked<S: QuerySelect>(query: S, backend: DbBackend, skip: bool) -> S {
+    if backend != DbBackend::Postgres {
+        return query;
+    }
+    if skip { query.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked) } else { query.lock_exclusive() }
 }
 
 /// The inbox of one receiver (subgraph).
@@ -104,93 +205,233 @@ pub struct Inbox {
 }
 
 impl Inbox {
-    /// Parses the envelope and stores the event; a known event id is a duplicate.
-    pub async fn store(&self, payload: &[u8]) -> Result<(Received, StripeEvent), InboxError> {
-        let text = std::str::from_utf8(payload).map_err(|_| InboxError::Malformed("body is not UTF-8".into()))?;
-        let event: StripeEvent = serde_json::from_str(text).map_err(|e| InboxError::Malformed(e.to_string()))?;
-        if event.id.is_empty() || event.event_type.is_empty() {
-            return Err(InboxError::Malformed("event id and type are required".into()));
-        }
-        let row_id = uuid::Uuid::now_v7().to_string();
-        let row = webhook_events::ActiveModel {
-            id: Set(row_id.clone()),
+    fn new_row(&self, row_id: &str, text: &str, event: &StripeEvent) -> webhook_events::ActiveModel {
+        webhook_events::ActiveModel {
+            id: Set(row_id.to_owned()),
             receiver: Set(self.receiver.to_owned()),
             provider: Set(PROVIDER_STRIPE.to_owned()),
             event_id: Set(event.id.clone()),
             event_type: Set(event.event_type.clone()),
             provider_created: Set(event.created),
             payload: Set(text.to_owned()),
-            status: Set(STATUS_RECEIVED.to_owned()),
+            status: Set(WebhookStatus::Received.as_str().to_owned()),
             attempts: Set(0),
             last_error: Set(None),
             next_attempt_at: Set(Some(clock::now())),
             locked_until: Set(None),
             received_at: Set(clock::now()),
             processed_at: Set(None),
-        };
-        match webhook_events::Entity::insert(row).exec_without_returning(&self.db).await {
-            Ok(_) => Ok((Received::New { row_id }, event)),
-            Err(e) if crate::db::is_unique_violation(&e) => Ok((Received::Duplicate, event)),
-            Err(e) => Err(e.into()),
         }
     }
 
-    /// Claims and applies one stored event. Returns `Ok(None)` when another worker holds it or
-    /// it is already done.
-    pub async fn process(&self, row_id: &str) -> Result<Option<Outcome>, DbErr> {
-        let now = clock::now();
-        let claimed = webhook_events::Entity::update_many()
-            .col_expr(webhook_events::Column::LockedUntil, Expr::value(now + Duration::seconds(60)))
-            .filter(webhook_events::Column::Id.eq(row_id))
-            .filter(webhook_events::Column::Status.is_in([STATUS_RECEIVED, STATUS_FAILED]))
-            .filter(webhook_events::Column::LockedUntil.is_null().or(webhook_events::Column::LockedUntil.lt(now)))
-            .exec(&self.db)
+    async fn insert_new<C: ConnectionTrait>(&self, conn: &C, row: webhook_events::ActiveModel) -> Result<bool, DbErr> {
+        let res = webhook_events::Entity::insert(row)
+            .on_conflict_do_nothing_on([
+                webhook_events::Column::Receiver,
+                webhook_events::Column::Provider,
+                webhook_events::Column::EventId,
+            ])
+            .exec_without_returning(conn)
             .await?;
-        if claimed.rows_affected != 1 {
-            return Ok(None);
+        Ok(matches!(res, TryInsertResult::Inserted(n) if n > 0))
+    }
+
+    /// A delivery: stores a new event and applies it in the same transaction; applies a known
+    /// event that is stored but not applied (and not being applied elsewhere); acknowledges the
+    /// rest as duplicates. `Err` means nothing new was stored (answer 5xx: the provider retries).
+    pub async fn receive(&self, payload: &[u8]) -> Result<(Received, StripeEvent), InboxError> {
+        let (text, event) = parse_event(payload)?;
+        let row_id = uuid::Uuid::now_v7().to_string();
+        let txn = crate::db::begin_write(&self.db).await?;
+        if self.insert_new(&txn, self.new_row(&row_id, text, &event)).await? {
+            let outcome = match self.applier.apply(&txn, &event).await {
+                Ok(outcome) => {
+                    self.finish(&txn, &row_id, &outcome).await?;
+                    txn.commit().await?;
+                    self.count(&outcome);
+                    Some(outcome)
+                }
+                Err(e) => {
+                    let _ = txn.rollback().await;
+                    self.log_failure(&event, &e);
+                    // Stored on its own as FAILED, so the 200 that follows is true.
+                    let mut row = self.new_row(&row_id, text, &event);
+                    row.status = Set(WebhookStatus::Failed.as_str().to_owned());
+                    row.attempts = Set(1);
+                    row.last_error = Set(Some(e.to_string()));
+                    row.next_attempt_at = Set(Some(clock::now() + clock::backoff(1)));
+                    self.insert_new(&self.db, row).await?;
+                    None
+                }
+            };
+            return Ok((Received::New { row_id, outcome }, event));
         }
-        let Some(row) = webhook_events::Entity::find_by_id(row_id.to_owned()).one(&self.db).await? else {
+        // Known. If it is stored but not applied and nobody is applying it, apply it now: a
+        // redelivery must not wait for the retry loop.
+        let pending = locked(
+            self.by_event_id(&event.id)
+                .filter(webhook_events::Column::Status.is_in(WebhookStatus::names(&WebhookStatus::DUE))),
+            txn.get_database_backend(),
+            true,
+        )
+        .one(&txn)
+        .await?;
+        let Some(row) = pending else {
+            txn.commit().await?;
+            let known = self.by_event_id(&event.id).one(&self.db).await?.map(|r| r.id).unwrap_or_default();
+            return Ok((Received::Duplicate { row_id: known, applied_now: false }, event));
+        };
+        let applied = self.apply_locked(txn, &row, &event, None).await?;
+        Ok((Received::Duplicate { row_id: row.id, applied_now: applied.is_some() }, event))
+    }
+
+    fn by_event_id(&self, event_id: &str) -> sea_orm::Select<webhook_events::Entity> {
+        webhook_events::Entity::find()
+            .filter(webhook_events::Column::Receiver.eq(self.receiver))
+            .filter(webhook_events::Column::Provider.eq(PROVIDER_STRIPE))
+            .filter(webhook_events::Column::EventId.eq(event_id))
+    }
+
+    /// Stores an event without applying it (status RECEIVED); `None` for a known event id.
+    /// The retry loop (or [`Inbox::process`]) applies it.
+    pub async fn store(&self, payload: &[u8]) -> Result<(Option<String>, StripeEvent), InboxError> {
+        let (text, event) = parse_event(payload)?;
+        let row_id = uuid::Uuid::now_v7().to_string();
+        let stored = self.insert_new(&self.db, self.new_row(&row_id, text, &event)).await?;
+        Ok((stored.then_some(row_id), event))
+    }
+
+    /// Claims and applies one stored, due event (RECEIVED or FAILED). `Ok(None)` when another
+    /// worker is applying it, it is already done, or applying failed (it stays FAILED).
+    pub async fn process(&self, row_id: &str) -> Result<Option<Outcome>, DbErr> {
+        let txn = crate::db::begin_write(&self.db).await?;
+        let row = locked(
+            webhook_events::Entity::find_by_id(row_id.to_owned())
+                .filter(webhook_events::Column::Status.is_in(WebhookStatus::names(&WebhookStatus::DUE))),
+            txn.get_database_backend(),
+            true,
+        )
+        .one(&txn)
+        .await?;
+        let Some(row) = row else {
+            txn.rollback().await?;
             return Ok(None);
         };
+        self.apply_row(txn, row, None).await
+    }
+
+    /// Applies an event again after its cause was fixed (an operator's replay): RECEIVED, FAILED
+    /// or NEEDS_ATTENTION. Waits for a worker applying it at the same moment; an event already
+    /// PROCESSED or IGNORED is left alone. Idempotent like every apply, and audited. `None` when
+    /// this receiver has no such event.
+    pub async fn replay(&self, row_id: &str, who: Replay<'_>) -> Result<Option<Replayed>, DbErr> {
+        let txn = crate::db::begin_write(&self.db).await?;
+        let row = locked(
+            webhook_events::Entity::find_by_id(row_id.to_owned())
+                .filter(webhook_events::Column::Receiver.eq(self.receiver)),
+            txn.get_database_backend(),
+            false,
+        )
+        .one(&txn)
+        .await?;
+        let Some(row) = row else {
+            txn.rollback().await?;
+            return Ok(None);
+        };
+        let status = WebhookStatus::parse(&row.status);
+        let Some(status) = status.filter(|s| WebhookStatus::REPLAYABLE.contains(s)) else {
+            txn.rollback().await?;
+            return Ok(Some(Replayed::AlreadyDone(status.unwrap_or(WebhookStatus::Processed))));
+        };
+        let before = serde_json::json!({"status": status.as_str(), "lastError": row.last_error});
+        let row_id = row.id.clone();
+        match self.apply_row(txn, row, Some((&who, before.clone()))).await? {
+            Some(outcome) => Ok(Some(Replayed::Applied(status_of(&outcome)))),
+            None => {
+                let failed = webhook_events::Entity::find_by_id(row_id.clone()).one(&self.db).await?;
+                let error = failed.and_then(|r| r.last_error).unwrap_or_default();
+                crate::audit::record(
+                    &self.db,
+                    crate::audit::AuditEntry {
+                        actor: who.actor,
+                        action: "webhook_event.replay_failed",
+                        entity_type: "webhook_event",
+                        entity_id: &row_id,
+                        before: Some(before),
+                        after: Some(serde_json::json!({"status": "FAILED", "lastError": error})),
+                        reason: Some(who.reason),
+                    },
+                )
+                .await?;
+                Ok(Some(Replayed::Failed(error)))
+            }
+        }
+    }
+
+    /// Applies a claimed row (its payload parsed here) in `txn`.
+    async fn apply_row(
+        &self,
+        txn: DatabaseTransaction,
+        row: webhook_events::Model,
+        audit: Option<(&Replay<'_>, serde_json::Value)>,
+    ) -> Result<Option<Outcome>, DbErr> {
         let event: StripeEvent = match serde_json::from_str(&row.payload) {
             Ok(e) => e,
             Err(e) => {
-                self.finish(&self.db, row_id, STATUS_NEEDS_ATTENTION, Some(format!("unparseable: {e}"))).await?;
-                return Ok(Some(Outcome::NeedsAttention(e.to_string())));
+                let outcome = Outcome::NeedsAttention(format!("unparseable: {e}"));
+                self.finish(&txn, &row.id, &outcome).await?;
+                txn.commit().await?;
+                return Ok(Some(outcome));
             }
         };
-        let txn = crate::db::begin_write(&self.db).await?;
-        match self.applier.apply(&txn, &event).await {
+        self.apply_locked(txn, &row, &event, audit).await
+    }
+
+    /// Applies `event` of the claimed `row` in `txn` and commits; on failure rolls back and
+    /// records the attempt (FAILED, with backoff).
+    async fn apply_locked(
+        &self,
+        txn: DatabaseTransaction,
+        row: &webhook_events::Model,
+        event: &StripeEvent,
+        audit: Option<(&Replay<'_>, serde_json::Value)>,
+    ) -> Result<Option<Outcome>, DbErr> {
+        match self.applier.apply(&txn, event).await {
             Ok(outcome) => {
-                let (status, note) = match &outcome {
-                    Outcome::Applied => (STATUS_PROCESSED, None),
-                    Outcome::Ignored(why) => (STATUS_IGNORED, Some(why.clone())),
-                    Outcome::NeedsAttention(why) => (STATUS_NEEDS_ATTENTION, Some(why.clone())),
-                };
-                self.finish(&txn, row_id, status, note).await?;
+                self.finish(&txn, &row.id, &outcome).await?;
+                if let Some((who, before)) = audit {
+                    let (status, note) = status_and_note(&outcome);
+                    crate::audit::record(
+                        &txn,
+                        crate::audit::AuditEntry {
+                            actor: who.actor,
+                            action: "webhook_event.replay",
+                            entity_type: "webhook_event",
+                            entity_id: &row.id,
+                            before: Some(before),
+                            after: Some(serde_json::json!({"status": status.as_str(), "lastError": note})),
+                            reason: Some(who.reason),
+                        },
+                    )
+                    .await?;
+                }
                 txn.commit().await?;
-                metrics::counter!("webhook_events_applied_total", "receiver" => self.receiver, "status" => status)
-                    .increment(1);
+                self.count(&outcome);
                 Ok(Some(outcome))
             }
             Err(e) => {
                 let _ = txn.rollback().await;
-                tracing::warn!(event_id = %event.id, event_type = %event.event_type, error = %e, "applying webhook event failed; will retry");
-                metrics::counter!("webhook_events_failed_total", "receiver" => self.receiver).increment(1);
+                self.log_failure(event, &e);
                 let attempts = row.attempts + 1;
                 webhook_events::Entity::update_many()
-                    .col_expr(webhook_events::Column::Status, Expr::value(STATUS_FAILED))
+                    .col_expr(webhook_events::Column::Status, Expr::value(WebhookStatus::Failed.as_str()))
                     .col_expr(webhook_events::Column::Attempts, Expr::value(attempts))
                     .col_expr(webhook_events::Column::LastError, Expr::value(e.to_string()))
                     .col_expr(
                         webhook_events::Column::NextAttemptAt,
                         Expr::value(clock::now() + clock::backoff(attempts)),
                     )
-                    .col_expr(
-                        webhook_events::Column::LockedUntil,
-                        Expr::value(Option::<chrono::DateTime<chrono::Utc>>::None),
-                    )
-                    .filter(webhook_events::Column::Id.eq(row_id))
+                    .filter(webhook_events::Column::Id.eq(row.id.clone()))
                     .exec(&self.db)
                     .await?;
                 Ok(None)
@@ -198,58 +439,125 @@ impl Inbox {
         }
     }
 
-    async fn finish<C: sea_orm::ConnectionTrait>(
-        &self,
-        conn: &C,
-        row_id: &str,
-        status: &str,
-        note: Option<String>,
-    ) -> Result<(), DbErr> {
+    fn log_failure(&self, event: &StripeEvent, e: &ApplyError) {
+        tracing::warn!(event_id = %event.id, event_type = %event.event_type, error = %e, "applying webhook event failed; will retry");
+        metrics::counter!("webhook_events_failed_total", "receiver" => self.receiver).increment(1);
+    }
+
+    fn count(&self, outcome: &Outcome) {
+        let status = status_of(outcome).as_str();
+        metrics::counter!("webhook_events_applied_total", "receiver" => self.receiver, "status" => status).increment(1);
+    }
+
+    async fn finish<C: ConnectionTrait>(&self, conn: &C, row_id: &str, outcome: &Outcome) -> Result<(), DbErr> {
+        let (status, note) = status_and_note(outcome);
         webhook_events::Entity::update_many()
-            .col_expr(webhook_events::Column::Status, Expr::value(status))
+            .col_expr(webhook_events::Column::Status, Expr::value(status.as_str()))
             .col_expr(webhook_events::Column::LastError, Expr::value(note))
             .col_expr(webhook_events::Column::ProcessedAt, Expr::value(Some(clock::now())))
-            .col_expr(webhook_events::Column::LockedUntil, Expr::value(Option::<chrono::DateTime<chrono::Utc>>::None))
             .filter(webhook_events::Column::Id.eq(row_id))
             .exec(conn)
             .await?;
         Ok(())
     }
 
-    /// Applies every stored event that is due (new or failed, not locked). Returns how many
-    /// were applied. Run periodically by [`Inbox::spawn_retry_loop`].
+    /// Applies every stored event that is due (RECEIVED, or FAILED whose backoff is over), oldest
+    /// first, skipping those another worker is applying. Returns how many were applied. Run
+    /// periodically by [`crate::subgraph::SubgraphState::spawn_webhook_retries`].
     pub async fn process_due(&self, limit: u64) -> Result<usize, DbErr> {
         let now = clock::now();
-        let due = webhook_events::Entity::find()
+        let due: Vec<String> = webhook_events::Entity::find()
+            .select_only()
+            .column(webhook_events::Column::Id)
             .filter(webhook_events::Column::Receiver.eq(self.receiver))
-            .filter(webhook_events::Column::Status.is_in([STATUS_RECEIVED, STATUS_FAILED]))
+            .filter(webhook_events::Column::Status.is_in(WebhookStatus::names(&WebhookStatus::DUE)))
             .filter(webhook_events::Column::NextAttemptAt.is_null().or(webhook_events::Column::NextAttemptAt.lte(now)))
             .order_by_asc(webhook_events::Column::ProviderCreated)
             .limit(limit)
+            .into_tuple()
             .all(&self.db)
             .await?;
         let mut done = 0;
-        for row in due {
-            if self.process(&row.id).await?.is_some() {
+        for id in due {
+            if self.process(&id).await?.is_some() {
                 done += 1;
             }
         }
         Ok(done)
     }
+}
 
-    /// Retries due events every `every` until the process stops.
-    pub fn spawn_retry_loop(&self, every: std::time::Duration) -> tokio::task::JoinHandle<()> {
-        let inbox = self.clone();
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(every);
-            loop {
-                tick.tick().await;
-                if let Err(e) = inbox.process_due(100).await {
-                    tracing::warn!(error = %e, "webhook retry pass failed");
-                }
-            }
-        })
+/// Makes another receiver's replayable event due now (RECEIVED, no backoff), audited, for that
+/// subgraph's retry loop to apply (every `WEBHOOK_RETRY_INTERVAL_MS`). `None` when there is no
+/// such event.
+pub async fn requeue(db: &DatabaseConnection, row_id: &str, who: Replay<'_>) -> Result<Option<Replayed>, DbErr> {
+    let txn = crate::db::begin_write(db).await?;
+    let row = locked(webhook_events::Entity::find_by_id(row_id.to_owned()), txn.get_database_backend(), false)
+        .one(&txn)
+        .await?;
+    let Some(row) = row else {
+        txn.rollback().await?;
+        return Ok(None);
+    };
+    let status = WebhookStatus::parse(&row.status);
+    let Some(status) = status.filter(|s| WebhookStatus::REPLAYABLE.contains(s)) else {
+        txn.rollback().await?;
+        return Ok(Some(Replayed::AlreadyDone(status.unwrap_or(WebhookStatus::Processed))));
+    };
+    webhook_events::Entity::update_many()
+        .col_expr(webhook_events::Column::Status, Expr::value(WebhookStatus::Received.as_str()))
+        .col_expr(webhook_events::Column::NextAttemptAt, Expr::value(Some(clock::now())))
+        .filter(webhook_events::Column::Id.eq(row_id))
+        .exec(&txn)
+        .await?;
+    crate::audit::record(
+        &txn,
+        crate::audit::AuditEntry {
+            actor: who.actor,
+            action: "webhook_event.replay_requested",
+            entity_type: "webhook_event",
+            entity_id: row_id,
+            before: Some(serde_json::json!({"status": status.as_str(), "lastError": row.last_error})),
+            after: Some(serde_json::json!({"status": "RECEIVED", "receiver": row.receiver})),
+            reason: Some(who.reason),
+        },
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(Some(Replayed::Queued))
+}
+
+fn status_and_note(outcome: &Outcome) -> (WebhookStatus, Option<String>) {
+    match outcome {
+        Outcome::Applied => (WebhookStatus::Processed, None),
+        Outcome::Ignored(why) => (WebhookStatus::Ignored, Some(why.clone())),
+        Outcome::NeedsAttention(why) => (WebhookStatus::NeedsAttention, Some(why.clone())),
     }
+}
+
+fn status_of(outcome: &Outcome) -> WebhookStatus {
+    status_and_note(outcome).0
+}
+
+/// Inbox events for operators, newest first (every receiver unless one is named).
+pub async fn list_events<C: ConnectionTrait>(
+    conn: &C,
+    filter: &EventFilter,
+) -> Result<Vec<webhook_events::Model>, DbErr> {
+    let mut query = webhook_events::Entity::find();
+    if let Some(receiver) = &filter.receiver {
+        query = query.filter(webhook_events::Column::Receiver.eq(receiver.clone()));
+    }
+    if let Some(status) = filter.status {
+        query = query.filter(webhook_events::Column::Status.eq(status.as_str()));
+    }
+    query
+        .order_by_desc(webhook_events::Column::ReceivedAt)
+        .order_by_desc(webhook_events::Column::Id)
+        .limit(filter.limit)
+        .offset(filter.offset)
+        .all(conn)
+        .await
 }
 
 /// State of the webhook route.
@@ -271,19 +579,9 @@ pub async fn stripe_webhook(State(state): State<WebhookState>, headers: HeaderMa
         return reject(StatusCode::BAD_REQUEST, "INVALID_SIGNATURE", &why);
     }
     // Storing and applying run in their own task: a client that hangs up after sending does not
-    // cancel them halfway (the event would then wait for the retry loop, or not be stored).
+    // cancel them halfway (the transaction would roll back and the event wait for redelivery).
     let inbox = state.inbox.clone();
-    let outcome = tokio::spawn(async move {
-        let stored = inbox.store(&body).await;
-        if let Ok((Received::New { row_id }, event)) = &stored
-            && let Err(e) = inbox.process(row_id).await
-        {
-            // Stored durably; a failure to apply is retried by the loop, the 200 stands.
-            tracing::warn!(event_id = %event.id, error = %e, "webhook apply deferred");
-        }
-        stored
-    })
-    .await;
+    let outcome = tokio::spawn(async move { inbox.receive(&body).await }).await;
     match outcome {
         Err(e) => {
             tracing::error!(error = %e, "webhook task failed");
@@ -295,8 +593,8 @@ pub async fn stripe_webhook(State(state): State<WebhookState>, headers: HeaderMa
             // Not stored: a 5xx makes Stripe deliver it again.
             reject(StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE", "try again")
         }
-        Ok(Ok((Received::Duplicate, event))) => {
-            tracing::debug!(event_id = %event.id, "duplicate webhook delivery");
+        Ok(Ok((Received::Duplicate { applied_now, .. }, event))) => {
+            tracing::debug!(event_id = %event.id, applied_now, "duplicate webhook delivery");
             (StatusCode::OK, axum::Json(serde_json::json!({"received": true, "duplicate": true}))).into_response()
         }
         Ok(Ok((Received::New { .. }, _))) => {
@@ -328,12 +626,9 @@ impl Inbox {
             let events = provider.events_since(account.as_deref(), created_after, 10_000).await?;
             report.fetched += events.len();
             for e in events {
-                match self.store(e.payload.as_bytes()).await? {
-                    (Received::New { row_id }, _) => {
-                        report.stored += 1;
-                        self.process(&row_id).await?;
-                    }
-                    (Received::Duplicate, _) => report.duplicates += 1,
+                match self.receive(e.payload.as_bytes()).await? {
+                    (Received::New { .. }, _) => report.stored += 1,
+                    (Received::Duplicate { .. }, _) => report.duplicates += 1,
                 }
             }
         }

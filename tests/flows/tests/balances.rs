@@ -182,6 +182,7 @@ async fn balances_follow_a_sale_within_a_second_with_the_default_jobs() {
             &apps.payments,
             std::time::Duration::from_secs(30),
             std::time::Duration::from_millis(250),
+            std::time::Duration::from_secs(1),
         );
         let (_, acct) = apps.active_account("m1").await;
         for i in 0..30 {

@@ -1,11 +1,12 @@
 use async_graphql::{Context, ID, Object};
-use domain::ids::{MaletId, OrderId};
+use domain::ids::{MaletId, OrderId, RecordId};
+use domain::permissions::Permission;
 use domain::rate::Rate;
-use service_core::graphql::{ApiError, Authenticated, actor};
+use service_core::graphql::{AdminGuard, ApiError, Authenticated, actor};
 
 use super::types::{
     CommissionBreakdown, CommissionLedger, CommissionOverrideInput, CommissionRule, MurchasePayment, OrderInput, Tier,
-    svc,
+    WebhookEvent, svc,
 };
 
 pub struct Mutation;
@@ -111,5 +112,16 @@ impl Mutation {
         reason: String,
     ) -> Result<CommissionLedger, ApiError> {
         Ok(CommissionLedger(svc(ctx)?.adjust_commission(actor(ctx), &ledger_id, i64::from(amount), &reason).await?))
+    }
+
+    /// Admin: apply a stored webhook event again after fixing its cause (e.g. registering the
+    /// destination account of a NEEDS_ATTENTION payment), with the reason audited. Applying is
+    /// idempotent: an event already applied is returned unchanged, and a payment is never
+    /// recorded twice. Returns the event afterwards (PROCESSED, or still NEEDS_ATTENTION /
+    /// FAILED with why).
+    #[graphql(guard = "AdminGuard(Permission::ManageCommissions)")]
+    async fn replay_webhook_event(&self, ctx: &Context<'_>, id: ID, reason: String) -> Result<WebhookEvent, ApiError> {
+        let id = RecordId::parse(&id)?;
+        svc(ctx)?.replay_webhook_event(actor(ctx), &id, &reason).await?.try_into()
     }
 }

@@ -6,7 +6,7 @@ use service_core::scalars::Long;
 
 use super::types::{
     ApplicationFeeRefund, CommissionBreakdown, CommissionLedger, CommissionRule, EarningsSummary, FeeRefundStatus,
-    Malet, OrderInput, PaymentException, page_cost, svc,
+    Malet, OrderInput, PaymentException, WebhookEvent, WebhookEventStatus, WebhookReceiver, page_cost, svc,
 };
 
 pub struct Query;
@@ -86,6 +86,23 @@ impl Query {
     ) -> Result<Vec<ApplicationFeeRefund>, ApiError> {
         let rows = svc(ctx)?.fee_refunds(actor(ctx), status.map(Into::into), limit).await?;
         rows.into_iter().map(ApplicationFeeRefund::try_from).collect()
+    }
+
+    /// Webhook inbox events of both subgraphs, newest first (admins): filter by `status` (e.g.
+    /// NEEDS_ATTENTION, FAILED) and `receiver`; `limit` 1–100.
+    #[graphql(guard = "AdminGuard(Permission::ManageCommissions)", complexity = "page_cost(limit, child_complexity)")]
+    async fn webhook_events(
+        &self,
+        ctx: &Context<'_>,
+        status: Option<WebhookEventStatus>,
+        receiver: Option<WebhookReceiver>,
+        #[graphql(default = 50)] limit: i32,
+        #[graphql(default = 0)] offset: i32,
+    ) -> Result<Vec<WebhookEvent>, ApiError> {
+        let rows = svc(ctx)?
+            .webhook_events(actor(ctx), receiver.map(WebhookReceiver::as_str), status.map(Into::into), limit, offset)
+            .await?;
+        rows.into_iter().map(WebhookEvent::try_from).collect()
     }
 
     /// Federation: a Malet reference. Its fields carry their own guards.

@@ -471,3 +471,111 @@ impl TryFrom<entity::fee_refunds::Model> for ApplicationFeeRefund {
         })
     }
 }
+
+/// Where an inbox event is.
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+pub enum WebhookEventStatus {
+    /// Stored, not applied yet.
+    Received,
+    /// Applied.
+    Processed,
+    /// Recorded without effect (not this receiver's event type, or nothing to do).
+    Ignored,
+    /// Cannot apply as it is (e.g. an unknown destination account): fix the cause, then replay.
+    NeedsAttention,
+    /// Applying failed; retried with backoff, or replayed.
+    Failed,
+}
+
+impl From<WebhookEventStatus> for service_core::webhook::WebhookStatus {
+    fn from(value: WebhookEventStatus) -> Self {
+        use service_core::webhook::WebhookStatus as S;
+        match value {
+            WebhookEventStatus::Received => S::Received,
+            WebhookEventStatus::Processed => S::Processed,
+            WebhookEventStatus::Ignored => S::Ignored,
+            WebhookEventStatus::NeedsAttention => S::NeedsAttention,
+            WebhookEventStatus::Failed => S::Failed,
+        }
+    }
+}
+
+impl From<service_core::webhook::WebhookStatus> for WebhookEventStatus {
+    fn from(value: service_core::webhook::WebhookStatus) -> Self {
+        use service_core::webhook::WebhookStatus as S;
+        match value {
+            S::Received => WebhookEventStatus::Received,
+            S::Processed => WebhookEventStatus::Processed,
+            S::Ignored => WebhookEventStatus::Ignored,
+            S::NeedsAttention => WebhookEventStatus::NeedsAttention,
+            S::Failed => WebhookEventStatus::Failed,
+        }
+    }
+}
+
+/// The subgraph whose inbox holds an event (each applies its own event types).
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+pub enum WebhookReceiver {
+    Payments,
+    Murchases,
+}
+
+impl WebhookReceiver {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WebhookReceiver::Payments => "payments",
+            WebhookReceiver::Murchases => "murchases",
+        }
+    }
+
+    fn parse(text: &str) -> Result<Self, ApiError> {
+        match text {
+            "payments" => Ok(WebhookReceiver::Payments),
+            "murchases" => Ok(WebhookReceiver::Murchases),
+            other => Err(ApiError::internal(format!("unknown webhook receiver {other}"))),
+        }
+    }
+}
+
+/// A provider event in a subgraph's webhook inbox (admins).
+#[derive(SimpleObject)]
+pub struct WebhookEvent {
+    pub id: ID,
+    pub receiver: WebhookReceiver,
+    /// The provider that sent it (`stripe`).
+    pub provider: String,
+    /// The provider's event id (`evt_…`).
+    pub event_id: String,
+    /// The provider's event type (`payment_intent.succeeded`, …).
+    pub event_type: String,
+    pub status: WebhookEventStatus,
+    pub attempts: i32,
+    /// Why it needs attention, was ignored, or the last error.
+    pub last_error: Option<String>,
+    pub received_at: DateTime<Utc>,
+    pub processed_at: Option<DateTime<Utc>>,
+    /// When the retry loop tries a FAILED event again.
+    pub next_attempt_at: Option<DateTime<Utc>>,
+}
+
+impl TryFrom<entity::webhook_events::Model> for WebhookEvent {
+    type Error = ApiError;
+
+    fn try_from(r: entity::webhook_events::Model) -> Result<Self, ApiError> {
+        let status = service_core::webhook::WebhookStatus::parse(&r.status)
+            .ok_or_else(|| ApiError::internal(format!("unknown webhook status {}", r.status)))?;
+        Ok(WebhookEvent {
+            id: ID(r.id),
+            receiver: WebhookReceiver::parse(&r.receiver)?,
+            provider: r.provider,
+            event_id: r.event_id,
+            event_type: r.event_type,
+            status: status.into(),
+            attempts: r.attempts,
+            last_error: r.last_error,
+            received_at: r.received_at,
+            processed_at: r.processed_at,
+            next_attempt_at: r.next_attempt_at,
+        })
+    }
+}

@@ -128,6 +128,24 @@ pub async fn totals<C: ConnectionTrait>(conn: &C, malet_id: &str, currency: &str
         .unwrap_or_default())
 }
 
+/// Marks the open exceptions of a payment resolved (it has just been recorded, e.g. after an
+/// admin registered its destination account and replayed the event).
+pub async fn resolve_exceptions<C: ConnectionTrait>(
+    conn: &C,
+    provider: ProviderKind,
+    payment_id: &str,
+) -> Result<u64, DbErr> {
+    use sea_orm::sea_query::Expr;
+    Ok(payment_exceptions::Entity::update_many()
+        .col_expr(payment_exceptions::Column::ResolvedAt, Expr::value(Some(service_core::clock::now())))
+        .filter(payment_exceptions::Column::Provider.eq(provider.as_str()))
+        .filter(payment_exceptions::Column::ProviderPaymentId.eq(payment_id))
+        .filter(payment_exceptions::Column::ResolvedAt.is_null())
+        .exec(conn)
+        .await?
+        .rows_affected)
+}
+
 pub async fn exceptions<C: ConnectionTrait>(conn: &C, limit: u64) -> Result<Vec<payment_exceptions::Model>, DbErr> {
     payment_exceptions::Entity::find()
         .filter(payment_exceptions::Column::ResolvedAt.is_null())

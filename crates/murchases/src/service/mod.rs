@@ -3,6 +3,7 @@
 
 pub mod checkout;
 pub mod fee_refunds;
+pub mod inbox;
 pub mod ledger;
 pub mod rules;
 pub mod settlement;

@@ -199,7 +199,10 @@ impl Murchases {
             metadata,
         };
         match self.record_payment(txn, &payment, &account.malet_id).await {
-            Ok(Recorded::Created(_)) => Ok(Outcome::Applied),
+            Ok(Recorded::Created(_)) => {
+                repo::ledger::resolve_exceptions(txn, ProviderKind::StripeConnect, &pi.id).await?;
+                Ok(Outcome::Applied)
+            }
             Ok(Recorded::AlreadyRecorded(id)) => Ok(Outcome::Ignored(format!("already recorded as {id}"))),
             Err(ServiceError::BadInput(reason)) => attention(reason).await,
             Err(e) => Err(db(e)),

@@ -2,7 +2,7 @@
 //! movements. Movements come from murchases' ledger events (consumed from the outbox exactly
 //! once), payouts, and reserve releases.
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use domain::permissions::{Actor, Permission};
 use entity::{connected_accounts, reserve_holds};
 use sea_orm::sea_query::Expr;
@@ -57,15 +57,25 @@ impl Payments {
         }
     }
 
-    /// Consumes due ledger events; returns how many were applied. Safe with several
-    /// consumers: rows are claimed, and each movement's idempotency key is the event's key.
+    /// Consumes up to `limit` due ledger events, one transaction each; returns how many were
+    /// applied. Safe with several consumers and replicas: each event is claimed by its
+    /// transaction's row lock (nothing is left claimed by a consumer that dies), and each
+    /// movement's idempotency key is the event's key.
     pub async fn consume_ledger_events(&self, limit: u64) -> ServiceResult<usize> {
-        let rows = outbox::claim(&self.db, TOPIC_BALANCE, limit, Duration::seconds(60)).await?;
         let mut applied = 0;
-        for row in rows {
-            match self.apply_ledger_event(&row).await {
-                Ok(Applied::Done) => applied += 1,
+        for _ in 0..limit {
+            let txn = service_core::db::begin_write(&self.db).await?;
+            let Some(row) = outbox::claim_next(&txn, TOPIC_BALANCE).await? else {
+                txn.rollback().await?;
+                break;
+            };
+            match self.apply_ledger_event(&txn, &row).await {
+                Ok(Applied::Done) => {
+                    txn.commit().await?;
+                    applied += 1;
+                }
                 Ok(Applied::Refused(reason)) => {
+                    txn.rollback().await?;
                     // Never retried forever, never applied to another account: parked for an
                     // admin with its reason (R-TRUST-1, issue 8 item 5).
                     tracing::error!(outbox_id = %row.id, reason = %reason, "ledger event refused; parked for an admin");
@@ -73,6 +83,7 @@ impl Payments {
                     outbox::park(&self.db, &row, &reason).await?;
                 }
                 Err(e) => {
+                    let _ = txn.rollback().await;
                     tracing::warn!(outbox_id = %row.id, error = %e, "ledger event not applied; will retry");
                     outbox::fail(&self.db, &row, &e.to_string()).await?;
                 }
@@ -81,15 +92,19 @@ impl Payments {
         Ok(applied)
     }
 
-    async fn apply_ledger_event(&self, row: &entity::outbox::Model) -> ServiceResult<Applied> {
+    /// Applies one claimed ledger event in `txn` (the caller commits).
+    async fn apply_ledger_event(
+        &self,
+        txn: &sea_orm::DatabaseTransaction,
+        row: &entity::outbox::Model,
+    ) -> ServiceResult<Applied> {
         let event: LedgerEvent =
             serde_json::from_str(&row.payload).map_err(|e| ServiceError::Internal(format!("ledger event: {e}")))?;
-        let txn = service_core::db::begin_write(&self.db).await?;
         // The account the entry names, and no other: an entry is never credited to "the live
         // account of the Malet" (R-TRUST-1).
         let account = match (&event.account_id, &event.destination) {
-            (Some(id), _) => repo::accounts::by_id(&txn, id).await?,
-            (None, Some(acct)) => repo::accounts::by_provider_account(&txn, acct).await?,
+            (Some(id), _) => repo::accounts::by_id(txn, id).await?,
+            (None, Some(acct)) => repo::accounts::by_provider_account(txn, acct).await?,
             (None, None) => None,
         };
         let Some(account) = account else {
@@ -114,7 +129,7 @@ impl Payments {
         if event.kind != "EARNING" {
             let earned = entity::balance_movements::Entity::find()
                 .filter(entity::balance_movements::Column::IdempotencyKey.eq(format!("earning:{}", event.ledger_id)))
-                .one(&txn)
+                .one(txn)
                 .await?
                 .is_some();
             if !earned {
@@ -135,19 +150,18 @@ impl Payments {
         // disagree with a release running at the same time: the release transfers exactly the
         // hold's amount after every clawback.
         let (mut pending_delta, mut reserve_delta) = (event.net_delta, event.reserve_delta);
-        // Two consumers can hold the same event (an expired lease): the hold's row lock orders
-        // them, so the second sees the first's movement and changes nothing (SQLite's write
-        // transactions are serialized anyway).
+        // The hold's row lock orders this event against a reserve release running at the same
+        // time (SQLite's write transactions are serialized anyway).
         if txn.get_database_backend() == sea_orm::DbBackend::Postgres {
             reserve_holds::Entity::find()
                 .filter(reserve_holds::Column::LedgerId.eq(event.ledger_id.clone()))
                 .lock_exclusive()
-                .all(&txn)
+                .all(txn)
                 .await?;
         }
         let already_applied = entity::balance_movements::Entity::find()
             .filter(entity::balance_movements::Column::IdempotencyKey.eq(row.idempotency_key.clone()))
-            .one(&txn)
+            .one(txn)
             .await?
             .is_some();
         if reserve_delta < 0 && !already_applied && matches!(event.kind.as_str(), "REFUND_CLAWBACK" | "ADJUSTMENT") {
@@ -156,12 +170,12 @@ impl Payments {
                 .col_expr(reserve_holds::Column::UpdatedAt, Expr::value(clock::now()))
                 .filter(reserve_holds::Column::LedgerId.eq(event.ledger_id.clone()))
                 .filter(reserve_holds::Column::Status.eq(HOLD_HELD))
-                .exec(&txn)
+                .exec(txn)
                 .await?;
             if shrunk.rows_affected == 0 {
                 let exists = reserve_holds::Entity::find()
                     .filter(reserve_holds::Column::LedgerId.eq(event.ledger_id.clone()))
-                    .one(&txn)
+                    .one(txn)
                     .await?
                     .is_some();
                 if exists {
@@ -173,7 +187,7 @@ impl Payments {
         if let Some(kind) = kind {
             // The seller's share moves: net to pending, reserve to reserve, both to earnings.
             repo::movements::append(
-                &txn,
+                txn,
                 NewMovement {
                     account_id: &account.id,
                     malet_id: &account.malet_id,
@@ -209,13 +223,13 @@ impl Payments {
                         updated_at: Set(clock::now()),
                     })
                     .on_conflict_do_nothing_on([reserve_holds::Column::LedgerId])
-                    .exec(&txn)
+                    .exec(txn)
                     .await?;
                 }
                 if account.reserve_expires_at.is_none() {
                     let mut am: connected_accounts::ActiveModel = account.clone().into();
                     am.reserve_expires_at = Set(Some(domain::reserve::expires_at(&self.config, event.occurred_at)));
-                    am.update(&txn).await?;
+                    am.update(txn).await?;
                 }
             }
             "SETTLED" => {
@@ -227,14 +241,13 @@ impl Payments {
                         )
                         .filter(reserve_holds::Column::LedgerId.eq(event.ledger_id.clone()))
                         .filter(reserve_holds::Column::ReleaseAt.is_null())
-                        .exec(&txn)
+                        .exec(txn)
                         .await?;
                 }
             }
             _ => {}
         }
-        outbox::complete(&txn, &row.id).await?;
-        txn.commit().await?;
+        outbox::complete(txn, &row.id).await?;
         Ok(Applied::Done)
     }
 }
