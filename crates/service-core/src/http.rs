@@ -258,8 +258,8 @@ impl Server {
         use hyper_util::rt::{TokioIo, TokioTimer};
         use hyper_util::service::TowerToHyperService;
 
-        tracing::info!(service = self.service, addr = %self.listener.local_addr()?, "listening");
-        let limits = self.limits;
+        let Server { listener, router, service, limits, jobs } = self;
+        tracing::info!(service, addr = %listener.local_addr()?, "listening");
         let connections = std::sync::Arc::new(tokio::sync::Semaphore::new(limits.max_connections.max(1)));
         let graceful = hyper_util::server::graceful::GracefulShutdown::new();
         let mut http = hyper::server::conn::http1::Builder::new();
@@ -277,7 +277,7 @@ impl Server {
                 () = &mut shutdown => break,
             };
             let stream = tokio::select! {
-                accepted = self.listener.accept() => match accepted {
+                accepted = listener.accept() => match accepted {
                     Ok((stream, _peer)) => stream,
                     Err(e) => {
                         // Out of descriptors and the like: back off instead of spinning.
@@ -289,7 +289,7 @@ impl Server {
                 () = &mut shutdown => break,
             };
             let _ = stream.set_nodelay(true);
-            let connection = http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(self.router.clone()));
+            let connection = http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(router.clone()));
             let watched = graceful.watch(connection);
             tokio::spawn(async move {
                 if let Err(e) = watched.await {
@@ -298,17 +298,19 @@ impl Server {
                 drop(permit);
             });
         }
-        tracing::info!(service = self.service, "draining connections");
+        // New connections are refused from here on (not left waiting in the backlog).
+        drop(listener);
+        tracing::info!(service, "draining connections");
         let grace = HttpLimits::secs(limits.shutdown_grace_secs);
         let deadline = tokio::time::Instant::now() + grace;
         if tokio::time::timeout_at(deadline, graceful.shutdown()).await.is_err() {
-            tracing::warn!(service = self.service, "connections still open at the shutdown deadline");
+            tracing::warn!(service, "connections still open at the shutdown deadline");
         }
-        if let Some(jobs) = &self.jobs {
+        if let Some(jobs) = &jobs {
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
             jobs.stop(left.max(std::time::Duration::from_secs(1))).await;
         }
-        tracing::info!(service = self.service, "stopped");
+        tracing::info!(service, "stopped");
         Ok(())
     }
 }
