@@ -11,6 +11,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261125_000001_initial;
 mod m20261201_000001_trust;
 mod m20261201_000002_refund_facts;
+mod m20261201_000003_running_totals;
 
 pub struct Migrator;
 
@@ -21,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000001_initial::Migration),
             Box::new(m20261201_000001_trust::Migration),
             Box::new(m20261201_000002_refund_facts::Migration),
+            Box::new(m20261201_000003_running_totals::Migration),
         ]
     }
 }

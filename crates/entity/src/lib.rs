@@ -3,6 +3,7 @@
 //! Rates are stored as canonical decimal text and parsed into `domain::Rate` by the repositories:
 //! sea-orm reads SQLite DECIMAL values through `f64`, which money code must never do.
 
+pub mod account_balances;
 pub mod audit_log;
 pub mod balance_movements;
 pub mod checkouts;
@@ -12,6 +13,7 @@ pub mod connected_accounts;
 pub mod disputes;
 pub mod fee_refunds;
 pub mod ledger_postings;
+pub mod malet_ledger_totals;
 pub mod malet_settings;
 pub mod outbox;
 pub mod payment_exceptions;

@@ -232,6 +232,11 @@ async fn assert_reserve_invariants(apps: &Apps, db: &DatabaseConnection) {
     assert_eq!(n(&bal, "reserveBalance"), sum(|m| m.reserve_delta), "{bal}");
     assert_eq!(n(&bal, "totalEarnings"), sum(|m| m.earnings_delta), "{bal}");
     assert_eq!(n(&bal, "totalPayouts"), sum(|m| m.payouts_delta), "{bal}");
+    // The running totals (what the API reads) equal the sums of entries and movements.
+    let drift = murchases::repo::ledger::totals_mismatches(db, None).await.expect("ledger totals");
+    assert!(drift.is_empty(), "ledger totals drift: {drift:?}");
+    let drift = payments::repo::movements::balance_mismatches(db).await.expect("balances");
+    assert!(drift.is_empty(), "balances drift: {drift:?}");
 }
 
 /// Item 2: a suspended seller's holds are never claimed, so clawbacks racing release runs on two

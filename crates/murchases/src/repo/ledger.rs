@@ -1,10 +1,10 @@
 //! Commission ledger entries, postings, refunds and payment exceptions.
 
 use domain::provider::ProviderKind;
-use entity::{commission_ledger, payment_exceptions};
+use entity::{commission_ledger, malet_ledger_totals, payment_exceptions};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, FromQueryResult, PaginatorTrait, QueryFilter,
-    QueryOrder, QuerySelect, Select,
+    ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, FromQueryResult, QueryFilter, QueryOrder, QuerySelect,
+    Select,
 };
 
 pub async fn by_id<C: ConnectionTrait>(conn: &C, id: &str) -> Result<Option<commission_ledger::Model>, DbErr> {
@@ -100,32 +100,96 @@ pub async fn page_after<C: ConnectionTrait>(
         .await
 }
 
+/// How many entries a Malet has (every currency): from the running totals, one row per currency.
 pub async fn count<C: ConnectionTrait>(conn: &C, malet_id: &str) -> Result<u64, DbErr> {
-    commission_ledger::Entity::find().filter(commission_ledger::Column::MaletId.eq(malet_id)).count(conn).await
+    let rows =
+        malet_ledger_totals::Entity::find().filter(malet_ledger_totals::Column::MaletId.eq(malet_id)).all(conn).await?;
+    Ok(rows.iter().map(|r| u64::try_from(r.entries).unwrap_or(0)).sum())
 }
 
-#[derive(Debug, Default, FromQueryResult)]
-pub struct Totals {
-    pub gross: Option<i64>,
-    pub refunded: Option<i64>,
-    pub commission: Option<i64>,
-    pub net: Option<i64>,
+/// Lifetime totals of a Malet's entries in one currency: the running totals row the posting
+/// trigger keeps (equal to the sums of the entries, see [`totals_mismatches`]); zero when the
+/// Malet has no entry in that currency.
+pub async fn totals<C: ConnectionTrait>(
+    conn: &C,
+    malet_id: &str,
+    currency: &str,
+) -> Result<malet_ledger_totals::Model, DbErr> {
+    Ok(malet_ledger_totals::Entity::find_by_id((malet_id.to_owned(), currency.to_owned())).one(conn).await?.unwrap_or(
+        malet_ledger_totals::Model {
+            malet_id: malet_id.to_owned(),
+            currency: currency.to_owned(),
+            entries: 0,
+            gross: 0,
+            refunded: 0,
+            commission: 0,
+            reserve: 0,
+            affiliate: 0,
+            net: 0,
+        },
+    ))
 }
 
-/// Lifetime sums of a Malet's entries in one currency.
-pub async fn totals<C: ConnectionTrait>(conn: &C, malet_id: &str, currency: &str) -> Result<Totals, DbErr> {
-    Ok(commission_ledger::Entity::find()
+#[derive(Debug, Default, Clone, PartialEq, Eq, FromQueryResult)]
+struct Sums {
+    malet_id: String,
+    currency: String,
+    entries: i64,
+    gross: Option<i64>,
+    refunded: Option<i64>,
+    commission: Option<i64>,
+    reserve: Option<i64>,
+    affiliate: Option<i64>,
+    net: Option<i64>,
+}
+
+/// The invariant of the running totals: for every Malet and currency (or one Malet's), the totals
+/// row equals the sums of the entries. Returns the pairs where they differ, with both values
+/// (empty when the books agree). A full scan: for checks and tests, not for requests.
+pub async fn totals_mismatches<C: ConnectionTrait>(conn: &C, malet_id: Option<&str>) -> Result<Vec<String>, DbErr> {
+    let mut query = commission_ledger::Entity::find()
         .select_only()
+        .column(commission_ledger::Column::MaletId)
+        .column(commission_ledger::Column::Currency)
+        .column_as(commission_ledger::Column::Id.count(), "entries")
         .column_as(service_core::db::sum_bigint("gross_amount"), "gross")
         .column_as(service_core::db::sum_bigint("refunded_amount"), "refunded")
         .column_as(service_core::db::sum_bigint("commission_amount"), "commission")
+        .column_as(service_core::db::sum_bigint("reserve_amount"), "reserve")
+        .column_as(service_core::db::sum_bigint("affiliate_amount"), "affiliate")
         .column_as(service_core::db::sum_bigint("net_payout"), "net")
-        .filter(commission_ledger::Column::MaletId.eq(malet_id))
-        .filter(commission_ledger::Column::Currency.eq(currency))
-        .into_model::<Totals>()
-        .one(conn)
-        .await?
-        .unwrap_or_default())
+        .group_by(commission_ledger::Column::MaletId)
+        .group_by(commission_ledger::Column::Currency);
+    let mut totals = malet_ledger_totals::Entity::find();
+    if let Some(m) = malet_id {
+        query = query.filter(commission_ledger::Column::MaletId.eq(m));
+        totals = totals.filter(malet_ledger_totals::Column::MaletId.eq(m));
+    }
+    let sums = query.into_model::<Sums>().all(conn).await?;
+    let mut rows: std::collections::BTreeMap<(String, String), malet_ledger_totals::Model> =
+        totals.all(conn).await?.into_iter().map(|t| ((t.malet_id.clone(), t.currency.clone()), t)).collect();
+    let mut out = Vec::new();
+    for s in sums {
+        let expected = malet_ledger_totals::Model {
+            malet_id: s.malet_id.clone(),
+            currency: s.currency.clone(),
+            entries: s.entries,
+            gross: s.gross.unwrap_or(0),
+            refunded: s.refunded.unwrap_or(0),
+            commission: s.commission.unwrap_or(0),
+            reserve: s.reserve.unwrap_or(0),
+            affiliate: s.affiliate.unwrap_or(0),
+            net: s.net.unwrap_or(0),
+        };
+        match rows.remove(&(s.malet_id, s.currency)) {
+            Some(row) if row == expected => {}
+            other => out.push(format!("sums {expected:?} but totals {other:?}")),
+        }
+    }
+    out.extend(
+        rows.into_values().filter(|r| r.entries != 0 || r.gross != 0).map(|r| format!("totals {r:?} without entries")),
+    );
+    Ok(out)
 }
 
 /// Marks the open exceptions of a payment resolved (it has just been recorded, e.g. after an

@@ -665,9 +665,9 @@ impl Murchases {
         Ok(EarningsSummary {
             malet_id: malet_id.to_owned(),
             currency,
-            total_gross: totals.gross.unwrap_or(0) - totals.refunded.unwrap_or(0),
-            total_commission: totals.commission.unwrap_or(0),
-            total_net_payouts: totals.net.unwrap_or(0),
+            total_gross: totals.gross - totals.refunded,
+            total_commission: totals.commission,
+            total_net_payouts: totals.net,
             pending_balance: pending,
             reserve_balance: reserve,
         })

@@ -1,4 +1,4 @@
-use entity::balance_movements;
+use entity::{account_balances, balance_movements};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, FromQueryResult, QueryFilter, QuerySelect,
 };
@@ -13,8 +13,25 @@ pub struct Balances {
     pub reserve_balance: i64,
 }
 
-/// Balances of an account in its currency (amounts of different currencies are never added).
+/// Balances of an account in its currency (amounts of different currencies are never added):
+/// the running balances row the movements trigger keeps, equal to the sums of the movements
+/// (see [`balance_mismatches`]).
 pub async fn balances<C: ConnectionTrait>(conn: &C, account_id: &str, currency: &str) -> Result<Balances, DbErr> {
+    let row = account_balances::Entity::find_by_id((account_id.to_owned(), currency.to_owned())).one(conn).await?;
+    Ok(row.map_or_else(Balances::default, |b| Balances {
+        total_earnings: b.earnings,
+        total_payouts: b.payouts,
+        pending_balance: b.pending,
+        reserve_balance: b.reserve,
+    }))
+}
+
+/// Balances of an account summed from its movements (what the running balances must equal).
+pub async fn summed_balances<C: ConnectionTrait>(
+    conn: &C,
+    account_id: &str,
+    currency: &str,
+) -> Result<Balances, DbErr> {
     Ok(balance_movements::Entity::find()
         .select_only()
         .column_as(sum_bigint("earnings_delta"), "total_earnings")
@@ -27,6 +44,29 @@ pub async fn balances<C: ConnectionTrait>(conn: &C, account_id: &str, currency: 
         .one(conn)
         .await?
         .unwrap_or_default())
+}
+
+/// The invariant of the running balances: every account's balances row equals the sums of its
+/// movements. Returns the accounts where they differ (empty when the books agree). A full scan:
+/// for checks and tests, not for requests.
+pub async fn balance_mismatches<C: ConnectionTrait>(conn: &C) -> Result<Vec<String>, DbErr> {
+    let pairs: Vec<(String, String)> = balance_movements::Entity::find()
+        .select_only()
+        .column(balance_movements::Column::AccountId)
+        .column(balance_movements::Column::Currency)
+        .distinct()
+        .into_tuple()
+        .all(conn)
+        .await?;
+    let mut out = Vec::new();
+    for (account, currency) in pairs {
+        let (kept, summed) =
+            (balances(conn, &account, &currency).await?, summed_balances(conn, &account, &currency).await?);
+        if kept != summed {
+            out.push(format!("account {account} {currency}: running {kept:?}, movements {summed:?}"));
+        }
+    }
+    Ok(out)
 }
 
 /// One movement to append; `idempotency_key` makes the append happen at most once.
