@@ -50,7 +50,18 @@ pub fn spawn_jobs(
     // Balances follow a ledger change within a fraction of a second (R-PERF-3): a short poll of
     // the indexed outbox, each pass draining it in batches until it is empty.
     let ledger_every = if ledger_every.is_zero() || every.is_zero() { every } else { ledger_every };
-    state.jobs.spawn_periodic("ledger-events", ledger_every, move || {
+    // On PostgreSQL murchases' commit wakes the consumer at once (LISTEN/NOTIFY, every replica);
+    // the poll stays the safety net (and is the mechanism on SQLite).
+    let wake = std::sync::Arc::new(tokio::sync::Notify::new());
+    if !ledger_every.is_zero() {
+        service_core::outbox::spawn_listener(
+            &state.db,
+            crate::service::balances::TOPIC_BALANCE,
+            wake.clone(),
+            &state.jobs,
+        );
+    }
+    state.jobs.spawn_woken("ledger-events", ledger_every, Some(wake), move || {
         let service = service.clone();
         async move { service.drain_ledger_events(200).await.map_err(|e| e.to_string()) }
     });

@@ -6,7 +6,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 
 /// A running job loop and its name (for the shutdown log).
@@ -33,6 +33,16 @@ impl Jobs {
         F: Fn() -> Fut + Send + 'static,
         Fut: std::future::Future<Output = Result<usize, String>> + Send,
     {
+        self.spawn_woken(name, every, None, job);
+    }
+
+    /// Like [`Jobs::spawn_periodic`], and also runs a pass as soon as `wake` is notified (e.g. by
+    /// a PostgreSQL notification that new work was committed); the period stays the safety net.
+    pub fn spawn_woken<F, Fut>(&self, name: &'static str, every: Duration, wake: Option<Arc<Notify>>, job: F)
+    where
+        F: Fn() -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = Result<usize, String>> + Send,
+    {
         if every.is_zero() {
             return;
         }
@@ -41,16 +51,40 @@ impl Jobs {
             let mut tick = tokio::time::interval(every);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
+                let woken = async {
+                    match &wake {
+                        Some(w) => w.notified().await,
+                        None => std::future::pending().await,
+                    }
+                };
                 tokio::select! {
                     biased;
                     _ = stop.wait_for(|stopped| *stopped) => break,
                     _ = tick.tick() => {}
+                    () = woken => {}
                 }
                 match job().await {
                     Ok(0) => {}
                     Ok(n) => tracing::info!(job = name, items = n, "job pass"),
                     Err(e) => tracing::warn!(job = name, error = %e, "job pass failed"),
                 }
+            }
+        });
+        if let Ok(mut handles) = self.handles.lock() {
+            handles.push((name, handle));
+        }
+    }
+
+    /// Runs `task` (a listener, say) until [`Jobs::stop`].
+    pub fn spawn_until_stop<Fut>(&self, name: &'static str, task: Fut)
+    where
+        Fut: std::future::Future<Output = ()> + Send + 'static,
+    {
+        let mut stop = self.stop.subscribe();
+        let handle = tokio::spawn(async move {
+            tokio::select! {
+                _ = stop.wait_for(|stopped| *stopped) => {}
+                () = task => {}
             }
         });
         if let Ok(mut handles) = self.handles.lock() {
@@ -107,6 +141,27 @@ mod tests {
         assert_eq!(finished.load(Ordering::SeqCst), started, "the pass that was running finished");
         tokio::time::sleep(Duration::from_millis(50)).await;
         assert_eq!(passes.load(Ordering::SeqCst), started, "no pass starts after stop");
+    }
+
+    #[tokio::test]
+    async fn a_woken_job_runs_at_once_without_waiting_for_its_period() {
+        let jobs = Jobs::default();
+        let wake = Arc::new(Notify::new());
+        let passes = Arc::new(AtomicUsize::new(0));
+        let p = passes.clone();
+        jobs.spawn_woken("woken", Duration::from_secs(3600), Some(wake.clone()), move || {
+            let p = p.clone();
+            async move {
+                p.fetch_add(1, Ordering::SeqCst);
+                Ok(0)
+            }
+        });
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        assert_eq!(passes.load(Ordering::SeqCst), 1, "the first pass runs at start");
+        wake.notify_one();
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        assert_eq!(passes.load(Ordering::SeqCst), 2, "a notification runs a pass at once");
+        assert!(jobs.stop(Duration::from_secs(1)).await);
     }
 
     #[tokio::test]

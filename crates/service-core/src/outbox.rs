@@ -17,7 +17,12 @@ pub const STATUS_FAILED: &str = "FAILED";
 /// An event that can never apply as it is: kept with its reason, not retried, for an admin.
 pub const STATUS_PARKED: &str = "PARKED";
 
-/// Writes an event; a second write with the same idempotency key is a no-op.
+/// The PostgreSQL notification channel of the outbox: [`enqueue`] notifies it with the topic, in
+/// the writer's transaction, so consumers on any instance hear of new work when it commits.
+pub const NOTIFY_CHANNEL: &str = "outbox";
+
+/// Writes an event; a second write with the same idempotency key is a no-op. On PostgreSQL it
+/// also notifies [`NOTIFY_CHANNEL`] (delivered at commit; nothing if the transaction rolls back).
 pub async fn enqueue<C: ConnectionTrait>(
     conn: &C,
     topic: &str,
@@ -41,7 +46,52 @@ pub async fn enqueue<C: ConnectionTrait>(
         processed_at: Set(None),
     };
     outbox::Entity::insert(row).on_conflict_do_nothing_on([outbox::Column::IdempotencyKey]).exec(conn).await?;
+    if conn.get_database_backend() == DbBackend::Postgres {
+        conn.execute_raw(sea_orm::Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT pg_notify($1, $2)",
+            [NOTIFY_CHANNEL.into(), topic.into()],
+        ))
+        .await?;
+    }
     Ok(())
+}
+
+/// Wakes `wake` whenever a transaction that wrote an event of `topic` commits, on any instance
+/// (PostgreSQL `LISTEN`; the listener reconnects after a lost connection). On SQLite there is no
+/// notification: consumers rely on their poll. Stops with `jobs`.
+pub fn spawn_listener(
+    db: &sea_orm::DatabaseConnection,
+    topic: &'static str,
+    wake: std::sync::Arc<tokio::sync::Notify>,
+    jobs: &crate::jobs::Jobs,
+) {
+    if db.get_database_backend() != DbBackend::Postgres {
+        return;
+    }
+    let pool = db.get_postgres_connection_pool().clone();
+    jobs.spawn_until_stop("outbox-listener", async move {
+        loop {
+            let listener = async {
+                let mut listener = sea_orm::sqlx::postgres::PgListener::connect_with(&pool).await?;
+                listener.listen(NOTIFY_CHANNEL).await?;
+                // Work committed while we were not listening is picked up by this first wake.
+                wake.notify_one();
+                loop {
+                    let n = listener.recv().await?;
+                    if n.payload() == topic {
+                        wake.notify_one();
+                    }
+                }
+                #[allow(unreachable_code)]
+                Ok::<(), sea_orm::sqlx::Error>(())
+            };
+            if let Err(e) = listener.await {
+                tracing::warn!(error = %e, "outbox listener lost its connection; reconnecting");
+            }
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        }
+    });
 }
 
 /// Claims the oldest due event of `topic` for the transaction `txn`, or `None` when nothing is

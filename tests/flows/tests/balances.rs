@@ -198,3 +198,28 @@ async fn balances_follow_a_sale_within_a_second_with_the_default_jobs() {
         }
     }
 }
+
+/// Issue 10 (part 3), PostgreSQL: murchases' commit notifies payments (LISTEN/NOTIFY), so with a
+/// poll of 30 s a sale still reaches the balances within a second; on two payments replicas it is
+/// applied once.
+#[tokio::test]
+async fn a_commit_wakes_the_consumer_on_every_replica_on_postgres() {
+    let Some(t) = TestDb::postgres_fresh().await else { return };
+    let apps = spawn(&t.conn).await;
+    let replica = apps.replicas(&t.conn).await;
+    let slow = std::time::Duration::from_secs(30);
+    payments::startup::spawn_jobs(&apps.payments, slow, slow, slow);
+    payments::startup::spawn_jobs(&replica.payments, slow, slow, slow);
+    let (_, acct) = apps.active_account("m1").await;
+    // Both consumers have run their start-up pass and listen now.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    for i in 0..10 {
+        apps.pay_order(&format!("ord_{i}"), &format!("pi_{i}"), &acct, 10_000).await;
+    }
+    let started = std::time::Instant::now();
+    while apps.balances("m1").await["pendingBalance"] != json!(10 * 7992) {
+        assert!(started.elapsed() < std::time::Duration::from_secs(1), "woken consumers: balances late");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(count::<entity::balance_movements::Entity>(&t.conn).await, 10, "each earning once");
+}

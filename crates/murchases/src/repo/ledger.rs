@@ -86,6 +86,9 @@ pub async fn page_after<C: ConnectionTrait>(
     use sea_orm::Condition;
     commission_ledger::Entity::find()
         .filter(commission_ledger::Column::MaletId.eq(malet_id))
+        // The bound the (malet_id, created_at) index seeks to; the condition below only breaks
+        // ties at that instant (an OR alone makes the planner scan from the newest entry).
+        .filter(commission_ledger::Column::CreatedAt.lte(created_at))
         .filter(
             Condition::any().add(commission_ledger::Column::CreatedAt.lt(created_at)).add(
                 Condition::all()
