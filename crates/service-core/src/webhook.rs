@@ -371,7 +371,7 @@ impl Inbox {
     /// Applies a claimed row (its payload parsed here) in `txn`.
     async fn apply_row(
         &self,
-        txn: DatabaseTransaction,
+        txn: crate::db::WriteTxn,
         row: webhook_events::Model,
         audit: Option<(&Replay<'_>, serde_json::Value)>,
     ) -> Result<Option<Outcome>, DbErr> {
@@ -391,7 +391,7 @@ impl Inbox {
     /// records the attempt (FAILED, with backoff).
     async fn apply_locked(
         &self,
-        txn: DatabaseTransaction,
+        txn: crate::db::WriteTxn,
         row: &webhook_events::Model,
         event: &StripeEvent,
         audit: Option<(&Replay<'_>, serde_json::Value)>,
