@@ -524,7 +524,9 @@ async fn grow(db: &DatabaseConnection, n: usize) -> anyhow::Result<Duration> {
          GROUP BY malet_id, currency"
     ))
     .await?;
-    db.execute_unprepared("ANALYZE").await?;
+    for table in ["commission_ledger", "balance_movements", "malet_ledger_totals", "account_balances"] {
+        db.execute_unprepared(&format!("ANALYZE {table}")).await?;
+    }
     let drift = murchases::repo::ledger::totals_mismatches(db, Some(MALET)).await?;
     anyhow::ensure!(drift.is_empty(), "totals after seeding: {drift:?}");
     let drift = payments_balance_drift(db).await?;

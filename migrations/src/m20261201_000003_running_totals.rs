@@ -46,6 +46,8 @@ const TABLES: &[&str] = &[
     PRIMARY KEY (account_id, currency)
 )"#,
     "CREATE INDEX account_balances_malet ON account_balances (malet_id, currency)",
+    // The reserve-release job reads the holds of ACTIVE accounts only.
+    "CREATE INDEX connected_accounts_status ON connected_accounts (status)",
     // What the books already hold.
     "INSERT INTO malet_ledger_totals (malet_id, currency, entries, gross, refunded, commission, reserve, affiliate, net) \
      SELECT malet_id, currency, COUNT(*), COALESCE(SUM(gross_amount), 0), COALESCE(SUM(refunded_amount), 0), \
@@ -78,6 +80,7 @@ const BALANCE_UPSERT: &str = "INSERT INTO account_balances (account_id, currency
      reserve = account_balances.reserve + excluded.reserve, payouts = account_balances.payouts + excluded.payouts";
 
 const DOWN: &[&str] = &[
+    "DROP INDEX IF EXISTS connected_accounts_status",
     "DROP TRIGGER IF EXISTS ledger_postings_totals ON ledger_postings",
     "DROP TRIGGER IF EXISTS balance_movements_totals ON balance_movements",
     "DROP FUNCTION IF EXISTS ledger_postings_totals()",
@@ -87,6 +90,7 @@ const DOWN: &[&str] = &[
 ];
 
 const DOWN_SQLITE: &[&str] = &[
+    "DROP INDEX IF EXISTS connected_accounts_status",
     "DROP TRIGGER IF EXISTS ledger_postings_totals",
     "DROP TRIGGER IF EXISTS balance_movements_totals",
     "DROP TABLE IF EXISTS account_balances",

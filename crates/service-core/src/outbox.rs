@@ -94,6 +94,17 @@ pub fn spawn_listener(
     });
 }
 
+/// The consumer's query: the oldest due event of `topic` (PENDING, or FAILED after its backoff).
+pub fn due_select(topic: &str, now: chrono::DateTime<chrono::Utc>) -> sea_orm::Select<outbox::Entity> {
+    outbox::Entity::find()
+        .filter(outbox::Column::Topic.eq(topic))
+        .filter(outbox::Column::Status.is_in([STATUS_PENDING, STATUS_FAILED]))
+        .filter(outbox::Column::AvailableAt.lte(now))
+        .order_by_asc(outbox::Column::CreatedAt)
+        .order_by_asc(outbox::Column::Id)
+        .limit(1)
+}
+
 /// Claims the oldest due event of `topic` for the transaction `txn`, or `None` when nothing is
 /// due. The claim is the transaction's row lock (`FOR UPDATE SKIP LOCKED` on PostgreSQL: other
 /// consumers pass over it; SQLite's write transaction excludes them), so it ends with the
@@ -101,14 +112,7 @@ pub fn spawn_listener(
 /// at once. Complete it with [`complete`] in the same transaction; after a rollback, record the
 /// attempt with [`fail`] or [`park`].
 pub async fn claim_next(txn: &DatabaseTransaction, topic: &str) -> Result<Option<outbox::Model>, DbErr> {
-    let now = clock::now();
-    let mut query = outbox::Entity::find()
-        .filter(outbox::Column::Topic.eq(topic))
-        .filter(outbox::Column::Status.is_in([STATUS_PENDING, STATUS_FAILED]))
-        .filter(outbox::Column::AvailableAt.lte(now))
-        .order_by_asc(outbox::Column::CreatedAt)
-        .order_by_asc(outbox::Column::Id)
-        .limit(1);
+    let mut query = due_select(topic, clock::now());
     if txn.get_database_backend() == DbBackend::Postgres {
         query = query.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
     }

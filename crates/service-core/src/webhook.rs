@@ -465,18 +465,7 @@ impl Inbox {
     /// first, skipping those another worker is applying. Returns how many were applied. Run
     /// periodically by [`crate::subgraph::SubgraphState::spawn_webhook_retries`].
     pub async fn process_due(&self, limit: u64) -> Result<usize, DbErr> {
-        let now = clock::now();
-        let due: Vec<String> = webhook_events::Entity::find()
-            .select_only()
-            .column(webhook_events::Column::Id)
-            .filter(webhook_events::Column::Receiver.eq(self.receiver))
-            .filter(webhook_events::Column::Status.is_in(WebhookStatus::names(&WebhookStatus::DUE)))
-            .filter(webhook_events::Column::NextAttemptAt.is_null().or(webhook_events::Column::NextAttemptAt.lte(now)))
-            .order_by_asc(webhook_events::Column::ProviderCreated)
-            .limit(limit)
-            .into_tuple()
-            .all(&self.db)
-            .await?;
+        let due: Vec<String> = due_select(self.receiver, clock::now(), limit).into_tuple().all(&self.db).await?;
         let mut done = 0;
         for id in due {
             if self.process(&id).await?.is_some() {
@@ -525,6 +514,23 @@ pub async fn requeue(db: &DatabaseConnection, row_id: &str, who: Replay<'_>) -> 
     .await?;
     txn.commit().await?;
     Ok(Some(Replayed::Queued))
+}
+
+/// The retry loop's query: ids of `receiver`'s due events (RECEIVED, or FAILED after backoff),
+/// oldest first.
+pub fn due_select(
+    receiver: &str,
+    now: chrono::DateTime<chrono::Utc>,
+    limit: u64,
+) -> sea_orm::Select<webhook_events::Entity> {
+    webhook_events::Entity::find()
+        .select_only()
+        .column(webhook_events::Column::Id)
+        .filter(webhook_events::Column::Receiver.eq(receiver))
+        .filter(webhook_events::Column::Status.is_in(WebhookStatus::names(&WebhookStatus::DUE)))
+        .filter(webhook_events::Column::NextAttemptAt.is_null().or(webhook_events::Column::NextAttemptAt.lte(now)))
+        .order_by_asc(webhook_events::Column::ProviderCreated)
+        .limit(limit)
 }
 
 fn status_and_note(outcome: &Outcome) -> (WebhookStatus, Option<String>) {

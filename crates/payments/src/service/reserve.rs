@@ -22,29 +22,32 @@ pub fn release_key(hold_id: &str) -> String {
     format!("reserve-release:{hold_id}")
 }
 
+/// The release job's query: due holds of ACTIVE sellers (HELD, or RELEASING whose claim ran out),
+/// at most 200. Only active sellers' holds: a suspended seller's holds are never claimed, and
+/// never crowd the others out of a pass.
+pub fn due_holds_select(now: DateTime<Utc>) -> sea_orm::Select<reserve_holds::Entity> {
+    let active_accounts = sea_orm::sea_query::Query::select()
+        .column(entity::connected_accounts::Column::Id)
+        .from(entity::connected_accounts::Entity)
+        .and_where(
+            Expr::col(entity::connected_accounts::Column::Status).eq(domain::lifecycle::AccountStatus::Active.as_str()),
+        )
+        .to_owned();
+    reserve_holds::Entity::find()
+        .filter(reserve_holds::Column::AccountId.in_subquery(active_accounts))
+        .filter(reserve_holds::Column::ReleaseAt.lte(now))
+        .filter(
+            reserve_holds::Column::Status
+                .eq(HOLD_HELD)
+                .or(reserve_holds::Column::Status.eq(HOLD_RELEASING).and(reserve_holds::Column::ClaimedUntil.lt(now))),
+        )
+        .limit(200)
+}
+
 impl Payments {
     /// Releases every due hold as of `now`; returns how many this run released.
     pub async fn release_due_reserves(&self, now: DateTime<Utc>) -> ServiceResult<usize> {
-        // Only active sellers' holds: a suspended seller's holds are never claimed, and never
-        // crowd the others out of a pass.
-        let active_accounts = sea_orm::sea_query::Query::select()
-            .column(entity::connected_accounts::Column::Id)
-            .from(entity::connected_accounts::Entity)
-            .and_where(
-                Expr::col(entity::connected_accounts::Column::Status)
-                    .eq(domain::lifecycle::AccountStatus::Active.as_str()),
-            )
-            .to_owned();
-        let due =
-            reserve_holds::Entity::find()
-                .filter(reserve_holds::Column::AccountId.in_subquery(active_accounts))
-                .filter(reserve_holds::Column::ReleaseAt.lte(now))
-                .filter(reserve_holds::Column::Status.eq(HOLD_HELD).or(
-                    reserve_holds::Column::Status.eq(HOLD_RELEASING).and(reserve_holds::Column::ClaimedUntil.lt(now)),
-                ))
-                .limit(200)
-                .all(&self.db)
-                .await?;
+        let due = due_holds_select(now).all(&self.db).await?;
         let mut released = 0;
         for hold in due {
             // Suspended (or deactivated) sellers keep their reserve until an admin reinstates
