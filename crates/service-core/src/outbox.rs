@@ -119,6 +119,16 @@ pub async fn claim_next(txn: &DatabaseTransaction, topic: &str) -> Result<Option
     query.one(txn).await
 }
 
+/// Claims up to `limit` due events of `topic` for `txn`, oldest first, like [`claim_next`] (row
+/// locks that other consumers skip on PostgreSQL; the write lock on SQLite).
+pub async fn claim_due(txn: &DatabaseTransaction, topic: &str, limit: u64) -> Result<Vec<outbox::Model>, DbErr> {
+    let mut query = due_select(topic, clock::now()).limit(limit);
+    if txn.get_database_backend() == DbBackend::Postgres {
+        query = query.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
+    }
+    query.all(txn).await
+}
+
 /// Marks an event consumed; call inside the consumer's transaction.
 pub async fn complete<C: ConnectionTrait>(conn: &C, id: &str) -> Result<(), DbErr> {
     outbox::Entity::update_many()

@@ -16,6 +16,9 @@ use super::{Payments, ServiceError, ServiceResult};
 use crate::repo;
 use crate::repo::movements::{Balances, NewMovement};
 
+/// Ledger events applied per transaction by the consumer.
+pub const LEDGER_BATCH: u64 = 50;
+
 /// The outbox topic murchases writes for payments.
 pub const TOPIC_BALANCE: &str = "murchases.balance";
 
@@ -57,36 +60,53 @@ impl Payments {
         }
     }
 
-    /// Consumes up to `limit` due ledger events, one transaction each; returns how many were
-    /// applied. Safe with several consumers and replicas: each event is claimed by its
-    /// transaction's row lock (nothing is left claimed by a consumer that dies), and each
-    /// movement's idempotency key is the event's key.
+    /// Consumes up to `limit` due ledger events, in transactions of up to [`LEDGER_BATCH`]
+    /// events (one commit per batch), each event in its own savepoint so one that fails or is
+    /// refused does not undo the others; returns how many were applied. Safe with several
+    /// consumers and replicas: the events are claimed by the transaction's row locks (nothing is
+    /// left claimed by a consumer that dies: its batch rolls back and is due again at once), and
+    /// each movement's idempotency key is the event's key.
     pub async fn consume_ledger_events(&self, limit: u64) -> ServiceResult<usize> {
+        use sea_orm::TransactionTrait;
         let mut applied = 0;
-        for _ in 0..limit {
+        let mut left = limit;
+        while left > 0 {
+            let batch = std::cmp::min(left, LEDGER_BATCH);
             let txn = service_core::db::begin_write(&self.db).await?;
-            let Some(row) = outbox::claim_next(&txn, TOPIC_BALANCE).await? else {
+            let rows = outbox::claim_due(&txn, TOPIC_BALANCE, batch).await?;
+            if rows.is_empty() {
                 txn.rollback().await?;
                 break;
-            };
-            match self.apply_ledger_event(&txn, &row).await {
-                Ok(Applied::Done) => {
-                    txn.commit().await?;
-                    applied += 1;
+            }
+            let mut done = 0;
+            for row in &rows {
+                let savepoint = txn.begin().await?;
+                match self.apply_ledger_event(&savepoint, row).await {
+                    Ok(Applied::Done) => {
+                        savepoint.commit().await?;
+                        done += 1;
+                    }
+                    Ok(Applied::Refused(reason)) => {
+                        savepoint.rollback().await?;
+                        // Never retried forever, never applied to another account: parked for
+                        // an admin with its reason (R-TRUST-1, issue 8 item 5).
+                        tracing::error!(outbox_id = %row.id, reason = %reason, "ledger event refused; parked for an admin");
+                        metrics::counter!("ledger_events_refused_total").increment(1);
+                        outbox::park(&*txn, row, &reason).await?;
+                    }
+                    Err(e) => {
+                        savepoint.rollback().await?;
+                        tracing::warn!(outbox_id = %row.id, error = %e, "ledger event not applied; will retry");
+                        outbox::fail(&*txn, row, &e.to_string()).await?;
+                    }
                 }
-                Ok(Applied::Refused(reason)) => {
-                    txn.rollback().await?;
-                    // Never retried forever, never applied to another account: parked for an
-                    // admin with its reason (R-TRUST-1, issue 8 item 5).
-                    tracing::error!(outbox_id = %row.id, reason = %reason, "ledger event refused; parked for an admin");
-                    metrics::counter!("ledger_events_refused_total").increment(1);
-                    outbox::park(&self.db, &row, &reason).await?;
-                }
-                Err(e) => {
-                    let _ = txn.rollback().await;
-                    tracing::warn!(outbox_id = %row.id, error = %e, "ledger event not applied; will retry");
-                    outbox::fail(&self.db, &row, &e.to_string()).await?;
-                }
+            }
+            txn.commit().await?;
+            applied += done;
+            let claimed = u64::try_from(rows.len()).unwrap_or(batch);
+            left = left.saturating_sub(claimed);
+            if claimed < batch {
+                break;
             }
         }
         Ok(applied)
