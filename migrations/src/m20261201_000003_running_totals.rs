@@ -99,8 +99,22 @@ const DOWN_SQLITE: &[&str] = &[
 
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
+    /// One transaction on both backends: the backfill and the triggers take effect together, so a
+    /// posting or movement written by a running instance is counted exactly once (by the
+    /// backfill or by the trigger). On SQLite the first CREATE takes the write lock for the whole
+    /// migration; on PostgreSQL the tables are locked against writes first.
+    fn use_transaction(&self) -> Option<bool> {
+        Some(true)
+    }
+
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         let conn = manager.get_connection();
+        if manager.get_database_backend() == DbBackend::Postgres {
+            conn.execute_unprepared(
+                "LOCK TABLE ledger_postings, balance_movements, commission_ledger IN SHARE ROW EXCLUSIVE MODE",
+            )
+            .await?;
+        }
         for s in TABLES {
             conn.execute_unprepared(s).await?;
         }

@@ -78,9 +78,11 @@ pub fn spawn_listener(
                 // Work committed while we were not listening is picked up by this first wake.
                 wake.notify_one();
                 loop {
-                    let n = listener.recv().await?;
-                    if n.payload() == topic {
-                        wake.notify_one();
+                    match listener.try_recv().await? {
+                        Some(n) if n.payload() != topic => {}
+                        // A notification for the topic, or `None`: the connection was lost and
+                        // re-established, and what was committed meanwhile was not heard.
+                        _ => wake.notify_one(),
                     }
                 }
                 #[allow(unreachable_code)]

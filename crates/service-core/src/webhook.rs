@@ -432,6 +432,10 @@ impl Inbox {
                         Expr::value(clock::now() + clock::backoff(attempts)),
                     )
                     .filter(webhook_events::Column::Id.eq(row.id.clone()))
+                    // Only if nobody applied it since our rollback released it (another delivery
+                    // or replica may have): never turn PROCESSED back into FAILED.
+                    .filter(webhook_events::Column::Status.is_in(WebhookStatus::names(&WebhookStatus::REPLAYABLE)))
+                    .filter(webhook_events::Column::Attempts.eq(row.attempts))
                     .exec(&self.db)
                     .await?;
                 Ok(None)

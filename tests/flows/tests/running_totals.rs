@@ -117,15 +117,18 @@ async fn concurrent_sales_on_two_instances_add_up_exactly() {
     for t in TestDb::all().await {
         let apps = spawn(&t.conn).await;
         let replica = apps.replicas(&t.conn).await;
-        let (_, acct) = apps.active_account("m1").await;
+        // Two sellers, their sales interleaved: each replica's batch takes both accounts' balance
+        // rows, in account order (no deadlock between the consumers).
+        let accounts = [apps.active_account("m1").await.1, apps.active_account("m2").await.1];
         let bases = [apps.mur_base.clone(), replica.mur_base.clone()];
-        let sends = (0..40).map(|i| {
+        let sends = (0..80).map(|i| {
+            let acct = &accounts[usize::try_from(i / 2).unwrap_or(0) % 2];
             let e = events::payment_succeeded(
                 &format!("evt_c{i}"),
                 &format!("pi_c{i}"),
                 &format!("o{i}"),
                 None,
-                Some(&acct),
+                Some(acct),
                 1_000 + i,
             );
             let base = bases[usize::try_from(i).unwrap_or(0) % 2].clone();
@@ -134,15 +137,25 @@ async fn concurrent_sales_on_two_instances_add_up_exactly() {
         });
         let statuses = futures::future::join_all(sends).await;
         assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
-        let (a, b) =
-            tokio::join!(apps.payments.service.drain_ledger_events(7), replica.payments.service.drain_ledger_events(7));
+        let (a, b) = tokio::join!(
+            apps.payments.service.drain_ledger_events(60),
+            replica.payments.service.drain_ledger_events(60)
+        );
         a.expect("consume");
         b.expect("consume");
         apps.payments.service.drain_ledger_events(100).await.expect("consume");
-        assert_totals_agree(&apps, &t.conn, &["m1"], &format!("{:?}", t.backend)).await;
-        let count =
-            apps.mur.run(Some(&owner_token("m1")), "{ commissionLedgerCount(maletId: \"m1\") }", json!({})).await;
-        assert_eq!(count["data"]["commissionLedgerCount"], 40, "{count}");
+        assert_totals_agree(&apps, &t.conn, &["m1", "m2"], &format!("{:?}", t.backend)).await;
+        for m in ["m1", "m2"] {
+            let q = format!("{{ commissionLedgerCount(maletId: \"{m}\") }}");
+            let count = apps.mur.run(Some(&owner_token(m)), &q, json!({})).await;
+            assert_eq!(count["data"]["commissionLedgerCount"], 40, "{count}");
+        }
+        let earnings = entity::balance_movements::Entity::find()
+            .filter(entity::balance_movements::Column::Kind.eq("EARNING"))
+            .all(&t.conn)
+            .await
+            .expect("movements");
+        assert_eq!(earnings.len(), 80, "{:?}: each earning once", t.backend);
     }
 }
 

@@ -70,6 +70,11 @@ impl Murchases {
             .one(&self.db)
             .await?
             .ok_or_else(|| ServiceError::missing(actor, format!("webhook event {id}")))?;
+        // Another subgraph's event moves that subgraph's money (payouts, accounts): replaying it
+        // needs that subgraph's admin permission too.
+        if row.receiver != RECEIVER {
+            actor.can_admin(Permission::ManagePayouts)?;
+        }
         let replayed = if row.receiver == RECEIVER {
             self.inbox().replay(&row.id, who).await?
         } else {

@@ -73,7 +73,17 @@ impl Payments {
         while left > 0 {
             let batch = std::cmp::min(left, LEDGER_BATCH);
             let txn = service_core::db::begin_write(&self.db).await?;
-            let rows = outbox::claim_due(&txn, TOPIC_BALANCE, batch).await?;
+            let mut rows = outbox::claim_due(&txn, TOPIC_BALANCE, batch).await?;
+            // Applied in the order of the accounts they credit (each account's events keep their
+            // order): every movement locks its account's balances row until commit, and two
+            // replicas taking those locks in one order never deadlock.
+            rows.sort_by_cached_key(|r| {
+                let account = serde_json::from_str::<LedgerEvent>(&r.payload)
+                    .ok()
+                    .and_then(|e| e.account_id.or(e.destination))
+                    .unwrap_or_default();
+                (account, r.created_at, r.id.clone())
+            });
             if rows.is_empty() {
                 txn.rollback().await?;
                 break;

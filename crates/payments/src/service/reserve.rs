@@ -151,6 +151,16 @@ pub async fn record_release_in<C: sea_orm::ConnectionTrait>(
     let Some(account) = repo::accounts::by_id(conn, &hold.account_id).await? else {
         return Err(sea_orm::DbErr::RecordNotFound(format!("account of hold {}", hold.id)));
     };
+    // The hold first, then the movement (which locks the account's balances row): the ledger
+    // consumer takes the hold's lock before the balances row too, so the two never wait for
+    // each other in opposite orders (a PostgreSQL deadlock).
+    reserve_holds::Entity::update_many()
+        .col_expr(reserve_holds::Column::Status, Expr::value(HOLD_RELEASED))
+        .col_expr(reserve_holds::Column::TransferId, Expr::value(transfer_id.map(str::to_owned)))
+        .col_expr(reserve_holds::Column::UpdatedAt, Expr::value(service_core::clock::now()))
+        .filter(reserve_holds::Column::Id.eq(hold.id.clone()))
+        .exec(conn)
+        .await?;
     repo::movements::append(
         conn,
         NewMovement {
@@ -169,12 +179,5 @@ pub async fn record_release_in<C: sea_orm::ConnectionTrait>(
         },
     )
     .await?;
-    reserve_holds::Entity::update_many()
-        .col_expr(reserve_holds::Column::Status, Expr::value(HOLD_RELEASED))
-        .col_expr(reserve_holds::Column::TransferId, Expr::value(transfer_id.map(str::to_owned)))
-        .col_expr(reserve_holds::Column::UpdatedAt, Expr::value(service_core::clock::now()))
-        .filter(reserve_holds::Column::Id.eq(hold.id.clone()))
-        .exec(conn)
-        .await?;
     Ok(())
 }
