@@ -78,6 +78,10 @@ async fn an_admin_replay_of_a_payments_event_is_applied_by_payments() {
                 tokio::time::sleep(std::time::Duration::from_millis(100)).await;
             }
         });
+        // A commissions admin without MANAGE_PAYOUTS may not move payments' money this way.
+        let commissions_only = service_core::testing::token("ops", "MANAGE_COMMISSIONS VIEW_REVENUE", &["*"], 600);
+        let denied = apps.mur.run(Some(&commissions_only), REPLAY, json!({"id": row.id, "r": "x"})).await;
+        assert_eq!(service_core::testing::error_code(&denied).as_deref(), Some("FORBIDDEN"), "{denied}");
         let r = apps.mur.run(Some(&admin_token()), REPLAY, json!({"id": row.id, "r": "account currency fixed"})).await;
         retries.abort();
         assert_eq!(r["data"]["replayWebhookEvent"]["receiver"], "PAYMENTS", "{:?}: {r}", t.backend);
