@@ -72,25 +72,8 @@ async fn a_new_sellers_concurrent_first_sales_apply_at_once() {
     }
 }
 
-/// The plan of `select` on this backend (PostgreSQL with sequential scans discouraged, so the
-/// plan shows whether an index can serve the query at all on a small table).
 async fn plan(t: &TestDb, sql: &str) -> String {
-    let txn = t.conn.begin().await.expect("begin");
-    let explain = match t.backend {
-        sea_orm::DbBackend::Postgres => {
-            txn.execute_unprepared("SET LOCAL enable_seqscan = off").await.expect("set");
-            format!("EXPLAIN {sql}")
-        }
-        _ => format!("EXPLAIN QUERY PLAN {sql}"),
-    };
-    let rows = txn.query_all_raw(Statement::from_string(t.backend, explain)).await.expect("explain");
-    rows.iter()
-        .map(|r| match t.backend {
-            sea_orm::DbBackend::Postgres => r.try_get_by_index::<String>(0).unwrap_or_default(),
-            _ => r.try_get::<String>("", "detail").unwrap_or_default(),
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
+    service_core::testing::explain(t, sql).await
 }
 
 /// Issue 10 (part 2): the webhook, settlement and summary paths read through an index on both

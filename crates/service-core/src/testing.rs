@@ -354,3 +354,25 @@ pub async fn post_webhook(http: &reqwest::Client, base: &str, event: &serde_json
         .status()
         .as_u16()
 }
+
+/// The query plan of `sql` on `t`'s backend, one line per step (PostgreSQL with sequential scans
+/// discouraged, so the plan shows whether an index can serve the query at all on a small table).
+pub async fn explain(t: &TestDb, sql: &str) -> String {
+    use sea_orm::{ConnectionTrait, Statement, TransactionTrait};
+    let txn = t.conn.begin().await.expect("begin");
+    let explain = match t.backend {
+        DbBackend::Postgres => {
+            txn.execute_unprepared("SET LOCAL enable_seqscan = off").await.expect("set");
+            format!("EXPLAIN {sql}")
+        }
+        _ => format!("EXPLAIN QUERY PLAN {sql}"),
+    };
+    let rows = txn.query_all_raw(Statement::from_string(t.backend, explain)).await.expect("explain");
+    rows.iter()
+        .map(|r| match t.backend {
+            DbBackend::Postgres => r.try_get_by_index::<String>(0).unwrap_or_default(),
+            _ => r.try_get::<String>("", "detail").unwrap_or_default(),
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}

@@ -325,23 +325,9 @@ impl Inbox {
     /// PROCESSED or IGNORED is left alone. Idempotent like every apply, and audited. `None` when
     /// this receiver has no such event.
     pub async fn replay(&self, row_id: &str, who: Replay<'_>) -> Result<Option<Replayed>, DbErr> {
-        let txn = crate::db::begin_write(&self.db).await?;
-        let row = locked(
-            webhook_events::Entity::find_by_id(row_id.to_owned())
-                .filter(webhook_events::Column::Receiver.eq(self.receiver)),
-            txn.get_database_backend(),
-            false,
-        )
-        .one(&txn)
-        .await?;
-        let Some(row) = row else {
-            txn.rollback().await?;
-            return Ok(None);
-        };
-        let status = WebhookStatus::parse(&row.status);
-        let Some(status) = status.filter(|s| WebhookStatus::REPLAYABLE.contains(s)) else {
-            txn.rollback().await?;
-            return Ok(Some(Replayed::AlreadyDone(status.unwrap_or(WebhookStatus::Processed))));
+        let (txn, row, status) = match lock_replayable(&self.db, row_id, Some(self.receiver)).await? {
+            Ok(claimed) => claimed,
+            Err(answer) => return Ok(answer),
         };
         let before = serde_json::json!({"status": status.as_str(), "lastError": row.last_error});
         let row_id = row.id.clone();
@@ -480,22 +466,36 @@ impl Inbox {
     }
 }
 
-/// Makes another receiver's replayable event due now (RECEIVED, no backoff), audited, for that
-/// subgraph's retry loop to apply (every `WEBHOOK_RETRY_INTERVAL_MS`). `None` when there is no
-/// such event.
-pub async fn requeue(db: &DatabaseConnection, row_id: &str, who: Replay<'_>) -> Result<Option<Replayed>, DbErr> {
+/// What a replay found: the event locked in a new write transaction with its replayable status,
+/// or the answer to give at once (`None`: no such event, of `receiver` when named; `AlreadyDone`:
+/// it is PROCESSED or IGNORED). Waits for a worker applying the event at the same moment.
+type Locked = Result<(crate::db::WriteTxn, webhook_events::Model, WebhookStatus), Option<Replayed>>;
+
+async fn lock_replayable(db: &DatabaseConnection, row_id: &str, receiver: Option<&str>) -> Result<Locked, DbErr> {
     let txn = crate::db::begin_write(db).await?;
-    let row = locked(webhook_events::Entity::find_by_id(row_id.to_owned()), txn.get_database_backend(), false)
-        .one(&txn)
-        .await?;
-    let Some(row) = row else {
+    let mut query = webhook_events::Entity::find_by_id(row_id.to_owned());
+    if let Some(receiver) = receiver {
+        query = query.filter(webhook_events::Column::Receiver.eq(receiver));
+    }
+    let Some(row) = locked(query, txn.get_database_backend(), false).one(&txn).await? else {
         txn.rollback().await?;
-        return Ok(None);
+        return Ok(Err(None));
     };
     let status = WebhookStatus::parse(&row.status);
     let Some(status) = status.filter(|s| WebhookStatus::REPLAYABLE.contains(s)) else {
         txn.rollback().await?;
-        return Ok(Some(Replayed::AlreadyDone(status.unwrap_or(WebhookStatus::Processed))));
+        return Ok(Err(Some(Replayed::AlreadyDone(status.unwrap_or(WebhookStatus::Processed)))));
+    };
+    Ok(Ok((txn, row, status)))
+}
+
+/// Makes another receiver's replayable event due now (RECEIVED, no backoff), audited, for that
+/// subgraph's retry loop to apply (every `WEBHOOK_RETRY_INTERVAL_MS`). `None` when there is no
+/// such event.
+pub async fn requeue(db: &DatabaseConnection, row_id: &str, who: Replay<'_>) -> Result<Option<Replayed>, DbErr> {
+    let (txn, row, status) = match lock_replayable(db, row_id, None).await? {
+        Ok(claimed) => claimed,
+        Err(answer) => return Ok(answer),
     };
     webhook_events::Entity::update_many()
         .col_expr(webhook_events::Column::Status, Expr::value(WebhookStatus::Received.as_str()))
