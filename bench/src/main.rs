@@ -642,8 +642,6 @@ async fn main() -> anyhow::Result<()> {
     let payload = sys.next_payment().to_string();
     let ceiling = ceiling(&args, &db, &payload).await?;
     println!("ceiling, minimal SQL of one event: {ceiling:.0}/s (ingest = {:.2} of it)", empty.rate / ceiling);
-    let half = ingest(&sys, args.events / 2, args.connections / 2).await?;
-    let _ = half;
     let lagged = lag(&sys, &db.conn, empty.rate / 2.0, args.seconds, args.connections).await?;
     println!("ledger event → balances at {:.0}/s: p50 {}, p99 {}", empty.rate / 2.0, ms(lagged.p50), ms(lagged.p99));
     let paced = {

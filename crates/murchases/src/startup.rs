@@ -9,7 +9,7 @@ use service_core::subgraph::SubgraphState;
 use crate::config::Config;
 use crate::graphql::{self, MurchasesSchema};
 use crate::service::Murchases;
-use crate::service::webhooks::{MurchasesEvents, RECEIVER};
+use crate::service::webhooks::RECEIVER;
 
 pub const SERVICE: &str = RECEIVER;
 
@@ -26,7 +26,8 @@ pub fn state(config: &Config, db: DatabaseConnection) -> anyhow::Result<AppState
         settle_after_days: config.settle_after_days,
     };
     let schema = graphql::build(Some(service.clone()), common.development());
-    let applier = Arc::new(MurchasesEvents(service.clone()));
+    // The same inbox the admin replay uses (`Murchases::inbox`).
+    let applier = service.inbox().applier;
     SubgraphState::assemble(SERVICE, common, db, service, schema, applier)
 }
 

@@ -73,25 +73,33 @@ impl Payments {
         while left > 0 {
             let batch = std::cmp::min(left, LEDGER_BATCH);
             let txn = service_core::db::begin_write(&self.db).await?;
-            let mut rows = outbox::claim_due(&txn, TOPIC_BALANCE, batch).await?;
-            // Applied in the order of the accounts they credit (each account's events keep their
-            // order): every movement locks its account's balances row until commit, and two
-            // replicas taking those locks in one order never deadlock.
-            rows.sort_by_cached_key(|r| {
-                let account = serde_json::from_str::<LedgerEvent>(&r.payload)
-                    .ok()
-                    .and_then(|e| e.account_id.or(e.destination))
-                    .unwrap_or_default();
-                (account, r.created_at, r.id.clone())
+            let claimed = outbox::claim_due(&txn, TOPIC_BALANCE, batch).await?;
+            // Each payload parsed once. Applied in the order of the accounts they credit (each
+            // account's events keep their order): every movement locks its account's balances
+            // row until commit, and two replicas taking those locks in one order never deadlock.
+            let mut rows: Vec<(entity::outbox::Model, Result<LedgerEvent, String>)> = claimed
+                .into_iter()
+                .map(|r| {
+                    let event = serde_json::from_str::<LedgerEvent>(&r.payload).map_err(|e| e.to_string());
+                    (r, event)
+                })
+                .collect();
+            rows.sort_by_cached_key(|(r, e)| {
+                let account = e.as_ref().ok().and_then(|e| e.account_id.clone().or(e.destination.clone()));
+                (account.unwrap_or_default(), r.created_at, r.id.clone())
             });
             if rows.is_empty() {
                 txn.rollback().await?;
                 break;
             }
             let mut done = 0;
-            for row in &rows {
+            for (row, event) in &rows {
                 let savepoint = txn.begin().await?;
-                match self.apply_ledger_event(&savepoint, row).await {
+                let applied = match event {
+                    Ok(event) => self.apply_ledger_event(&savepoint, row, event).await,
+                    Err(e) => Err(ServiceError::Internal(format!("ledger event: {e}"))),
+                };
+                match applied {
                     Ok(Applied::Done) => {
                         savepoint.commit().await?;
                         done += 1;
@@ -127,9 +135,8 @@ impl Payments {
         &self,
         txn: &sea_orm::DatabaseTransaction,
         row: &entity::outbox::Model,
+        event: &LedgerEvent,
     ) -> ServiceResult<Applied> {
-        let event: LedgerEvent =
-            serde_json::from_str(&row.payload).map_err(|e| ServiceError::Internal(format!("ledger event: {e}")))?;
         // The account the entry names, and no other: an entry is never credited to "the live
         // account of the Malet" (R-TRUST-1).
         let account = match (&event.account_id, &event.destination) {
