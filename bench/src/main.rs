@@ -275,7 +275,7 @@ fn minimal_sql(payload: &str, ids: &[String; 4], now: &str) -> Vec<String> {
     vec![
         format!(
             "INSERT INTO webhook_events (id, receiver, provider, event_id, event_type, provider_created, payload, status, \
-             attempts, next_attempt_at, received_at, processed_at) VALUES ('{event}', 'murchases', 'stripe', '{event}', \
+             attempts, next_attempt_at, received_at, processed_at) VALUES ('{event}', 'murchases', 'STRIPE_CONNECT', '{event}', \
              'payment_intent.succeeded', 0, '{p}', 'PROCESSED', 0, {now}, {now}, {now})"
         ),
         format!(

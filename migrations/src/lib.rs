@@ -12,6 +12,7 @@ mod m20261125_000001_initial;
 mod m20261201_000001_trust;
 mod m20261201_000002_refund_facts;
 mod m20261201_000003_running_totals;
+mod m20261202_000001_provider_neutral;
 
 pub struct Migrator;
 
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000001_trust::Migration),
             Box::new(m20261201_000002_refund_facts::Migration),
             Box::new(m20261201_000003_running_totals::Migration),
+            Box::new(m20261202_000001_provider_neutral::Migration),
         ]
     }
 }

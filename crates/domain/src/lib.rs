@@ -3,6 +3,7 @@
 
 pub mod allocation;
 pub mod commission;
+pub mod events;
 pub mod ids;
 pub mod lifecycle;
 pub mod metadata;

@@ -46,7 +46,12 @@ async fn a_redelivered_event_that_is_stored_but_unapplied_is_applied_at_once() {
 
         // An event a backfill stored but did not apply (RECEIVED) is applied by its delivery too.
         let late = payment_succeeded("evt_2", "pi_10", "ord_10", Some("m9"), 5_000);
-        let (stored, _) = app.state.inbox.store(late.to_string().as_bytes()).await.expect("store");
+        let (stored, _) = app
+            .state
+            .inbox
+            .store(domain::provider::ProviderKind::StripeConnect, late.to_string().as_bytes())
+            .await
+            .expect("store");
         assert!(stored.is_some());
         assert_eq!(event_row(&t.conn, "evt_2").await.status, "RECEIVED");
         assert_eq!(app.webhook(&late).await, 200);
@@ -65,7 +70,12 @@ async fn a_claim_ends_with_its_transaction() {
         let app = spawn(&t.conn, None).await;
         seed_account(&t.conn, "m1", "acct_m1", "ACTIVE").await;
         let event = payment_succeeded("evt_c1", "pi_c1", "ord_c1", Some("m1"), 10_000);
-        let (row_id, _) = app.state.inbox.store(event.to_string().as_bytes()).await.expect("store");
+        let (row_id, _) = app
+            .state
+            .inbox
+            .store(domain::provider::ProviderKind::StripeConnect, event.to_string().as_bytes())
+            .await
+            .expect("store");
         let row_id = row_id.expect("new");
 
         // A worker claims it and crashes before committing.

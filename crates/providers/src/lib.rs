@@ -5,9 +5,13 @@
 //!   application-fee refund, balances, platform and connected-account events).
 //! - [`manual::Manual`]: no external API; payouts are recorded by an admin.
 //! - [`stripe::webhook`]: `Stripe-Signature` verification (R-HOOK-1), usable before any parsing.
+//! - [`events::normalize`]: a verified webhook body → a provider-neutral
+//!   [`domain::events::ProviderEvent`] (each provider's `transformers`); provider JSON shapes
+//!   exist only in this crate.
 //! - `fake_stripe` (cargo feature `fake-stripe`): an in-process HTTP server that answers like the
 //!   Stripe API, for tests of this and other crates.
 
+pub mod events;
 pub mod manual;
 pub mod stripe;
 

@@ -138,7 +138,7 @@ pub struct Subgraph<E: async_graphql::Executor + Clone> {
     pub auth: crate::auth::Authenticator,
     pub development: bool,
     pub graphql_body_limit: usize,
-    pub webhooks: crate::webhook::WebhookState,
+    pub webhooks: Vec<crate::webhook::WebhookState>,
     pub webhook_body_limit: usize,
     pub db: DatabaseConnection,
     pub limits: HttpLimits,
@@ -167,7 +167,7 @@ async fn limit_in_flight(
 }
 
 /// The routes of a subgraph: `POST /graphql` (GET serves GraphiQL in development),
-/// `POST /webhooks/stripe`, `/health`, `/ready`, `/metrics`, each body-limited (413), with
+/// `POST /webhooks/<provider>` (one per provider), `/health`, `/ready`, `/metrics`, each body-limited (413), with
 /// request and body timeouts and an in-flight cap (`/health` is outside the cap so it keeps
 /// answering under load).
 pub fn subgraph_router<E: async_graphql::Executor + Clone>(parts: Subgraph<E>) -> Router {
@@ -187,10 +187,12 @@ pub fn subgraph_router<E: async_graphql::Executor + Clone>(parts: Subgraph<E>) -
             auth: parts.auth,
             development: parts.development,
         });
-    let webhooks = Router::new()
-        .route("/webhooks/stripe", post(crate::webhook::stripe_webhook))
-        .layer(RequestBodyLimitLayer::new(parts.webhook_body_limit))
-        .with_state(parts.webhooks);
+    let mut webhooks = Router::new();
+    for state in parts.webhooks {
+        let path = format!("/webhooks/{}", state.path);
+        webhooks = webhooks.merge(Router::new().route(&path, post(crate::webhook::receive_webhook)).with_state(state));
+    }
+    let webhooks = webhooks.layer(RequestBodyLimitLayer::new(parts.webhook_body_limit));
     let limits = parts.limits;
     let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(limits.max_in_flight.max(1)));
     let limited = Router::new()

@@ -59,7 +59,8 @@ pub struct SubgraphState<S: Clone, E: async_graphql::Executor + Clone> {
     pub service: S,
     pub schema: E,
     pub inbox: Inbox,
-    pub webhooks: WebhookState,
+    /// One webhook route per provider that sends them.
+    pub webhooks: Vec<WebhookState>,
     pub auth: Authenticator,
     pub development: bool,
     pub graphql_body_limit: usize,
@@ -79,7 +80,12 @@ impl<S: Clone, E: async_graphql::Executor + Clone> SubgraphState<S, E> {
         applier: Arc<dyn EventApplier>,
     ) -> anyhow::Result<Self> {
         let inbox = Inbox { db: db.clone(), receiver: name, applier };
-        let webhooks = WebhookState { inbox: inbox.clone(), verifier: Arc::new(common.stripe.verifier()) };
+        let webhooks = vec![WebhookState {
+            inbox: inbox.clone(),
+            provider: domain::provider::ProviderKind::StripeConnect,
+            path: "stripe",
+            verifier: Arc::new(common.stripe.verifier()),
+        }];
         Ok(SubgraphState {
             name,
             db,

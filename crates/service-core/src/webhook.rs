@@ -1,7 +1,10 @@
-//! Stripe webhook inbox shared by both subgraphs (R-HOOK-1…3).
+//! The webhook inbox shared by both subgraphs (R-HOOK-1…3, R-HOOK-5), for every provider.
 //!
-//! `POST /webhooks/stripe`: the signature is verified (every configured secret, every `v1`)
-//! before anything is parsed. A new event is stored and applied in **one transaction** that also
+//! `POST /webhooks/<provider>`: the provider's signature is verified before anything is parsed;
+//! the body is read into a provider-neutral [`ProviderEvent`] by the providers crate and stored
+//! raw, keyed by (receiver, provider, event id). The subgraphs apply neutral events only.
+//!
+//! A new event is stored and applied in **one transaction** that also
 //! marks it processed, so an event is either stored-and-applied or not stored at all (and then not
 //! acknowledged: the provider delivers it again). Only when applying fails is the event stored on
 //! its own, as FAILED, for the retry loop.
@@ -19,35 +22,16 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use domain::events::ProviderEvent;
+use domain::provider::ProviderKind;
 use entity::webhook_events;
 use sea_orm::sea_query::{Expr, ExprTrait, LockBehavior, LockType};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
     EntityTrait, QueryFilter, QueryOrder, QuerySelect, TryInsertResult,
 };
-use serde::Deserialize;
 
 use crate::clock;
-
-pub const PROVIDER_STRIPE: &str = "stripe";
-
-/// The Stripe event envelope: what we need to route an event; the object stays JSON until the
-/// handler that owns its type parses it.
-#[derive(Debug, Clone, Deserialize)]
-pub struct StripeEvent {
-    pub id: String,
-    #[serde(rename = "type")]
-    pub event_type: String,
-    pub created: i64,
-    #[serde(default)]
-    pub account: Option<String>,
-    pub data: EventData,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct EventData {
-    pub object: serde_json::Value,
-}
 
 /// What applying an event did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,7 +55,14 @@ pub enum ApplyError {
 /// The subgraph-specific part: applies one event inside `txn`.
 #[async_trait]
 pub trait EventApplier: Send + Sync + 'static {
-    async fn apply(&self, txn: &DatabaseTransaction, event: &StripeEvent) -> Result<Outcome, ApplyError>;
+    /// `payload` is the raw body as the provider sent it, opaque to the subgraph (kept with
+    /// what it records for an admin).
+    async fn apply(
+        &self,
+        txn: &DatabaseTransaction,
+        event: &ProviderEvent,
+        payload: &str,
+    ) -> Result<Outcome, ApplyError>;
 }
 
 /// Verifies a raw body against the request headers (signature, timestamp tolerance).
@@ -177,12 +168,9 @@ pub enum Replayed {
     Queued,
 }
 
-fn parse_event(payload: &[u8]) -> Result<(&str, StripeEvent), InboxError> {
+fn parse_event(provider: ProviderKind, payload: &[u8]) -> Result<(&str, ProviderEvent), InboxError> {
     let text = std::str::from_utf8(payload).map_err(|_| InboxError::Malformed("body is not UTF-8".into()))?;
-    let event: StripeEvent = serde_json::from_str(text).map_err(|e| InboxError::Malformed(e.to_string()))?;
-    if event.id.is_empty() || event.event_type.is_empty() {
-        return Err(InboxError::Malformed("event id and type are required".into()));
-    }
+    let event = providers::events::normalize(provider, text).map_err(|e| InboxError::Malformed(e.0))?;
     Ok((text, event))
 }
 
@@ -205,11 +193,11 @@ pub struct Inbox {
 }
 
 impl Inbox {
-    fn new_row(&self, row_id: &str, text: &str, event: &StripeEvent) -> webhook_events::ActiveModel {
+    fn new_row(&self, row_id: &str, text: &str, event: &ProviderEvent) -> webhook_events::ActiveModel {
         webhook_events::ActiveModel {
             id: Set(row_id.to_owned()),
             receiver: Set(self.receiver.to_owned()),
-            provider: Set(PROVIDER_STRIPE.to_owned()),
+            provider: Set(event.provider.as_str().to_owned()),
             event_id: Set(event.id.clone()),
             event_type: Set(event.event_type.clone()),
             provider_created: Set(event.created),
@@ -239,12 +227,16 @@ impl Inbox {
     /// A delivery: stores a new event and applies it in the same transaction; applies a known
     /// event that is stored but not applied (and not being applied elsewhere); acknowledges the
     /// rest as duplicates. `Err` means nothing new was stored (answer 5xx: the provider retries).
-    pub async fn receive(&self, payload: &[u8]) -> Result<(Received, StripeEvent), InboxError> {
-        let (text, event) = parse_event(payload)?;
+    pub async fn receive(
+        &self,
+        provider: ProviderKind,
+        payload: &[u8],
+    ) -> Result<(Received, ProviderEvent), InboxError> {
+        let (text, event) = parse_event(provider, payload)?;
         let row_id = uuid::Uuid::now_v7().to_string();
         let txn = crate::db::begin_write(&self.db).await?;
         if self.insert_new(&txn, self.new_row(&row_id, text, &event)).await? {
-            let outcome = match self.applier.apply(&txn, &event).await {
+            let outcome = match self.applier.apply(&txn, &event, text).await {
                 Ok(outcome) => {
                     self.finish(&txn, &row_id, &outcome).await?;
                     txn.commit().await?;
@@ -269,7 +261,7 @@ impl Inbox {
         // Known. If it is stored but not applied and nobody is applying it, apply it now: a
         // redelivery must not wait for the retry loop.
         let pending = locked(
-            self.by_event_id(&event.id)
+            self.by_event_id(event.provider, &event.id)
                 .filter(webhook_events::Column::Status.is_in(WebhookStatus::names(&WebhookStatus::DUE))),
             txn.get_database_backend(),
             true,
@@ -278,24 +270,29 @@ impl Inbox {
         .await?;
         let Some(row) = pending else {
             txn.commit().await?;
-            let known = self.by_event_id(&event.id).one(&self.db).await?.map(|r| r.id).unwrap_or_default();
+            let known =
+                self.by_event_id(event.provider, &event.id).one(&self.db).await?.map(|r| r.id).unwrap_or_default();
             return Ok((Received::Duplicate { row_id: known, applied_now: false }, event));
         };
-        let applied = self.apply_locked(txn, &row, &event, None).await?;
+        let applied = self.apply_locked(txn, &row, &event, text, None).await?;
         Ok((Received::Duplicate { row_id: row.id, applied_now: applied.is_some() }, event))
     }
 
-    fn by_event_id(&self, event_id: &str) -> sea_orm::Select<webhook_events::Entity> {
+    fn by_event_id(&self, provider: ProviderKind, event_id: &str) -> sea_orm::Select<webhook_events::Entity> {
         webhook_events::Entity::find()
             .filter(webhook_events::Column::Receiver.eq(self.receiver))
-            .filter(webhook_events::Column::Provider.eq(PROVIDER_STRIPE))
+            .filter(webhook_events::Column::Provider.eq(provider.as_str()))
             .filter(webhook_events::Column::EventId.eq(event_id))
     }
 
     /// Stores an event without applying it (status RECEIVED); `None` for a known event id.
     /// The retry loop (or [`Inbox::process`]) applies it.
-    pub async fn store(&self, payload: &[u8]) -> Result<(Option<String>, StripeEvent), InboxError> {
-        let (text, event) = parse_event(payload)?;
+    pub async fn store(
+        &self,
+        provider: ProviderKind,
+        payload: &[u8],
+    ) -> Result<(Option<String>, ProviderEvent), InboxError> {
+        let (text, event) = parse_event(provider, payload)?;
         let row_id = uuid::Uuid::now_v7().to_string();
         let stored = self.insert_new(&self.db, self.new_row(&row_id, text, &event)).await?;
         Ok((stored.then_some(row_id), event))
@@ -361,7 +358,12 @@ impl Inbox {
         row: webhook_events::Model,
         audit: Option<(&Replay<'_>, serde_json::Value)>,
     ) -> Result<Option<Outcome>, DbErr> {
-        let event: StripeEvent = match serde_json::from_str(&row.payload) {
+        let event = match row
+            .provider
+            .parse::<ProviderKind>()
+            .map_err(|e| e.to_string())
+            .and_then(|provider| providers::events::normalize(provider, &row.payload).map_err(|e| e.0))
+        {
             Ok(e) => e,
             Err(e) => {
                 let outcome = Outcome::NeedsAttention(format!("unparseable: {e}"));
@@ -370,7 +372,8 @@ impl Inbox {
                 return Ok(Some(outcome));
             }
         };
-        self.apply_locked(txn, &row, &event, audit).await
+        let payload = row.payload.clone();
+        self.apply_locked(txn, &row, &event, &payload, audit).await
     }
 
     /// Applies `event` of the claimed `row` in `txn` and commits; on failure rolls back and
@@ -379,10 +382,11 @@ impl Inbox {
         &self,
         txn: crate::db::WriteTxn,
         row: &webhook_events::Model,
-        event: &StripeEvent,
+        event: &ProviderEvent,
+        payload: &str,
         audit: Option<(&Replay<'_>, serde_json::Value)>,
     ) -> Result<Option<Outcome>, DbErr> {
-        match self.applier.apply(&txn, event).await {
+        match self.applier.apply(&txn, event, payload).await {
             Ok(outcome) => {
                 self.finish(&txn, &row.id, &outcome).await?;
                 if let Some((who, before)) = audit {
@@ -429,7 +433,7 @@ impl Inbox {
         }
     }
 
-    fn log_failure(&self, event: &StripeEvent, e: &ApplyError) {
+    fn log_failure(&self, event: &ProviderEvent, e: &ApplyError) {
         tracing::warn!(event_id = %event.id, event_type = %event.event_type, error = %e, "applying webhook event failed; will retry");
         metrics::counter!("webhook_events_failed_total", "receiver" => self.receiver).increment(1);
     }
@@ -570,10 +574,13 @@ pub async fn list_events<C: ConnectionTrait>(
         .await
 }
 
-/// State of the webhook route.
+/// State of one provider's webhook route (`POST /webhooks/<path>`).
 #[derive(Clone)]
 pub struct WebhookState {
     pub inbox: Inbox,
+    pub provider: ProviderKind,
+    /// The route's last segment (`stripe`).
+    pub path: &'static str,
     pub verifier: Arc<dyn SignatureVerifier>,
 }
 
@@ -581,8 +588,8 @@ fn reject(status: StatusCode, code: &str, message: &str) -> Response {
     (status, axum::Json(serde_json::json!({"error": {"code": code, "message": message}}))).into_response()
 }
 
-/// `POST /webhooks/stripe`. Body size is limited by the router (413 above the limit).
-pub async fn stripe_webhook(State(state): State<WebhookState>, headers: HeaderMap, body: Bytes) -> Response {
+/// `POST /webhooks/<provider>`. Body size is limited by the router (413 above the limit).
+pub async fn receive_webhook(State(state): State<WebhookState>, headers: HeaderMap, body: Bytes) -> Response {
     if let Err(why) = state.verifier.verify(&body, &headers) {
         tracing::info!(reason = %why, "webhook signature rejected");
         metrics::counter!("webhook_rejected_total", "reason" => "signature").increment(1);
@@ -590,8 +597,8 @@ pub async fn stripe_webhook(State(state): State<WebhookState>, headers: HeaderMa
     }
     // Storing and applying run in their own task: a client that hangs up after sending does not
     // cancel them halfway (the transaction would roll back and the event wait for redelivery).
-    let inbox = state.inbox.clone();
-    let outcome = tokio::spawn(async move { inbox.receive(&body).await }).await;
+    let (inbox, provider) = (state.inbox.clone(), state.provider);
+    let outcome = tokio::spawn(async move { inbox.receive(provider, &body).await }).await;
     match outcome {
         Err(e) => {
             tracing::error!(error = %e, "webhook task failed");
@@ -600,7 +607,7 @@ pub async fn stripe_webhook(State(state): State<WebhookState>, headers: HeaderMa
         Ok(Err(InboxError::Malformed(why))) => reject(StatusCode::BAD_REQUEST, "MALFORMED_EVENT", &why),
         Ok(Err(InboxError::Db(e))) => {
             tracing::error!(error = %e, "cannot store webhook event");
-            // Not stored: a 5xx makes Stripe deliver it again.
+            // Not stored: a 5xx makes the provider deliver it again.
             reject(StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE", "try again")
         }
         Ok(Ok((Received::Duplicate { applied_now, .. }, event))) => {
@@ -636,7 +643,7 @@ impl Inbox {
             let events = provider.events_since(account.as_deref(), created_after, 10_000).await?;
             report.fetched += events.len();
             for e in events {
-                match self.receive(e.payload.as_bytes()).await? {
+                match self.receive(provider.kind(), e.payload.as_bytes()).await? {
                     (Received::New { .. }, _) => report.stored += 1,
                     (Received::Duplicate { .. }, _) => report.duplicates += 1,
                 }

@@ -1,109 +1,23 @@
-//! The murchases side of Stripe webhooks (R-HOOK-1…4): `payment_intent.succeeded` creates the
-//! ledger entry, `charge.refunded` converges the clawback to the cumulative `amount_refunded`,
-//! `charge.dispute.created` marks the entry disputed. Everything else is acknowledged and
-//! recorded without effect.
-
-use std::collections::BTreeMap;
+//! The murchases side of provider webhooks (R-HOOK-1…5), on provider-neutral events: a
+//! succeeded payment creates the ledger entry, a refund converges the clawback to the payment's
+//! cumulative refunded total, a dispute marks the entry disputed (and a won one clears it).
+//! Everything else is acknowledged and recorded without effect.
 
 use async_trait::async_trait;
 use chrono::{TimeZone, Utc};
+use domain::events::{
+    Category, Dispute, DisputeStatus, EventKind, PaymentRef, PaymentRefunded, PaymentSucceeded, ProviderEvent,
+};
 use domain::metadata::PaymentMetadata;
 use domain::money::Currency;
-use domain::provider::ProviderKind;
 use sea_orm::DatabaseTransaction;
-use serde::Deserialize;
-use service_core::webhook::{ApplyError, EventApplier, Outcome, StripeEvent};
+use service_core::webhook::{ApplyError, EventApplier, Outcome};
 
 use super::ledger::{Recorded, RefundOrigin, SucceededPayment};
 use super::{Murchases, ServiceError};
 use crate::repo;
 
 pub const RECEIVER: &str = "murchases";
-
-/// An id field that Stripe sends either as a string or as an expanded object.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
-enum IdOrObject {
-    Id(String),
-    Object { id: String },
-}
-
-impl IdOrObject {
-    fn id(&self) -> &str {
-        match self {
-            IdOrObject::Id(id) | IdOrObject::Object { id } => id,
-        }
-    }
-}
-
-#[derive(Debug, Deserialize)]
-struct TransferData {
-    destination: Option<IdOrObject>,
-}
-
-#[derive(Debug, Deserialize)]
-struct PaymentIntentObject {
-    id: String,
-    amount: i64,
-    #[serde(default)]
-    amount_received: Option<i64>,
-    currency: String,
-    created: i64,
-    #[serde(default)]
-    metadata: BTreeMap<String, String>,
-    #[serde(default)]
-    transfer_data: Option<TransferData>,
-    #[serde(default)]
-    latest_charge: Option<IdOrObject>,
-    #[serde(default)]
-    application_fee_amount: Option<i64>,
-}
-
-#[derive(Debug, Deserialize)]
-struct ChargeObject {
-    id: String,
-    amount_refunded: i64,
-    #[serde(default)]
-    payment_intent: Option<IdOrObject>,
-    #[serde(default)]
-    refunds: Option<RefundList>,
-}
-
-#[derive(Debug, Deserialize)]
-struct RefundList {
-    #[serde(default)]
-    data: Vec<RefundItem>,
-}
-
-/// A refund in a charge's `refunds` list: an id, or the refund object with its amount.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
-enum RefundItem {
-    Object {
-        id: String,
-        amount: i64,
-        #[serde(default)]
-        status: Option<String>,
-    },
-    Id(String),
-}
-
-impl RefundItem {
-    fn id(&self) -> &str {
-        match self {
-            RefundItem::Object { id, .. } | RefundItem::Id(id) => id,
-        }
-    }
-}
-
-#[derive(Debug, Deserialize)]
-struct DisputeObject {
-    #[serde(default)]
-    status: Option<String>,
-    charge: IdOrObject,
-    #[serde(default)]
-    payment_intent: Option<IdOrObject>,
-}
 
 fn db(e: ServiceError) -> ApplyError {
     match e {
@@ -116,27 +30,17 @@ impl Murchases {
     async fn on_payment_succeeded(
         &self,
         txn: &DatabaseTransaction,
-        event: &StripeEvent,
+        event: &ProviderEvent,
+        pi: &PaymentSucceeded,
+        raw: &str,
     ) -> Result<Outcome, ApplyError> {
-        let raw = event.data.object.to_string();
-        let pi: PaymentIntentObject = match serde_json::from_value(event.data.object.clone()) {
-            Ok(pi) => pi,
-            Err(e) => return Ok(Outcome::NeedsAttention(format!("payment intent does not parse: {e}"))),
-        };
-        let pi_id = pi.id.clone();
-        let (raw, pi_id) = (&raw, &pi_id);
+        let provider = event.provider;
         let attention = |reason: String| async move {
-            self.record_exception(txn, ProviderKind::StripeConnect, pi_id, Some(&event.id), &reason, raw)
-                .await
-                .map_err(db)?;
+            self.record_exception(txn, provider, &pi.payment_id, Some(&event.id), &reason, raw).await.map_err(db)?;
             Ok::<Outcome, ApplyError>(Outcome::NeedsAttention(reason))
         };
-        let currency = match Currency::parse(&pi.currency) {
-            Ok(c) => c,
-            Err(e) => return attention(e.to_string()).await,
-        };
+        let (currency, amount) = (pi.currency, pi.amount);
         // R-TRUST-4: the amount is range-checked where it enters.
-        let amount = pi.amount_received.filter(|a| *a > 0).unwrap_or(pi.amount);
         if let Err(e) = self.config.limits.positive("amount", amount) {
             return attention(e.to_string()).await;
         }
@@ -144,15 +48,9 @@ impl Murchases {
             Ok(m) => m,
             Err(e) => return attention(e.to_string()).await,
         };
-        // R-TRUST-1: where the money went decides who is credited: the destination of a
-        // destination charge, else the connected account a direct charge was made on.
-        let destination = pi
-            .transfer_data
-            .as_ref()
-            .and_then(|t| t.destination.as_ref())
-            .map(|d| d.id().to_owned())
-            .or_else(|| event.account.clone());
-        let Some(destination) = destination else {
+        // R-TRUST-1: where the money went decides who is credited (the provider module tells
+        // where: a destination charge's destination, a direct charge's account, a PayPal payee).
+        let Some(destination) = pi.destination.clone() else {
             return attention("the payment has no destination account: nobody is credited".into()).await;
         };
         let Some(account) = repo::accounts::by_provider_account(txn, &destination).await? else {
@@ -176,7 +74,7 @@ impl Murchases {
             .await;
         }
         // A payment our checkout created is recorded with the breakdown checkout charged.
-        if let Some(checkout) = repo::checkouts::by_payment(txn, ProviderKind::StripeConnect.as_str(), &pi.id).await? {
+        if let Some(checkout) = repo::checkouts::by_payment(txn, provider.as_str(), &pi.payment_id).await? {
             if let Some(reason) = checkout_disagreement(&checkout, &metadata, &account.id, amount, currency) {
                 return attention(reason).await;
             }
@@ -187,20 +85,20 @@ impl Murchases {
             metadata.affiliate_id = checkout.affiliate_id.clone();
         }
         let payment = SucceededPayment {
-            provider: ProviderKind::StripeConnect,
-            payment_id: pi.id.clone(),
-            charge_id: pi.latest_charge.as_ref().map(|c| c.id().to_owned()),
+            provider,
+            payment_id: pi.payment_id.clone(),
+            charge_id: pi.charge_id.clone(),
             destination: Some(destination),
             account_id: account.id.clone(),
             currency,
             amount,
-            provider_fee_amount: pi.application_fee_amount,
-            paid_at: Utc.timestamp_opt(pi.created, 0).single().unwrap_or_else(Utc::now),
+            provider_fee_amount: pi.platform_fee,
+            paid_at: Utc.timestamp_opt(pi.paid_at, 0).single().unwrap_or_else(Utc::now),
             metadata,
         };
         match self.record_payment(txn, &payment, &account.malet_id).await {
             Ok(Recorded::Created(_)) => {
-                repo::ledger::resolve_exceptions(txn, ProviderKind::StripeConnect, &pi.id).await?;
+                repo::ledger::resolve_exceptions(txn, provider, &pi.payment_id).await?;
                 Ok(Outcome::Applied)
             }
             Ok(Recorded::AlreadyRecorded(id)) => Ok(Outcome::Ignored(format!("already recorded as {id}"))),
@@ -209,49 +107,59 @@ impl Murchases {
         }
     }
 
-    async fn on_charge_refunded(&self, txn: &DatabaseTransaction, event: &StripeEvent) -> Result<Outcome, ApplyError> {
-        let charge: ChargeObject = match serde_json::from_value(event.data.object.clone()) {
-            Ok(c) => c,
-            Err(e) => return Ok(Outcome::NeedsAttention(format!("charge does not parse: {e}"))),
-        };
+    /// The ledger entry a payment reference names, locked for update.
+    async fn entry_for(
+        &self,
+        txn: &DatabaseTransaction,
+        provider: domain::provider::ProviderKind,
+        payment: &PaymentRef,
+    ) -> Result<Option<entity::commission_ledger::Model>, ApplyError> {
         let mut entry = None;
-        if let Some(pi) = &charge.payment_intent {
-            entry =
-                repo::ledger::for_update(txn, repo::ledger::by_payment_select(ProviderKind::StripeConnect, pi.id()))
-                    .await?;
+        if let Some(id) = &payment.payment_id {
+            entry = repo::ledger::for_update(txn, repo::ledger::by_payment_select(provider, id)).await?;
         }
-        if entry.is_none() {
-            entry = repo::ledger::for_update(txn, repo::ledger::by_charge_select(&charge.id)).await?;
+        if entry.is_none()
+            && let Some(id) = &payment.charge_id
+        {
+            entry = repo::ledger::for_update(txn, repo::ledger::by_charge_select(id)).await?;
         }
+        Ok(entry)
+    }
+
+    async fn on_payment_refunded(
+        &self,
+        txn: &DatabaseTransaction,
+        event: &ProviderEvent,
+        refund: &PaymentRefunded,
+    ) -> Result<Outcome, ApplyError> {
         // The payment may not be recorded yet (out-of-order delivery): retry later.
-        let Some(entry) = entry else {
-            return Err(ApplyError::Retry(format!("no ledger entry yet for charge {}", charge.id)));
+        let Some(entry) = self.entry_for(txn, event.provider, &refund.payment).await? else {
+            return Err(ApplyError::Retry(format!("no ledger entry yet for payment {}", refund.payment.describe())));
         };
-        if let Err(e) = self.config.limits.non_negative("amount_refunded", charge.amount_refunded) {
+        let refunded = refund.cumulative_refunded;
+        if let Err(e) = self.config.limits.non_negative("cumulative refunded", refunded) {
             return Ok(Outcome::NeedsAttention(e.to_string()));
         }
-        if charge.amount_refunded > entry.gross_amount {
+        if refunded > entry.gross_amount {
             return Ok(Outcome::NeedsAttention(format!(
-                "amount_refunded {} exceeds the entry's gross {}",
-                charge.amount_refunded, entry.gross_amount
+                "cumulative refunded {refunded} exceeds the entry's gross {}",
+                entry.gross_amount
             )));
         }
-        let listed = charge.refunds.as_ref().map(|r| r.data.clone()).unwrap_or_default();
-        // Refunds listed with their amounts are facts, each counted once by its id.
-        for item in &listed {
-            // Only refunds that went (or are going) through count; failed and canceled ones do not.
-            if let RefundItem::Object { id, amount, status } = item
-                && matches!(status.as_deref(), None | Some("succeeded" | "pending" | "requires_action"))
-                && self.config.limits.positive("refund amount", *amount).is_ok()
+        // Refunds listed with their amounts are facts, each counted once by its id; only those
+        // that went (or are going) through count.
+        for fact in refund.refunds.iter().filter(|f| f.counts) {
+            if let Some(amount) = fact.amount
+                && self.config.limits.positive("refund amount", amount).is_ok()
             {
-                repo::refunds::record_provider_refund(txn, &entry, ProviderKind::StripeConnect, id, *amount, "webhook")
+                repo::refunds::record_provider_refund(txn, &entry, event.provider, &fact.refund_id, amount, "webhook")
                     .await?;
             }
         }
         let known = repo::refunds::known_total(txn, &entry.id).await?;
         // An older event carries a smaller total: converge to the most that is known.
-        let cumulative = charge.amount_refunded.max(known).min(entry.gross_amount);
-        let newest = listed.first().map(|r| r.id().to_owned());
+        let cumulative = refunded.max(known).min(entry.gross_amount);
+        let newest = refund.refunds.first().map(|r| r.refund_id.clone());
         let refund_id = match newest {
             Some(id) if !repo::refunds::posting_names_refund(txn, &id).await? => Some(id),
             _ => None,
@@ -278,30 +186,25 @@ impl Murchases {
         }
     }
 
-    async fn on_dispute_created(&self, txn: &DatabaseTransaction, event: &StripeEvent) -> Result<Outcome, ApplyError> {
-        let dispute: DisputeObject = match serde_json::from_value(event.data.object.clone()) {
-            Ok(d) => d,
-            Err(e) => return Ok(Outcome::NeedsAttention(format!("dispute does not parse: {e}"))),
+    async fn on_dispute(
+        &self,
+        txn: &DatabaseTransaction,
+        event: &ProviderEvent,
+        dispute: &Dispute,
+    ) -> Result<Outcome, ApplyError> {
+        let Some(entry) = self.entry_for(txn, event.provider, &dispute.payment).await? else {
+            return Err(ApplyError::Retry(format!("no ledger entry yet for payment {}", dispute.payment.describe())));
         };
-        let mut entry = None;
-        if let Some(pi) = &dispute.payment_intent {
-            entry =
-                repo::ledger::for_update(txn, repo::ledger::by_payment_select(ProviderKind::StripeConnect, pi.id()))
-                    .await?;
-        }
-        if entry.is_none() {
-            entry = repo::ledger::for_update(txn, repo::ledger::by_charge_select(dispute.charge.id())).await?;
-        }
-        let Some(entry) = entry else {
-            return Err(ApplyError::Retry(format!("no ledger entry yet for charge {}", dispute.charge.id())));
-        };
-        if event.event_type == "charge.dispute.closed" {
+        match dispute.status {
+            DisputeStatus::Open => {}
             // Won: the entry settles again like any other. Lost: it stays marked for finance.
-            if dispute.status.as_deref() == Some("won") && entry.disputed {
+            DisputeStatus::Won if entry.disputed => {
                 self.set_disputed(txn, &entry, false).await.map_err(db)?;
                 return Ok(Outcome::Applied);
             }
-            return Ok(Outcome::Ignored("dispute closed without a win".into()));
+            DisputeStatus::Won | DisputeStatus::Lost => {
+                return Ok(Outcome::Ignored("dispute closed without a win".into()));
+            }
         }
         if self.set_disputed(txn, &entry, true).await.map_err(db)? {
             Ok(Outcome::Applied)
@@ -349,17 +252,28 @@ fn checkout_disagreement(
     (!diffs.is_empty()).then(|| format!("the payment disagrees with its checkout: {}", diffs.join(", ")))
 }
 
-/// The [`EventApplier`] registered on murchases' `/webhooks/stripe`.
+/// The [`EventApplier`] of murchases' webhook routes (every provider).
 pub struct MurchasesEvents(pub Murchases);
 
 #[async_trait]
 impl EventApplier for MurchasesEvents {
-    async fn apply(&self, txn: &DatabaseTransaction, event: &StripeEvent) -> Result<Outcome, ApplyError> {
-        match event.event_type.as_str() {
-            "payment_intent.succeeded" => self.0.on_payment_succeeded(txn, event).await,
-            "charge.refunded" => self.0.on_charge_refunded(txn, event).await,
-            "charge.dispute.created" | "charge.dispute.closed" => self.0.on_dispute_created(txn, event).await,
-            other => Ok(Outcome::Ignored(format!("{other} is not handled by murchases"))),
+    async fn apply(&self, txn: &DatabaseTransaction, event: &ProviderEvent, raw: &str) -> Result<Outcome, ApplyError> {
+        match &event.kind {
+            EventKind::PaymentSucceeded(p) => self.0.on_payment_succeeded(txn, event, p, raw).await,
+            EventKind::PaymentRefunded(r) => self.0.on_payment_refunded(txn, event, r).await,
+            EventKind::Dispute(d) => self.0.on_dispute(txn, event, d).await,
+            EventKind::Invalid(invalid)
+                if matches!(invalid.category, Category::Payment | Category::Refund | Category::Dispute) =>
+            {
+                if let Some(payment_id) = &invalid.unread_payment {
+                    self.0
+                        .record_exception(txn, event.provider, payment_id, Some(&event.id), &invalid.reason, raw)
+                        .await
+                        .map_err(db)?;
+                }
+                Ok(Outcome::NeedsAttention(invalid.reason.clone()))
+            }
+            _ => Ok(Outcome::Ignored(format!("{} is not handled by murchases", event.event_type))),
         }
     }
 }

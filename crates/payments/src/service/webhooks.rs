@@ -1,19 +1,21 @@
-//! The payments side of Stripe webhooks (R-HOOK-1…3): `account.updated` (snapshot, never
-//! older over newer), `transfer.created` (audit; repairs a reserve release), `payout.paid` /
-//! `payout.failed`, `charge.dispute.created` / `closed` (suspension above the threshold).
-//! Other types are acknowledged and recorded without effect.
+//! The payments side of provider webhooks (R-HOOK-1…5), on provider-neutral events: account
+//! snapshots (never older over newer), transfers (audit; repairs a reserve release), payouts paid
+//! or failed, disputes (suspension above the threshold). Other events are acknowledged and
+//! recorded without effect.
 
 use async_trait::async_trait;
 use chrono::{Duration, TimeZone, Utc};
+use domain::events::{
+    AccountSnapshot, Category, Dispute, EventKind, PayoutOutcome, PayoutUpdate, ProviderEvent, TransferCreated,
+};
 use domain::lifecycle::AccountStatus;
 use entity::{commission_ledger, connected_accounts, disputes, payouts, reserve_holds};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseTransaction, EntityTrait, PaginatorTrait, QueryFilter,
 };
-use serde::Deserialize;
 use service_core::audit::{self, AuditEntry};
 use service_core::clock;
-use service_core::webhook::{ApplyError, EventApplier, Outcome, StripeEvent};
+use service_core::webhook::{ApplyError, EventApplier, Outcome};
 
 use super::Payments;
 use super::balances::HOLD_RELEASED;
@@ -22,68 +24,20 @@ use crate::repo::movements::NewMovement;
 
 pub const RECEIVER: &str = "payments";
 
-#[derive(Debug, Deserialize)]
-struct AccountObject {
-    id: String,
-    #[serde(default)]
-    charges_enabled: bool,
-    #[serde(default)]
-    payouts_enabled: bool,
-    #[serde(default)]
-    details_submitted: bool,
-    #[serde(default)]
-    default_currency: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-struct TransferObject {
-    id: String,
-    amount: i64,
-    currency: String,
-    #[serde(default)]
-    destination: Option<serde_json::Value>,
-    #[serde(default)]
-    metadata: std::collections::BTreeMap<String, String>,
-}
-
-#[derive(Debug, Deserialize)]
-struct PayoutObject {
-    id: String,
-    amount: i64,
-    currency: String,
-}
-
-#[derive(Debug, Deserialize)]
-struct DisputeObject {
-    id: String,
-    amount: i64,
-    currency: String,
-    charge: serde_json::Value,
-    status: String,
-}
-
-fn id_of(v: &serde_json::Value) -> Option<String> {
-    v.as_str().map(str::to_owned).or_else(|| v.get("id").and_then(|i| i.as_str()).map(str::to_owned))
-}
-
-fn parse<T: serde::de::DeserializeOwned>(event: &StripeEvent) -> Result<T, Outcome> {
-    serde_json::from_value(event.data.object.clone())
-        .map_err(|e| Outcome::NeedsAttention(format!("{} object does not parse: {e}", event.event_type)))
-}
-
 impl Payments {
-    async fn on_account_updated(&self, txn: &DatabaseTransaction, event: &StripeEvent) -> Result<Outcome, ApplyError> {
-        let obj: AccountObject = match parse(event) {
-            Ok(o) => o,
-            Err(o) => return Ok(o),
-        };
-        let Some(account) = repo::accounts::by_provider_account(txn, &obj.id).await? else {
-            return Ok(Outcome::Ignored(format!("unknown account {}", obj.id)));
+    async fn on_account_snapshot(
+        &self,
+        txn: &DatabaseTransaction,
+        event: &ProviderEvent,
+        obj: &AccountSnapshot,
+    ) -> Result<Outcome, ApplyError> {
+        let Some(account) = repo::accounts::by_provider_account(txn, &obj.provider_account_id).await? else {
+            return Ok(Outcome::Ignored(format!("unknown account {}", obj.provider_account_id)));
         };
         let account = repo::accounts::for_update(txn, &account.id).await?.unwrap_or(account);
         // R-HOOK-2: an older snapshot never overwrites a newer one.
-        // (Stripe's `created` has second resolution: a snapshot of the same second is applied,
-        // in delivery order.)
+        // (`created` has second resolution: a snapshot of the same second is applied, in
+        // delivery order.)
         if account.provider_snapshot_at.is_some_and(|seen| seen > event.created) {
             return Ok(Outcome::Ignored("older snapshot".into()));
         }
@@ -100,7 +54,7 @@ impl Payments {
         am.kyc_verified = Set(enabled && obj.details_submitted);
         am.provider_snapshot_at = Set(Some(event.created));
         am.status = Set(new_status.as_str().to_owned());
-        if let Some(c) = obj.default_currency.as_deref().and_then(|c| domain::money::Currency::parse(c).ok()) {
+        if let Some(c) = obj.default_currency {
             am.currency = Set(c.code().to_owned());
         }
         am.updated_at = Set(clock::now());
@@ -109,7 +63,7 @@ impl Payments {
             audit::record(
                 txn,
                 AuditEntry {
-                    actor: "stripe",
+                    actor: event.provider.as_str(),
                     action: "account_activated",
                     entity_type: "connected_account",
                     entity_id: &updated.id,
@@ -123,24 +77,25 @@ impl Payments {
         Ok(Outcome::Applied)
     }
 
-    async fn on_transfer_created(&self, txn: &DatabaseTransaction, event: &StripeEvent) -> Result<Outcome, ApplyError> {
-        let obj: TransferObject = match parse(event) {
-            Ok(o) => o,
-            Err(o) => return Ok(o),
-        };
+    async fn on_transfer_created(
+        &self,
+        txn: &DatabaseTransaction,
+        event: &ProviderEvent,
+        obj: &TransferCreated,
+    ) -> Result<Outcome, ApplyError> {
         if let Err(e) = self.config.limits.positive("transfer amount", obj.amount) {
             return Ok(Outcome::NeedsAttention(e.to_string()));
         }
         audit::record(
             txn,
             AuditEntry {
-                actor: "stripe",
+                actor: event.provider.as_str(),
                 action: "transfer_created",
                 entity_type: "transfer",
-                entity_id: &obj.id,
+                entity_id: &obj.transfer_id,
                 before: None,
-                after: Some(serde_json::json!({"amount": obj.amount, "currency": obj.currency,
-                    "destination": obj.destination.as_ref().and_then(id_of), "metadata": obj.metadata})),
+                after: Some(serde_json::json!({"amount": obj.amount, "currency": obj.currency.code(),
+                    "destination": obj.destination, "metadata": obj.metadata})),
                 reason: Some(&event.id),
             },
         )
@@ -152,7 +107,7 @@ impl Payments {
             None => None,
         };
         if let Some(hold) = hold.filter(|h| h.status != HOLD_RELEASED) {
-            super::reserve::record_release_in(txn, &hold, Some(&obj.id)).await?;
+            super::reserve::record_release_in(txn, &hold, Some(&obj.transfer_id)).await?;
         }
         Ok(Outcome::Applied)
     }
@@ -160,14 +115,11 @@ impl Payments {
     async fn on_payout(
         &self,
         txn: &DatabaseTransaction,
-        event: &StripeEvent,
-        paid: bool,
+        event: &ProviderEvent,
+        obj: &PayoutUpdate,
     ) -> Result<Outcome, ApplyError> {
-        let obj: PayoutObject = match parse(event) {
-            Ok(o) => o,
-            Err(o) => return Ok(o),
-        };
-        let Some(acct) = &event.account else {
+        let paid = obj.outcome == PayoutOutcome::Paid;
+        let Some(acct) = &obj.account else {
             return Ok(Outcome::Ignored("platform payout (no connected account)".into()));
         };
         let Some(account) = repo::accounts::by_provider_account(txn, acct).await? else {
@@ -177,10 +129,7 @@ impl Payments {
         if let Err(e) = self.config.limits.positive("payout amount", obj.amount) {
             return Ok(Outcome::NeedsAttention(e.to_string()));
         }
-        let currency = match domain::money::Currency::parse(&obj.currency) {
-            Ok(c) => c,
-            Err(e) => return Ok(Outcome::NeedsAttention(e.to_string())),
-        };
+        let currency = obj.currency;
         if currency.code() != account.currency {
             return Ok(Outcome::NeedsAttention(format!(
                 "a {} payout from an account that settles in {}",
@@ -188,8 +137,10 @@ impl Payments {
                 account.currency
             )));
         }
-        let existing =
-            payouts::Entity::find().filter(payouts::Column::ProviderPayoutId.eq(obj.id.clone())).one(txn).await?;
+        let existing = payouts::Entity::find()
+            .filter(payouts::Column::ProviderPayoutId.eq(obj.payout_id.clone()))
+            .one(txn)
+            .await?;
         // A payout that failed stays failed: a `payout.paid` delivered after `payout.failed`
         // (out of order) must not count it as paid.
         if paid && existing.as_ref().is_some_and(|p| p.status == "FAILED") {
@@ -207,11 +158,11 @@ impl Payments {
                 payouts::ActiveModel {
                     id: Set(uuid::Uuid::now_v7().to_string()),
                     account_id: Set(account.id.clone()),
-                    provider_payout_id: Set(Some(obj.id.clone())),
+                    provider_payout_id: Set(Some(obj.payout_id.clone())),
                     amount: Set(obj.amount),
                     currency: Set(currency.code().to_owned()),
                     status: Set(status.into()),
-                    recorded_by: Set(Some("stripe".into())),
+                    recorded_by: Set(Some(event.provider.as_str().to_owned())),
                     created_at: Set(clock::now()),
                     updated_at: Set(clock::now()),
                 }
@@ -219,7 +170,7 @@ impl Payments {
                 .await?;
             }
         }
-        let key = format!("payout:{}", obj.id);
+        let key = format!("payout:{}", obj.payout_id);
         if paid {
             repo::movements::append(
                 txn,
@@ -233,7 +184,7 @@ impl Payments {
                     reserve_delta: 0,
                     payouts_delta: obj.amount,
                     source_type: "payout",
-                    source_id: &obj.id,
+                    source_id: &obj.payout_id,
                     idempotency_key: &key,
                     memo: None,
                 },
@@ -258,8 +209,8 @@ impl Payments {
                         reserve_delta: 0,
                         payouts_delta: -obj.amount,
                         source_type: "payout",
-                        source_id: &obj.id,
-                        idempotency_key: &format!("payout-failed:{}", obj.id),
+                        source_id: &obj.payout_id,
+                        idempotency_key: &format!("payout-failed:{}", obj.payout_id),
                         memo: None,
                     },
                 )
@@ -272,38 +223,47 @@ impl Payments {
     async fn on_dispute(
         &self,
         txn: &DatabaseTransaction,
-        event: &StripeEvent,
-        closed: bool,
+        event: &ProviderEvent,
+        obj: &Dispute,
     ) -> Result<Outcome, ApplyError> {
-        let obj: DisputeObject = match parse(event) {
-            Ok(o) => o,
-            Err(o) => return Ok(o),
-        };
-        let charge_id = id_of(&obj.charge).unwrap_or_default();
+        let closed = obj.status.is_closed();
         if let Err(e) = self.config.limits.positive("dispute amount", obj.amount) {
             return Ok(Outcome::NeedsAttention(e.to_string()));
         }
         // Which seller: the account the disputed sale credited (murchases' ledger, read-only),
         // never "the Malet's live account".
-        let entry = commission_ledger::Entity::find()
-            .filter(commission_ledger::Column::ProviderChargeId.eq(charge_id.clone()))
-            .one(txn)
-            .await?;
+        let mut entry = None;
+        if let Some(payment_id) = &obj.payment.payment_id {
+            entry = commission_ledger::Entity::find()
+                .filter(commission_ledger::Column::Provider.eq(event.provider.as_str()))
+                .filter(commission_ledger::Column::ProviderPaymentId.eq(payment_id.clone()))
+                .one(txn)
+                .await?;
+        }
+        if entry.is_none()
+            && let Some(charge_id) = &obj.payment.charge_id
+        {
+            entry = commission_ledger::Entity::find()
+                .filter(commission_ledger::Column::ProviderChargeId.eq(charge_id.clone()))
+                .one(txn)
+                .await?;
+        }
+        let charge_id = obj.payment.charge_id.clone().or_else(|| obj.payment.payment_id.clone()).unwrap_or_default();
         let account = match entry.as_ref().map(|e| (e.account_id.clone(), e.destination_account_id.clone())) {
             Some((Some(id), _)) => repo::accounts::by_id(txn, &id).await?,
             Some((None, Some(acct))) => repo::accounts::by_provider_account(txn, &acct).await?,
             _ => None,
         };
         let existing = disputes::Entity::find()
-            .filter(disputes::Column::Provider.eq("stripe"))
-            .filter(disputes::Column::ProviderDisputeId.eq(obj.id.clone()))
+            .filter(disputes::Column::Provider.eq(event.provider.as_str()))
+            .filter(disputes::Column::ProviderDisputeId.eq(obj.dispute_id.clone()))
             .one(txn)
             .await?;
         let now = clock::now();
         match existing {
             Some(d) => {
                 let mut am: disputes::ActiveModel = d.into();
-                am.status = Set(obj.status.clone());
+                am.status = Set(obj.status.as_str().to_owned());
                 if closed {
                     am.closed_at = Set(Some(now));
                 }
@@ -312,13 +272,13 @@ impl Payments {
             None => {
                 disputes::ActiveModel {
                     id: Set(uuid::Uuid::now_v7().to_string()),
-                    provider: Set("stripe".into()),
-                    provider_dispute_id: Set(obj.id.clone()),
+                    provider: Set(event.provider.as_str().to_owned()),
+                    provider_dispute_id: Set(obj.dispute_id.clone()),
                     account_id: Set(account.as_ref().map(|a| a.id.clone())),
                     charge_id: Set(charge_id),
                     amount: Set(obj.amount),
-                    currency: Set(obj.currency.to_uppercase()),
-                    status: Set(obj.status.clone()),
+                    currency: Set(obj.currency.code().to_owned()),
+                    status: Set(obj.status.as_str().to_owned()),
                     opened_at: Set(Utc.timestamp_opt(event.created, 0).single().unwrap_or(now)),
                     closed_at: Set(closed.then_some(now)),
                 }
@@ -370,20 +330,26 @@ impl Payments {
     }
 }
 
-/// The [`EventApplier`] registered on payments' `/webhooks/stripe`.
+/// The [`EventApplier`] of payments' webhook routes (every provider).
 pub struct PaymentsEvents(pub Payments);
 
 #[async_trait]
 impl EventApplier for PaymentsEvents {
-    async fn apply(&self, txn: &DatabaseTransaction, event: &StripeEvent) -> Result<Outcome, ApplyError> {
-        match event.event_type.as_str() {
-            "account.updated" => self.0.on_account_updated(txn, event).await,
-            "transfer.created" => self.0.on_transfer_created(txn, event).await,
-            "payout.paid" => self.0.on_payout(txn, event, true).await,
-            "payout.failed" => self.0.on_payout(txn, event, false).await,
-            "charge.dispute.created" => self.0.on_dispute(txn, event, false).await,
-            "charge.dispute.closed" => self.0.on_dispute(txn, event, true).await,
-            other => Ok(Outcome::Ignored(format!("{other} is not handled by payments"))),
+    async fn apply(&self, txn: &DatabaseTransaction, event: &ProviderEvent, _raw: &str) -> Result<Outcome, ApplyError> {
+        match &event.kind {
+            EventKind::AccountSnapshot(a) => self.0.on_account_snapshot(txn, event, a).await,
+            EventKind::TransferCreated(t) => self.0.on_transfer_created(txn, event, t).await,
+            EventKind::Payout(p) => self.0.on_payout(txn, event, p).await,
+            EventKind::Dispute(d) => self.0.on_dispute(txn, event, d).await,
+            EventKind::Invalid(invalid)
+                if matches!(
+                    invalid.category,
+                    Category::Account | Category::Payout | Category::Transfer | Category::Dispute
+                ) =>
+            {
+                Ok(Outcome::NeedsAttention(invalid.reason.clone()))
+            }
+            _ => Ok(Outcome::Ignored(format!("{} is not handled by payments", event.event_type))),
         }
     }
 }

@@ -20,6 +20,7 @@
 //! The secret key is held in a [`SecretString`] and only handed to async-stripe, which marks the
 //! `Authorization` header sensitive; it is never logged or formatted by this module.
 
+pub mod transformers;
 pub mod webhook;
 
 use std::collections::{BTreeMap, HashMap};
