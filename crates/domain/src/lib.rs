@@ -5,6 +5,7 @@ pub mod allocation;
 pub mod commission;
 pub mod events;
 pub mod ids;
+pub mod ledger_events;
 pub mod lifecycle;
 pub mod metadata;
 pub mod money;

@@ -27,7 +27,7 @@ pub async fn enqueue<C: ConnectionTrait>(
     conn: &C,
     topic: &str,
     aggregate_id: &str,
-    payload: &serde_json::Value,
+    payload: &str,
     idempotency_key: &str,
 ) -> Result<(), DbErr> {
     let now = clock::now();
@@ -35,7 +35,7 @@ pub async fn enqueue<C: ConnectionTrait>(
         id: Set(uuid::Uuid::now_v7().to_string()),
         topic: Set(topic.to_owned()),
         aggregate_id: Set(aggregate_id.to_owned()),
-        payload: Set(payload.to_string()),
+        payload: Set(payload.to_owned()),
         idempotency_key: Set(idempotency_key.to_owned()),
         status: Set(STATUS_PENDING.to_owned()),
         attempts: Set(0),

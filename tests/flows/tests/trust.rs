@@ -36,9 +36,15 @@ async fn balances_apply_to_the_named_account_or_park_the_event() {
         let payload = json!({"kind": "EARNING", "ledger_id": "l-forged", "order_id": "o", "malet_id": "m1",
             "account_id": null, "destination": "acct_nobody", "currency": "USD", "net_delta": 50_000,
             "reserve_delta": 0, "occurred_at": chrono::Utc::now(), "settlement_date": null});
-        service_core::outbox::enqueue(&t.conn, "murchases.balance", "l-forged", &payload, "earning:l-forged")
-            .await
-            .expect("enqueue");
+        service_core::outbox::enqueue(
+            &t.conn,
+            "murchases.balance",
+            "l-forged",
+            &payload.to_string(),
+            "earning:l-forged",
+        )
+        .await
+        .expect("enqueue");
         assert_eq!(apps.payments.service.consume_ledger_events(10).await.expect("consume"), 0);
         assert_eq!(apps.balances("m1").await["pendingBalance"], 7992, "{:?}", t.backend);
         let row = entity::outbox::Entity::find()
@@ -55,7 +61,7 @@ async fn balances_apply_to_the_named_account_or_park_the_event() {
         let payload = json!({"kind": "EARNING", "ledger_id": "l-eur", "order_id": "o2", "malet_id": "m1",
             "account_id": account_id, "destination": acct, "currency": "EUR", "net_delta": 100,
             "reserve_delta": 0, "occurred_at": chrono::Utc::now(), "settlement_date": null});
-        service_core::outbox::enqueue(&t.conn, "murchases.balance", "l-eur", &payload, "earning:l-eur")
+        service_core::outbox::enqueue(&t.conn, "murchases.balance", "l-eur", &payload.to_string(), "earning:l-eur")
             .await
             .expect("enqueue");
         apps.payments.service.consume_ledger_events(10).await.expect("consume");

@@ -18,7 +18,9 @@ use sea_orm::{ActiveModelTrait, ActiveValue::Set, ConnectionTrait, DatabaseTrans
 use service_core::audit::{self, AuditEntry};
 use service_core::{clock, outbox};
 
-use super::{Murchases, ServiceError, ServiceResult, TOPIC_BALANCE};
+use domain::ledger_events::{BalanceEvent, BalanceEventKind, TOPIC_BALANCE};
+
+use super::{Murchases, ServiceError, ServiceResult};
 use crate::repo;
 
 /// A payment the provider reports as succeeded, as far as the ledger needs it.
@@ -84,55 +86,106 @@ pub(crate) fn original_parts(e: &commission_ledger::Model) -> OriginalParts {
 }
 
 /// The balance event payments consumes: how the seller's balances change.
-fn balance_event(
-    e: &commission_ledger::Model,
-    kind: &str,
-    net_delta: i64,
-    reserve_delta: i64,
-    at: DateTime<Utc>,
-) -> serde_json::Value {
-    serde_json::json!({
-        "kind": kind,
-        "ledger_id": e.id,
-        "order_id": e.order_id,
-        "malet_id": e.malet_id,
-        "account_id": e.account_id,
-        "destination": e.destination_account_id,
-        "currency": e.currency,
-        "net_delta": net_delta,
-        "reserve_delta": reserve_delta,
-        "occurred_at": at,
-        "settlement_date": e.settlement_date,
-    })
+/// What a posting records. Each kind is mirrored to payments as one [`BalanceEventKind`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PostingKind {
+    Earning,
+    Refund,
+    Adjustment,
 }
 
-async fn posting(
+impl PostingKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PostingKind::Earning => "EARNING",
+            PostingKind::Refund => "REFUND",
+            PostingKind::Adjustment => "ADJUSTMENT",
+        }
+    }
+
+    fn balance_event(self) -> BalanceEventKind {
+        match self {
+            PostingKind::Earning => BalanceEventKind::Earning,
+            PostingKind::Refund => BalanceEventKind::RefundClawback,
+            PostingKind::Adjustment => BalanceEventKind::Adjustment,
+        }
+    }
+}
+
+/// One posting: what it is, its idempotency key, who made it and why, and when it happened.
+pub struct Posting<'a> {
+    pub kind: PostingKind,
+    pub key: &'a str,
+    pub actor: Option<&'a str>,
+    pub reason: Option<&'a str>,
+    pub occurred_at: DateTime<Utc>,
+}
+
+/// The one way an entry's amounts change (R-LEDGER-1): writes the entry (`before` is `None` for
+/// a new entry, which `write` inserts; else `write` updates it), appends the posting of exactly
+/// the difference, and queues the seller's balance event, all in `txn`. Postings are never
+/// modified: a correction is a new posting.
+async fn post(
     txn: &DatabaseTransaction,
-    e: &commission_ledger::Model,
-    kind: &str,
-    deltas: [i64; 5],
-    key: &str,
-    actor: Option<&str>,
-    reason: Option<&str>,
-) -> Result<(), sea_orm::DbErr> {
-    let [commission_delta, reserve_delta, affiliate_delta, net_delta, refunded_delta] = deltas;
+    before: Option<&commission_ledger::Model>,
+    write: commission_ledger::ActiveModel,
+    posting: Posting<'_>,
+) -> ServiceResult<commission_ledger::Model> {
+    let after = match before {
+        None => write.insert(txn).await?,
+        Some(_) => write.update(txn).await?,
+    };
+    let diff = |a: i64, b: Option<i64>| {
+        a.checked_sub(b.unwrap_or(0)).ok_or_else(|| ServiceError::Internal("posting delta overflows".into()))
+    };
+    let commission_delta = diff(after.commission_amount, before.map(|b| b.commission_amount))?;
+    let reserve_delta = diff(after.reserve_amount, before.map(|b| b.reserve_amount))?;
+    let affiliate_delta = diff(after.affiliate_amount, before.map(|b| b.affiliate_amount))?;
+    let net_delta = diff(after.net_payout, before.map(|b| b.net_payout))?;
+    let refunded_delta = diff(after.refunded_amount, before.map(|b| b.refunded_amount))?;
     ledger_postings::ActiveModel {
         id: Set(uuid::Uuid::now_v7().to_string()),
-        ledger_id: Set(e.id.clone()),
-        kind: Set(kind.to_owned()),
+        ledger_id: Set(after.id.clone()),
+        kind: Set(posting.kind.as_str().to_owned()),
         commission_delta: Set(commission_delta),
         reserve_delta: Set(reserve_delta),
         affiliate_delta: Set(affiliate_delta),
         net_delta: Set(net_delta),
         refunded_delta: Set(refunded_delta),
-        idempotency_key: Set(key.to_owned()),
-        actor: Set(actor.map(str::to_owned)),
-        reason: Set(reason.map(str::to_owned)),
+        idempotency_key: Set(posting.key.to_owned()),
+        actor: Set(posting.actor.map(str::to_owned)),
+        reason: Set(posting.reason.map(str::to_owned)),
         created_at: Set(clock::now()),
     }
     .insert(txn)
     .await?;
-    Ok(())
+    let event = balance_event(&after, posting.kind.balance_event(), net_delta, reserve_delta, posting.occurred_at)?;
+    outbox::enqueue(txn, TOPIC_BALANCE, &after.id, &event.to_payload(), posting.key).await?;
+    Ok(after)
+}
+
+/// The balance event of `entry` (after the change).
+pub(crate) fn balance_event(
+    entry: &commission_ledger::Model,
+    kind: BalanceEventKind,
+    net_delta: i64,
+    reserve_delta: i64,
+    occurred_at: DateTime<Utc>,
+) -> ServiceResult<BalanceEvent> {
+    Ok(BalanceEvent {
+        kind,
+        ledger_id: entry.id.clone(),
+        order_id: Some(entry.order_id.clone()),
+        malet_id: entry.malet_id.clone(),
+        account_id: entry.account_id.clone(),
+        destination: entry.destination_account_id.clone(),
+        currency: Currency::parse(&entry.currency)
+            .map_err(|e| ServiceError::Internal(format!("stored currency: {e}")))?,
+        net_delta,
+        reserve_delta,
+        occurred_at,
+        settlement_date: entry.settlement_date,
+    })
 }
 
 impl Murchases {
@@ -218,8 +271,9 @@ impl Murchases {
             )));
         }
         let now = clock::now();
-        let entry = commission_ledger::ActiveModel {
-            id: Set(uuid::Uuid::now_v7().to_string()),
+        let entry_id = uuid::Uuid::now_v7().to_string();
+        let new_entry = commission_ledger::ActiveModel {
+            id: Set(entry_id.clone()),
             order_id: Set(p.metadata.order_id.clone()),
             malet_id: Set(malet_id.to_owned()),
             provider: Set(p.provider.as_str().to_owned()),
@@ -250,25 +304,13 @@ impl Murchases {
             provider_fee_amount: Set(Some(collected)),
             created_at: Set(now),
             updated_at: Set(now),
-        }
-        .insert(txn)
-        .await?;
-        posting(
+        };
+        let key = format!("earning:{entry_id}");
+        let entry = post(
             txn,
-            &entry,
-            "EARNING",
-            [b.commission, b.reserve, b.affiliate, b.net, 0],
-            &format!("earning:{}", entry.id),
             None,
-            None,
-        )
-        .await?;
-        outbox::enqueue(
-            txn,
-            TOPIC_BALANCE,
-            &entry.id,
-            &balance_event(&entry, "EARNING", b.net, b.reserve, p.paid_at),
-            &format!("earning:{}", entry.id),
+            new_entry,
+            Posting { kind: PostingKind::Earning, key: &key, actor: None, reason: None, occurred_at: p.paid_at },
         )
         .await?;
         // Remember the first sale: it starts the new-seller reserve window (R-RES-1).
@@ -369,9 +411,14 @@ impl Murchases {
         am.net_payout = Set(parts.net);
         am.status = Set(new_status.as_str().to_owned());
         am.updated_at = Set(clock::now());
-        let updated = am.update(txn).await?;
         let key = format!("refund:{}:{cumulative}", entry.id);
-        posting(txn, &updated, "REFUND", delta, &key, actor, reason).await?;
+        let updated = post(
+            txn,
+            Some(entry),
+            am,
+            Posting { kind: PostingKind::Refund, key: &key, actor, reason, occurred_at: clock::now() },
+        )
+        .await?;
         refunds::ActiveModel {
             id: Set(uuid::Uuid::now_v7().to_string()),
             ledger_id: Set(entry.id.clone()),
@@ -385,14 +432,6 @@ impl Murchases {
             created_at: Set(clock::now()),
         }
         .insert(txn)
-        .await?;
-        outbox::enqueue(
-            txn,
-            TOPIC_BALANCE,
-            &entry.id,
-            &balance_event(&updated, "REFUND_CLAWBACK", delta[3], delta[1], clock::now()),
-            &key,
-        )
         .await?;
         self.queue_fee_refund(txn, &updated, &before, &parts).await?;
         Ok(Some(parts))
@@ -529,8 +568,6 @@ impl Murchases {
         if parts.net < 0 && entry.net_payout >= 0 {
             return Err(ServiceError::BadInput(format!("adjustment {amount} exceeds the seller's net payout")));
         }
-        let delta_commission = parts.commission - entry.commission_amount;
-        let delta_net = parts.net - entry.net_payout;
         let before = serde_json::json!({"commission": entry.commission_amount, "net": entry.net_payout});
         let mut am: commission_ledger::ActiveModel = entry.clone().into();
         am.original_commission = Set(original.commission);
@@ -539,30 +576,24 @@ impl Murchases {
         am.net_payout = Set(parts.net);
         am.application_fee_amount = Set(entry.application_fee_amount + amount);
         am.updated_at = Set(clock::now());
-        let updated = am.update(&txn).await?;
         let key = format!("adjustment:{}", uuid::Uuid::now_v7());
+        let updated = post(
+            &txn,
+            Some(&entry),
+            am,
+            Posting {
+                kind: PostingKind::Adjustment,
+                key: &key,
+                actor: actor.subject(),
+                reason: Some(reason),
+                occurred_at: clock::now(),
+            },
+        )
+        .await?;
         // On a partly refunded entry the adjustment changes the clawed-back commission too: an
         // increase owes the seller that much more of the fee (a decrease is recovered by the
         // reconciliation's seller debit, never by "unrefunding" a fee refund).
         self.queue_fee_refund_keyed(&txn, &updated, &refunded_before, &parts, &key).await?;
-        posting(
-            &txn,
-            &updated,
-            "ADJUSTMENT",
-            [delta_commission, 0, 0, delta_net, 0],
-            &key,
-            actor.subject(),
-            Some(reason),
-        )
-        .await?;
-        outbox::enqueue(
-            &txn,
-            TOPIC_BALANCE,
-            &entry.id,
-            &balance_event(&updated, "ADJUSTMENT", delta_net, 0, clock::now()),
-            &key,
-        )
-        .await?;
         audit::record(
             &txn,
             AuditEntry {

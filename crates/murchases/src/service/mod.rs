@@ -15,9 +15,6 @@ use domain::commission::CommissionConfig;
 use sea_orm::DatabaseConnection;
 use service_core::registry::ProviderRegistry;
 
-/// Outbox topic payments consumes to keep balances (one event per seller-money change).
-pub const TOPIC_BALANCE: &str = "murchases.balance";
-
 /// Everything the services need.
 #[derive(Clone)]
 pub struct Murchases {

@@ -19,7 +19,9 @@ use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use service_core::outbox;
 
-use super::{Murchases, ServiceResult, TOPIC_BALANCE};
+use domain::ledger_events::{BalanceEventKind, TOPIC_BALANCE};
+
+use super::{Murchases, ServiceResult};
 
 impl Murchases {
     /// Settles every due entry as of `now`; returns how many this call settled.
@@ -47,19 +49,10 @@ impl Murchases {
                 txn.rollback().await?;
                 continue;
             }
-            let payload = serde_json::json!({
-                "kind": "SETTLED",
-                "ledger_id": entry.id,
-                "order_id": entry.order_id,
-                "malet_id": entry.malet_id,
-                "destination": entry.destination_account_id,
-                "currency": entry.currency,
-                "net_delta": 0,
-                "reserve_delta": 0,
-                "occurred_at": now,
-                "settlement_date": now,
-            });
-            outbox::enqueue(&txn, TOPIC_BALANCE, &entry.id, &payload, &format!("settled:{}", entry.id)).await?;
+            let mut event = super::ledger::balance_event(&entry, BalanceEventKind::Settled, 0, 0, now)?;
+            event.settlement_date = Some(now);
+            outbox::enqueue(&txn, TOPIC_BALANCE, &entry.id, &event.to_payload(), &format!("settled:{}", entry.id))
+                .await?;
             txn.commit().await?;
             settled += 1;
         }

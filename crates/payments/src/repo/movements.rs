@@ -1,4 +1,5 @@
-use entity::{account_balances, balance_movements};
+use domain::ledger_events::{BalanceEvent, BalanceEventKind};
+use entity::{account_balances, balance_movements, connected_accounts};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, FromQueryResult, QueryFilter, QuerySelect,
 };
@@ -78,21 +79,178 @@ pub async fn balance_mismatches<C: ConnectionTrait>(conn: &C) -> Result<Vec<Stri
     Ok(out)
 }
 
-/// One movement to append; `idempotency_key` makes the append happen at most once.
+/// What moved a balance. Stored as its upper-case name (`balance_movements.kind`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MovementKind {
+    Earning,
+    RefundClawback,
+    Adjustment,
+    Payout,
+    PayoutFailed,
+    ReserveRelease,
+    BalanceCarry,
+}
+
+impl MovementKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MovementKind::Earning => "EARNING",
+            MovementKind::RefundClawback => "REFUND_CLAWBACK",
+            MovementKind::Adjustment => "ADJUSTMENT",
+            MovementKind::Payout => "PAYOUT",
+            MovementKind::PayoutFailed => "PAYOUT_FAILED",
+            MovementKind::ReserveRelease => "RESERVE_RELEASE",
+            MovementKind::BalanceCarry => "BALANCE_CARRY",
+        }
+    }
+}
+
+/// One movement to append; `idempotency_key` makes the append happen at most once. Built by one
+/// constructor per kind, which decides which balances move and how: a call site never writes a
+/// delta by hand.
 #[derive(Debug, Clone)]
 pub struct NewMovement<'a> {
-    pub account_id: &'a str,
-    pub malet_id: &'a str,
-    pub kind: &'a str,
-    pub currency: &'a str,
-    pub earnings_delta: i64,
-    pub pending_delta: i64,
-    pub reserve_delta: i64,
-    pub payouts_delta: i64,
-    pub source_type: &'a str,
-    pub source_id: &'a str,
-    pub idempotency_key: &'a str,
-    pub memo: Option<String>,
+    account_id: &'a str,
+    malet_id: &'a str,
+    kind: MovementKind,
+    currency: &'a str,
+    earnings_delta: i64,
+    pending_delta: i64,
+    reserve_delta: i64,
+    payouts_delta: i64,
+    source_type: &'a str,
+    source_id: &'a str,
+    idempotency_key: &'a str,
+    memo: Option<String>,
+}
+
+impl<'a> NewMovement<'a> {
+    fn on(
+        account: &'a connected_accounts::Model,
+        kind: MovementKind,
+        currency: &'a str,
+        [earnings_delta, pending_delta, reserve_delta, payouts_delta]: [i64; 4],
+        (source_type, source_id): (&'a str, &'a str),
+        idempotency_key: &'a str,
+    ) -> Self {
+        NewMovement {
+            account_id: &account.id,
+            malet_id: &account.malet_id,
+            kind,
+            currency,
+            earnings_delta,
+            pending_delta,
+            reserve_delta,
+            payouts_delta,
+            source_type,
+            source_id,
+            idempotency_key,
+            memo: None,
+        }
+    }
+
+    pub fn memo(mut self, memo: Option<String>) -> Self {
+        self.memo = memo;
+        self
+    }
+
+    /// The seller's share of a ledger change: `earned` (net plus reserve) is earned, of which
+    /// `to_pending` is payable and `to_reserve` held.
+    pub fn ledger_share(
+        account: &'a connected_accounts::Model,
+        kind: BalanceEventKind,
+        event: &'a BalanceEvent,
+        to_pending: i64,
+        to_reserve: i64,
+        idempotency_key: &'a str,
+    ) -> Option<Self> {
+        let kind = match kind {
+            BalanceEventKind::Earning => MovementKind::Earning,
+            BalanceEventKind::RefundClawback => MovementKind::RefundClawback,
+            BalanceEventKind::Adjustment => MovementKind::Adjustment,
+            BalanceEventKind::Settled => return None,
+        };
+        let earned = event.net_delta + event.reserve_delta;
+        Some(Self::on(
+            account,
+            kind,
+            event.currency.code(),
+            [earned, to_pending, to_reserve, 0],
+            ("ledger", &event.ledger_id),
+            idempotency_key,
+        ))
+    }
+
+    /// A payout left the pending balance.
+    pub fn payout(
+        account: &'a connected_accounts::Model,
+        currency: &'a str,
+        amount: i64,
+        payout_id: &'a str,
+        idempotency_key: &'a str,
+    ) -> Self {
+        Self::on(
+            account,
+            MovementKind::Payout,
+            currency,
+            [0, -amount, 0, amount],
+            ("payout", payout_id),
+            idempotency_key,
+        )
+    }
+
+    /// A payout counted as paid failed or came back: the money is pending again.
+    pub fn payout_returned(
+        account: &'a connected_accounts::Model,
+        currency: &'a str,
+        amount: i64,
+        payout_id: &'a str,
+        idempotency_key: &'a str,
+    ) -> Self {
+        Self::on(
+            account,
+            MovementKind::PayoutFailed,
+            currency,
+            [0, amount, 0, -amount],
+            ("payout", payout_id),
+            idempotency_key,
+        )
+    }
+
+    /// A held reserve was released to the pending balance.
+    pub fn reserve_release(
+        account: &'a connected_accounts::Model,
+        currency: &'a str,
+        amount: i64,
+        hold_id: &'a str,
+        idempotency_key: &'a str,
+    ) -> Self {
+        Self::on(
+            account,
+            MovementKind::ReserveRelease,
+            currency,
+            [0, amount, -amount, 0],
+            ("reserve_hold", hold_id),
+            idempotency_key,
+        )
+    }
+
+    /// A (negative) pending balance carried between a Malet's accounts: `delta` on `account`.
+    pub fn carry(
+        account: &'a connected_accounts::Model,
+        delta: i64,
+        from_account_id: &'a str,
+        idempotency_key: &'a str,
+    ) -> Self {
+        Self::on(
+            account,
+            MovementKind::BalanceCarry,
+            &account.currency,
+            [0, delta, 0, 0],
+            ("account", from_account_id),
+            idempotency_key,
+        )
+    }
 }
 
 /// Appends a movement; returns false when its idempotency key was already used.
@@ -101,7 +259,7 @@ pub async fn append<C: ConnectionTrait>(conn: &C, m: NewMovement<'_>) -> Result<
         id: Set(uuid::Uuid::now_v7().to_string()),
         account_id: Set(m.account_id.to_owned()),
         malet_id: Set(m.malet_id.to_owned()),
-        kind: Set(m.kind.to_owned()),
+        kind: Set(m.kind.as_str().to_owned()),
         currency: Set(m.currency.to_owned()),
         earnings_delta: Set(m.earnings_delta),
         pending_delta: Set(m.pending_delta),

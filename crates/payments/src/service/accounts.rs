@@ -391,20 +391,8 @@ impl Payments {
         let payout_id = uuid::Uuid::now_v7().to_string();
         let inserted = repo::movements::append(
             &txn,
-            repo::movements::NewMovement {
-                account_id: &account.id,
-                malet_id: &account.malet_id,
-                kind: "PAYOUT",
-                currency: &account.currency,
-                earnings_delta: 0,
-                pending_delta: -amount,
-                reserve_delta: 0,
-                payouts_delta: amount,
-                source_type: "payout",
-                source_id: &payout_id,
-                idempotency_key: &key,
-                memo: Some(format!("manual payout {reference}")),
-            },
+            repo::movements::NewMovement::payout(&account, &account.currency, amount, &payout_id, &key)
+                .memo(Some(format!("manual payout {reference}"))),
         )
         .await?;
         if !inserted {
@@ -522,20 +510,8 @@ impl Payments {
             ] {
                 repo::movements::append(
                     txn,
-                    repo::movements::NewMovement {
-                        account_id: &on.id,
-                        malet_id: &on.malet_id,
-                        kind: "BALANCE_CARRY",
-                        currency: &on.currency,
-                        earnings_delta: 0,
-                        pending_delta: delta,
-                        reserve_delta: 0,
-                        payouts_delta: 0,
-                        source_type: "account",
-                        source_id: &old.id,
-                        idempotency_key: &key,
-                        memo: Some(format!("negative balance carried from account {}", old.id)),
-                    },
+                    repo::movements::NewMovement::carry(on, delta, &old.id, &key)
+                        .memo(Some(format!("negative balance carried from account {}", old.id))),
                 )
                 .await?;
             }

@@ -2,14 +2,13 @@
 //! movements. Movements come from murchases' ledger events (consumed from the outbox exactly
 //! once), payouts, and reserve releases.
 
-use chrono::{DateTime, Utc};
+use domain::ledger_events::{BalanceEvent, BalanceEventKind};
 use domain::permissions::{Actor, Permission};
 use entity::{connected_accounts, reserve_holds};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect,
 };
-use serde::Deserialize;
 use service_core::{clock, outbox};
 
 use super::{Payments, ServiceError, ServiceResult};
@@ -19,27 +18,7 @@ use crate::repo::movements::{Balances, NewMovement};
 /// Ledger events applied per transaction by the consumer.
 pub const LEDGER_BATCH: u64 = 50;
 
-/// The outbox topic murchases writes for payments.
-pub const TOPIC_BALANCE: &str = "murchases.balance";
-
-/// A ledger event from murchases (see `murchases::service::ledger`).
-#[derive(Debug, Deserialize)]
-struct LedgerEvent {
-    kind: String,
-    ledger_id: String,
-    malet_id: String,
-    currency: String,
-    /// The connected account the entry credits (every entry recorded since the trust fix).
-    #[serde(default)]
-    account_id: Option<String>,
-    #[serde(default)]
-    destination: Option<String>,
-    net_delta: i64,
-    reserve_delta: i64,
-    occurred_at: DateTime<Utc>,
-    #[serde(default)]
-    settlement_date: Option<DateTime<Utc>>,
-}
+pub use domain::ledger_events::TOPIC_BALANCE;
 
 impl Payments {
     pub async fn balances(&self, actor: &Actor, account: &connected_accounts::Model) -> ServiceResult<Balances> {
@@ -77,16 +56,16 @@ impl Payments {
             // Each payload parsed once. Applied in the order of the accounts they credit (each
             // account's events keep their order): every movement locks its account's balances
             // row until commit, and two replicas taking those locks in one order never deadlock.
-            let mut rows: Vec<(entity::outbox::Model, Result<LedgerEvent, String>)> = claimed
+            let mut rows: Vec<(entity::outbox::Model, Result<BalanceEvent, String>)> = claimed
                 .into_iter()
                 .map(|r| {
-                    let event = serde_json::from_str::<LedgerEvent>(&r.payload).map_err(|e| e.to_string());
+                    let event = BalanceEvent::parse(&r.payload);
                     (r, event)
                 })
                 .collect();
             rows.sort_by_cached_key(|(r, e)| {
-                let account = e.as_ref().ok().and_then(|e| e.account_id.clone().or(e.destination.clone()));
-                (account.unwrap_or_default(), r.created_at, r.id.clone())
+                let account = e.as_ref().map(|e| e.account_key().to_owned()).unwrap_or_default();
+                (account, r.created_at, r.id.clone())
             });
             if rows.is_empty() {
                 txn.rollback().await?;
@@ -97,7 +76,8 @@ impl Payments {
                 let savepoint = txn.begin().await?;
                 let applied = match event {
                     Ok(event) => self.apply_ledger_event(&savepoint, row, event).await,
-                    Err(e) => Err(ServiceError::Internal(format!("ledger event: {e}"))),
+                    // Not a balance event: parked for an admin, never retried forever.
+                    Err(e) => Ok(Applied::Refused(e.clone())),
                 };
                 match applied {
                     Ok(Applied::Done) => {
@@ -135,7 +115,7 @@ impl Payments {
         &self,
         txn: &sea_orm::DatabaseTransaction,
         row: &entity::outbox::Model,
-        event: &LedgerEvent,
+        event: &BalanceEvent,
     ) -> ServiceResult<Applied> {
         // The account the entry names, and no other: an entry is never credited to "the live
         // account of the Malet" (R-TRUST-1).
@@ -156,14 +136,14 @@ impl Payments {
                 event.ledger_id, event.malet_id, account.malet_id
             )));
         }
-        if event.currency != account.currency {
+        if event.currency.code() != account.currency {
             return Ok(Applied::Refused(format!(
                 "ledger event in {} for an account in {}: needs an admin",
                 event.currency, account.currency
             )));
         }
         // Events of one entry apply in order: nothing before its earning.
-        if event.kind != "EARNING" {
+        if event.kind != BalanceEventKind::Earning {
             let earned = entity::balance_movements::Entity::find()
                 .filter(entity::balance_movements::Column::IdempotencyKey.eq(format!("earning:{}", event.ledger_id)))
                 .one(txn)
@@ -174,13 +154,6 @@ impl Payments {
             }
         }
         let key = row.idempotency_key.as_str();
-        let kind = match event.kind.as_str() {
-            "EARNING" => Some("EARNING"),
-            "REFUND_CLAWBACK" => Some("REFUND_CLAWBACK"),
-            "ADJUSTMENT" => Some("ADJUSTMENT"),
-            "SETTLED" => None,
-            other => return Err(ServiceError::Internal(format!("unknown ledger event kind {other}"))),
-        };
         // A clawback of a held reserve shrinks the hold; of a reserve already released (or being
         // released) it comes out of the pending balance, where the release puts the money. The
         // decision is the conditional update itself (only a HELD hold shrinks), so it cannot
@@ -201,7 +174,10 @@ impl Payments {
             .one(txn)
             .await?
             .is_some();
-        if reserve_delta < 0 && !already_applied && matches!(event.kind.as_str(), "REFUND_CLAWBACK" | "ADJUSTMENT") {
+        if reserve_delta < 0
+            && !already_applied
+            && matches!(event.kind, BalanceEventKind::RefundClawback | BalanceEventKind::Adjustment)
+        {
             let shrunk = reserve_holds::Entity::update_many()
                 .col_expr(reserve_holds::Column::Amount, Expr::col(reserve_holds::Column::Amount).add(reserve_delta))
                 .col_expr(reserve_holds::Column::UpdatedAt, Expr::value(clock::now()))
@@ -221,36 +197,21 @@ impl Payments {
                 }
             }
         }
-        if let Some(kind) = kind {
-            // The seller's share moves: net to pending, reserve to reserve, both to earnings.
-            repo::movements::append(
-                txn,
-                NewMovement {
-                    account_id: &account.id,
-                    malet_id: &account.malet_id,
-                    kind,
-                    currency: &event.currency,
-                    earnings_delta: event.net_delta + event.reserve_delta,
-                    pending_delta,
-                    reserve_delta,
-                    payouts_delta: 0,
-                    source_type: "ledger",
-                    source_id: &event.ledger_id,
-                    idempotency_key: key,
-                    memo: None,
-                },
-            )
-            .await?;
+        // The seller's share moves: net to pending, reserve to reserve, both to earnings.
+        if let Some(movement) =
+            NewMovement::ledger_share(&account, event.kind, event, pending_delta, reserve_delta, key)
+        {
+            repo::movements::append(txn, movement).await?;
         }
-        match event.kind.as_str() {
-            "EARNING" => {
+        match event.kind {
+            BalanceEventKind::Earning => {
                 if event.reserve_delta > 0 {
                     reserve_holds::Entity::insert(reserve_holds::ActiveModel {
                         id: Set(uuid::Uuid::now_v7().to_string()),
                         account_id: Set(account.id.clone()),
                         ledger_id: Set(event.ledger_id.clone()),
                         amount: Set(event.reserve_delta),
-                        currency: Set(event.currency.clone()),
+                        currency: Set(event.currency.code().to_owned()),
                         release_at: Set(event.settlement_date.map(|s| domain::reserve::release_at(&self.config, s))),
                         status: Set(HOLD_HELD.into()),
                         claimed_by: Set(None),
@@ -269,7 +230,7 @@ impl Payments {
                     am.update(txn).await?;
                 }
             }
-            "SETTLED" => {
+            BalanceEventKind::Settled => {
                 if let Some(settled) = event.settlement_date {
                     reserve_holds::Entity::update_many()
                         .col_expr(
@@ -282,7 +243,7 @@ impl Payments {
                         .await?;
                 }
             }
-            _ => {}
+            BalanceEventKind::RefundClawback | BalanceEventKind::Adjustment => {}
         }
         outbox::complete(txn, &row.id).await?;
         Ok(Applied::Done)

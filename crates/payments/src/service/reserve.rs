@@ -161,22 +161,11 @@ pub async fn record_release_in<C: sea_orm::ConnectionTrait>(
         .filter(reserve_holds::Column::Id.eq(hold.id.clone()))
         .exec(conn)
         .await?;
+    let key = release_key(&hold.id);
     repo::movements::append(
         conn,
-        NewMovement {
-            account_id: &account.id,
-            malet_id: &account.malet_id,
-            kind: "RESERVE_RELEASE",
-            currency: &hold.currency,
-            earnings_delta: 0,
-            pending_delta: hold.amount,
-            reserve_delta: -hold.amount,
-            payouts_delta: 0,
-            source_type: "reserve_hold",
-            source_id: &hold.id,
-            idempotency_key: &release_key(&hold.id),
-            memo: transfer_id.map(|t| format!("transfer {t}")),
-        },
+        NewMovement::reserve_release(&account, &hold.currency, hold.amount, &hold.id, &key)
+            .memo(transfer_id.map(|t| format!("transfer {t}"))),
     )
     .await?;
     Ok(())

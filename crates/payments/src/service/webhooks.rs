@@ -174,20 +174,7 @@ impl Payments {
         if paid {
             repo::movements::append(
                 txn,
-                NewMovement {
-                    account_id: &account.id,
-                    malet_id: &account.malet_id,
-                    kind: "PAYOUT",
-                    currency: currency.code(),
-                    earnings_delta: 0,
-                    pending_delta: -obj.amount,
-                    reserve_delta: 0,
-                    payouts_delta: obj.amount,
-                    source_type: "payout",
-                    source_id: &obj.payout_id,
-                    idempotency_key: &key,
-                    memo: None,
-                },
+                NewMovement::payout(&account, currency.code(), obj.amount, &obj.payout_id, &key),
             )
             .await?;
         } else {
@@ -197,22 +184,10 @@ impl Payments {
                 .count(txn)
                 .await?;
             if counted > 0 {
+                let returned = format!("payout-failed:{}", obj.payout_id);
                 repo::movements::append(
                     txn,
-                    NewMovement {
-                        account_id: &account.id,
-                        malet_id: &account.malet_id,
-                        kind: "PAYOUT_FAILED",
-                        currency: currency.code(),
-                        earnings_delta: 0,
-                        pending_delta: obj.amount,
-                        reserve_delta: 0,
-                        payouts_delta: -obj.amount,
-                        source_type: "payout",
-                        source_id: &obj.payout_id,
-                        idempotency_key: &format!("payout-failed:{}", obj.payout_id),
-                        memo: None,
-                    },
+                    NewMovement::payout_returned(&account, currency.code(), obj.amount, &obj.payout_id, &returned),
                 )
                 .await?;
             }
