@@ -43,7 +43,7 @@ use anyhow::{Context, bail};
 use clap::Parser;
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, QueryOrder, QuerySelect};
 use serde_json::{Value, json};
-use service_core::testing::{self, TestDb, events, owner_token};
+use test_support::{self as testing, TestDb, events, owner_token};
 
 #[derive(Parser)]
 #[command(about = "Load generator for bench/README.md")]
@@ -143,12 +143,12 @@ struct System {
     acct: String,
     sent: AtomicUsize,
     _procs: Vec<Proc>,
-    _stripe: providers::fake_stripe::FakeStripe,
+    _stripe: test_support::fake_stripe::FakeStripe,
 }
 
 impl System {
     async fn start(args: &Args, db: &TestDb) -> anyhow::Result<System> {
-        let stripe = providers::fake_stripe::FakeStripe::start_default().await?;
+        let stripe = test_support::fake_stripe::FakeStripe::start_default().await?;
         let http = reqwest::Client::builder().pool_max_idle_per_host(256).timeout(Duration::from_secs(30)).build()?;
         let env = |addr_var: &'static str, port: u16| {
             vec![

@@ -3,7 +3,7 @@
 
 use migration::sea_orm::{ConnectionTrait, DatabaseConnection};
 use migration::{Migrator, MigratorTrait};
-use service_core::testing::TestDb;
+use test_support::TestDb;
 
 const TABLES: &[&str] = &[
     "malet_settings",

@@ -4,7 +4,7 @@ mod common;
 
 use common::*;
 use serde_json::json;
-use service_core::testing::{admin_token, error_code, owner_token, stripe_signature, token};
+use test_support::{admin_token, error_code, owner_token, stripe_signature, token};
 
 #[tokio::test]
 async fn payment_succeeded_creates_the_worked_example_entry_once_even_when_delivered_20_times_concurrently() {
@@ -117,7 +117,7 @@ async fn bad_webhooks_are_rejected_and_change_nothing() {
         assert_eq!(app.raw_webhook(body.replace("10000", "99999"), Some(stripe_signature(&body))).await, 400);
         let stale = providers::stripe::webhook::sign(
             body.as_bytes(),
-            service_core::testing::TEST_WEBHOOK_SECRET,
+            test_support::TEST_WEBHOOK_SECRET,
             chrono::Utc::now().timestamp() - 301,
         );
         assert_eq!(app.raw_webhook(body.clone(), Some(stale)).await, 400);
@@ -130,7 +130,7 @@ async fn bad_webhooks_are_rejected_and_change_nothing() {
         assert_eq!(entity::webhook_events::Entity::find().count(&t.conn).await.expect("count"), 0);
         assert_eq!(entity::commission_ledger::Entity::find().count(&t.conn).await.expect("count"), 0);
         // Unknown event types are acknowledged and recorded without effect.
-        let mut unknown = service_core::testing::stripe_event("payout.paid");
+        let mut unknown = test_support::stripe_event("payout.paid");
         unknown["id"] = json!("evt_unknown");
         assert_eq!(app.webhook(&unknown).await, 200);
         assert_eq!(entity::webhook_events::Entity::find().count(&t.conn).await.expect("count"), 1);

@@ -8,7 +8,7 @@ use common::*;
 use entity::{audit_log, commission_ledger, payment_exceptions, webhook_events};
 use sea_orm::{ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, PaginatorTrait, QueryFilter};
 use serde_json::json;
-use service_core::testing::{admin_token, error_code, owner_token};
+use test_support::{admin_token, error_code, owner_token};
 
 async fn event_row(db: &sea_orm::DatabaseConnection, event_id: &str) -> webhook_events::Model {
     webhook_events::Entity::find()

@@ -6,7 +6,7 @@ mod common;
 
 use common::*;
 use sea_orm::{ConnectionTrait, EntityTrait, Statement, TransactionTrait};
-use service_core::testing::TestDb;
+use test_support::TestDb;
 
 #[tokio::test]
 async fn every_pooled_sqlite_connection_has_the_busy_timeout() {
@@ -73,7 +73,7 @@ async fn a_new_sellers_concurrent_first_sales_apply_at_once() {
 }
 
 async fn plan(t: &TestDb, sql: &str) -> String {
-    service_core::testing::explain(t, sql).await
+    test_support::explain(t, sql).await
 }
 
 /// Issue 10 (part 2): the webhook, settlement and summary paths read through an index on both
@@ -154,7 +154,7 @@ async fn a_webhook_whose_client_hangs_up_is_applied_at_once() {
         let app = spawn(&t.conn, None).await;
         seed_account(&t.conn, "m1", "acct_m1", "ACTIVE").await;
         let body = payment_succeeded("evt_gone", "pi_gone", "ord_gone", Some("m1"), 10_000).to_string();
-        let signature = service_core::testing::stripe_signature(&body);
+        let signature = test_support::stripe_signature(&body);
         let host = app.base.trim_start_matches("http://").to_owned();
         let mut stream = tokio::net::TcpStream::connect(&host).await.expect("connect");
         let request = format!(
@@ -166,7 +166,7 @@ async fn a_webhook_whose_client_hangs_up_is_applied_at_once() {
         drop(stream);
         let started = std::time::Instant::now();
         loop {
-            let res = ledger(&app, &service_core::testing::owner_token("m1"), "m1").await;
+            let res = ledger(&app, &test_support::owner_token("m1"), "m1").await;
             if res["data"]["commissionLedger"].as_array().is_some_and(|rows| rows.len() == 1) {
                 break;
             }

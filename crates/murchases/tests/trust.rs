@@ -6,7 +6,7 @@ mod common;
 
 use common::*;
 use serde_json::{Value, json};
-use service_core::testing::{admin_token, error_code, owner_token, token_with_times};
+use test_support::{admin_token, error_code, owner_token, token_with_times};
 
 async fn exceptions(app: &TestApp) -> Vec<(String, String)> {
     let res = app.gql.run(Some(&admin_token()), "{ paymentExceptions { providerPaymentId reason } }", json!({})).await;
@@ -26,7 +26,7 @@ async fn count(app: &TestApp, malet: &str) -> Value {
 }
 
 fn paid(event: &str, pi: &str, order: &str, malet: Option<&str>, destination: Option<&str>, amount: i64) -> Value {
-    service_core::testing::events::payment_succeeded(event, pi, order, malet, destination, amount)
+    test_support::events::payment_succeeded(event, pi, order, malet, destination, amount)
 }
 
 /// Item 1: a metadata Malet that is not the owner of the account the money went to, an unknown

@@ -4,7 +4,7 @@ mod common;
 
 use common::*;
 use serde_json::json;
-use service_core::testing::{TestDb, admin_token, error_code, owner_token, stripe_signature, token};
+use test_support::{TestDb, admin_token, error_code, owner_token, stripe_signature, token};
 
 #[tokio::test]
 async fn onboarding_flow_to_active() {
@@ -213,7 +213,7 @@ async fn bad_webhooks_are_rejected_with_state_unchanged() {
         assert_eq!(app.raw_webhook(body.clone(), Some("t=1,v1=deadbeef".into())).await, 400);
         let stale = providers::stripe::webhook::sign(
             body.as_bytes(),
-            service_core::testing::TEST_WEBHOOK_SECRET,
+            test_support::TEST_WEBHOOK_SECRET,
             chrono::Utc::now().timestamp() - 400,
         );
         assert_eq!(app.raw_webhook(body.clone(), Some(stale)).await, 400);

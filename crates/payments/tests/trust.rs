@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use common::*;
 use sea_orm::ConnectionTrait;
 use serde_json::json;
-use service_core::testing::{TestDb, admin_token, error_code, owner_token, token};
+use test_support::{TestDb, admin_token, error_code, owner_token, token};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -77,7 +77,7 @@ async fn provider_amounts_are_range_checked_and_long_totals_stay_exact() {
             (a["id"].as_str().expect("id").to_owned(), a["providerAccountId"].as_str().expect("a").to_owned());
         assert_eq!(app.webhook(&account_updated("evt_a", &acct, chrono::Utc::now().timestamp(), true)).await, 200);
         for (i, amount) in [-100_000_i64, 0, 100_000_000, i64::MAX].into_iter().enumerate() {
-            let e = service_core::testing::events::payout(&format!("evt_po_{i}"), &acct, amount, true);
+            let e = test_support::events::payout(&format!("evt_po_{i}"), &acct, amount, true);
             assert_eq!(app.webhook(&e).await, 200);
         }
         let res = app.account(&owner, "m1").await;

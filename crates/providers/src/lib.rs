@@ -8,12 +8,7 @@
 //! - [`events::normalize`]: a verified webhook body → a provider-neutral
 //!   [`domain::events::ProviderEvent`] (each provider's `transformers`); provider JSON shapes
 //!   exist only in this crate.
-//! - `fake_stripe` (cargo feature `fake-stripe`): an in-process HTTP server that answers like the
-//!   Stripe API, for tests of this and other crates.
 
 pub mod events;
 pub mod manual;
 pub mod stripe;
-
-#[cfg(feature = "fake-stripe")]
-pub mod fake_stripe;

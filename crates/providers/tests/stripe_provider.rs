@@ -11,10 +11,10 @@ use domain::provider::{
     ProviderError, ProviderKind, RefundRequest, TransferRequest,
 };
 use domain::schedule::PayoutSchedule;
-use providers::fake_stripe::FakeStripe;
 use providers::stripe::StripeConnect;
 use secrecy::SecretString;
 use serde_json::{Value, json};
+use test_support::fake_stripe::FakeStripe;
 
 async fn setup() -> (FakeStripe, StripeConnect) {
     let fake = FakeStripe::start_default().await.expect("fake Stripe starts");

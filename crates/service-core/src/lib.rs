@@ -18,6 +18,4 @@ pub mod scalars;
 pub mod stripe;
 pub mod subgraph;
 pub mod telemetry;
-#[cfg(feature = "testing")]
-pub mod testing;
 pub mod webhook;

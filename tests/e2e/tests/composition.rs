@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 use common::{ensure_router_deps, repo_root};
-use service_core::testing::TempDir;
+use test_support::TempDir;
 
 fn compose(args: &[&str], envs: &[(&str, &Path)]) -> Output {
     let root = repo_root();

@@ -20,7 +20,7 @@ use entity::{balance_movements, commission_ledger, outbox, webhook_events};
 use sea_orm::sea_query::ExprTrait;
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter};
 use serde_json::{Value, json};
-use service_core::testing::{self, TempDir, TestDb, owner_token};
+use test_support::{self as testing, TempDir, TestDb, owner_token};
 
 /// The recovery target of issue 17: events stored before a crash are applied within this time
 /// of the restart (or of the crash, when another instance keeps running).
@@ -246,7 +246,7 @@ async fn sigkill_mid_stream_loses_nothing_and_recovers_within_two_seconds_on_pos
 async fn crash_and_recover(t: &TestDb) {
     let url = t.database_url();
     let logs = TempDir::new("mallnline-recovery");
-    let stripe = providers::fake_stripe::FakeStripe::start_default().await.expect("fake Stripe");
+    let stripe = test_support::fake_stripe::FakeStripe::start_default().await.expect("fake Stripe");
     let http = http_client();
     let mut pay = [
         Node::new("payments-a", "payments", "PAYMENTS_ADDR", &url, &stripe.base_url()),
@@ -350,7 +350,7 @@ async fn sigterm_during_a_burst_exits_zero_and_loses_nothing_on_postgres() {
 async fn graceful(t: &TestDb) {
     let url = t.database_url();
     let logs = TempDir::new("mallnline-sigterm");
-    let stripe = providers::fake_stripe::FakeStripe::start_default().await.expect("fake Stripe");
+    let stripe = test_support::fake_stripe::FakeStripe::start_default().await.expect("fake Stripe");
     let http = http_client();
     let mut pay = Node::new("payments", "payments", "PAYMENTS_ADDR", &url, &stripe.base_url());
     let mut mur = Node::new("murchases", "murchases", "MURCHASES_ADDR", &url, &stripe.base_url());
@@ -402,7 +402,7 @@ async fn graceful(t: &TestDb) {
 async fn operator_replay(t: &TestDb) {
     let url = t.database_url();
     let logs = TempDir::new("mallnline-replay-cli");
-    let stripe = providers::fake_stripe::FakeStripe::start_default().await.expect("fake Stripe");
+    let stripe = test_support::fake_stripe::FakeStripe::start_default().await.expect("fake Stripe");
     let http = http_client();
     let mut mur = Node::new("murchases", "murchases", "MURCHASES_ADDR", &url, &stripe.base_url());
     mur.start(&http, &logs, 0).await;

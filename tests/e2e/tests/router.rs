@@ -8,7 +8,7 @@ use std::process::Command;
 
 use common::*;
 use serde_json::{Value, json};
-use service_core::testing::{self, TestDb, admin_token, owner_token};
+use test_support::{self as testing, TestDb, admin_token, owner_token};
 
 const CREATE: &str =
     "mutation($m: ID!) { createConnectedAccount(input: {maletId: $m}) { id maletId status providerAccountId } }";
@@ -301,7 +301,7 @@ async fn rs256_subgraph_refuses_hs256_tokens() {
     let (private_pem, public_pem) = rsa_key_pair(keys.path());
     let public_file = keys.path().join("TEST-ONLY-public.pem");
 
-    let stripe = providers::fake_stripe::FakeStripe::start_default().await.expect("fake Stripe");
+    let stripe = test_support::fake_stripe::FakeStripe::start_default().await.expect("fake Stripe");
     let http = http_client();
     let (_payments, base) = start_on_free_port(&http, "/ready", |port| {
         let mut env = subgraph_env(&db.database_url(), &stripe.base_url());

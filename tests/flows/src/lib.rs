@@ -2,10 +2,10 @@
 //! both talking to one fake Stripe.
 #![allow(clippy::missing_panics_doc)]
 
-use providers::fake_stripe::FakeStripe;
 use sea_orm::DatabaseConnection;
 use serde_json::{Value, json};
-use service_core::testing::{self, Gql, events, owner_token};
+use test_support::fake_stripe::FakeStripe;
+use test_support::{self as testing, Gql, events, owner_token};
 
 pub struct Apps {
     pub payments: payments::startup::AppState,

@@ -3,7 +3,7 @@
 use domain::provider::ProviderKind;
 use flows::spawn;
 use serde_json::json;
-use service_core::testing::{self, TestDb, owner_token};
+use test_support::{self as testing, TestDb, owner_token};
 
 #[tokio::test]
 async fn backfill_applies_missed_events_once() {

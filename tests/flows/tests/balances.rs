@@ -5,7 +5,7 @@
 use flows::spawn;
 use sea_orm::{ConnectionTrait, DatabaseConnection, EntityTrait, PaginatorTrait};
 use serde_json::json;
-use service_core::testing::{self, TestDb, admin_token, owner_token};
+use test_support::{self as testing, TestDb, admin_token, owner_token};
 
 async fn count<E: EntityTrait>(db: &DatabaseConnection) -> u64
 where
@@ -108,14 +108,14 @@ async fn payouts_move_pending_to_paid_once() {
     for t in TestDb::all().await {
         let apps = spawn(&t.conn).await;
         let (_, acct) = apps.seller_with_sale("m1", 10_000).await;
-        let mut po = service_core::testing::events::payout("evt_po_1", &acct, 5_000, true);
+        let mut po = test_support::events::payout("evt_po_1", &acct, 5_000, true);
         assert_eq!(apps.webhook(&apps.pay_base, &po).await, 200);
         po["id"] = json!("evt_po_1_redelivered_as_new_id");
         assert_eq!(apps.webhook(&apps.pay_base, &po).await, 200);
         let bal = apps.balances("m1").await;
         assert_eq!((bal["pendingBalance"].clone(), bal["totalPayouts"].clone()), (json!(2992), json!(5000)), "{bal}");
         // The bank bounced it: the money is back in the pending balance, once.
-        let mut failed = service_core::testing::events::payout("evt_po_1_failed", &acct, 5_000, false);
+        let mut failed = test_support::events::payout("evt_po_1_failed", &acct, 5_000, false);
         assert_eq!(apps.webhook(&apps.pay_base, &failed).await, 200);
         failed["id"] = json!("evt_po_1_failed_again");
         assert_eq!(apps.webhook(&apps.pay_base, &failed).await, 200);
@@ -157,7 +157,7 @@ async fn a_refund_after_the_reserve_was_released_comes_out_of_pending() {
         apps.pay_order("ord_1", "pi_1", &acct, 10_000).await;
         let due = apps.settle_all().await;
         assert_eq!(apps.payments.service.release_due_reserves(due).await.expect("release"), 1);
-        let e = service_core::testing::events::charge_refunded("evt_r", "pi_1", 10_000, 4_000);
+        let e = test_support::events::charge_refunded("evt_r", "pi_1", 10_000, 4_000);
         assert_eq!(apps.webhook(&apps.mur_base, &e).await, 200);
         apps.payments.service.consume_ledger_events(10).await.expect("clawback");
         let bal = apps.balances("m1").await;

@@ -3,7 +3,7 @@
 
 use flows::spawn;
 use serde_json::json;
-use service_core::testing::{TestDb, admin_token, error_code, owner_token};
+use test_support::{TestDb, admin_token, error_code, owner_token};
 
 const CREATE: &str = "mutation($i: OrderInput!) { createMurchasePayment(input: $i) { orderId paymentIntentId clientSecret applicationFeeAmount breakdown { commissionAmount processingFee reserveAmount netPayout applicationFeeAmount } } }";
 const PREVIEW: &str = "query($i: OrderInput!) { previewCommission(input: $i) { commissionAmount processingFee reserveAmount netPayout applicationFeeAmount } }";

@@ -4,10 +4,10 @@
 
 use flows::spawn;
 use sea_orm::{ConnectionTrait, QueryTrait};
-use service_core::testing::TestDb;
+use test_support::TestDb;
 
 async fn plan(t: &TestDb, sql: &str) -> String {
-    service_core::testing::explain(t, sql).await
+    test_support::explain(t, sql).await
 }
 
 /// Every table the plan reads is read through an index (SQLite: no bare `SCAN`; PostgreSQL: no

@@ -2,7 +2,7 @@
 
 use flows::spawn;
 use serde_json::json;
-use service_core::testing::{self, TestDb, admin_token, error_code, events, owner_token};
+use test_support::{self as testing, TestDb, admin_token, error_code, events, owner_token};
 
 #[tokio::test]
 async fn failed_then_paid_payout_is_not_counted() {

@@ -6,7 +6,7 @@ use entity::outbox;
 use flows::spawn;
 use sea_orm::{ColumnTrait, DbBackend, EntityTrait, PaginatorTrait, QueryFilter};
 use serde_json::json;
-use service_core::testing::{TestDb, admin_token, events};
+use test_support::{TestDb, admin_token, events};
 
 #[tokio::test]
 async fn a_ledger_event_claimed_by_a_consumer_that_dies_is_applied_at_once_by_the_next() {
@@ -79,9 +79,9 @@ async fn an_admin_replay_of_a_payments_event_is_applied_by_payments() {
             }
         });
         // A commissions admin without MANAGE_PAYOUTS may not move payments' money this way.
-        let commissions_only = service_core::testing::token("ops", "MANAGE_COMMISSIONS VIEW_REVENUE", &["*"], 600);
+        let commissions_only = test_support::token("ops", "MANAGE_COMMISSIONS VIEW_REVENUE", &["*"], 600);
         let denied = apps.mur.run(Some(&commissions_only), REPLAY, json!({"id": row.id, "r": "x"})).await;
-        assert_eq!(service_core::testing::error_code(&denied).as_deref(), Some("FORBIDDEN"), "{denied}");
+        assert_eq!(test_support::error_code(&denied).as_deref(), Some("FORBIDDEN"), "{denied}");
         let r = apps.mur.run(Some(&admin_token()), REPLAY, json!({"id": row.id, "r": "account currency fixed"})).await;
         retries.abort();
         assert_eq!(r["data"]["replayWebhookEvent"]["receiver"], "PAYMENTS", "{:?}: {r}", t.backend);

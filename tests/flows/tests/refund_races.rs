@@ -5,7 +5,7 @@
 use flows::{Apps, spawn};
 use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter};
 use serde_json::{Value, json};
-use service_core::testing::{self, TestDb, admin_token};
+use test_support::{self as testing, TestDb, admin_token};
 
 const REFUND: &str = "mutation($o: ID!, $a: Int!, $k: String) { refundMurchase(maletId: \"m1\", orderId: $o, amount: $a, reason: \"order cancelled\", idempotencyKey: $k) { refundedAmount refundedCommission commissionAmount reserveAmount netPayout status } }";
 const ENTRY: &str = "{ commissionLedger(maletId: \"m1\") { grossAmount refundedAmount refundedCommission commissionAmount processingFee reserveAmount affiliateAmount netPayout status } }";

@@ -4,7 +4,7 @@
 
 use flows::spawn;
 use serde_json::json;
-use service_core::testing::{self, TestDb, admin_token, error_code, owner_token};
+use test_support::{self as testing, TestDb, admin_token, error_code, owner_token};
 
 const REFUND: &str = "mutation($o: ID!, $a: Int!) { refundMurchase(maletId: \"m1\", orderId: $o, amount: $a, reason: \"order cancelled\") { refundedAmount refundedCommission commissionAmount reserveAmount netPayout status } }";
 

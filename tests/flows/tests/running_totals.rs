@@ -6,7 +6,7 @@
 use flows::{Apps, spawn};
 use sea_orm::DatabaseConnection;
 use serde_json::{Value, json};
-use service_core::testing::{TestDb, admin_token, events, owner_token};
+use test_support::{TestDb, admin_token, events, owner_token};
 
 struct Lcg(u64);
 
@@ -133,7 +133,7 @@ async fn concurrent_sales_on_two_instances_add_up_exactly() {
             );
             let base = bases[usize::try_from(i).unwrap_or(0) % 2].clone();
             let http = apps.http.clone();
-            async move { service_core::testing::post_webhook(&http, &base, &e).await }
+            async move { test_support::post_webhook(&http, &base, &e).await }
         });
         let statuses = futures::future::join_all(sends).await;
         assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");

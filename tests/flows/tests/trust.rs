@@ -5,7 +5,7 @@
 use flows::spawn;
 use sea_orm::ConnectionTrait;
 use serde_json::json;
-use service_core::testing::{self, TestDb, admin_token, error_code, order_service_token, owner_token};
+use test_support::{self as testing, TestDb, admin_token, error_code, order_service_token, owner_token};
 
 const CREATE: &str = "mutation($i: OrderInput!) { createMurchasePayment(input: $i) { paymentIntentId breakdown { commissionableBase commissionAmount } } }";
 

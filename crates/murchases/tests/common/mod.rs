@@ -5,7 +5,7 @@ use murchases::config::Config;
 use murchases::startup::{self, AppState};
 use sea_orm::{ConnectionTrait, DatabaseConnection};
 use serde_json::{Value, json};
-use service_core::testing::{self, Gql, TestDb};
+use test_support::{self as testing, Gql, TestDb};
 
 pub struct TestApp {
     pub base: String,

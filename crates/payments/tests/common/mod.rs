@@ -3,10 +3,10 @@
 
 use payments::config::Config;
 use payments::startup::{self, AppState};
-use providers::fake_stripe::FakeStripe;
 use sea_orm::DatabaseConnection;
 use serde_json::{Value, json};
-use service_core::testing::{self, Gql};
+use test_support::fake_stripe::FakeStripe;
+use test_support::{self as testing, Gql};
 
 pub struct TestApp {
     pub base: String,

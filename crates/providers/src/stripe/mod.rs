@@ -100,7 +100,7 @@ impl std::fmt::Debug for StripeConnect {
 impl StripeConnect {
     /// A provider using `secret_key` (`sk_…`/`rk_…`) against `api_base` (Stripe itself when
     /// `None` or empty; the services pass `STRIPE_API_BASE`, e.g. the base URL of
-    /// `providers::fake_stripe::FakeStripe` in tests). A trailing `/` is optional; the `v1/…`
+    /// `test_support::fake_stripe::FakeStripe` in tests). A trailing `/` is optional; the `v1/…`
     /// paths are appended to it.
     ///
     /// # Errors

@@ -10,9 +10,9 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use providers::fake_stripe::FakeStripe;
 use serde_json::{Value, json};
-use service_core::testing::{self, TempDir};
+use test_support::fake_stripe::FakeStripe;
+use test_support::{self as testing, TempDir};
 
 /// How long a process may take to answer its readiness check.
 pub const START_TIMEOUT: Duration = Duration::from_secs(30);

@@ -1,7 +1,7 @@
-//! An in-process fake of the Stripe API for tests (cargo feature `fake-stripe`).
+//! An in-process fake of the Stripe API for tests.
 //!
 //! [`FakeStripe`] is an axum HTTP server on `127.0.0.1:<random port>` that answers the calls
-//! [`crate::stripe::StripeConnect`] makes with Stripe's own example objects (`fixtures3.json` from
+//! [`providers::stripe::StripeConnect`] makes with Stripe's own example objects (`fixtures3.json` from
 //! Stripe's OpenAPI repository), adjusted per request: fresh ids, the amounts, currency,
 //! destination and metadata of the request, a unique account-link URL, and so on. It behaves like
 //! Stripe where tests depend on it:

@@ -1,4 +1,5 @@
-//! Test harness: every database test runs on SQLite and on PostgreSQL.
+//! Test doubles and harnesses (a dev-dependency only): every database test runs on SQLite and
+//! on PostgreSQL; [`fake_stripe`] answers like the Stripe API.
 //!
 //! PostgreSQL is taken from `TEST_POSTGRES_URL` (default `postgres://postgres@127.0.0.1:5432/test`);
 //! each test gets a fresh schema. When PostgreSQL is unreachable the PostgreSQL half is skipped
@@ -6,7 +7,9 @@
 
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend};
 
-use crate::db;
+use service_core::db;
+
+pub mod fake_stripe;
 
 pub const DEFAULT_TEST_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
 
@@ -138,7 +141,7 @@ pub const TEST_WEBHOOK_SECRET: &str = "whsec_test_secret";
 
 /// An HS256 token for tests.
 pub fn token(sub: &str, scope: &str, malets: &[&str], ttl_secs: i64) -> String {
-    let claims = crate::auth::Claims {
+    let claims = service_core::auth::Claims {
         sub: sub.to_owned(),
         scope: scope.to_owned(),
         malets: malets.iter().map(|m| (*m).to_owned()).collect(),
@@ -148,12 +151,12 @@ pub fn token(sub: &str, scope: &str, malets: &[&str], ttl_secs: i64) -> String {
         nbf: None,
         iat: Some(chrono::Utc::now().timestamp()),
     };
-    crate::auth::mint_hs256(&secrecy::SecretString::from(TEST_JWT_SECRET.to_owned()), &claims).expect("mint")
+    service_core::auth::mint_hs256(&secrecy::SecretString::from(TEST_JWT_SECRET.to_owned()), &claims).expect("mint")
 }
 
 /// A token with explicit `nbf` / `iat` (for the clock-claim tests).
 pub fn token_with_times(nbf: Option<i64>, iat: Option<i64>) -> String {
-    let claims = crate::auth::Claims {
+    let claims = service_core::auth::Claims {
         sub: "owner-of-m1".into(),
         scope: "VIEW_PAYOUTS MANAGE_PAYOUTS VIEW_REVENUE".into(),
         malets: vec!["m1".into()],
@@ -163,7 +166,7 @@ pub fn token_with_times(nbf: Option<i64>, iat: Option<i64>) -> String {
         nbf,
         iat,
     };
-    crate::auth::mint_hs256(&secrecy::SecretString::from(TEST_JWT_SECRET.to_owned()), &claims).expect("mint")
+    service_core::auth::mint_hs256(&secrecy::SecretString::from(TEST_JWT_SECRET.to_owned()), &claims).expect("mint")
 }
 
 /// The order service's token: creates checkout payments and describes their commissionable
@@ -188,8 +191,8 @@ pub fn stripe_signature(body: &str) -> String {
 }
 
 /// Settings for test apps: the test JWT secret, no issuer/audience.
-pub fn auth_settings() -> crate::auth::AuthSettings {
-    crate::auth::AuthSettings {
+pub fn auth_settings() -> service_core::auth::AuthSettings {
+    service_core::auth::AuthSettings {
         jwt_secret: Some(secrecy::SecretString::from(TEST_JWT_SECRET.to_owned())),
         jwt_public_key_file: None,
         jwt_issuer: None,
@@ -198,8 +201,8 @@ pub fn auth_settings() -> crate::auth::AuthSettings {
 }
 
 /// Stripe settings for test apps, pointing at `api_base` (a fake Stripe) when given.
-pub fn stripe_settings(api_base: Option<String>) -> crate::stripe::StripeSettings {
-    crate::stripe::StripeSettings {
+pub fn stripe_settings(api_base: Option<String>) -> service_core::stripe::StripeSettings {
+    service_core::stripe::StripeSettings {
         stripe_secret_key: Some(secrecy::SecretString::from("sk_test_fake".to_owned())),
         stripe_api_base: api_base,
         stripe_webhook_secrets: secrecy::SecretString::from(format!("whsec_old_rotated,{TEST_WEBHOOK_SECRET}")),
@@ -236,8 +239,8 @@ pub fn error_code(response: &serde_json::Value) -> Option<String> {
 }
 
 /// Common settings of test apps: test JWT and webhook secrets, jobs off (tests run them).
-pub fn common_settings(stripe_api_base: Option<String>) -> crate::config::CommonSettings {
-    crate::config::CommonSettings {
+pub fn common_settings(stripe_api_base: Option<String>) -> service_core::config::CommonSettings {
+    service_core::config::CommonSettings {
         database_url: String::new(),
         skip_migrations: true,
         app_env: "test".into(),
@@ -245,7 +248,7 @@ pub fn common_settings(stripe_api_base: Option<String>) -> crate::config::Common
         job_interval_secs: 0,
         webhook_retry_interval_ms: 1000,
         graphql_body_limit: 64 * 1024,
-        http: crate::http::HttpLimits::default(),
+        http: service_core::http::HttpLimits::default(),
         auth: auth_settings(),
         stripe: stripe_settings(stripe_api_base),
     }
