@@ -34,6 +34,9 @@ pub enum EventKind {
     Dispute(Dispute),
     /// The current state of a seller's payout account.
     AccountSnapshot(AccountSnapshot),
+    /// The seller withdrew the platform's access to its provider account (e.g. PayPal consent
+    /// revoked): no more sales or payouts through it.
+    AccountRevoked { provider_account_id: String },
     /// A payout to a seller's bank or wallet was paid, or failed / came back.
     Payout(PayoutUpdate),
     /// The platform moved money to a seller's account (e.g. a reserve release).

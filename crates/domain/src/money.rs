@@ -92,6 +92,54 @@ impl Currency {
     pub fn exponent(&self) -> u32 {
         CURRENCIES.iter().find(|(c, _)| c.as_bytes() == self.0).map(|(_, e)| *e).unwrap_or(2)
     }
+
+    /// Minor units of a decimal amount string in this currency (`"100.00"` USD → 10000,
+    /// `"1000"` JPY → 1000), exactly: never through a float. Refused: anything but an optional
+    /// `-`, digits and at most one `.` with digits; more decimal places than the currency has
+    /// (`"10.005"` USD, `"1000.5"` JPY); amounts beyond `i64`.
+    pub fn minor_from_decimal(&self, text: &str) -> Result<i64, MoneyError> {
+        let invalid = || MoneyError::NotInteger(text.to_owned());
+        let (negative, digits) = match text.strip_prefix('-') {
+            Some(rest) => (true, rest),
+            None => (false, text),
+        };
+        let (whole, fraction) = match digits.split_once('.') {
+            Some((w, f)) => (w, f),
+            None => (digits, ""),
+        };
+        let all_digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+        if (whole.is_empty() && fraction.is_empty())
+            || !all_digits(whole)
+            || !all_digits(fraction)
+            || (digits.contains('.') && fraction.is_empty())
+        {
+            return Err(invalid());
+        }
+        let exponent = self.exponent() as usize;
+        // Trailing zeros beyond the currency's places are exact ("1000.00" JPY is 1000).
+        let significant = fraction.trim_end_matches('0');
+        if significant.len() > exponent {
+            return Err(invalid());
+        }
+        let padded = format!("{whole}{fraction:0<exponent$}");
+        let padded = &padded[..whole.len() + exponent];
+        let magnitude: i128 = if padded.is_empty() { Ok(0) } else { padded.parse().map_err(|_| MoneyError::Overflow) }?;
+        i64::try_from(if negative { -magnitude } else { magnitude }).map_err(|_| MoneyError::Overflow)
+    }
+
+    /// The decimal string of `minor` units in this currency (10000 USD → `"100.00"`, 1000 JPY →
+    /// `"1000"`), the form PayPal and storefront APIs take.
+    pub fn decimal_from_minor(&self, minor: i64) -> String {
+        let exponent = self.exponent() as usize;
+        let sign = if minor < 0 { "-" } else { "" };
+        let digits = minor.unsigned_abs().to_string();
+        if exponent == 0 {
+            return format!("{sign}{digits}");
+        }
+        let digits = format!("{digits:0>width$}", width = exponent + 1);
+        let (whole, fraction) = digits.split_at(digits.len() - exponent);
+        format!("{sign}{whole}.{fraction}")
+    }
 }
 
 impl fmt::Display for Currency {
@@ -241,6 +289,41 @@ pub fn mul_div(amount: i64, numerator: i64, denominator: i64, rounding: Rounding
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn decimal_strings_convert_exactly_by_the_currency_exponent() {
+        let usd = Currency::USD;
+        assert_eq!(usd.minor_from_decimal("100.00"), Ok(10_000));
+        assert_eq!(usd.minor_from_decimal("20.08"), Ok(2008));
+        assert_eq!(usd.minor_from_decimal("0.1"), Ok(10));
+        assert_eq!(usd.minor_from_decimal("40"), Ok(4000));
+        assert_eq!(usd.minor_from_decimal(".5"), Ok(50));
+        assert_eq!(usd.minor_from_decimal("-3.20"), Ok(-320));
+        assert_eq!(usd.minor_from_decimal("1.230"), Ok(123));
+        assert_eq!(Currency::JPY.minor_from_decimal("1000"), Ok(1000));
+        assert_eq!(Currency::JPY.minor_from_decimal("1000.00"), Ok(1000));
+        for bad in ["10.005", "1e3", "", ".", "1.", "1,00", " 1.00", "+1", "0x10", "1.2.3", "--1", "NaN"] {
+            assert!(usd.minor_from_decimal(bad).is_err(), "{bad:?}");
+        }
+        assert!(Currency::JPY.minor_from_decimal("1000.5").is_err());
+        assert_eq!(usd.minor_from_decimal("92233720368547758.07"), Ok(i64::MAX));
+        assert_eq!(usd.minor_from_decimal("92233720368547758.08"), Err(MoneyError::Overflow));
+        assert_eq!(usd.minor_from_decimal("-92233720368547758.08"), Ok(i64::MIN));
+        assert_eq!(usd.decimal_from_minor(i64::MIN), "-92233720368547758.08");
+        assert_eq!(usd.decimal_from_minor(2008), "20.08");
+        assert_eq!(usd.decimal_from_minor(5), "0.05");
+        assert_eq!(usd.decimal_from_minor(-320), "-3.20");
+        assert_eq!(Currency::JPY.decimal_from_minor(1000), "1000");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn decimal_strings_round_trip(minor in proptest::prelude::any::<i64>(), jpy in proptest::prelude::any::<bool>()) {
+            let currency = if jpy { Currency::JPY } else { Currency::USD };
+            let text = currency.decimal_from_minor(minor);
+            proptest::prop_assert_eq!(currency.minor_from_decimal(&text), Ok(minor));
+        }
+    }
 
     #[test]
     fn currency_parses_case_insensitively_and_rejects_unknown() {

@@ -13,6 +13,7 @@ pub struct MalformedEvent(pub String);
 pub fn normalize(provider: ProviderKind, payload: &str) -> Result<ProviderEvent, MalformedEvent> {
     match provider {
         ProviderKind::StripeConnect => crate::stripe::transformers::normalize(payload),
+        ProviderKind::Paypal => crate::paypal::transformers::normalize(payload),
         other => Err(MalformedEvent(format!("{other} sends no webhooks we read"))),
     }
 }

@@ -11,4 +11,5 @@
 
 pub mod events;
 pub mod manual;
+pub mod paypal;
 pub mod stripe;

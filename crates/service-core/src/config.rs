@@ -4,7 +4,7 @@ use crate::auth::AuthSettings;
 
 use crate::stripe::StripeSettings;
 
-/// Database, environment, limits, jobs, JWT and Stripe settings, all from environment variables.
+/// Database, environment, limits, jobs, JWT, Stripe and PayPal settings, all from environment variables.
 #[derive(Debug, Clone, clap::Args)]
 pub struct CommonSettings {
     /// Database connection string (SQLite file by default; `postgres://…` in production).
@@ -36,6 +36,8 @@ pub struct CommonSettings {
     pub auth: AuthSettings,
     #[command(flatten)]
     pub stripe: StripeSettings,
+    #[command(flatten)]
+    pub paypal: crate::paypal::PaypalSettings,
 }
 
 impl CommonSettings {

@@ -68,8 +68,9 @@ pub struct StripeVerifier {
     tolerance_secs: i64,
 }
 
+#[async_trait::async_trait]
 impl SignatureVerifier for StripeVerifier {
-    fn verify(&self, payload: &[u8], headers: &HeaderMap) -> Result<(), String> {
+    async fn verify(&self, payload: &[u8], headers: &HeaderMap) -> Result<(), String> {
         let header = headers.get("stripe-signature").and_then(|v| v.to_str().ok()).unwrap_or("");
         verify(payload, header, &self.secrets, self.tolerance_secs, chrono::Utc::now().timestamp())
             .map_err(|e| e.to_string())

@@ -80,12 +80,21 @@ impl<S: Clone, E: async_graphql::Executor + Clone> SubgraphState<S, E> {
         applier: Arc<dyn EventApplier>,
     ) -> anyhow::Result<Self> {
         let inbox = Inbox { db: db.clone(), receiver: name, applier };
-        let webhooks = vec![WebhookState {
-            inbox: inbox.clone(),
-            provider: domain::provider::ProviderKind::StripeConnect,
-            path: "stripe",
-            verifier: Arc::new(common.stripe.verifier()),
-        }];
+        use domain::provider::ProviderKind;
+        let webhooks = vec![
+            WebhookState {
+                inbox: inbox.clone(),
+                provider: ProviderKind::StripeConnect,
+                path: "stripe",
+                verifier: Arc::new(common.stripe.verifier()),
+            },
+            WebhookState {
+                inbox: inbox.clone(),
+                provider: ProviderKind::Paypal,
+                path: "paypal",
+                verifier: Arc::new(common.paypal.verifier()),
+            },
+        ];
         Ok(SubgraphState {
             name,
             db,

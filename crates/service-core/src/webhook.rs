@@ -65,9 +65,11 @@ pub trait EventApplier: Send + Sync + 'static {
     ) -> Result<Outcome, ApplyError>;
 }
 
-/// Verifies a raw body against the request headers (signature, timestamp tolerance).
+/// Verifies a raw body against the request headers (signature, timestamp tolerance), before
+/// anything is parsed. One per provider.
+#[async_trait]
 pub trait SignatureVerifier: Send + Sync + 'static {
-    fn verify(&self, payload: &[u8], headers: &HeaderMap) -> Result<(), String>;
+    async fn verify(&self, payload: &[u8], headers: &HeaderMap) -> Result<(), String>;
 }
 
 /// Where an inbox event is. Stored as its upper-case name (`webhook_events.status`).
@@ -590,7 +592,7 @@ fn reject(status: StatusCode, code: &str, message: &str) -> Response {
 
 /// `POST /webhooks/<provider>`. Body size is limited by the router (413 above the limit).
 pub async fn receive_webhook(State(state): State<WebhookState>, headers: HeaderMap, body: Bytes) -> Response {
-    if let Err(why) = state.verifier.verify(&body, &headers) {
+    if let Err(why) = state.verifier.verify(&body, &headers).await {
         tracing::info!(reason = %why, "webhook signature rejected");
         metrics::counter!("webhook_rejected_total", "reason" => "signature").increment(1);
         return reject(StatusCode::BAD_REQUEST, "INVALID_SIGNATURE", &why);

@@ -10,6 +10,7 @@ use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend};
 use service_core::db;
 
 pub mod fake_stripe;
+pub mod paypal;
 
 pub const DEFAULT_TEST_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
 
@@ -251,6 +252,7 @@ pub fn common_settings(stripe_api_base: Option<String>) -> service_core::config:
         http: service_core::http::HttpLimits::default(),
         auth: auth_settings(),
         stripe: stripe_settings(stripe_api_base),
+        paypal: paypal::settings(),
     }
 }
 

@@ -36,6 +36,15 @@ impl TestApp {
         testing::post_webhook(&self.http, &self.base, event).await
     }
 
+    /// Posts `body` to `/webhooks/paypal` with `headers`; returns the HTTP status.
+    pub async fn paypal_webhook(&self, body: &str, headers: &[(&'static str, String)]) -> u16 {
+        let mut req = self.http.post(format!("{}/webhooks/paypal", self.base)).body(body.to_owned());
+        for (name, value) in headers {
+            req = req.header(*name, value);
+        }
+        req.send().await.expect("webhook").status().as_u16()
+    }
+
     pub async fn raw_webhook(&self, body: String, signature: Option<String>) -> u16 {
         let mut req = self.http.post(format!("{}/webhooks/stripe", self.base)).body(body);
         if let Some(s) = signature {
@@ -55,12 +64,24 @@ pub fn payment_succeeded(event_id: &str, pi: &str, order: &str, malet: Option<&s
 #[allow(unused_imports)]
 pub use testing::events::charge_refunded;
 
-/// Inserts a connected account row directly (payments' table) for murchases' reads.
+/// Inserts a Stripe connected account row directly (payments' table) for murchases' reads.
 pub async fn seed_account(db: &DatabaseConnection, malet: &str, acct: &str, status: &str) {
+    seed_provider_account(db, "STRIPE_CONNECT", malet, acct, status, "USD").await
+}
+
+/// Inserts a connected account of `provider` settling in `currency`.
+pub async fn seed_provider_account(
+    db: &DatabaseConnection,
+    provider: &str,
+    malet: &str,
+    acct: &str,
+    status: &str,
+    currency: &str,
+) {
     db.execute_unprepared(&format!(
         "INSERT INTO connected_accounts (id, malet_id, user_id, provider, provider_account_id, status, rolling_reserve_rate, \
-         currency, created_at, updated_at) VALUES ('{}', '{malet}', 'u-{malet}', 'STRIPE_CONNECT', '{acct}', '{status}', '0.1', \
-         'USD', '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z')",
+         currency, created_at, updated_at) VALUES ('{}', '{malet}', 'u-{malet}', '{provider}', '{acct}', '{status}', '0.1', \
+         '{currency}', '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z')",
         uuid::Uuid::new_v4()
     ))
     .await

@@ -77,6 +77,47 @@ impl Payments {
         Ok(Outcome::Applied)
     }
 
+    /// The seller withdrew the platform's access (e.g. PayPal consent revoked): nothing more is
+    /// charged or paid out through the account, and an ACTIVE account is suspended for an admin.
+    async fn on_account_revoked(
+        &self,
+        txn: &DatabaseTransaction,
+        event: &ProviderEvent,
+        provider_account_id: &str,
+    ) -> Result<Outcome, ApplyError> {
+        let Some(account) = repo::accounts::by_provider_account(txn, provider_account_id).await? else {
+            return Ok(Outcome::Ignored(format!("unknown account {provider_account_id}")));
+        };
+        let account = repo::accounts::for_update(txn, &account.id).await?.unwrap_or(account);
+        let status: AccountStatus = account.status.parse().map_err(|e| ApplyError::Retry(format!("{e}")))?;
+        let before = serde_json::json!({"status": account.status, "charges_enabled": account.charges_enabled,
+            "payouts_enabled": account.payouts_enabled});
+        let mut am: connected_accounts::ActiveModel = account.clone().into();
+        am.charges_enabled = Set(false);
+        am.payouts_enabled = Set(false);
+        if status == AccountStatus::Active {
+            am.status = Set(AccountStatus::Suspended.as_str().to_owned());
+            am.status_reason = Set(Some(format!("the seller revoked the platform's access at {}", event.provider)));
+        }
+        am.updated_at = Set(clock::now());
+        let updated = am.update(txn).await?;
+        audit::record(
+            txn,
+            AuditEntry {
+                actor: event.provider.as_str(),
+                action: "account_access_revoked",
+                entity_type: "connected_account",
+                entity_id: &updated.id,
+                before: Some(before),
+                after: Some(serde_json::json!({"status": updated.status, "charges_enabled": false,
+                    "payouts_enabled": false})),
+                reason: Some(&event.id),
+            },
+        )
+        .await?;
+        Ok(Outcome::Applied)
+    }
+
     async fn on_transfer_created(
         &self,
         txn: &DatabaseTransaction,
@@ -313,6 +354,9 @@ impl EventApplier for PaymentsEvents {
     async fn apply(&self, txn: &DatabaseTransaction, event: &ProviderEvent, _raw: &str) -> Result<Outcome, ApplyError> {
         match &event.kind {
             EventKind::AccountSnapshot(a) => self.0.on_account_snapshot(txn, event, a).await,
+            EventKind::AccountRevoked { provider_account_id } => {
+                self.0.on_account_revoked(txn, event, provider_account_id).await
+            }
             EventKind::TransferCreated(t) => self.0.on_transfer_created(txn, event, t).await,
             EventKind::Payout(p) => self.0.on_payout(txn, event, p).await,
             EventKind::Dispute(d) => self.0.on_dispute(txn, event, d).await,

@@ -74,4 +74,5 @@ impl TestApp {
     }
 }
 
+#[allow(unused_imports)]
 pub use testing::events::account_updated;

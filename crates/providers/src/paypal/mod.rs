@@ -1,0 +1,7 @@
+//! PayPal (marketplace: Partner Referrals onboarding, Orders v2 with platform fees, Payouts).
+//!
+//! - [`webhook`]: offline verification of PayPal's RSA-SHA256 webhook signatures.
+//! - [`transformers`]: PayPal webhook bodies → provider-neutral events.
+
+pub mod transformers;
+pub mod webhook;
