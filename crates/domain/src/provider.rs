@@ -91,7 +91,11 @@ pub struct ProviderAccount {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OnboardingLinkRequest {
-    pub provider_account_id: String,
+    /// Our id of the account: the reference a provider that only learns the seller's own id at
+    /// the end of onboarding (PayPal's `tracking_id`) sends back with it.
+    pub account_id: String,
+    /// The provider's id of the account, when it has one before onboarding (Stripe).
+    pub provider_account_id: Option<String>,
     pub refresh_url: String,
     pub return_url: String,
 }
@@ -116,7 +120,10 @@ pub struct DestinationCharge {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChargeCreated {
     pub payment_id: String,
+    /// What the buyer's browser confirms the payment with (Stripe's PaymentIntent secret).
     pub client_secret: Option<String>,
+    /// Where the buyer approves the payment (PayPal's approval link).
+    pub approval_url: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -153,8 +160,12 @@ pub struct PayoutCreated {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RefundRequest {
     pub payment_id: String,
-    /// Refunded to the buyer (minor units).
+    /// The provider's id of the captured money, where it differs from the payment (PayPal's
+    /// capture of an order).
+    pub charge_id: Option<String>,
+    /// Refunded to the buyer (minor units of `currency`, the payment's).
     pub amount: i64,
+    pub currency: Currency,
     pub reverse_transfer: bool,
     pub metadata: BTreeMap<String, String>,
     /// The key of the refund: a retry with the same key repeats nothing.
@@ -205,10 +216,22 @@ pub struct ProviderEvent {
     pub payload: String,
 }
 
+/// How a seller's account with a provider becomes ACTIVE.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Onboarding {
+    /// The seller follows a provider-hosted link; the provider's webhook activates the account.
+    HostedLink,
+    /// There is no provider onboarding: an admin confirms the account (MANUAL).
+    AdminConfirms,
+}
+
 /// One payout provider (Stripe Connect, manual, PayPal, …).
 #[async_trait]
 pub trait PayoutProvider: Send + Sync {
     fn kind(&self) -> ProviderKind;
+    fn onboarding(&self) -> Onboarding {
+        Onboarding::HostedLink
+    }
     async fn create_account(&self, req: CreateAccount) -> Result<ProviderAccount, ProviderError>;
     async fn onboarding_link(&self, req: OnboardingLinkRequest) -> Result<OnboardingLink, ProviderError>;
     async fn update_payout_schedule(

@@ -22,7 +22,7 @@ pub fn state(config: &Config, db: DatabaseConnection) -> anyhow::Result<AppState
     let service = Murchases {
         db: db.clone(),
         config: Arc::new(common.commission()?),
-        providers: common.stripe.registry()?,
+        providers: common.providers()?,
         settle_after_days: config.settle_after_days,
     };
     let schema = graphql::build(Some(service.clone()), common.development());

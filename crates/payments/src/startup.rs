@@ -23,7 +23,7 @@ pub fn state(config: &Config, db: DatabaseConnection) -> anyhow::Result<AppState
     let service = Payments {
         db: db.clone(),
         config: Arc::new(common.commission()?),
-        providers: common.stripe.registry()?,
+        providers: common.providers()?,
         settings: Arc::new(PaymentsSettings {
             onboarding_return_url: config.onboarding_return_url.clone(),
             onboarding_refresh_url: config.onboarding_refresh_url.clone(),

@@ -4,7 +4,7 @@
 
 use async_trait::async_trait;
 use domain::provider::{
-    ChargeCreated, CreateAccount, DestinationCharge, FeeRefundCreated, FeeRefundRequest, OnboardingLink,
+    ChargeCreated, CreateAccount, DestinationCharge, FeeRefundCreated, FeeRefundRequest, Onboarding, OnboardingLink,
     OnboardingLinkRequest, PayoutCreated, PayoutProvider, PayoutRequest, ProviderAccount, ProviderBalance,
     ProviderError, ProviderEvent, ProviderKind, RefundCreated, RefundRequest, TransferCreated, TransferRequest,
 };
@@ -43,6 +43,10 @@ impl PayoutProvider for Manual {
             payouts_enabled: false,
             currency: None,
         })
+    }
+
+    fn onboarding(&self) -> Onboarding {
+        Onboarding::AdminConfirms
     }
 
     async fn onboarding_link(&self, _req: OnboardingLinkRequest) -> Result<OnboardingLink, ProviderError> {
@@ -145,7 +149,8 @@ mod tests {
 
         let link = m
             .onboarding_link(OnboardingLinkRequest {
-                provider_account_id: "a".into(),
+                account_id: "a".into(),
+                provider_account_id: None,
                 refresh_url: "r".into(),
                 return_url: "r".into(),
             })
@@ -175,6 +180,8 @@ mod tests {
         let refund = m
             .refund(RefundRequest {
                 payment_id: "pi".into(),
+                charge_id: None,
+                currency: Currency::USD,
                 amount: 1,
                 reverse_transfer: true,
                 metadata: BTreeMap::new(),

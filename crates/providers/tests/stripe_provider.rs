@@ -89,7 +89,8 @@ async fn onboarding_link_is_an_account_onboarding_link_with_both_urls() {
     let (fake, stripe) = setup().await;
     let account = new_account(&stripe, "k1").await;
     let request = OnboardingLinkRequest {
-        provider_account_id: account.clone(),
+        account_id: "our-account-1".into(),
+        provider_account_id: Some(account.clone()),
         refresh_url: "https://app.example/onboarding/refresh".into(),
         return_url: "https://app.example/onboarding/done".into(),
     };
@@ -227,6 +228,8 @@ async fn transfer_payout_refund_and_balance_send_what_stripe_expects() {
     let pi = stripe.create_destination_charge(charge(&account, "c1")).await.expect("charge").payment_id;
     let refund = |amount: i64, key: &str| RefundRequest {
         payment_id: pi.clone(),
+        charge_id: None,
+        currency: Currency::USD,
         amount,
         reverse_transfer: true,
         metadata: metadata(&[("orderId", "order-42"), ("refundId", key)]),
@@ -274,6 +277,8 @@ async fn transfer_payout_refund_and_balance_send_what_stripe_expects() {
 fn refund_request(payment_id: &str, amount: i64, key: &str) -> RefundRequest {
     RefundRequest {
         payment_id: payment_id.into(),
+        charge_id: None,
+        currency: Currency::USD,
         amount,
         reverse_transfer: true,
         metadata: metadata(&[("orderId", "order-42"), ("ledgerId", "led-1")]),
@@ -576,6 +581,8 @@ async fn stripe_errors_map_to_rejected_ambiguous_and_unavailable() {
     let err = stripe
         .refund(RefundRequest {
             payment_id: String::new(),
+            charge_id: None,
+            currency: Currency::USD,
             amount: 1,
             reverse_transfer: true,
             metadata: BTreeMap::new(),

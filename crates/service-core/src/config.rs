@@ -45,6 +45,16 @@ impl CommonSettings {
         self.app_env == "development"
     }
 
+    /// The configured providers: MANUAL always, Stripe Connect and PayPal when their credentials
+    /// are set (a flow asking for one that is not gets a clear `NotSupported`).
+    pub fn providers(&self) -> anyhow::Result<crate::registry::ProviderRegistry> {
+        let mut registry = self.stripe.registry()?;
+        if let Some(paypal) = self.paypal.provider()? {
+            registry = registry.with(std::sync::Arc::new(paypal));
+        }
+        Ok(registry)
+    }
+
     /// The commission configuration: `COMMISSION_CONFIG` or the shipped file.
     pub fn commission(&self) -> anyhow::Result<domain::commission::CommissionConfig> {
         Ok(match &self.commission_config {

@@ -9,6 +9,7 @@ use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend};
 
 use service_core::db;
 
+pub mod fake_paypal;
 pub mod fake_stripe;
 pub mod paypal;
 

@@ -158,6 +158,9 @@ pub fn now_rfc3339() -> String {
 /// Test app settings: the test webhook id, certificates from [`certs`].
 pub fn settings() -> service_core::paypal::PaypalSettings {
     service_core::paypal::PaypalSettings {
+        paypal_client_id: None,
+        paypal_client_secret: None,
+        paypal_api_base: None,
         paypal_webhook_id: Some(TEST_PAYPAL_WEBHOOK_ID.to_owned()),
         paypal_cert_url_test_base: Some(certs().base().to_owned()),
         paypal_webhook_tolerance_secs: providers::paypal::webhook::DEFAULT_TOLERANCE_SECS,

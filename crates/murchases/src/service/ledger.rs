@@ -475,7 +475,10 @@ impl Murchases {
         let created = provider
             .refund(RefundRequest {
                 payment_id: entry.provider_payment_id.clone(),
+                charge_id: entry.provider_charge_id.clone(),
                 amount,
+                currency: Currency::parse(&entry.currency)
+                    .map_err(|e| ServiceError::Internal(format!("stored currency: {e}")))?,
                 reverse_transfer: true,
                 metadata,
                 idempotency_key: format!("refund:{}:{request_key}", entry.id),

@@ -4,7 +4,7 @@
 use domain::ids::MaletId;
 use domain::lifecycle::AccountStatus;
 use domain::permissions::{Actor, Permission};
-use domain::provider::{CreateAccount, OnboardingLinkRequest, ProviderKind};
+use domain::provider::{CreateAccount, Onboarding, OnboardingLinkRequest, ProviderKind};
 use domain::schedule::PayoutSchedule;
 use entity::connected_accounts;
 use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter};
@@ -161,8 +161,8 @@ impl Payments {
             },
         )
         .await?;
-        if account.provider_account_id.is_none() {
-            // Providers without an external account (MANUAL) wait for an admin's confirmation.
+        if provider.onboarding() == Onboarding::AdminConfirms {
+            // Providers without onboarding (MANUAL) wait for an admin's confirmation.
             return Ok(account);
         }
         // Issue the onboarding link; on failure the account stays PENDING and
@@ -172,13 +172,13 @@ impl Payments {
 
     async fn issue_link(&self, account: connected_accounts::Model) -> ServiceResult<connected_accounts::Model> {
         let provider = self.providers.get(provider_of(&account)?)?;
-        let provider_account_id = account
-            .provider_account_id
-            .clone()
-            .ok_or_else(|| ServiceError::Conflict("this provider has no onboarding link".into()))?;
+        if provider.onboarding() == Onboarding::AdminConfirms {
+            return Err(ServiceError::Conflict("this provider has no onboarding link".into()));
+        }
         let link = provider
             .onboarding_link(OnboardingLinkRequest {
-                provider_account_id,
+                account_id: account.id.clone(),
+                provider_account_id: account.provider_account_id.clone(),
                 refresh_url: self.settings.onboarding_refresh_url.clone(),
                 return_url: self.settings.onboarding_return_url.clone(),
             })
@@ -344,7 +344,7 @@ impl Payments {
         let account = repo::accounts::by_id(&self.db, id)
             .await?
             .ok_or_else(|| ServiceError::NotFound(format!("connected account {id}")))?;
-        if account.provider_account_id.is_some() {
+        if self.providers.get(provider_of(&account)?)?.onboarding() != Onboarding::AdminConfirms {
             return Err(ServiceError::Conflict(
                 "only accounts without provider onboarding are confirmed by an admin".into(),
             ));
@@ -377,7 +377,7 @@ impl Payments {
         let account = repo::accounts::for_update(&txn, id)
             .await?
             .ok_or_else(|| ServiceError::NotFound(format!("connected account {id}")))?;
-        if account.provider_account_id.is_some() {
+        if self.providers.get(provider_of(&account)?)?.onboarding() != Onboarding::AdminConfirms {
             return Err(ServiceError::Conflict("this account's payouts are reported by its provider".into()));
         }
         if status_of(&account)? != AccountStatus::Active {

@@ -498,7 +498,10 @@ impl PayoutProvider for StripeConnect {
 
     /// `POST /v1/account_links`: `account`, `type=account_onboarding`, `refresh_url`, `return_url`.
     async fn onboarding_link(&self, req: OnboardingLinkRequest) -> Result<OnboardingLink, ProviderError> {
-        let request = CreateAccountLink::new(req.provider_account_id.clone(), CreateAccountLinkType::AccountOnboarding)
+        let account = req.provider_account_id.clone().ok_or_else(|| {
+            ProviderError::NotSupported("an onboarding link for an account Stripe does not know".into())
+        })?;
+        let request = CreateAccountLink::new(account, CreateAccountLinkType::AccountOnboarding)
             .refresh_url(req.refresh_url.clone())
             .return_url(req.return_url.clone());
         let link = self.send(&request, None, None).await?;
@@ -554,7 +557,11 @@ impl PayoutProvider for StripeConnect {
             .transfer_data(CreatePaymentIntentTransferData::new(req.destination.clone()))
             .metadata(hash_map(&req.metadata));
         let intent = self.send(&request, Some(&req.idempotency_key), None).await?;
-        Ok(ChargeCreated { payment_id: intent.id.as_str().to_owned(), client_secret: intent.client_secret })
+        Ok(ChargeCreated {
+            payment_id: intent.id.as_str().to_owned(),
+            client_secret: intent.client_secret,
+            approval_url: None,
+        })
     }
 
     /// `POST /v1/transfers`: `amount`, `currency`, `destination`, `metadata[…]`, idempotency key.

@@ -1,0 +1,315 @@
+//! PayPal as a [`PayoutProvider`]: a thin client of PayPal's REST API (there is no maintained
+//! Rust client for these APIs), OAuth2 client credentials with the token cached until it
+//! expires.
+//!
+//! | operation | PayPal |
+//! |---|---|
+//! | onboarding link | `POST /v2/customer/partner-referrals` (`tracking_id` = our account id; the `action_url` link) |
+//! | destination charge | `POST /v2/checkout/orders`: `payee.merchant_id` = the seller, `payment_instruction.platform_fees` = the engine's application fee |
+//! | refund | `POST /v2/payments/captures/{capture}/refund` (`Prefer: return=representation` for the refunded total) |
+//! | payout | `POST /v1/payments/payouts`: one item to the seller's PayPal id, `sender_batch_id` = our key |
+//! | account, schedule | nothing to call: the seller's id comes with `MERCHANT.ONBOARDING.COMPLETED`; the platform keeps the schedule |
+//!
+//! Every money-moving call sends our idempotency key as `PayPal-Request-Id`. Errors, by what
+//! happened at PayPal: 4xx with PayPal's error body → `Rejected` (code: the first detail's
+//! `issue`, else the error `name`), except 429 → `Unavailable`; 5xx, a timeout or a connection
+//! lost mid-request → `Ambiguous`; a refused connection → `Unavailable`. A 401 drops the cached
+//! token and the call is made once more with a new one (PayPal did nothing with it).
+
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use domain::money::Currency;
+use domain::provider::{
+    ChargeCreated, CreateAccount, DestinationCharge, FeeRefundCreated, FeeRefundRequest, OnboardingLink,
+    OnboardingLinkRequest, PayoutCreated, PayoutProvider, PayoutRequest, ProviderAccount, ProviderBalance,
+    ProviderError, ProviderEvent, ProviderKind, RefundCreated, RefundRequest, TransferCreated, TransferRequest,
+};
+use domain::schedule::PayoutSchedule;
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::{Value, json};
+
+/// PayPal's live API.
+pub const LIVE_API_BASE: &str = "https://api-m.paypal.com";
+
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PaypalConfigError {
+    #[error("PAYPAL_CLIENT_ID and PAYPAL_CLIENT_SECRET are both required")]
+    MissingCredentials,
+    #[error("invalid PayPal API base URL {0:?}: expected http(s)://host[:port]")]
+    InvalidApiBase(String),
+}
+
+struct Token {
+    value: SecretString,
+    expires: Instant,
+}
+
+/// The PayPal provider. Cheap to share (`Arc`); the token is refreshed by whichever call finds
+/// it expired.
+pub struct Paypal {
+    http: reqwest::Client,
+    base: String,
+    client_id: String,
+    client_secret: SecretString,
+    token: tokio::sync::Mutex<Option<Token>>,
+}
+
+impl std::fmt::Debug for Paypal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Paypal").field("base", &self.base).field("client_id", &self.client_id).finish_non_exhaustive()
+    }
+}
+
+impl Paypal {
+    pub fn new(
+        client_id: String,
+        client_secret: SecretString,
+        api_base: Option<String>,
+    ) -> Result<Paypal, PaypalConfigError> {
+        if client_id.trim().is_empty() || client_secret.expose_secret().trim().is_empty() {
+            return Err(PaypalConfigError::MissingCredentials);
+        }
+        let base = api_base.filter(|b| !b.trim().is_empty()).unwrap_or_else(|| LIVE_API_BASE.to_owned());
+        let parsed = reqwest::Url::parse(&base).map_err(|_| PaypalConfigError::InvalidApiBase(base.clone()))?;
+        if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
+            return Err(PaypalConfigError::InvalidApiBase(base));
+        }
+        let http = reqwest::Client::builder()
+            .timeout(DEFAULT_TIMEOUT)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|_| PaypalConfigError::InvalidApiBase(base.clone()))?;
+        Ok(Paypal {
+            http,
+            base: base.trim_end_matches('/').to_owned(),
+            client_id: client_id.trim().to_owned(),
+            client_secret,
+            token: tokio::sync::Mutex::new(None),
+        })
+    }
+
+    /// `POST /v1/oauth2/token` (client credentials), cached until a minute before it expires.
+    async fn token(&self) -> Result<SecretString, ProviderError> {
+        let mut cached = self.token.lock().await;
+        if let Some(t) = cached.as_ref().filter(|t| t.expires > Instant::now()) {
+            return Ok(t.value.clone());
+        }
+        let response = self
+            .http
+            .post(format!("{}/v1/oauth2/token", self.base))
+            .basic_auth(&self.client_id, Some(self.client_secret.expose_secret()))
+            .form(&[("grant_type", "client_credentials")])
+            .send()
+            .await
+            .map_err(unreachable)?;
+        let body = read(response).await?;
+        let value = body["access_token"]
+            .as_str()
+            .ok_or_else(|| ProviderError::Unavailable("PayPal returned no access token".into()))?;
+        let lifetime = body["expires_in"].as_u64().unwrap_or(0).saturating_sub(60);
+        let token = SecretString::from(value.to_owned());
+        *cached = Some(Token { value: token.clone(), expires: Instant::now() + Duration::from_secs(lifetime) });
+        Ok(token)
+    }
+
+    /// `POST {base}{path}` with `body`, as the platform; retried once with a new token on 401.
+    async fn post(&self, path: &str, body: &Value, request_id: Option<&str>) -> Result<Value, ProviderError> {
+        for attempt in 0..2 {
+            let token = self.token().await?;
+            let mut request = self
+                .http
+                .post(format!("{}{path}", self.base))
+                .bearer_auth(token.expose_secret())
+                .header("Prefer", "return=representation")
+                .json(body);
+            if let Some(id) = request_id {
+                request = request.header("PayPal-Request-Id", id);
+            }
+            let response = request.send().await.map_err(unreachable)?;
+            if response.status() == reqwest::StatusCode::UNAUTHORIZED && attempt == 0 {
+                *self.token.lock().await = None;
+                continue;
+            }
+            return read(response).await;
+        }
+        Err(ProviderError::Rejected {
+            code: Some("AUTHENTICATION_FAILURE".into()),
+            message: "PayPal refused the token".into(),
+        })
+    }
+}
+
+/// A request that did not complete: refused before sending (nothing happened), or lost midway.
+fn unreachable(e: reqwest::Error) -> ProviderError {
+    if e.is_connect() {
+        ProviderError::Unavailable(format!("PayPal unreachable: {e}"))
+    } else {
+        ProviderError::Ambiguous(format!("PayPal request interrupted: {e}"))
+    }
+}
+
+async fn read(response: reqwest::Response) -> Result<Value, ProviderError> {
+    let status = response.status();
+    let text = response.text().await.map_err(|e| ProviderError::Ambiguous(format!("PayPal response: {e}")))?;
+    let body: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+    if status.is_success() {
+        return Ok(body);
+    }
+    let message = body["message"].as_str().or(body["error_description"].as_str()).unwrap_or("").to_owned();
+    if status.is_server_error() {
+        return Err(ProviderError::Ambiguous(format!("PayPal HTTP {status}: {message}")));
+    }
+    if status == reqwest::StatusCode::TOO_MANY_REQUESTS {
+        return Err(ProviderError::Unavailable(format!("PayPal rate limit: {message}")));
+    }
+    let code =
+        body["details"][0]["issue"].as_str().or(body["name"].as_str()).or(body["error"].as_str()).map(str::to_owned);
+    Err(ProviderError::Rejected { code, message: if message.is_empty() { format!("HTTP {status}") } else { message } })
+}
+
+fn amount(currency: Currency, minor: i64) -> Value {
+    json!({"currency_code": currency.code(), "value": currency.decimal_from_minor(minor)})
+}
+
+fn link(body: &Value, rels: &[&str]) -> Option<String> {
+    body["links"]
+        .as_array()?
+        .iter()
+        .find(|l| rels.contains(&l["rel"].as_str().unwrap_or("")))
+        .and_then(|l| l["href"].as_str().map(str::to_owned))
+}
+
+fn not_supported(what: &str) -> ProviderError {
+    ProviderError::NotSupported(format!("PayPal: {what}"))
+}
+
+#[async_trait]
+impl PayoutProvider for Paypal {
+    fn kind(&self) -> ProviderKind {
+        ProviderKind::Paypal
+    }
+
+    /// Nothing to create yet: the seller's merchant id arrives with
+    /// `MERCHANT.ONBOARDING.COMPLETED`, matched by the referral's `tracking_id`.
+    async fn create_account(&self, _req: CreateAccount) -> Result<ProviderAccount, ProviderError> {
+        Ok(ProviderAccount {
+            provider_account_id: None,
+            charges_enabled: false,
+            payouts_enabled: false,
+            currency: None,
+        })
+    }
+
+    async fn onboarding_link(&self, req: OnboardingLinkRequest) -> Result<OnboardingLink, ProviderError> {
+        let body = json!({
+            "tracking_id": req.account_id,
+            "operations": [{
+                "operation": "API_INTEGRATION",
+                "api_integration_preference": {"rest_api_integration": {
+                    "integration_method": "PAYPAL",
+                    "integration_type": "THIRD_PARTY",
+                    "third_party_details": {"features": ["PAYMENT", "REFUND", "PARTNER_FEE"]}
+                }}
+            }],
+            "products": ["EXPRESS_CHECKOUT"],
+            "legal_consents": [{"type": "SHARE_DATA_CONSENT", "granted": true}],
+            "partner_config_override": {"return_url": req.return_url}
+        });
+        let created = self.post("/v2/customer/partner-referrals", &body, None).await?;
+        let url = link(&created, &["action_url"])
+            .ok_or_else(|| ProviderError::Ambiguous("PayPal returned no action_url link".into()))?;
+        Ok(OnboardingLink { url, expires_at: None })
+    }
+
+    /// The platform pays PayPal sellers on its own schedule: nothing to tell PayPal.
+    async fn update_payout_schedule(&self, _account: &str, _schedule: PayoutSchedule) -> Result<(), ProviderError> {
+        Ok(())
+    }
+
+    async fn create_destination_charge(&self, req: DestinationCharge) -> Result<ChargeCreated, ProviderError> {
+        let order_id = req.metadata.get("orderId").cloned().unwrap_or_default();
+        let malet_id = req.metadata.get("maletId").cloned().unwrap_or_default();
+        let mut unit = json!({
+            "reference_id": order_id,
+            "invoice_id": order_id,
+            "custom_id": malet_id,
+            "amount": amount(req.currency, req.amount),
+            "payee": {"merchant_id": req.destination},
+        });
+        if req.application_fee_amount > 0 {
+            unit["payment_instruction"] = json!({
+                "disbursement_mode": "INSTANT",
+                "platform_fees": [{"amount": amount(req.currency, req.application_fee_amount)}]
+            });
+        }
+        let body = json!({"intent": "CAPTURE", "purchase_units": [unit]});
+        let order = self.post("/v2/checkout/orders", &body, Some(&req.idempotency_key)).await?;
+        let id = order["id"].as_str().ok_or_else(|| ProviderError::Ambiguous("PayPal returned no order id".into()))?;
+        Ok(ChargeCreated {
+            payment_id: id.to_owned(),
+            client_secret: None,
+            approval_url: link(&order, &["approve", "payer-action"]),
+        })
+    }
+
+    async fn transfer(&self, _req: TransferRequest) -> Result<TransferCreated, ProviderError> {
+        Err(not_supported("the seller's share is paid at capture; there are no separate transfers"))
+    }
+
+    async fn payout(&self, req: PayoutRequest) -> Result<PayoutCreated, ProviderError> {
+        let body = json!({
+            "sender_batch_header": {
+                "sender_batch_id": req.idempotency_key,
+                "email_subject": "You have a payout",
+                "recipient_type": "PAYPAL_ID"
+            },
+            "items": [{
+                "recipient_type": "PAYPAL_ID",
+                "amount": {"value": req.currency.decimal_from_minor(req.amount), "currency": req.currency.code()},
+                "receiver": req.provider_account_id,
+                "sender_item_id": req.idempotency_key
+            }]
+        });
+        let created = self.post("/v1/payments/payouts", &body, Some(&req.idempotency_key)).await?;
+        let id = created["batch_header"]["payout_batch_id"]
+            .as_str()
+            .ok_or_else(|| ProviderError::Ambiguous("PayPal returned no payout_batch_id".into()))?;
+        Ok(PayoutCreated { payout_id: id.to_owned() })
+    }
+
+    async fn refund(&self, req: RefundRequest) -> Result<RefundCreated, ProviderError> {
+        let capture = req.charge_id.clone().ok_or_else(|| not_supported("a refund of a payment without a capture"))?;
+        let currency = req.currency;
+        let body = json!({"amount": amount(currency, req.amount)});
+        let refund =
+            self.post(&format!("/v2/payments/captures/{capture}/refund"), &body, Some(&req.idempotency_key)).await?;
+        let id =
+            refund["id"].as_str().ok_or_else(|| ProviderError::Ambiguous("PayPal returned no refund id".into()))?;
+        let minor = |v: &Value| v["value"].as_str().and_then(|s| currency.minor_from_decimal(s).ok());
+        Ok(RefundCreated {
+            refund_id: id.to_owned(),
+            amount: minor(&refund["amount"]).unwrap_or(req.amount),
+            charge_amount_refunded: minor(&refund["seller_payable_breakdown"]["total_refunded_amount"]),
+        })
+    }
+
+    async fn refund_application_fee(&self, _req: FeeRefundRequest) -> Result<FeeRefundCreated, ProviderError> {
+        Err(not_supported("separate platform-fee refunds"))
+    }
+
+    async fn balance(&self, _account: &str) -> Result<ProviderBalance, ProviderError> {
+        Err(not_supported("seller balances"))
+    }
+
+    async fn events_since(
+        &self,
+        _account: Option<&str>,
+        _created_after: i64,
+        _limit: u32,
+    ) -> Result<Vec<ProviderEvent>, ProviderError> {
+        Err(not_supported("event backfill"))
+    }
+}
