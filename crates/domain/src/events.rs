@@ -160,6 +160,9 @@ pub struct Dispute {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AccountSnapshot {
     pub provider_account_id: String,
+    /// Our account id, sent back by a provider that names the seller's account only when
+    /// onboarding completes (PayPal's `tracking_id`): links the two ids once.
+    pub reference: Option<String>,
     pub charges_enabled: bool,
     pub payouts_enabled: bool,
     /// The seller finished the provider's onboarding (details submitted, consent given).

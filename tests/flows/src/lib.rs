@@ -1,9 +1,10 @@
 //! Harness for cross-subgraph flow tests: payments and murchases in-process on one database,
-//! both talking to one fake Stripe.
+//! both talking to one fake Stripe and one fake PayPal.
 #![allow(clippy::missing_panics_doc)]
 
 use sea_orm::DatabaseConnection;
 use serde_json::{Value, json};
+use test_support::fake_paypal::FakePaypal;
 use test_support::fake_stripe::FakeStripe;
 use test_support::{self as testing, Gql, events, owner_token};
 
@@ -16,11 +17,14 @@ pub struct Apps {
     pub mur_base: String,
     pub http: reqwest::Client,
     pub stripe: FakeStripe,
+    pub paypal: FakePaypal,
 }
 
-/// Test configurations of both subgraphs, talking to `stripe` (jobs off: tests run them).
-pub fn configs(stripe: &FakeStripe) -> (payments::config::Config, murchases::config::Config) {
-    let common = testing::common_settings(Some(stripe.base_url()));
+/// Test configurations of both subgraphs, talking to `stripe` and `paypal` (jobs off: tests run
+/// them).
+pub fn configs(stripe: &FakeStripe, paypal: &FakePaypal) -> (payments::config::Config, murchases::config::Config) {
+    let mut common = testing::common_settings(Some(stripe.base_url()));
+    common.paypal = paypal.settings();
     let pconf = payments::config::Config {
         addr: "127.0.0.1:0".parse().expect("addr"),
         onboarding_return_url: "https://dash.example/return".into(),
@@ -39,8 +43,9 @@ pub fn configs(stripe: &FakeStripe) -> (payments::config::Config, murchases::con
 async fn start(
     db: &DatabaseConnection,
     stripe: &FakeStripe,
+    paypal: &FakePaypal,
 ) -> (payments::startup::AppState, murchases::startup::AppState, String, String) {
-    let (pconf, mconf) = configs(stripe);
+    let (pconf, mconf) = configs(stripe, paypal);
     let payments = payments::startup::state(&pconf, db.clone()).expect("payments state");
     let murchases = murchases::startup::state(&mconf, db.clone()).expect("murchases state");
     let p = payments.bind(pconf.addr).await.expect("bind");
@@ -54,7 +59,8 @@ async fn start(
 
 pub async fn spawn(db: &DatabaseConnection) -> Apps {
     let stripe = FakeStripe::start_default().await.expect("fake stripe");
-    let (payments, murchases, pay_base, mur_base) = start(db, &stripe).await;
+    let paypal = FakePaypal::start().await;
+    let (payments, murchases, pay_base, mur_base) = start(db, &stripe, &paypal).await;
     Apps {
         payments,
         murchases,
@@ -64,6 +70,7 @@ pub async fn spawn(db: &DatabaseConnection) -> Apps {
         mur_base,
         http: reqwest::Client::new(),
         stripe,
+        paypal,
     }
 }
 
@@ -80,12 +87,21 @@ pub struct Replicas {
 impl Apps {
     /// Starts a second payments and murchases on `db`, talking to the same fake Stripe.
     pub async fn replicas(&self, db: &DatabaseConnection) -> Replicas {
-        let (payments, murchases, pay_base, mur_base) = start(db, &self.stripe).await;
+        let (payments, murchases, pay_base, mur_base) = start(db, &self.stripe, &self.paypal).await;
         Replicas { payments, murchases, pay: Gql::new(&pay_base), mur: Gql::new(&mur_base), mur_base }
     }
 
     pub async fn webhook(&self, base: &str, event: &Value) -> u16 {
         testing::post_webhook(&self.http, base, event).await
+    }
+
+    /// Posts `body` to `<base>/webhooks/paypal`, signed as PayPal signs it now.
+    pub async fn paypal_webhook(&self, base: &str, body: &str) -> u16 {
+        let mut req = self.http.post(format!("{base}/webhooks/paypal")).body(body.to_owned());
+        for (name, value) in testing::paypal::certs().signed(body.as_bytes()) {
+            req = req.header(name, value);
+        }
+        req.send().await.expect("webhook").status().as_u16()
     }
 
     /// Creates and activates the Malet's Stripe account; returns (account id, acct_…).

@@ -17,8 +17,8 @@ fn rate(text: Option<String>, field: &str) -> Result<Option<Rate>, ApiError> {
 
 #[Object]
 impl Mutation {
-    /// Creates the provider payment (Stripe destination charge) for an order and returns its
-    /// client secret. The order service (CREATE_MURCHASE_PAYMENTS on the Malet) may describe the
+    /// Creates the provider payment for an order (a Stripe destination charge, a PayPal order
+    /// paying the seller with the platform fee) and returns its client secret or approval URL. The order service (CREATE_MURCHASE_PAYMENTS on the Malet) may describe the
     /// commissionable base (subtotal, discount, tax, shipping, affiliate); a Malet Owner
     /// (MANAGE_PAYOUTS) may only charge an amount, all of it commissionable.
     #[graphql(guard = "Authenticated")]
@@ -31,6 +31,7 @@ impl Mutation {
             order_id,
             payment_intent_id: created.payment_id,
             client_secret: created.client_secret,
+            approval_url: created.approval_url,
             application_fee_amount: service_core::scalars::int32(b.application_fee_amount)?,
             breakdown: CommissionBreakdown { malet_id, b },
         })

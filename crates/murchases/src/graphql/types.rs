@@ -344,8 +344,12 @@ impl TryFrom<OrderInput> for crate::service::checkout::OrderInput {
 #[derive(SimpleObject)]
 pub struct MurchasePayment {
     pub order_id: ID,
+    /// The provider's payment: a Stripe PaymentIntent, a PayPal order.
     pub payment_intent_id: String,
+    /// Stripe: what the buyer's browser confirms the PaymentIntent with.
     pub client_secret: Option<String>,
+    /// PayPal: where the buyer approves the order.
+    pub approval_url: Option<String>,
     pub application_fee_amount: i32,
     pub breakdown: CommissionBreakdown,
 }

@@ -75,7 +75,9 @@ impl Murchases {
         }
         // A payment our checkout created is recorded with the breakdown checkout charged.
         if let Some(checkout) = repo::checkouts::by_payment(txn, provider.as_str(), &pi.payment_id).await? {
-            if let Some(reason) = checkout_disagreement(&checkout, &metadata, &account.id, amount, currency) {
+            if let Some(reason) =
+                checkout_disagreement(&checkout, &metadata, &pi.metadata, &account.id, amount, currency)
+            {
                 return attention(reason).await;
             }
             metadata.subtotal = Some(checkout.subtotal);
@@ -214,10 +216,14 @@ impl Murchases {
     }
 }
 
-/// Why a payment our checkout created does not match what checkout stored, if it does not.
+/// Why a payment our checkout created does not match what checkout stored, if it does not. The
+/// breakdown fields are compared where the payment carries them (`carried`: a provider with no
+/// room for them, like PayPal's order, carries only the order and the Malet); the entry is
+/// recorded with checkout's breakdown either way.
 fn checkout_disagreement(
     checkout: &entity::checkouts::Model,
     metadata: &PaymentMetadata,
+    carried: &std::collections::BTreeMap<String, String>,
     account_id: &str,
     amount: i64,
     currency: Currency,
@@ -242,11 +248,11 @@ fn checkout_disagreement(
         ("shipping", Some(metadata.shipping), Some(checkout.shipping)),
     ];
     for (field, got, want) in amounts {
-        if got != want {
+        if carried.contains_key(field) && got != want {
             diffs.push(format!("metadata.{field} {got:?} (checkout: {want:?})"));
         }
     }
-    if metadata.affiliate_id != checkout.affiliate_id {
+    if carried.contains_key("affiliateId") && metadata.affiliate_id != checkout.affiliate_id {
         diffs.push(format!("metadata.affiliateId {:?} (checkout: {:?})", metadata.affiliate_id, checkout.affiliate_id));
     }
     (!diffs.is_empty()).then(|| format!("the payment disagrees with its checkout: {}", diffs.join(", ")))

@@ -31,10 +31,35 @@ impl Payments {
         event: &ProviderEvent,
         obj: &AccountSnapshot,
     ) -> Result<Outcome, ApplyError> {
-        let Some(account) = repo::accounts::by_provider_account(txn, &obj.provider_account_id).await? else {
-            return Ok(Outcome::Ignored(format!("unknown account {}", obj.provider_account_id)));
+        let account = match repo::accounts::by_provider_account(txn, &obj.provider_account_id).await? {
+            Some(account) => repo::accounts::for_update(txn, &account.id).await?.unwrap_or(account),
+            None => {
+                // A provider that names the seller's account only now: our account it refers to,
+                // of that provider and not linked to another seller account yet.
+                let linked = match &obj.reference {
+                    Some(our_id) => repo::accounts::for_update(txn, our_id).await?,
+                    None => None,
+                };
+                let Some(account) = linked else {
+                    return Ok(Outcome::Ignored(format!("unknown account {}", obj.provider_account_id)));
+                };
+                if account.provider != event.provider.as_str() {
+                    return Ok(Outcome::NeedsAttention(format!(
+                        "{} names account {} of provider {}",
+                        event.provider, account.id, account.provider
+                    )));
+                }
+                if let Some(other) = &account.provider_account_id {
+                    return Ok(Outcome::NeedsAttention(format!(
+                        "account {} is already linked to {other}, not {}",
+                        account.id, obj.provider_account_id
+                    )));
+                }
+                let mut am: connected_accounts::ActiveModel = account.into();
+                am.provider_account_id = Set(Some(obj.provider_account_id.clone()));
+                am.update(txn).await?
+            }
         };
-        let account = repo::accounts::for_update(txn, &account.id).await?.unwrap_or(account);
         // R-HOOK-2: an older snapshot never overwrites a newer one.
         // (`created` has second resolution: a snapshot of the same second is applied, in
         // delivery order.)

@@ -151,6 +151,8 @@ struct DisputeObject {
 #[derive(Debug, Deserialize)]
 struct Merchant {
     merchant_id: String,
+    #[serde(default)]
+    tracking_id: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -315,6 +317,7 @@ fn kind_of(envelope: &Envelope, created: i64) -> Result<EventKind, String> {
             let m: Merchant = resource(envelope)?;
             EventKind::AccountSnapshot(AccountSnapshot {
                 provider_account_id: m.merchant_id,
+                reference: m.tracking_id.filter(|t| !t.is_empty()),
                 charges_enabled: true,
                 payouts_enabled: true,
                 details_submitted: true,
@@ -422,6 +425,7 @@ mod tests {
         e["resource"] = serde_json::from_str(&merchant).expect("json");
         let EventKind::AccountSnapshot(a) = normalize(&e.to_string()).expect("event").kind else { panic!("snapshot") };
         assert_eq!(a.provider_account_id, "7KNGBPH2U58GQ");
+        assert_eq!(a.reference.as_deref(), Some("m1"));
         assert!(a.charges_enabled && a.payouts_enabled && a.details_submitted);
         e["event_type"] = serde_json::json!("MERCHANT.PARTNER-CONSENT.REVOKED");
         assert_eq!(

@@ -263,6 +263,7 @@ fn kind_of(envelope: &Envelope) -> Result<EventKind, String> {
             let a: AccountObject = object(envelope)?;
             EventKind::AccountSnapshot(AccountSnapshot {
                 provider_account_id: a.id,
+                reference: None,
                 charges_enabled: a.charges_enabled,
                 payouts_enabled: a.payouts_enabled,
                 details_submitted: a.details_submitted,

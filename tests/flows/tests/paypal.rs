@@ -1,0 +1,140 @@
+//! PayPal end to end through HTTP, both subgraphs on one database, a fake PayPal serving
+//! PayPal's own example objects: onboarding by partner referral and webhook, checkout as a
+//! marketplace order whose platform fee is the engine's application fee (previewCommission =
+//! PayPal request = ledger), the capture webhook recording the entry, refunds through the API
+//! and by webhook converging to the same cumulative clawback.
+
+use serde_json::{Value, json};
+use test_support::{TestDb, admin_token, owner_token};
+
+const MERCHANT: &str = "7KNGBPH2U58GQ";
+
+fn fixture(name: &str) -> Value {
+    let path = format!("{}/../fixtures/paypal/{name}.json", env!("CARGO_MANIFEST_DIR"));
+    serde_json::from_str(&std::fs::read_to_string(path).expect("fixture")).expect("json")
+}
+
+fn webhook(id: &str, event_type: &str, resource: Value) -> String {
+    let mut e = fixture("webhook_event");
+    e["id"] = json!(id);
+    e["event_type"] = json!(event_type);
+    e["create_time"] = json!(test_support::paypal::now_rfc3339());
+    e["resource"] = resource;
+    e.to_string()
+}
+
+#[tokio::test]
+async fn a_paypal_seller_onboards_sells_and_refunds_through_the_same_books_as_stripe() {
+    for t in TestDb::all().await {
+        let apps = flows::spawn(&t.conn).await;
+        let owner = owner_token("m1");
+
+        // Onboarding: a partner referral tracked by our account id, activated by PayPal's webhook.
+        let create = "mutation { createConnectedAccount(input: {maletId: \"m1\", provider: PAYPAL}) { id status provider providerAccountId onboardingUrl } }";
+        let res = apps.pay.run(Some(&owner), create, json!({})).await;
+        let account = &res["data"]["createConnectedAccount"];
+        assert_eq!(account["status"], "ONBOARDING", "{:?}: {res}", t.backend);
+        assert_eq!(account["provider"], "PAYPAL");
+        assert_eq!(account["providerAccountId"], Value::Null, "PayPal names the seller only when onboarding completes");
+        assert!(account["onboardingUrl"].as_str().is_some_and(|u| u.contains("bizsignup")), "{res}");
+        let account_id = account["id"].as_str().expect("id").to_owned();
+        let referral = apps.paypal.last("/v2/customer/partner-referrals").expect("referral");
+        assert_eq!(referral.body["tracking_id"], json!(account_id));
+        let onboarded = webhook(
+            "WH-ONBOARDED-1",
+            "MERCHANT.ONBOARDING.COMPLETED",
+            json!({"merchant_id": MERCHANT, "tracking_id": account_id, "partner_client_id": "PARTNER"}),
+        );
+        assert_eq!(apps.paypal_webhook(&apps.pay_base, &onboarded).await, 200);
+        let q = "query { connectedAccount(maletId: \"m1\") { status providerAccountId } }";
+        let res = apps.pay.run(Some(&owner), q, json!({})).await;
+        assert_eq!(
+            res["data"]["connectedAccount"],
+            json!({"status": "ACTIVE", "providerAccountId": MERCHANT}),
+            "{res}"
+        );
+
+        // Checkout: the platform fee PayPal is asked for is the engine's application fee.
+        let preview =
+            "query { previewCommission(input: {maletId: \"m1\", grossAmount: 10000}) { applicationFeeAmount } }";
+        let res = apps.mur.run(Some(&owner), preview, json!({})).await;
+        assert_eq!(res["data"]["previewCommission"]["applicationFeeAmount"], 2008, "{res}");
+        let pay = "mutation { createMurchasePayment(input: {orderId: \"ord-pp\", maletId: \"m1\", grossAmount: 10000}) { paymentIntentId approvalUrl applicationFeeAmount } }";
+        let res = apps.mur.run(Some(&owner), pay, json!({})).await;
+        let created = &res["data"]["createMurchasePayment"];
+        assert_eq!(created["applicationFeeAmount"], 2008, "{res}");
+        let order_id = created["paymentIntentId"].as_str().expect("order id").to_owned();
+        assert!(created["approvalUrl"].as_str().is_some_and(|u| u.contains(&order_id)), "{res}");
+        let sent = apps.paypal.last("/v2/checkout/orders").expect("order");
+        let unit = &sent.body["purchase_units"][0];
+        assert_eq!(unit["payee"]["merchant_id"], MERCHANT);
+        assert_eq!(unit["amount"]["value"], "100.00");
+        assert_eq!(unit["payment_instruction"]["platform_fees"][0]["amount"]["value"], "20.08");
+
+        // The buyer pays; PayPal reports the capture.
+        let mut capture = fixture("capture");
+        capture["id"] = json!("CAPTURE-PP-1");
+        capture["amount"] = json!({"currency_code": "USD", "value": "100.00"});
+        capture["seller_receivable_breakdown"]["platform_fees"] =
+            json!([{"amount": {"currency_code": "USD", "value": "20.08"}}]);
+        capture["payee"]["merchant_id"] = json!(MERCHANT);
+        capture["invoice_id"] = json!("ord-pp");
+        capture["custom_id"] = json!("m1");
+        capture["supplementary_data"]["related_ids"]["order_id"] = json!(order_id);
+        let captured = webhook("WH-CAPTURED-1", "PAYMENT.CAPTURE.COMPLETED", capture);
+        assert_eq!(apps.paypal_webhook(&apps.mur_base, &captured).await, 200);
+        assert_eq!(apps.paypal_webhook(&apps.pay_base, &captured).await, 200, "payments acknowledges it too");
+        let ledger = "query { commissionLedger(maletId: \"m1\") { orderId grossAmount commissionAmount processingFee reserveAmount netPayout applicationFeeAmount refundedAmount refundedCommission } }";
+        let res = apps.mur.run(Some(&owner), ledger, json!({})).await;
+        assert_eq!(
+            res["data"]["commissionLedger"][0],
+            json!({"orderId": "ord-pp", "grossAmount": 10000, "commissionAmount": 800, "processingFee": 320,
+                   "reserveAmount": 888, "netPayout": 7992, "applicationFeeAmount": 2008, "refundedAmount": 0,
+                   "refundedCommission": 0}),
+            "{:?}: {res}",
+            t.backend
+        );
+        apps.payments.service.consume_ledger_events(100).await.expect("earning");
+        let res = apps
+            .pay
+            .run(
+                Some(&owner),
+                "query { connectedAccount(maletId: \"m1\") { pendingBalance reserveBalance } }",
+                json!({}),
+            )
+            .await;
+        assert_eq!(res["data"]["connectedAccount"], json!({"pendingBalance": 7992, "reserveBalance": 888}), "{res}");
+
+        // A refund of 40.00 through the API claws back 320; PayPal's webhook of the same
+        // refund, and an older one, change nothing.
+        let refund = "mutation { refundMurchase(maletId: \"m1\", orderId: \"ord-pp\", amount: 4000, reason: \"damaged\") { refundedAmount refundedCommission } }";
+        let res = apps.mur.run(Some(&admin_token()), refund, json!({})).await;
+        assert_eq!(res["data"]["refundMurchase"], json!({"refundedAmount": 4000, "refundedCommission": 320}), "{res}");
+        let sent = apps.paypal.last("/v2/payments/captures/CAPTURE-PP-1/refund").expect("refund sent");
+        assert_eq!(sent.body["amount"]["value"], "40.00");
+        // PayPal's webhook names the refund the API call made.
+        use sea_orm::EntityTrait;
+        let made = entity::provider_refunds::Entity::find().one(&t.conn).await.expect("q").expect("refund recorded");
+        assert_eq!((made.provider.as_str(), made.amount, made.source.as_str()), ("PAYPAL", 4000, "api"));
+        let mut r = fixture("refund");
+        r["id"] = json!(made.provider_refund_id);
+        r["amount"] = json!({"currency_code": "USD", "value": "40.00"});
+        r["seller_payable_breakdown"]["total_refunded_amount"] = json!({"currency_code": "USD", "value": "40.00"});
+        r["links"][1]["href"] = json!("https://api-m.paypal.com/v2/payments/captures/CAPTURE-PP-1");
+        let refunded = webhook("WH-REFUNDED-1", "PAYMENT.CAPTURE.REFUNDED", r);
+        assert_eq!(apps.paypal_webhook(&apps.mur_base, &refunded).await, 200);
+        let mut older = fixture("refund");
+        older["id"] = json!(made.provider_refund_id);
+        older["amount"] = json!({"currency_code": "USD", "value": "40.00"});
+        older["seller_payable_breakdown"]["total_refunded_amount"] = json!({"currency_code": "USD", "value": "0.00"});
+        older["links"][1]["href"] = json!("https://api-m.paypal.com/v2/payments/captures/CAPTURE-PP-1");
+        let older = webhook("WH-REFUNDED-0", "PAYMENT.CAPTURE.REFUNDED", older);
+        assert_eq!(apps.paypal_webhook(&apps.mur_base, &older).await, 200);
+        let res = apps.mur.run(Some(&owner), ledger, json!({})).await;
+        assert_eq!(res["data"]["commissionLedger"][0]["refundedAmount"], 4000, "{res}");
+        assert_eq!(res["data"]["commissionLedger"][0]["refundedCommission"], 320, "{res}");
+        apps.payments.service.consume_ledger_events(100).await.expect("clawback");
+        assert!(payments::repo::movements::balance_mismatches(&t.conn).await.expect("check").is_empty());
+        assert!(murchases::repo::ledger::totals_mismatches(&t.conn, None).await.expect("check").is_empty());
+    }
+}
