@@ -9,7 +9,7 @@ pub struct Model {
     pub malet_id: String,
     pub order_id: String,
     pub account_id: String,
-    pub provider: String,
+    pub provider: crate::enums::Provider,
     pub provider_payment_id: String,
     pub provider_account_id: Option<String>,
     pub currency: String,

@@ -7,7 +7,7 @@ pub struct Model {
     pub id: String,
     pub order_id: String,
     pub malet_id: String,
-    pub provider: String,
+    pub provider: crate::enums::Provider,
     pub provider_payment_id: String,
     pub provider_charge_id: Option<String>,
     pub destination_account_id: Option<String>,

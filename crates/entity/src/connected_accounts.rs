@@ -7,7 +7,7 @@ pub struct Model {
     pub id: String,
     pub malet_id: String,
     pub user_id: String,
-    pub provider: String,
+    pub provider: crate::enums::Provider,
     pub provider_account_id: Option<String>,
     pub status: String,
     pub status_reason: Option<String>,

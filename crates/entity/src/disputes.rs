@@ -5,7 +5,7 @@ use sea_orm::entity::prelude::*;
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: String,
-    pub provider: String,
+    pub provider: crate::enums::Provider,
     pub provider_dispute_id: String,
     pub account_id: Option<String>,
     pub charge_id: String,

@@ -11,6 +11,7 @@ pub mod commission_ledger;
 pub mod commission_rules;
 pub mod connected_accounts;
 pub mod disputes;
+pub mod enums;
 pub mod fee_refunds;
 pub mod ledger_postings;
 pub mod malet_ledger_totals;

@@ -5,7 +5,7 @@ use sea_orm::entity::prelude::*;
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: String,
-    pub provider: String,
+    pub provider: crate::enums::Provider,
     pub provider_payment_id: String,
     pub event_id: Option<String>,
     pub reason: String,

@@ -7,7 +7,7 @@ pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: String,
     pub ledger_id: String,
-    pub provider: String,
+    pub provider: crate::enums::Provider,
     pub provider_refund_id: String,
     pub amount: i64,
     pub source: String,

@@ -6,7 +6,7 @@ pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: String,
     pub receiver: String,
-    pub provider: String,
+    pub provider: crate::enums::Provider,
     pub event_id: String,
     pub event_type: String,
     pub provider_created: i64,

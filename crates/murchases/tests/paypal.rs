@@ -76,7 +76,7 @@ async fn a_paypal_capture_is_the_same_ledger_entry_as_a_stripe_payment_and_refun
         assert_eq!(e["netPayout"], 7992);
         assert_eq!(e["applicationFeeAmount"], 2008, "the platform fee PayPal collected: 20.08");
         let entry = entity::commission_ledger::Entity::find().one(&t.conn).await.expect("q").expect("entry");
-        assert_eq!(entry.provider, "PAYPAL");
+        assert_eq!(entry.provider, entity::enums::Provider::Paypal);
         assert_eq!(entry.provider_payment_id, "5O190127TN364715T", "the order");
         assert_eq!(entry.provider_charge_id.as_deref(), Some(CAPTURE), "the capture");
 
@@ -107,7 +107,7 @@ async fn a_capture_that_pays_the_platform_less_than_the_engine_says_is_an_except
         assert_eq!(entity::commission_ledger::Entity::find().count(&t.conn).await.expect("count"), 0);
         let exceptions = entity::payment_exceptions::Entity::find().all(&t.conn).await.expect("q");
         assert_eq!(exceptions.len(), 1);
-        assert_eq!(exceptions[0].provider, "PAYPAL");
+        assert_eq!(exceptions[0].provider, entity::enums::Provider::Paypal);
         assert!(exceptions[0].reason.contains("application fee 1000"), "{}", exceptions[0].reason);
     }
 }

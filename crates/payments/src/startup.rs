@@ -94,7 +94,7 @@ pub async fn backfill(config: &Config, since: i64) -> anyhow::Result<()> {
     let stripe = state.service.providers.get(domain::provider::ProviderKind::StripeConnect)?;
     let mut accounts = vec![None];
     for a in entity::connected_accounts::Entity::find().all(&state.db).await? {
-        if a.provider == domain::provider::ProviderKind::StripeConnect.as_str() {
+        if a.provider.kind() == domain::provider::ProviderKind::StripeConnect {
             accounts.extend(a.provider_account_id.map(Some));
         }
     }

@@ -199,7 +199,7 @@ impl Inbox {
         webhook_events::ActiveModel {
             id: Set(row_id.to_owned()),
             receiver: Set(self.receiver.to_owned()),
-            provider: Set(event.provider.as_str().to_owned()),
+            provider: Set(event.provider.into()),
             event_id: Set(event.id.clone()),
             event_type: Set(event.event_type.clone()),
             provider_created: Set(event.created),
@@ -283,7 +283,7 @@ impl Inbox {
     fn by_event_id(&self, provider: ProviderKind, event_id: &str) -> sea_orm::Select<webhook_events::Entity> {
         webhook_events::Entity::find()
             .filter(webhook_events::Column::Receiver.eq(self.receiver))
-            .filter(webhook_events::Column::Provider.eq(provider.as_str()))
+            .filter(webhook_events::Column::Provider.eq(entity::enums::Provider::from(provider)))
             .filter(webhook_events::Column::EventId.eq(event_id))
     }
 
@@ -360,12 +360,7 @@ impl Inbox {
         row: webhook_events::Model,
         audit: Option<(&Replay<'_>, serde_json::Value)>,
     ) -> Result<Option<Outcome>, DbErr> {
-        let event = match row
-            .provider
-            .parse::<ProviderKind>()
-            .map_err(|e| e.to_string())
-            .and_then(|provider| providers::events::normalize(provider, &row.payload).map_err(|e| e.0))
-        {
+        let event = match providers::events::normalize(row.provider.kind(), &row.payload) {
             Ok(e) => e,
             Err(e) => {
                 let outcome = Outcome::NeedsAttention(format!("unparseable: {e}"));

@@ -399,7 +399,7 @@ impl From<entity::payment_exceptions::Model> for PaymentException {
     fn from(e: entity::payment_exceptions::Model) -> Self {
         PaymentException {
             id: ID(e.id),
-            provider: e.provider,
+            provider: e.provider.to_string(),
             provider_payment_id: e.provider_payment_id,
             event_id: e.event_id,
             reason: e.reason,
@@ -571,7 +571,7 @@ impl TryFrom<entity::webhook_events::Model> for WebhookEvent {
         Ok(WebhookEvent {
             id: ID(r.id),
             receiver: WebhookReceiver::parse(&r.receiver)?,
-            provider: r.provider,
+            provider: r.provider.to_string(),
             event_id: r.event_id,
             event_type: r.event_type,
             status: status.into(),

@@ -5,11 +5,11 @@ use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter};
 
 pub async fn by_payment<C: ConnectionTrait>(
     conn: &C,
-    provider: &str,
+    provider: domain::provider::ProviderKind,
     provider_payment_id: &str,
 ) -> Result<Option<checkouts::Model>, DbErr> {
     checkouts::Entity::find()
-        .filter(checkouts::Column::Provider.eq(provider))
+        .filter(checkouts::Column::Provider.eq(entity::enums::Provider::from(provider)))
         .filter(checkouts::Column::ProviderPaymentId.eq(provider_payment_id))
         .one(conn)
         .await

@@ -34,7 +34,7 @@ pub fn by_order_select(malet_id: &str, order_id: &str) -> Select<commission_ledg
 /// The entry of a provider payment (the unique index on provider and payment id serves it).
 pub fn by_payment_select(provider: ProviderKind, provider_payment_id: &str) -> Select<commission_ledger::Entity> {
     commission_ledger::Entity::find()
-        .filter(commission_ledger::Column::Provider.eq(provider.as_str()))
+        .filter(commission_ledger::Column::Provider.eq(entity::enums::Provider::from(provider)))
         .filter(commission_ledger::Column::ProviderPaymentId.eq(provider_payment_id))
 }
 
@@ -205,7 +205,7 @@ pub async fn resolve_exceptions<C: ConnectionTrait>(
     use sea_orm::sea_query::Expr;
     Ok(payment_exceptions::Entity::update_many()
         .col_expr(payment_exceptions::Column::ResolvedAt, Expr::value(Some(service_core::clock::now())))
-        .filter(payment_exceptions::Column::Provider.eq(provider.as_str()))
+        .filter(payment_exceptions::Column::Provider.eq(entity::enums::Provider::from(provider)))
         .filter(payment_exceptions::Column::ProviderPaymentId.eq(payment_id))
         .filter(payment_exceptions::Column::ResolvedAt.is_null())
         .exec(conn)

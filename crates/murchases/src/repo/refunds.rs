@@ -44,7 +44,7 @@ pub async fn record_provider_refund<C: ConnectionTrait>(
     provider_refunds::Entity::insert(provider_refunds::ActiveModel {
         id: Set(uuid::Uuid::now_v7().to_string()),
         ledger_id: Set(entry.id.clone()),
-        provider: Set(provider.as_str().to_owned()),
+        provider: Set(provider.into()),
         provider_refund_id: Set(provider_refund_id.to_owned()),
         amount: Set(amount),
         source: Set(source.to_owned()),

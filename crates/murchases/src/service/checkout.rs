@@ -129,8 +129,7 @@ impl Murchases {
             return Err(ServiceError::Conflict(format!("order {order_id} is already paid")));
         }
         let breakdown = self.breakdown_for(input, &order).await?;
-        let kind: ProviderKind =
-            account.provider.parse().map_err(|_| ServiceError::Internal("stored provider".into()))?;
+        let kind: ProviderKind = account.provider.kind();
         let created = self
             .providers
             .get(kind)?
@@ -150,7 +149,7 @@ impl Murchases {
                 malet_id: Set(malet.to_owned()),
                 order_id: Set(order_id.as_str().to_owned()),
                 account_id: Set(account.id.clone()),
-                provider: Set(kind.as_str().to_owned()),
+                provider: Set(kind.into()),
                 provider_payment_id: Set(created.payment_id.clone()),
                 provider_account_id: Set(Some(destination)),
                 currency: Set(order.currency.code().to_owned()),

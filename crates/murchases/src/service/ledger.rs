@@ -48,8 +48,7 @@ pub(crate) type EntryProvider =
 impl Murchases {
     /// The provider an entry was paid through, and the metadata every call about it carries.
     pub(crate) fn provider_of(&self, entry: &commission_ledger::Model) -> ServiceResult<EntryProvider> {
-        let kind: ProviderKind =
-            entry.provider.parse().map_err(|_| ServiceError::Internal("stored provider".into()))?;
+        let kind: ProviderKind = entry.provider.kind();
         let provider = self.providers.get(kind)?;
         let mut metadata = std::collections::BTreeMap::new();
         metadata.insert("orderId".to_owned(), entry.order_id.clone());
@@ -201,7 +200,7 @@ impl Murchases {
     ) -> ServiceResult<()> {
         payment_exceptions::Entity::insert(payment_exceptions::ActiveModel {
             id: Set(uuid::Uuid::now_v7().to_string()),
-            provider: Set(provider.as_str().to_owned()),
+            provider: Set(provider.into()),
             provider_payment_id: Set(payment_id.to_owned()),
             event_id: Set(event_id.map(str::to_owned)),
             reason: Set(reason.to_owned()),
@@ -276,7 +275,7 @@ impl Murchases {
             id: Set(entry_id.clone()),
             order_id: Set(p.metadata.order_id.clone()),
             malet_id: Set(malet_id.to_owned()),
-            provider: Set(p.provider.as_str().to_owned()),
+            provider: Set(p.provider.into()),
             provider_payment_id: Set(p.payment_id.clone()),
             provider_charge_id: Set(p.charge_id.clone()),
             destination_account_id: Set(p.destination.clone()),

@@ -74,7 +74,7 @@ impl Murchases {
             .await;
         }
         // A payment our checkout created is recorded with the breakdown checkout charged.
-        if let Some(checkout) = repo::checkouts::by_payment(txn, provider.as_str(), &pi.payment_id).await? {
+        if let Some(checkout) = repo::checkouts::by_payment(txn, provider, &pi.payment_id).await? {
             if let Some(reason) =
                 checkout_disagreement(&checkout, &metadata, &pi.metadata, &account.id, amount, currency)
             {

@@ -36,15 +36,15 @@ impl From<PayoutProvider> for domain::provider::ProviderKind {
 }
 
 impl PayoutProvider {
-    fn from_stored(s: &str) -> Result<Self, ApiError> {
+    fn from_kind(kind: domain::provider::ProviderKind) -> Self {
         use domain::provider::ProviderKind as K;
-        Ok(match s.parse::<K>().map_err(ApiError::internal)? {
+        match kind {
             K::StripeConnect => PayoutProvider::StripeConnect,
             K::Manual => PayoutProvider::Manual,
             K::Paypal => PayoutProvider::Paypal,
             K::PaystackSubaccount => PayoutProvider::PaystackSubaccount,
             K::MpesaDirect => PayoutProvider::MpesaDirect,
-        })
+        }
     }
 }
 
@@ -122,7 +122,7 @@ impl ConnectedAccount {
         ID(self.0.user_id.clone())
     }
     async fn provider(&self) -> Result<PayoutProvider, ApiError> {
-        PayoutProvider::from_stored(&self.0.provider)
+        Ok(PayoutProvider::from_kind(self.0.provider.kind()))
     }
     /// e.g. `acct_…` for Stripe Connect.
     async fn provider_account_id(&self) -> Option<&str> {

@@ -19,7 +19,7 @@ fn status_of(a: &connected_accounts::Model) -> ServiceResult<AccountStatus> {
 }
 
 fn provider_of(a: &connected_accounts::Model) -> ServiceResult<ProviderKind> {
-    a.provider.parse().map_err(|_| ServiceError::Internal("stored provider".into()))
+    Ok(a.provider.kind())
 }
 
 fn account_json(a: &connected_accounts::Model) -> serde_json::Value {
@@ -84,7 +84,7 @@ impl Payments {
             id: Set(uuid::Uuid::now_v7().to_string()),
             malet_id: Set(malet_id.to_owned()),
             user_id: Set(actor.subject().unwrap_or("unknown").to_owned()),
-            provider: Set(kind.as_str().to_owned()),
+            provider: Set(kind.into()),
             provider_account_id: Set(None),
             status: Set(AccountStatus::Pending.as_str().to_owned()),
             status_reason: Set(None),

@@ -94,8 +94,7 @@ impl Payments {
         let key = release_key(&hold.id);
         let mut transfer_id = None;
         if hold.amount > 0 {
-            let kind: ProviderKind =
-                account.provider.parse().map_err(|_| ServiceError::Internal("stored provider".into()))?;
+            let kind: ProviderKind = account.provider.kind();
             let provider = self.providers.get(kind)?;
             if let Some(destination) = &account.provider_account_id {
                 let mut metadata = std::collections::BTreeMap::new();

@@ -43,7 +43,7 @@ impl Payments {
                 let Some(account) = linked else {
                     return Ok(Outcome::Ignored(format!("unknown account {}", obj.provider_account_id)));
                 };
-                if account.provider != event.provider.as_str() {
+                if account.provider.kind() != event.provider {
                     return Ok(Outcome::NeedsAttention(format!(
                         "{} names account {} of provider {}",
                         event.provider, account.id, account.provider
@@ -276,7 +276,7 @@ impl Payments {
         let mut entry = None;
         if let Some(payment_id) = &obj.payment.payment_id {
             entry = commission_ledger::Entity::find()
-                .filter(commission_ledger::Column::Provider.eq(event.provider.as_str()))
+                .filter(commission_ledger::Column::Provider.eq(entity::enums::Provider::from(event.provider)))
                 .filter(commission_ledger::Column::ProviderPaymentId.eq(payment_id.clone()))
                 .one(txn)
                 .await?;
@@ -296,7 +296,7 @@ impl Payments {
             _ => None,
         };
         let existing = disputes::Entity::find()
-            .filter(disputes::Column::Provider.eq(event.provider.as_str()))
+            .filter(disputes::Column::Provider.eq(entity::enums::Provider::from(event.provider)))
             .filter(disputes::Column::ProviderDisputeId.eq(obj.dispute_id.clone()))
             .one(txn)
             .await?;
@@ -313,7 +313,7 @@ impl Payments {
             None => {
                 disputes::ActiveModel {
                     id: Set(uuid::Uuid::now_v7().to_string()),
-                    provider: Set(event.provider.as_str().to_owned()),
+                    provider: Set(event.provider.into()),
                     provider_dispute_id: Set(obj.dispute_id.clone()),
                     account_id: Set(account.as_ref().map(|a| a.id.clone())),
                     charge_id: Set(charge_id),

@@ -1,0 +1,63 @@
+//! Kinds and statuses as stored: sea-orm active enums over text columns, so a value outside the
+//! enum is a read error, never a silently wrong string. Each mirrors its domain enum (the domain
+//! crate stays free of database crates) with conversions both ways.
+
+use sea_orm::entity::prelude::*;
+
+/// Who moved the money (`provider` columns).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::None)")]
+pub enum Provider {
+    #[sea_orm(string_value = "STRIPE_CONNECT")]
+    StripeConnect,
+    #[sea_orm(string_value = "MANUAL")]
+    Manual,
+    #[sea_orm(string_value = "PAYPAL")]
+    Paypal,
+    #[sea_orm(string_value = "PAYSTACK_SUBACCOUNT")]
+    PaystackSubaccount,
+    #[sea_orm(string_value = "MPESA_DIRECT")]
+    MpesaDirect,
+}
+
+impl From<domain::provider::ProviderKind> for Provider {
+    fn from(kind: domain::provider::ProviderKind) -> Self {
+        use domain::provider::ProviderKind as K;
+        match kind {
+            K::StripeConnect => Provider::StripeConnect,
+            K::Manual => Provider::Manual,
+            K::Paypal => Provider::Paypal,
+            K::PaystackSubaccount => Provider::PaystackSubaccount,
+            K::MpesaDirect => Provider::MpesaDirect,
+        }
+    }
+}
+
+impl From<Provider> for domain::provider::ProviderKind {
+    fn from(p: Provider) -> Self {
+        use domain::provider::ProviderKind as K;
+        match p {
+            Provider::StripeConnect => K::StripeConnect,
+            Provider::Manual => K::Manual,
+            Provider::Paypal => K::Paypal,
+            Provider::PaystackSubaccount => K::PaystackSubaccount,
+            Provider::MpesaDirect => K::MpesaDirect,
+        }
+    }
+}
+
+impl Provider {
+    pub fn kind(self) -> domain::provider::ProviderKind {
+        self.into()
+    }
+
+    pub fn as_str(self) -> &'static str {
+        self.kind().as_str()
+    }
+}
+
+impl std::fmt::Display for Provider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
