@@ -29,7 +29,7 @@ pub struct Model {
     pub application_fee_amount: i64,
     pub refunded_amount: i64,
     pub refunded_commission: i64,
-    pub status: String,
+    pub status: crate::enums::LedgerStatus,
     pub disputed: bool,
     pub rule_version: i64,
     pub breakdown: String,

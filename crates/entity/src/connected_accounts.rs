@@ -9,7 +9,7 @@ pub struct Model {
     pub user_id: String,
     pub provider: crate::enums::Provider,
     pub provider_account_id: Option<String>,
-    pub status: String,
+    pub status: crate::enums::AccountStatus,
     pub status_reason: Option<String>,
     pub payout_interval: Option<String>,
     pub payout_day_of_week: Option<i16>,

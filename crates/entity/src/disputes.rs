@@ -11,7 +11,7 @@ pub struct Model {
     pub charge_id: String,
     pub amount: i64,
     pub currency: String,
-    pub status: String,
+    pub status: crate::enums::DisputeStatus,
     pub opened_at: DateTimeUtc,
     pub closed_at: Option<DateTimeUtc>,
 }

@@ -61,3 +61,88 @@ impl std::fmt::Display for Provider {
         f.write_str(self.as_str())
     }
 }
+
+/// A stored enum mirroring a domain enum of the same variants.
+macro_rules! mirrored {
+    ($(#[$meta:meta])* $name:ident = $domain:ty { $($variant:ident => $text:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum)]
+        #[sea_orm(rs_type = "String", db_type = "String(StringLen::None)")]
+        pub enum $name {
+            $(#[sea_orm(string_value = $text)] $variant),+
+        }
+
+        impl From<$domain> for $name {
+            fn from(v: $domain) -> Self {
+                match v {
+                    $(<$domain>::$variant => $name::$variant),+
+                }
+            }
+        }
+
+        impl From<$name> for $domain {
+            fn from(v: $name) -> Self {
+                match v {
+                    $($name::$variant => <$domain>::$variant),+
+                }
+            }
+        }
+
+        impl $name {
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $text),+
+                }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl serde::Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(self.as_str())
+            }
+        }
+
+        impl $name {
+            /// The domain value.
+            pub fn domain(self) -> $domain {
+                self.into()
+            }
+        }
+    };
+}
+
+mirrored! {
+    /// `connected_accounts.status` (R-ACCT-3).
+    AccountStatus = domain::lifecycle::AccountStatus {
+        Pending => "PENDING",
+        Onboarding => "ONBOARDING",
+        Active => "ACTIVE",
+        Suspended => "SUSPENDED",
+        Deactivated => "DEACTIVATED",
+    }
+}
+
+mirrored! {
+    /// `commission_ledger.status`.
+    LedgerStatus = domain::lifecycle::LedgerStatus {
+        Pending => "PENDING",
+        Settled => "SETTLED",
+        PartiallyRefunded => "PARTIALLY_REFUNDED",
+        Refunded => "REFUNDED",
+    }
+}
+
+mirrored! {
+    /// `disputes.status`.
+    DisputeStatus = domain::events::DisputeStatus {
+        Open => "OPEN",
+        Won => "WON",
+        Lost => "LOST",
+    }
+}

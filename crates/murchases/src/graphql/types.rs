@@ -29,8 +29,8 @@ pub enum LedgerStatus {
 }
 
 impl LedgerStatus {
-    fn from_stored(s: &str) -> Result<Self, ApiError> {
-        match s.parse::<domain::lifecycle::LedgerStatus>().map_err(ApiError::internal)? {
+    fn from_stored(s: entity::enums::LedgerStatus) -> Result<Self, ApiError> {
+        match s.domain() {
             domain::lifecycle::LedgerStatus::Pending => Ok(LedgerStatus::Pending),
             domain::lifecycle::LedgerStatus::Settled => Ok(LedgerStatus::Settled),
             domain::lifecycle::LedgerStatus::PartiallyRefunded => Ok(LedgerStatus::PartiallyRefunded),
@@ -151,7 +151,7 @@ impl CommissionLedger {
         &self.0.currency
     }
     async fn status(&self) -> Result<LedgerStatus, ApiError> {
-        LedgerStatus::from_stored(&self.0.status)
+        LedgerStatus::from_stored(self.0.status)
     }
     async fn refunded_amount(&self) -> Result<Option<i32>, ApiError> {
         int32(self.0.refunded_amount).map(Some)

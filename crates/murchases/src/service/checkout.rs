@@ -108,7 +108,7 @@ impl Murchases {
         let account = repo::accounts::live_account(&self.db, malet)
             .await?
             .ok_or_else(|| ServiceError::Conflict("the Malet has no payout account".into()))?;
-        if account.status != AccountStatus::Active.as_str() {
+        if account.status.domain() != AccountStatus::Active {
             return Err(ServiceError::Conflict(format!(
                 "the Malet's payout account is {}, not ACTIVE",
                 account.status

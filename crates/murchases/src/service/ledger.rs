@@ -295,7 +295,7 @@ impl Murchases {
             application_fee_amount: Set(b.application_fee_amount),
             refunded_amount: Set(0),
             refunded_commission: Set(0),
-            status: Set(LedgerStatus::Pending.as_str().to_owned()),
+            status: Set(LedgerStatus::Pending.into()),
             disputed: Set(false),
             rule_version: Set(effective.version),
             breakdown: Set(serde_json::to_string(&b.trace).map_err(|e| ServiceError::Internal(e.to_string()))?),
@@ -392,7 +392,7 @@ impl Murchases {
         let original = original_parts(entry);
         let before = refund::clawback(&original, entry.refunded_amount).map_err(ServiceError::bad_input)?;
         let parts = refund::clawback(&original, cumulative).map_err(ServiceError::bad_input)?;
-        let status: LedgerStatus = entry.status.parse().map_err(|e| ServiceError::Internal(format!("{e}")))?;
+        let status: LedgerStatus = entry.status.domain();
         let new_status = status.after_refund(cumulative, entry.gross_amount)?;
         let delta = [
             parts.commission - entry.commission_amount,
@@ -408,7 +408,7 @@ impl Murchases {
         am.reserve_amount = Set(parts.reserve);
         am.affiliate_amount = Set(parts.affiliate);
         am.net_payout = Set(parts.net);
-        am.status = Set(new_status.as_str().to_owned());
+        am.status = Set(new_status.into());
         am.updated_at = Set(clock::now());
         let key = format!("refund:{}:{cumulative}", entry.id);
         let updated = post(

@@ -31,7 +31,7 @@ impl Murchases {
         let mut settled = 0;
         for entry in due {
             let txn = service_core::db::begin_write(&self.db).await?;
-            let new_status = if entry.status == LedgerStatus::Pending.as_str() {
+            let new_status = if entry.status.domain() == LedgerStatus::Pending {
                 LedgerStatus::Pending.transition(LedgerStatus::Settled)?.as_str()
             } else {
                 entry.status.as_str()

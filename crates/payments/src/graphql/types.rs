@@ -58,9 +58,9 @@ pub enum ConnectedAccountStatus {
 }
 
 impl ConnectedAccountStatus {
-    fn from_stored(s: &str) -> Result<Self, ApiError> {
+    fn from_stored(s: entity::enums::AccountStatus) -> Result<Self, ApiError> {
         use domain::lifecycle::AccountStatus as S;
-        Ok(match s.parse::<S>().map_err(ApiError::internal)? {
+        Ok(match s.domain() {
             S::Pending => ConnectedAccountStatus::Pending,
             S::Onboarding => ConnectedAccountStatus::Onboarding,
             S::Active => ConnectedAccountStatus::Active,
@@ -129,7 +129,7 @@ impl ConnectedAccount {
         self.0.provider_account_id.as_deref()
     }
     async fn status(&self) -> Result<ConnectedAccountStatus, ApiError> {
-        ConnectedAccountStatus::from_stored(&self.0.status)
+        ConnectedAccountStatus::from_stored(self.0.status)
     }
     /// Why the account was last suspended, reinstated or deactivated.
     async fn status_reason(&self) -> Option<&str> {

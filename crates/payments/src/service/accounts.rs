@@ -15,7 +15,7 @@ use super::{Payments, ServiceError, ServiceResult};
 use crate::repo;
 
 fn status_of(a: &connected_accounts::Model) -> ServiceResult<AccountStatus> {
-    a.status.parse().map_err(|e| ServiceError::Internal(format!("stored status: {e}")))
+    Ok(a.status.domain())
 }
 
 fn provider_of(a: &connected_accounts::Model) -> ServiceResult<ProviderKind> {
@@ -86,7 +86,7 @@ impl Payments {
             user_id: Set(actor.subject().unwrap_or("unknown").to_owned()),
             provider: Set(kind.into()),
             provider_account_id: Set(None),
-            status: Set(AccountStatus::Pending.as_str().to_owned()),
+            status: Set(AccountStatus::Pending.into()),
             status_reason: Set(None),
             payout_interval: Set(None),
             payout_day_of_week: Set(None),
@@ -199,7 +199,7 @@ impl Payments {
         };
         let mut am: connected_accounts::ActiveModel = current.into();
         am.onboarding_url = Set(Some(link.url));
-        am.status = Set(new_status.as_str().to_owned());
+        am.status = Set(new_status.into());
         am.updated_at = Set(clock::now());
         let updated = am.update(&txn).await?;
         txn.commit().await?;
@@ -287,7 +287,7 @@ impl Payments {
             // Closing a suspended account is no way out of the suspension (issue 8 item 3).
             am.blocks_new_account = Set(true);
         }
-        am.status = Set(to.as_str().to_owned());
+        am.status = Set(to.into());
         am.status_reason = Set(Some(reason.to_owned()));
         am.updated_at = Set(clock::now());
         let updated = am.update(&txn).await?;
@@ -320,7 +320,7 @@ impl Payments {
         if status_of(&account)? != AccountStatus::Suspended {
             return Err(domain::lifecycle::TransitionError {
                 machine: "account",
-                from: account.status,
+                from: account.status.to_string(),
                 to: "ACTIVE (reinstate)".into(),
             }
             .into());
@@ -471,7 +471,7 @@ impl Payments {
     /// before anything is created, for an admin to settle.
     async fn refuse_unmovable_debts(&self, malet_id: &str) -> ServiceResult<()> {
         for old in repo::accounts::all_for_malet(&self.db, malet_id).await? {
-            if old.status != AccountStatus::Deactivated.as_str() || old.currency == self.settings.default_currency {
+            if old.status.domain() != AccountStatus::Deactivated || old.currency == self.settings.default_currency {
                 continue;
             }
             let pending = repo::movements::balances(&self.db, &old.id, &old.currency).await?.pending_balance;
@@ -490,7 +490,7 @@ impl Payments {
     /// movements with one idempotency key each: the old account back to zero, the new one down.
     async fn carry_debts(&self, txn: &DatabaseTransaction, account: &connected_accounts::Model) -> ServiceResult<()> {
         for old in repo::accounts::all_for_malet(txn, &account.malet_id).await? {
-            if old.id == account.id || old.status != AccountStatus::Deactivated.as_str() {
+            if old.id == account.id || old.status.domain() != AccountStatus::Deactivated {
                 continue;
             }
             let pending = repo::movements::balances(txn, &old.id, &old.currency).await?.pending_balance;

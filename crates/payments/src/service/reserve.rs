@@ -55,7 +55,7 @@ impl Payments {
             // shrinks the hold itself (see `balances`).
             let active = repo::accounts::by_id(&self.db, &hold.account_id)
                 .await?
-                .is_some_and(|a| a.status == domain::lifecycle::AccountStatus::Active.as_str());
+                .is_some_and(|a| a.status.domain() == domain::lifecycle::AccountStatus::Active);
             if !active {
                 continue;
             }

@@ -66,7 +66,7 @@ impl Payments {
         if account.provider_snapshot_at.is_some_and(|seen| seen > event.created) {
             return Ok(Outcome::Ignored("older snapshot".into()));
         }
-        let status: AccountStatus = account.status.parse().map_err(|e| ApplyError::Retry(format!("{e}")))?;
+        let status: AccountStatus = account.status.domain();
         let enabled = obj.charges_enabled && obj.payouts_enabled;
         let new_status = match status {
             AccountStatus::Pending | AccountStatus::Onboarding if enabled => AccountStatus::Active,
@@ -78,7 +78,7 @@ impl Payments {
         am.payouts_enabled = Set(obj.payouts_enabled);
         am.kyc_verified = Set(enabled && obj.details_submitted);
         am.provider_snapshot_at = Set(Some(event.created));
-        am.status = Set(new_status.as_str().to_owned());
+        am.status = Set(new_status.into());
         if let Some(c) = obj.default_currency {
             am.currency = Set(c.code().to_owned());
         }
@@ -114,14 +114,14 @@ impl Payments {
             return Ok(Outcome::Ignored(format!("unknown account {provider_account_id}")));
         };
         let account = repo::accounts::for_update(txn, &account.id).await?.unwrap_or(account);
-        let status: AccountStatus = account.status.parse().map_err(|e| ApplyError::Retry(format!("{e}")))?;
+        let status: AccountStatus = account.status.domain();
         let before = serde_json::json!({"status": account.status, "charges_enabled": account.charges_enabled,
             "payouts_enabled": account.payouts_enabled});
         let mut am: connected_accounts::ActiveModel = account.clone().into();
         am.charges_enabled = Set(false);
         am.payouts_enabled = Set(false);
         if status == AccountStatus::Active {
-            am.status = Set(AccountStatus::Suspended.as_str().to_owned());
+            am.status = Set(AccountStatus::Suspended.into());
             am.status_reason = Set(Some(format!("the seller revoked the platform's access at {}", event.provider)));
         }
         am.updated_at = Set(clock::now());
@@ -304,7 +304,7 @@ impl Payments {
         match existing {
             Some(d) => {
                 let mut am: disputes::ActiveModel = d.into();
-                am.status = Set(obj.status.as_str().to_owned());
+                am.status = Set(obj.status.into());
                 if closed {
                     am.closed_at = Set(Some(now));
                 }
@@ -319,7 +319,7 @@ impl Payments {
                     charge_id: Set(charge_id),
                     amount: Set(obj.amount),
                     currency: Set(obj.currency.code().to_owned()),
-                    status: Set(obj.status.as_str().to_owned()),
+                    status: Set(obj.status.into()),
                     opened_at: Set(Utc.timestamp_opt(event.created, 0).single().unwrap_or(now)),
                     closed_at: Set(closed.then_some(now)),
                 }
@@ -343,12 +343,11 @@ impl Payments {
             .filter(disputes::Column::OpenedAt.gte(since))
             .count(txn)
             .await?;
-        if recent > self.settings.chargeback_threshold && account.status == AccountStatus::Active.as_str() {
+        if recent > self.settings.chargeback_threshold && account.status.domain() == AccountStatus::Active {
             let mut am: connected_accounts::ActiveModel = account.clone().into();
             am.status = Set(AccountStatus::Active
                 .transition(AccountStatus::Suspended)
                 .map_err(|e| ApplyError::Retry(e.to_string()))?
-                .as_str()
                 .into());
             am.status_reason = Set(Some(format!("{recent} disputes in {} days", self.settings.dispute_window_days)));
             am.updated_at = Set(now);
