@@ -42,7 +42,7 @@ impl Murchases {
                 .col_expr(commission_ledger::Column::UpdatedAt, Expr::value(now))
                 .filter(commission_ledger::Column::Id.eq(entry.id.clone()))
                 .filter(commission_ledger::Column::SettlementDate.is_null())
-                .filter(commission_ledger::Column::Status.eq(entry.status.clone()))
+                .filter(commission_ledger::Column::Status.eq(entry.status))
                 .exec(&txn)
                 .await?;
             if res.rows_affected != 1 {
