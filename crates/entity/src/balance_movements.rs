@@ -7,7 +7,7 @@ pub struct Model {
     pub id: String,
     pub account_id: String,
     pub malet_id: String,
-    pub kind: String,
+    pub kind: crate::enums::MovementKind,
     pub currency: String,
     pub earnings_delta: i64,
     pub pending_delta: i64,

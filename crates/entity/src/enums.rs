@@ -146,3 +146,67 @@ mirrored! {
         Lost => "LOST",
     }
 }
+
+/// A stored enum with no domain counterpart (the storage enum is the type).
+macro_rules! stored {
+    ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident => $text:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum)]
+        #[sea_orm(rs_type = "String", db_type = "String(StringLen::None)")]
+        pub enum $name {
+            $($(#[$vmeta])* #[sea_orm(string_value = $text)] $variant),+
+        }
+
+        impl $name {
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $text),+
+                }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl serde::Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(self.as_str())
+            }
+        }
+    };
+}
+
+stored! {
+    /// `reserve_holds.status`: a held reserve, while its release is being made, and released.
+    HoldStatus {
+        Held => "HELD",
+        /// Claimed by a release (the transfer to the seller is being made).
+        Releasing => "RELEASING",
+        Released => "RELEASED",
+    }
+}
+
+stored! {
+    /// `payouts.status`.
+    PayoutStatus {
+        Paid => "PAID",
+        /// Failed or came back: its money is in the pending balance again.
+        Failed => "FAILED",
+    }
+}
+
+stored! {
+    /// What moved a balance (`balance_movements.kind`).
+    MovementKind {
+        Earning => "EARNING",
+        RefundClawback => "REFUND_CLAWBACK",
+        Adjustment => "ADJUSTMENT",
+        Payout => "PAYOUT",
+        PayoutFailed => "PAYOUT_FAILED",
+        ReserveRelease => "RESERVE_RELEASE",
+        BalanceCarry => "BALANCE_CARRY",
+    }
+}

@@ -9,7 +9,7 @@ pub struct Model {
     pub provider_payout_id: Option<String>,
     pub amount: i64,
     pub currency: String,
-    pub status: String,
+    pub status: crate::enums::PayoutStatus,
     pub recorded_by: Option<String>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,

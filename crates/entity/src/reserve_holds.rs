@@ -10,7 +10,7 @@ pub struct Model {
     pub amount: i64,
     pub currency: String,
     pub release_at: Option<DateTimeUtc>,
-    pub status: String,
+    pub status: crate::enums::HoldStatus,
     pub claimed_by: Option<String>,
     pub claimed_until: Option<DateTimeUtc>,
     pub transfer_id: Option<String>,

@@ -47,7 +47,7 @@ impl Murchases {
     ) -> ServiceResult<()> {
         // The platform still holds a reserve that was not released to the seller.
         let reserve_held = match entity::queries::reserve_hold_for_ledger(txn, &entry.id).await? {
-            Some(hold) => hold.status == "HELD",
+            Some(hold) => hold.status == entity::enums::HoldStatus::Held,
             None => true,
         };
         let fee_held = entry.provider_fee_amount.unwrap_or(entry.application_fee_amount);

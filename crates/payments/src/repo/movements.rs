@@ -79,31 +79,7 @@ pub async fn balance_mismatches<C: ConnectionTrait>(conn: &C) -> Result<Vec<Stri
     Ok(out)
 }
 
-/// What moved a balance. Stored as its upper-case name (`balance_movements.kind`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MovementKind {
-    Earning,
-    RefundClawback,
-    Adjustment,
-    Payout,
-    PayoutFailed,
-    ReserveRelease,
-    BalanceCarry,
-}
-
-impl MovementKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            MovementKind::Earning => "EARNING",
-            MovementKind::RefundClawback => "REFUND_CLAWBACK",
-            MovementKind::Adjustment => "ADJUSTMENT",
-            MovementKind::Payout => "PAYOUT",
-            MovementKind::PayoutFailed => "PAYOUT_FAILED",
-            MovementKind::ReserveRelease => "RESERVE_RELEASE",
-            MovementKind::BalanceCarry => "BALANCE_CARRY",
-        }
-    }
-}
+pub use entity::enums::MovementKind;
 
 /// One movement to append; `idempotency_key` makes the append happen at most once. Built by one
 /// constructor per kind, which decides which balances move and how: a call site never writes a
@@ -259,7 +235,7 @@ pub async fn append<C: ConnectionTrait>(conn: &C, m: NewMovement<'_>) -> Result<
         id: Set(uuid::Uuid::now_v7().to_string()),
         account_id: Set(m.account_id.to_owned()),
         malet_id: Set(m.malet_id.to_owned()),
-        kind: Set(m.kind.as_str().to_owned()),
+        kind: Set(m.kind),
         currency: Set(m.currency.to_owned()),
         earnings_delta: Set(m.earnings_delta),
         pending_delta: Set(m.pending_delta),

@@ -404,7 +404,7 @@ impl Payments {
             provider_payout_id: Set(None),
             amount: Set(amount),
             currency: Set(account.currency.clone()),
-            status: Set("PAID".into()),
+            status: Set(entity::enums::PayoutStatus::Paid),
             recorded_by: Set(actor.subject().map(str::to_owned)),
             created_at: Set(clock::now()),
             updated_at: Set(clock::now()),

@@ -257,8 +257,9 @@ enum Applied {
     Refused(String),
 }
 
-pub const HOLD_HELD: &str = "HELD";
-pub const HOLD_RELEASING: &str = "RELEASING";
-pub const HOLD_RELEASED: &str = "RELEASED";
+pub use entity::enums::HoldStatus;
+pub const HOLD_HELD: HoldStatus = HoldStatus::Held;
+pub const HOLD_RELEASING: HoldStatus = HoldStatus::Releasing;
+pub const HOLD_RELEASED: HoldStatus = HoldStatus::Released;
 
 use sea_orm::sea_query::ExprTrait as _;

@@ -19,6 +19,8 @@ use service_core::webhook::{ApplyError, EventApplier, Outcome};
 
 use super::Payments;
 use super::balances::HOLD_RELEASED;
+use entity::enums::PayoutStatus;
+
 use crate::repo;
 use crate::repo::movements::NewMovement;
 
@@ -209,14 +211,14 @@ impl Payments {
             .await?;
         // A payout that failed stays failed: a `payout.paid` delivered after `payout.failed`
         // (out of order) must not count it as paid.
-        if paid && existing.as_ref().is_some_and(|p| p.status == "FAILED") {
+        if paid && existing.as_ref().is_some_and(|p| p.status == PayoutStatus::Failed) {
             return Ok(Outcome::Ignored("payout already reported failed".into()));
         }
-        let status = if paid { "PAID" } else { "FAILED" };
+        let status = if paid { PayoutStatus::Paid } else { PayoutStatus::Failed };
         match existing {
             Some(p) => {
                 let mut am: payouts::ActiveModel = p.into();
-                am.status = Set(status.into());
+                am.status = Set(status);
                 am.updated_at = Set(clock::now());
                 am.update(txn).await?;
             }
@@ -227,7 +229,7 @@ impl Payments {
                     provider_payout_id: Set(Some(obj.payout_id.clone())),
                     amount: Set(obj.amount),
                     currency: Set(currency.code().to_owned()),
-                    status: Set(status.into()),
+                    status: Set(status),
                     recorded_by: Set(Some(event.provider.as_str().to_owned())),
                     created_at: Set(clock::now()),
                     updated_at: Set(clock::now()),
