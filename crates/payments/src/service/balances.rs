@@ -213,7 +213,7 @@ impl Payments {
                         amount: Set(event.reserve_delta),
                         currency: Set(event.currency.code().to_owned()),
                         release_at: Set(event.settlement_date.map(|s| domain::reserve::release_at(&self.config, s))),
-                        status: Set(HOLD_HELD.into()),
+                        status: Set(HOLD_HELD),
                         claimed_by: Set(None),
                         claimed_until: Set(None),
                         transfer_id: Set(None),
