@@ -126,6 +126,22 @@ pub struct ChargeCreated {
     pub approval_url: Option<String>,
 }
 
+/// Capture of a payment the buyer approved (a PayPal order), keyed by our order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CaptureRequest {
+    pub payment_id: String,
+    pub idempotency_key: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Captured {
+    /// The provider's id of the captured money.
+    pub charge_id: String,
+    /// Whether the money is captured now (else the provider holds it pending, and its webhook
+    /// reports the outcome).
+    pub completed: bool,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TransferRequest {
     pub amount: i64,
@@ -240,6 +256,11 @@ pub trait PayoutProvider: Send + Sync {
         schedule: PayoutSchedule,
     ) -> Result<(), ProviderError>;
     async fn create_destination_charge(&self, req: DestinationCharge) -> Result<ChargeCreated, ProviderError>;
+    /// Captures a payment the buyer approved. Providers whose payments are captured when the
+    /// buyer confirms them (Stripe's PaymentIntent) have nothing to capture.
+    async fn capture_payment(&self, _req: CaptureRequest) -> Result<Captured, ProviderError> {
+        Err(ProviderError::NotSupported(format!("{}: payments are captured when the buyer confirms them", self.kind())))
+    }
     async fn transfer(&self, req: TransferRequest) -> Result<TransferCreated, ProviderError>;
     async fn payout(&self, req: PayoutRequest) -> Result<PayoutCreated, ProviderError>;
     async fn refund(&self, req: RefundRequest) -> Result<RefundCreated, ProviderError>;

@@ -10,6 +10,8 @@
 //! - `POST /v2/checkout/orders`: `intent`, `purchase_units[0].amount`, `.payee.merchant_id`,
 //!   `PayPal-Request-Id` → the example order with a new id (the same one again for the same
 //!   request id).
+//! - `POST /v2/checkout/orders/{id}/capture`: an order it created, once → the order COMPLETED
+//!   with its capture (PayPal's example capture with the order's amount, payee, ids and fees).
 //! - `POST /v2/payments/captures/{id}/refund`: `amount` → the example refund, with the capture's
 //!   refunded total.
 //! - `POST /v1/payments/payouts`: `sender_batch_header.sender_batch_id`, one item → the example
@@ -48,6 +50,8 @@ struct Inner {
     token_lifetime_secs: u64,
     fail_next: Option<(u16, Value)>,
     orders: HashMap<String, Value>,
+    /// Orders by order id (created ones, and captured ones once captured).
+    by_id: HashMap<String, Value>,
     batches: HashMap<String, (String, Value)>,
     refunded: HashMap<String, i64>,
     token_requests: usize,
@@ -104,6 +108,7 @@ impl FakePaypal {
             .route("/v1/oauth2/token", post(token))
             .route("/v2/customer/partner-referrals", post(referral))
             .route("/v2/checkout/orders", post(order))
+            .route("/v2/checkout/orders/{id}/capture", post(capture))
             .route("/v2/payments/captures/{id}/refund", post(refund))
             .route("/v1/payments/payouts", post(payout))
             .with_state(shared.clone());
@@ -126,6 +131,13 @@ impl FakePaypal {
 
     pub fn last(&self, path: &str) -> Option<Recorded> {
         self.requests().into_iter().rev().find(|r| r.path == path)
+    }
+
+    /// The capture of a captured order (what `PAYMENT.CAPTURE.COMPLETED` carries).
+    pub fn capture_of(&self, order_id: &str) -> Option<Value> {
+        let order = self.shared.lock().by_id.get(order_id).cloned()?;
+        let capture = order["purchase_units"][0]["payments"]["captures"][0].clone();
+        (!capture.is_null()).then_some(capture)
     }
 
     pub fn token_requests(&self) -> usize {
@@ -276,7 +288,48 @@ async fn order(State(s): State<Shared>, headers: HeaderMap, body: Bytes) -> Resp
     if let Some(rid) = request_id {
         inner.orders.insert(rid, order.clone());
     }
+    inner.by_id.insert(id, order.clone());
     (StatusCode::CREATED, axum::Json(order)).into_response()
+}
+
+async fn capture(State(s): State<Shared>, Path(order_id): Path<String>, headers: HeaderMap, body: Bytes) -> Response {
+    let body = if body.is_empty() { Bytes::from_static(b"{}") } else { body };
+    if let Err(r) = admit(&s, format!("/v2/checkout/orders/{order_id}/capture"), &headers, &body) {
+        return r;
+    }
+    let mut inner = s.lock();
+    let Some(order) = inner.by_id.get(&order_id).cloned() else {
+        return error(
+            StatusCode::NOT_FOUND,
+            "RESOURCE_NOT_FOUND",
+            "INVALID_RESOURCE_ID",
+            "Specified resource ID does not exist.",
+        );
+    };
+    if order["status"] == "COMPLETED" {
+        return error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "UNPROCESSABLE_ENTITY",
+            "ORDER_ALREADY_CAPTURED",
+            "Order already captured.",
+        );
+    }
+    let unit = &order["purchase_units"][0];
+    let mut c = fixture("capture");
+    c["id"] = json!(new_id());
+    c["amount"] = unit["amount"].clone();
+    c["payee"] = unit["payee"].clone();
+    c["invoice_id"] = unit["invoice_id"].clone();
+    c["custom_id"] = unit["custom_id"].clone();
+    c["supplementary_data"]["related_ids"]["order_id"] = json!(order_id);
+    c["seller_receivable_breakdown"]["gross_amount"] = unit["amount"].clone();
+    c["seller_receivable_breakdown"]["platform_fees"] =
+        unit["payment_instruction"]["platform_fees"].as_array().cloned().map(Value::Array).unwrap_or(json!([]));
+    let mut captured = order.clone();
+    captured["status"] = json!("COMPLETED");
+    captured["purchase_units"][0]["payments"] = json!({"captures": [c]});
+    inner.by_id.insert(order_id, captured.clone());
+    (StatusCode::CREATED, axum::Json(captured)).into_response()
 }
 
 async fn refund(State(s): State<Shared>, Path(capture): Path<String>, headers: HeaderMap, body: Bytes) -> Response {

@@ -71,16 +71,22 @@ async fn a_paypal_seller_onboards_sells_and_refunds_through_the_same_books_as_st
         assert_eq!(unit["amount"]["value"], "100.00");
         assert_eq!(unit["payment_instruction"]["platform_fees"][0]["amount"]["value"], "20.08");
 
-        // The buyer pays; PayPal reports the capture.
-        let mut capture = fixture("capture");
-        capture["id"] = json!("CAPTURE-PP-1");
-        capture["amount"] = json!({"currency_code": "USD", "value": "100.00"});
-        capture["seller_receivable_breakdown"]["platform_fees"] =
-            json!([{"amount": {"currency_code": "USD", "value": "20.08"}}]);
-        capture["payee"]["merchant_id"] = json!(MERCHANT);
-        capture["invoice_id"] = json!("ord-pp");
-        capture["custom_id"] = json!("m1");
-        capture["supplementary_data"]["related_ids"]["order_id"] = json!(order_id);
+        // The buyer approves at PayPal; the storefront asks us to capture (once); PayPal reports
+        // the capture.
+        let capture_it = "mutation { captureMurchasePayment(maletId: \"m1\", orderId: \"ord-pp\") { paymentIntentId captureId completed } }";
+        let res = apps.mur.run(Some(&owner), capture_it, json!({})).await;
+        let captured = &res["data"]["captureMurchasePayment"];
+        assert_eq!(
+            (captured["paymentIntentId"].as_str(), captured["completed"].as_bool()),
+            (Some(order_id.as_str()), Some(true)),
+            "{res}"
+        );
+        let capture_id = captured["captureId"].as_str().expect("capture").to_owned();
+        let sent = apps.paypal.last(&format!("/v2/checkout/orders/{order_id}/capture")).expect("capture sent");
+        assert_eq!(sent.headers.get("paypal-request-id").map(String::as_str), Some("murchase-capture:m1:ord-pp"));
+        let res = apps.mur.run(Some(&owner_token("m2")), capture_it, json!({})).await;
+        assert_eq!(test_support::error_code(&res).as_deref(), Some("FORBIDDEN"), "another Malet's owner: {res}");
+        let capture = apps.paypal.capture_of(&order_id).expect("captured");
         let captured = webhook("WH-CAPTURED-1", "PAYMENT.CAPTURE.COMPLETED", capture);
         assert_eq!(apps.paypal_webhook(&apps.mur_base, &captured).await, 200);
         assert_eq!(apps.paypal_webhook(&apps.pay_base, &captured).await, 200, "payments acknowledges it too");
@@ -110,7 +116,7 @@ async fn a_paypal_seller_onboards_sells_and_refunds_through_the_same_books_as_st
         let refund = "mutation { refundMurchase(maletId: \"m1\", orderId: \"ord-pp\", amount: 4000, reason: \"damaged\") { refundedAmount refundedCommission } }";
         let res = apps.mur.run(Some(&admin_token()), refund, json!({})).await;
         assert_eq!(res["data"]["refundMurchase"], json!({"refundedAmount": 4000, "refundedCommission": 320}), "{res}");
-        let sent = apps.paypal.last("/v2/payments/captures/CAPTURE-PP-1/refund").expect("refund sent");
+        let sent = apps.paypal.last(&format!("/v2/payments/captures/{capture_id}/refund")).expect("refund sent");
         assert_eq!(sent.body["amount"]["value"], "40.00");
         // PayPal's webhook names the refund the API call made.
         use sea_orm::EntityTrait;
@@ -120,20 +126,33 @@ async fn a_paypal_seller_onboards_sells_and_refunds_through_the_same_books_as_st
         r["id"] = json!(made.provider_refund_id);
         r["amount"] = json!({"currency_code": "USD", "value": "40.00"});
         r["seller_payable_breakdown"]["total_refunded_amount"] = json!({"currency_code": "USD", "value": "40.00"});
-        r["links"][1]["href"] = json!("https://api-m.paypal.com/v2/payments/captures/CAPTURE-PP-1");
+        r["links"][1]["href"] = json!(format!("https://api-m.paypal.com/v2/payments/captures/{capture_id}"));
         let refunded = webhook("WH-REFUNDED-1", "PAYMENT.CAPTURE.REFUNDED", r);
         assert_eq!(apps.paypal_webhook(&apps.mur_base, &refunded).await, 200);
         let mut older = fixture("refund");
         older["id"] = json!(made.provider_refund_id);
         older["amount"] = json!({"currency_code": "USD", "value": "40.00"});
         older["seller_payable_breakdown"]["total_refunded_amount"] = json!({"currency_code": "USD", "value": "0.00"});
-        older["links"][1]["href"] = json!("https://api-m.paypal.com/v2/payments/captures/CAPTURE-PP-1");
+        older["links"][1]["href"] = json!(format!("https://api-m.paypal.com/v2/payments/captures/{capture_id}"));
         let older = webhook("WH-REFUNDED-0", "PAYMENT.CAPTURE.REFUNDED", older);
         assert_eq!(apps.paypal_webhook(&apps.mur_base, &older).await, 200);
         let res = apps.mur.run(Some(&owner), ledger, json!({})).await;
         assert_eq!(res["data"]["commissionLedger"][0]["refundedAmount"], 4000, "{res}");
         assert_eq!(res["data"]["commissionLedger"][0]["refundedCommission"], 320, "{res}");
         apps.payments.service.consume_ledger_events(100).await.expect("clawback");
+
+        // A dispute on the capture marks the entry and is recorded against the seller's account.
+        let mut dispute = fixture("dispute");
+        dispute["disputed_transactions"][0]["seller_transaction_id"] = json!(capture_id);
+        let opened = webhook("WH-DISPUTE-1", "CUSTOMER.DISPUTE.CREATED", dispute);
+        assert_eq!(apps.paypal_webhook(&apps.mur_base, &opened).await, 200);
+        assert_eq!(apps.paypal_webhook(&apps.pay_base, &opened).await, 200);
+        let entry = entity::commission_ledger::Entity::find().one(&t.conn).await.expect("q").expect("entry");
+        assert!(entry.disputed, "the entry is disputed");
+        let recorded = entity::disputes::Entity::find().one(&t.conn).await.expect("q").expect("dispute");
+        assert_eq!(recorded.provider, entity::enums::Provider::Paypal);
+        assert_eq!(recorded.status, entity::enums::DisputeStatus::Open);
+        assert_eq!(recorded.account_id.as_deref(), Some(account_id.as_str()));
         assert!(payments::repo::movements::balance_mismatches(&t.conn).await.expect("check").is_empty());
         assert!(murchases::repo::ledger::totals_mismatches(&t.conn, None).await.expect("check").is_empty());
     }

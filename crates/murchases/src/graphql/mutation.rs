@@ -5,8 +5,8 @@ use domain::rate::Rate;
 use service_core::graphql::{AdminGuard, ApiError, Authenticated, actor};
 
 use super::types::{
-    CommissionBreakdown, CommissionLedger, CommissionOverrideInput, CommissionRule, MurchasePayment, OrderInput, Tier,
-    WebhookEvent, svc,
+    CommissionBreakdown, CommissionLedger, CommissionOverrideInput, CommissionRule, MurchaseCapture, MurchasePayment,
+    OrderInput, Tier, WebhookEvent, svc,
 };
 
 pub struct Mutation;
@@ -34,6 +34,26 @@ impl Mutation {
             approval_url: created.approval_url,
             application_fee_amount: service_core::scalars::int32(b.application_fee_amount)?,
             breakdown: CommissionBreakdown { malet_id, b },
+        })
+    }
+
+    /// Captures an order's payment after the buyer approved it at the provider (PayPal: the
+    /// order `createMurchasePayment` made, approved at its `approvalUrl`). Same permissions as
+    /// `createMurchasePayment`; the sale is recorded when the provider reports the capture.
+    #[graphql(guard = "Authenticated")]
+    async fn capture_murchase_payment(
+        &self,
+        ctx: &Context<'_>,
+        malet_id: ID,
+        order_id: ID,
+    ) -> Result<MurchaseCapture, ApiError> {
+        let (checkout, captured) =
+            svc(ctx)?.capture_payment(actor(ctx), &MaletId::parse(&malet_id)?, &OrderId::parse(&order_id)?).await?;
+        Ok(MurchaseCapture {
+            order_id: ID(checkout.order_id),
+            payment_intent_id: checkout.provider_payment_id,
+            capture_id: captured.charge_id,
+            completed: captured.completed,
         })
     }
 

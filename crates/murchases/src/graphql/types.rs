@@ -354,6 +354,18 @@ pub struct MurchasePayment {
     pub breakdown: CommissionBreakdown,
 }
 
+/// A captured provider payment.
+#[derive(SimpleObject)]
+pub struct MurchaseCapture {
+    pub order_id: ID,
+    /// The provider's payment (the PayPal order).
+    pub payment_intent_id: String,
+    /// The provider's capture of it.
+    pub capture_id: String,
+    /// Captured now; otherwise the provider holds it pending and reports the outcome.
+    pub completed: bool,
+}
+
 /// One version of a Malet's commission rule.
 #[derive(SimpleObject)]
 pub struct CommissionRule {

@@ -15,6 +15,19 @@ pub async fn by_payment<C: ConnectionTrait>(
         .await
 }
 
+/// The checkout of a Malet's order.
+pub async fn by_order<C: ConnectionTrait>(
+    conn: &C,
+    malet_id: &str,
+    order_id: &str,
+) -> Result<Option<checkouts::Model>, DbErr> {
+    checkouts::Entity::find()
+        .filter(checkouts::Column::MaletId.eq(malet_id))
+        .filter(checkouts::Column::OrderId.eq(order_id))
+        .one(conn)
+        .await
+}
+
 /// Stores a checkout; a retry of the same checkout (same payment) is a no-op.
 pub async fn insert<C: ConnectionTrait>(conn: &C, row: checkouts::ActiveModel) -> Result<(), DbErr> {
     checkouts::Entity::insert(row)

@@ -13,7 +13,7 @@ use domain::lifecycle::AccountStatus;
 use domain::metadata::PaymentMetadata;
 use domain::money::Currency;
 use domain::permissions::{AccessDenied, Actor, Permission};
-use domain::provider::{ChargeCreated, DestinationCharge, ProviderKind};
+use domain::provider::{CaptureRequest, Captured, ChargeCreated, DestinationCharge, ProviderKind};
 use entity::checkouts;
 use sea_orm::ActiveValue::Set;
 
@@ -165,5 +165,32 @@ impl Murchases {
         )
         .await?;
         Ok((created, breakdown))
+    }
+
+    /// Captures an order's payment once the buyer approved it (PayPal), with the permission
+    /// that created it; the provider's capture webhook records the sale. A retry captures nothing
+    /// twice (the key is the Malet's order).
+    pub async fn capture_payment(
+        &self,
+        actor: &Actor,
+        malet: &MaletId,
+        order_id: &OrderId,
+    ) -> ServiceResult<(checkouts::Model, Captured)> {
+        let malet = malet.as_str();
+        if actor.can(Permission::CreateMurchasePayments, malet).is_err() {
+            actor.can(Permission::ManagePayouts, malet)?;
+        }
+        let checkout = repo::checkouts::by_order(&self.db, malet, order_id.as_str())
+            .await?
+            .ok_or_else(|| ServiceError::missing(actor, format!("checkout of order {order_id}")))?;
+        let captured = self
+            .providers
+            .get(checkout.provider.kind())?
+            .capture_payment(CaptureRequest {
+                payment_id: checkout.provider_payment_id.clone(),
+                idempotency_key: format!("murchase-capture:{malet}:{order_id}"),
+            })
+            .await?;
+        Ok((checkout, captured))
     }
 }

@@ -6,6 +6,7 @@
 //! |---|---|
 //! | onboarding link | `POST /v2/customer/partner-referrals` (`tracking_id` = our account id; the `action_url` link) |
 //! | destination charge | `POST /v2/checkout/orders`: `payee.merchant_id` = the seller, `payment_instruction.platform_fees` = the engine's application fee |
+//! | capture | `POST /v2/checkout/orders/{id}/capture` after the buyer approved |
 //! | refund | `POST /v2/payments/captures/{capture}/refund` (`Prefer: return=representation` for the refunded total) |
 //! | payout | `POST /v1/payments/payouts`: one item to the seller's PayPal id, `sender_batch_id` = our key |
 //! | account, schedule | nothing to call: the seller's id comes with `MERCHANT.ONBOARDING.COMPLETED`; the platform keeps the schedule |
@@ -21,9 +22,10 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use domain::money::Currency;
 use domain::provider::{
-    ChargeCreated, CreateAccount, DestinationCharge, FeeRefundCreated, FeeRefundRequest, OnboardingLink,
-    OnboardingLinkRequest, PayoutCreated, PayoutProvider, PayoutRequest, ProviderAccount, ProviderBalance,
-    ProviderError, ProviderEvent, ProviderKind, RefundCreated, RefundRequest, TransferCreated, TransferRequest,
+    CaptureRequest, Captured, ChargeCreated, CreateAccount, DestinationCharge, FeeRefundCreated, FeeRefundRequest,
+    OnboardingLink, OnboardingLinkRequest, PayoutCreated, PayoutProvider, PayoutRequest, ProviderAccount,
+    ProviderBalance, ProviderError, ProviderEvent, ProviderKind, RefundCreated, RefundRequest, TransferCreated,
+    TransferRequest,
 };
 use domain::schedule::PayoutSchedule;
 use secrecy::{ExposeSecret, SecretString};
@@ -253,6 +255,17 @@ impl PayoutProvider for Paypal {
             client_secret: None,
             approval_url: link(&order, &["approve", "payer-action"]),
         })
+    }
+
+    /// `POST /v2/checkout/orders/{id}/capture` once the buyer approved the order; the
+    /// `PAYMENT.CAPTURE.COMPLETED` webhook records the sale.
+    async fn capture_payment(&self, req: CaptureRequest) -> Result<Captured, ProviderError> {
+        let order = self
+            .post(&format!("/v2/checkout/orders/{}/capture", req.payment_id), &json!({}), Some(&req.idempotency_key))
+            .await?;
+        let capture = &order["purchase_units"][0]["payments"]["captures"][0];
+        let id = capture["id"].as_str().ok_or_else(|| ProviderError::Ambiguous("PayPal returned no capture".into()))?;
+        Ok(Captured { charge_id: id.to_owned(), completed: capture["status"] == "COMPLETED" })
     }
 
     async fn transfer(&self, _req: TransferRequest) -> Result<TransferCreated, ProviderError> {
