@@ -6,26 +6,12 @@ mod common;
 
 use common::*;
 use sea_orm::{EntityTrait, PaginatorTrait};
-use serde_json::{Value, json};
+use serde_json::json;
 use test_support::owner_token;
-use test_support::paypal::{Cert, TEST_PAYPAL_WEBHOOK_ID, certs, now_rfc3339};
+use test_support::paypal::{Cert, TEST_PAYPAL_WEBHOOK_ID, certs, fixture, now_rfc3339, webhook};
 
 const MERCHANT: &str = "7KNGBPH2U58GQ";
 const CAPTURE: &str = "2GG279541U471931P";
-
-fn fixture(name: &str) -> Value {
-    let path = format!("{}/../../tests/fixtures/paypal/{name}.json", env!("CARGO_MANIFEST_DIR"));
-    serde_json::from_str(&std::fs::read_to_string(path).expect("fixture")).expect("json")
-}
-
-fn webhook(id: &str, event_type: &str, resource: Value) -> String {
-    let mut e = fixture("webhook_event");
-    e["id"] = json!(id);
-    e["event_type"] = json!(event_type);
-    e["create_time"] = json!(now_rfc3339());
-    e["resource"] = resource;
-    e.to_string()
-}
 
 /// `PAYMENT.CAPTURE.COMPLETED` of PayPal's example capture: 100.00 USD to the seller, the
 /// platform fee checkout asked for, order `ord-pp-1` of Malet m1.

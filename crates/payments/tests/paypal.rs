@@ -6,25 +6,11 @@ mod common;
 
 use common::*;
 use sea_orm::{ConnectionTrait, EntityTrait};
-use serde_json::{Value, json};
+use serde_json::json;
 use test_support::owner_token;
-use test_support::paypal::{certs, now_rfc3339};
+use test_support::paypal::{certs, fixture, webhook};
 
 const MERCHANT: &str = "7KNGBPH2U58GQ";
-
-fn fixture(name: &str) -> Value {
-    let path = format!("{}/../../tests/fixtures/paypal/{name}.json", env!("CARGO_MANIFEST_DIR"));
-    serde_json::from_str(&std::fs::read_to_string(path).expect("fixture")).expect("json")
-}
-
-fn webhook(id: &str, event_type: &str, resource: Value) -> String {
-    let mut e = fixture("webhook_event");
-    e["id"] = json!(id);
-    e["event_type"] = json!(event_type);
-    e["create_time"] = json!(now_rfc3339());
-    e["resource"] = resource;
-    e.to_string()
-}
 
 fn payout_item(id: &str, event_type: &str) -> String {
     let mut item = fixture("payout_item");

@@ -78,11 +78,7 @@ impl Drop for FakePaypal {
     }
 }
 
-fn fixture(name: &str) -> Value {
-    let path = format!("{}/../../tests/fixtures/paypal/{name}.json", env!("CARGO_MANIFEST_DIR"));
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {path}: {e}"));
-    serde_json::from_str(&text).expect("fixture is JSON")
-}
+use crate::paypal::fixture;
 
 fn error(status: StatusCode, name: &str, issue: &str, message: &str) -> Response {
     let body = json!({"name": name, "message": message, "debug_id": "f00dcafe",

@@ -150,6 +150,24 @@ impl PaypalCerts {
     }
 }
 
+/// A PayPal example object from `tests/fixtures/paypal` (PayPal's published specs).
+pub fn fixture(name: &str) -> serde_json::Value {
+    let path = format!("{}/../../tests/fixtures/paypal/{name}.json", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {path}: {e}"));
+    serde_json::from_str(&text).expect("fixture is JSON")
+}
+
+/// A webhook body: PayPal's example event envelope with `id`, `event_type`, created now, and
+/// `resource`.
+pub fn webhook(id: &str, event_type: &str, resource: serde_json::Value) -> String {
+    let mut e = fixture("webhook_event");
+    e["id"] = serde_json::json!(id);
+    e["event_type"] = serde_json::json!(event_type);
+    e["create_time"] = serde_json::json!(now_rfc3339());
+    e["resource"] = resource;
+    e.to_string()
+}
+
 /// Now as PayPal writes transmission times.
 pub fn now_rfc3339() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)

@@ -5,23 +5,10 @@
 //! and by webhook converging to the same cumulative clawback.
 
 use serde_json::{Value, json};
+use test_support::paypal::{fixture, webhook};
 use test_support::{TestDb, admin_token, owner_token};
 
 const MERCHANT: &str = "7KNGBPH2U58GQ";
-
-fn fixture(name: &str) -> Value {
-    let path = format!("{}/../fixtures/paypal/{name}.json", env!("CARGO_MANIFEST_DIR"));
-    serde_json::from_str(&std::fs::read_to_string(path).expect("fixture")).expect("json")
-}
-
-fn webhook(id: &str, event_type: &str, resource: Value) -> String {
-    let mut e = fixture("webhook_event");
-    e["id"] = json!(id);
-    e["event_type"] = json!(event_type);
-    e["create_time"] = json!(test_support::paypal::now_rfc3339());
-    e["resource"] = resource;
-    e.to_string()
-}
 
 #[tokio::test]
 async fn a_paypal_seller_onboards_sells_and_refunds_through_the_same_books_as_stripe() {
