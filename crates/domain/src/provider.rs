@@ -270,6 +270,11 @@ pub trait PayoutProvider: Send + Sync {
     /// webhooks (R-HOOK-3): the platform's own events when `account` is `None`, else the events
     /// of that connected account (`provider_account_id`), where e.g. Stripe keeps an Express
     /// account's `account.updated` and `payout.*` events.
+    /// Whether [`PayoutProvider::events_since`] has events per seller account (Stripe keeps an
+    /// Express account's events on that account) besides the platform's.
+    fn events_per_account(&self) -> bool {
+        false
+    }
     async fn events_since(
         &self,
         account: Option<&str>,

@@ -55,13 +55,13 @@ pub async fn build(config: &Config) -> anyhow::Result<Server> {
     state.bind(config.addr).await
 }
 
-/// `murchases backfill`: replays the platform's Stripe events created after `since` (payments,
-/// refunds and disputes of destination charges live on the platform account).
+/// `murchases backfill`: replays the platform's events of every configured provider created
+/// after `since` (payments, refunds and disputes of destination charges and marketplace orders
+/// are the platform's).
 pub async fn backfill(config: &Config, since: i64) -> anyhow::Result<()> {
     let db = config.common.database().await?;
     let state = state(config, db)?;
-    let stripe = state.service.providers.get(domain::provider::ProviderKind::StripeConnect)?;
-    let report = state.inbox.backfill(stripe.as_ref(), &[None], since).await?;
+    let report = state.inbox.backfill_all(&state.service.providers, &[], since).await?;
     tracing::info!(?report, "backfill done");
     println!("fetched {} events: {} new, {} already known", report.fetched, report.stored, report.duplicates);
     Ok(())

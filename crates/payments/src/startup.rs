@@ -85,20 +85,19 @@ pub async fn build(config: &Config) -> anyhow::Result<Server> {
     state.bind(config.addr).await
 }
 
-/// `payments backfill`: replays Stripe events created after `since` (unix seconds) from the
-/// platform and from every connected account (where Express accounts keep `account.updated`
-/// and `payout.*`).
+/// `payments backfill`: replays every configured provider's events created after `since` (unix
+/// seconds): the platform's and, where a provider keeps them per seller account (Stripe's
+/// Express accounts: `account.updated`, `payout.*`), every connected account's.
 pub async fn backfill(config: &Config, since: i64) -> anyhow::Result<()> {
     let db = config.common.database().await?;
     let state = state(config, db)?;
-    let stripe = state.service.providers.get(domain::provider::ProviderKind::StripeConnect)?;
-    let mut accounts = vec![None];
-    for a in entity::connected_accounts::Entity::find().all(&state.db).await? {
-        if a.provider.kind() == domain::provider::ProviderKind::StripeConnect {
-            accounts.extend(a.provider_account_id.map(Some));
-        }
-    }
-    let report = state.inbox.backfill(stripe.as_ref(), &accounts, since).await?;
+    let accounts: Vec<(domain::provider::ProviderKind, String)> = entity::connected_accounts::Entity::find()
+        .all(&state.db)
+        .await?
+        .into_iter()
+        .filter_map(|a| a.provider_account_id.map(|id| (a.provider.kind(), id)))
+        .collect();
+    let report = state.inbox.backfill_all(&state.service.providers, &accounts, since).await?;
     tracing::info!(?report, "backfill done");
     println!("fetched {} events: {} new, {} already known", report.fetched, report.stored, report.duplicates);
     Ok(())

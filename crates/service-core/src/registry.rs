@@ -20,6 +20,13 @@ impl ProviderRegistry {
         self
     }
 
+    /// Every configured provider, in a stable order.
+    pub fn all(&self) -> Vec<Arc<dyn PayoutProvider>> {
+        let mut all: Vec<_> = self.providers.values().cloned().collect();
+        all.sort_by_key(|p| p.kind().as_str());
+        all
+    }
+
     pub fn get(&self, kind: ProviderKind) -> Result<Arc<dyn PayoutProvider>, ProviderError> {
         self.providers
             .get(&kind)

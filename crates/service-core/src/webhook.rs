@@ -626,6 +626,38 @@ pub struct BackfillReport {
 }
 
 impl Inbox {
+    /// Replays the events every configured provider still has (R-HOOK-3), as [`Inbox::backfill`]:
+    /// the platform's, and for providers that keep events per seller account, those of
+    /// `seller_accounts` of that provider. Providers without an events API are skipped.
+    pub async fn backfill_all(
+        &self,
+        registry: &crate::registry::ProviderRegistry,
+        seller_accounts: &[(ProviderKind, String)],
+        created_after: i64,
+    ) -> Result<BackfillReport, anyhow::Error> {
+        let mut total = BackfillReport::default();
+        for provider in registry.all() {
+            let mut accounts = vec![None];
+            if provider.events_per_account() {
+                accounts.extend(
+                    seller_accounts.iter().filter(|(k, _)| *k == provider.kind()).map(|(_, id)| Some(id.clone())),
+                );
+            }
+            match self.backfill(provider.as_ref(), &accounts, created_after).await {
+                Ok(report) => {
+                    total.fetched += report.fetched;
+                    total.stored += report.stored;
+                    total.duplicates += report.duplicates;
+                }
+                Err(e) if matches!(e.downcast_ref(), Some(domain::provider::ProviderError::NotSupported(_))) => {
+                    tracing::info!(provider = %provider.kind(), "no events to backfill from this provider");
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(total)
+    }
+
     /// Replays events the provider still has (R-HOOK-3): every event created after
     /// `created_after` on the platform (`None`) and on each listed connected account is stored
     /// like a delivery (a known event id is a duplicate) and applied. Idempotent.

@@ -18,6 +18,9 @@
 //!   batch; a `sender_batch_id` seen before with another request id → 400
 //!   `DUPLICATE_SENDER_BATCH_ID`, as PayPal answers.
 //!
+//! - `GET /v1/notifications/webhooks-events?start_time=…`: the events added with
+//!   [`FakePaypal::add_event`], newest first.
+//!
 //! Every request is recorded for assertions; [`FakePaypal::fail_next`] makes the next API call
 //! answer with a given status.
 
@@ -29,7 +32,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
+use axum::routing::{get, post};
 use serde_json::{Value, json};
 
 pub const TEST_CLIENT_ID: &str = "AYSq3RDGsmBLJE-otTkBtM-jBRd1TCQwFf9RGfwddNXWz0uFU9ztymylOhRS";
@@ -55,6 +58,8 @@ struct Inner {
     batches: HashMap<String, (String, Value)>,
     refunded: HashMap<String, i64>,
     token_requests: usize,
+    /// Webhook events PayPal keeps for the platform (what its events list serves).
+    events: Vec<Value>,
 }
 
 #[derive(Clone)]
@@ -107,6 +112,7 @@ impl FakePaypal {
             .route("/v2/checkout/orders/{id}/capture", post(capture))
             .route("/v2/payments/captures/{id}/refund", post(refund))
             .route("/v1/payments/payouts", post(payout))
+            .route("/v1/notifications/webhooks-events", get(list_events))
             .with_state(shared.clone());
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await.expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("addr"));
@@ -134,6 +140,13 @@ impl FakePaypal {
         let order = self.shared.lock().by_id.get(order_id).cloned()?;
         let capture = order["purchase_units"][0]["payments"]["captures"][0].clone();
         (!capture.is_null()).then_some(capture)
+    }
+
+    /// Keeps a webhook event (a body as sent) in PayPal's events list, as PayPal does for every
+    /// event it sends, delivered or not.
+    pub fn add_event(&self, body: &str) {
+        let event: Value = serde_json::from_str(body).expect("event JSON");
+        self.shared.lock().events.push(event);
     }
 
     pub fn token_requests(&self) -> usize {
@@ -379,4 +392,29 @@ async fn payout(State(s): State<Shared>, headers: HeaderMap, body: Bytes) -> Res
     response["batch_header"]["sender_batch_header"]["sender_batch_id"] = json!(batch_id);
     inner.batches.insert(batch_id, (request_id, response.clone()));
     (StatusCode::CREATED, axum::Json(response)).into_response()
+}
+
+async fn list_events(
+    State(s): State<Shared>,
+    axum::extract::Query(query): axum::extract::Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(r) = admit(&s, "/v1/notifications/webhooks-events".into(), &headers, &Bytes::from_static(b"{}")) {
+        return r;
+    }
+    let since = query.get("start_time").and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok());
+    let mut events: Vec<Value> = s
+        .lock()
+        .events
+        .iter()
+        .filter(|e| {
+            let created = e["create_time"].as_str().and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok());
+            since.is_none_or(|since| created.is_some_and(|c| c >= since))
+        })
+        .cloned()
+        .collect();
+    // Newest first, as PayPal lists them.
+    events.reverse();
+    let count = events.len();
+    axum::Json(json!({"events": events, "count": count, "links": []})).into_response()
 }

@@ -140,6 +140,27 @@ async fn a_paypal_seller_onboards_sells_and_refunds_through_the_same_books_as_st
         assert_eq!(recorded.provider, entity::enums::Provider::Paypal);
         assert_eq!(recorded.status, entity::enums::DisputeStatus::Open);
         assert_eq!(recorded.account_id.as_deref(), Some(account_id.as_str()));
+
+        // PayPal decides the dispute for the seller, but the webhook never arrives: the backfill
+        // reads it from PayPal's events list into both inboxes, once.
+        let mut won = fixture("dispute");
+        won["disputed_transactions"][0]["seller_transaction_id"] = json!(capture_id);
+        won["dispute_outcome"]["outcome_code"] = json!("RESOLVED_SELLER_FAVOUR");
+        apps.paypal.add_event(&webhook("WH-DISPUTE-WON", "CUSTOMER.DISPUTE.RESOLVED", won));
+        let since = chrono::Utc::now().timestamp() - 3600;
+        let report =
+            apps.murchases.inbox.backfill_all(&apps.murchases.service.providers, &[], since).await.expect("backfill");
+        assert_eq!((report.fetched, report.stored), (1, 1), "{report:?}");
+        let report =
+            apps.payments.inbox.backfill_all(&apps.payments.service.providers, &[], since).await.expect("backfill");
+        assert_eq!((report.fetched, report.stored), (1, 1), "{report:?}");
+        let again =
+            apps.murchases.inbox.backfill_all(&apps.murchases.service.providers, &[], since).await.expect("again");
+        assert_eq!((again.stored, again.duplicates), (0, 1), "{again:?}");
+        let entry = entity::commission_ledger::Entity::find().one(&t.conn).await.expect("q").expect("entry");
+        assert!(!entry.disputed, "won: the entry settles again");
+        let recorded = entity::disputes::Entity::find().one(&t.conn).await.expect("q").expect("dispute");
+        assert_eq!(recorded.status, entity::enums::DisputeStatus::Won);
         assert!(payments::repo::movements::balance_mismatches(&t.conn).await.expect("check").is_empty());
         assert!(murchases::repo::ledger::totals_mismatches(&t.conn, None).await.expect("check").is_empty());
     }

@@ -9,6 +9,7 @@
 //! | capture | `POST /v2/checkout/orders/{id}/capture` after the buyer approved |
 //! | refund | `POST /v2/payments/captures/{capture}/refund` (`Prefer: return=representation` for the refunded total) |
 //! | payout | `POST /v1/payments/payouts`: one item to the seller's PayPal id, `sender_batch_id` = our key |
+//! | events (backfill) | `GET /v1/notifications/webhooks-events?start_time=…` (the platform's) |
 //! | account, schedule | nothing to call: the seller's id comes with `MERCHANT.ONBOARDING.COMPLETED`; the platform keeps the schedule |
 //!
 //! Every money-moving call sends our idempotency key as `PayPal-Request-Id`. Errors, by what
@@ -115,6 +116,24 @@ impl Paypal {
         let token = SecretString::from(value.to_owned());
         *cached = Some(Token { value: token.clone(), expires: Instant::now() + Duration::from_secs(lifetime) });
         Ok(token)
+    }
+
+    /// `GET {url}` (an absolute URL on the API base), as the platform; retried once with a new
+    /// token on 401.
+    async fn get(&self, url: &str) -> Result<Value, ProviderError> {
+        for attempt in 0..2 {
+            let token = self.token().await?;
+            let response = self.http.get(url).bearer_auth(token.expose_secret()).send().await.map_err(unreachable)?;
+            if response.status() == reqwest::StatusCode::UNAUTHORIZED && attempt == 0 {
+                *self.token.lock().await = None;
+                continue;
+            }
+            return read(response).await;
+        }
+        Err(ProviderError::Rejected {
+            code: Some("AUTHENTICATION_FAILURE".into()),
+            message: "PayPal refused the token".into(),
+        })
     }
 
     /// `POST {base}{path}` with `body`, as the platform; retried once with a new token on 401.
@@ -317,12 +336,55 @@ impl PayoutProvider for Paypal {
         Err(not_supported("seller balances"))
     }
 
+    /// `GET /v1/notifications/webhooks-events?start_time=…&page_size=…`, following `next` links:
+    /// the platform's events (PayPal keeps no per-seller event lists), oldest first, each
+    /// event's JSON as PayPal returned it.
     async fn events_since(
         &self,
-        _account: Option<&str>,
-        _created_after: i64,
-        _limit: u32,
+        account: Option<&str>,
+        created_after: i64,
+        limit: u32,
     ) -> Result<Vec<ProviderEvent>, ProviderError> {
-        Err(not_supported("event backfill"))
+        if account.is_some() {
+            return Ok(Vec::new());
+        }
+        let start = chrono::DateTime::from_timestamp(created_after, 0)
+            .unwrap_or_default()
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        let mut url = reqwest::Url::parse(&format!("{}/v1/notifications/webhooks-events", self.base))
+            .map_err(|e| ProviderError::Unavailable(e.to_string()))?;
+        url.query_pairs_mut().append_pair("start_time", &start).append_pair("page_size", "300");
+        let mut next = Some(url.to_string());
+        let mut events = Vec::new();
+        let max = usize::try_from(limit).unwrap_or(usize::MAX);
+        while let Some(page_url) = next.take() {
+            // Only ever follow links on our API base (a link elsewhere is not PayPal's).
+            if !page_url.starts_with(&self.base) {
+                break;
+            }
+            let page = self.get(&page_url).await?;
+            for e in page["events"].as_array().cloned().unwrap_or_default() {
+                let created = e["create_time"]
+                    .as_str()
+                    .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+                    .map(|t| t.timestamp())
+                    .unwrap_or(0);
+                if created <= created_after {
+                    continue;
+                }
+                events.push(ProviderEvent {
+                    id: e["id"].as_str().unwrap_or_default().to_owned(),
+                    event_type: e["event_type"].as_str().unwrap_or_default().to_owned(),
+                    created,
+                    payload: e.to_string(),
+                });
+            }
+            if events.len() < max {
+                next = link(&page, &["next"]);
+            }
+        }
+        events.sort_by(|a, b| (a.created, &a.id).cmp(&(b.created, &b.id)));
+        events.truncate(max);
+        Ok(events)
     }
 }

@@ -469,6 +469,10 @@ impl PayoutProvider for StripeConnect {
         ProviderKind::StripeConnect
     }
 
+    fn events_per_account(&self) -> bool {
+        true
+    }
+
     /// `POST /v1/accounts`: `type=express`, `capabilities[card_payments|transfers][requested]=true`,
     /// `metadata[malet_id]`, `metadata[user_id]`, optional `country`/`email`.
     async fn create_account(&self, req: CreateAccount) -> Result<ProviderAccount, ProviderError> {
