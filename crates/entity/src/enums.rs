@@ -210,3 +210,76 @@ stored! {
         BalanceCarry => "BALANCE_CARRY",
     }
 }
+
+stored! {
+    /// `fee_refunds.status`: an application-fee refund owed to a seller.
+    FeeRefundStatus {
+        /// Queued with its clawback; to send with its key.
+        Pending => "PENDING",
+        /// Made at the provider.
+        Sent => "SENT",
+        /// Refused by the provider (kept for finance with the reason).
+        Failed => "FAILED",
+        /// Owed but above what the provider still holds of the fee: settled outside the fee.
+        Uncollected => "UNCOLLECTED",
+    }
+}
+
+stored! {
+    /// `ledger_postings.kind`: what changed a ledger entry.
+    PostingKind {
+        Earning => "EARNING",
+        Refund => "REFUND",
+        Adjustment => "ADJUSTMENT",
+    }
+}
+
+stored! {
+    /// `outbox.status`.
+    OutboxStatus {
+        /// Written; due for its consumer.
+        Pending => "PENDING",
+        /// Consumed.
+        Done => "DONE",
+        /// Consuming failed; retried.
+        Failed => "FAILED",
+        /// Can never apply as it is: kept with its reason, not retried, for an admin.
+        Parked => "PARKED",
+    }
+}
+
+stored! {
+    /// Where an inbox event is (`webhook_events.status`).
+    WebhookStatus {
+        /// Stored, not applied yet (a backfill stores first, then applies).
+        Received => "RECEIVED",
+        /// Applied.
+        Processed => "PROCESSED",
+        /// Recorded without effect (not this receiver's event type, or nothing to do).
+        Ignored => "IGNORED",
+        /// Stored for an admin: it cannot apply as it is (e.g. an unknown destination account).
+        /// An admin fixes the cause and replays it.
+        NeedsAttention => "NEEDS_ATTENTION",
+        /// Applying failed; retried with backoff, and at once when the provider redelivers it.
+        Failed => "FAILED",
+    }
+}
+
+impl WebhookStatus {
+    pub const ALL: [WebhookStatus; 5] = [
+        WebhookStatus::Received,
+        WebhookStatus::Processed,
+        WebhookStatus::Ignored,
+        WebhookStatus::NeedsAttention,
+        WebhookStatus::Failed,
+    ];
+    /// Statuses the retry loop and a redelivery apply.
+    pub const DUE: [WebhookStatus; 2] = [WebhookStatus::Received, WebhookStatus::Failed];
+    /// Statuses an operator may replay (the due ones and those waiting for an admin).
+    pub const REPLAYABLE: [WebhookStatus; 3] =
+        [WebhookStatus::Received, WebhookStatus::Failed, WebhookStatus::NeedsAttention];
+
+    pub fn parse(text: &str) -> Option<WebhookStatus> {
+        WebhookStatus::ALL.into_iter().find(|s| s.as_str() == text)
+    }
+}

@@ -9,7 +9,7 @@ pub struct Model {
     pub id: String,
     pub ledger_id: String,
     pub amount: i64,
-    pub status: String,
+    pub status: crate::enums::FeeRefundStatus,
     pub idempotency_key: String,
     pub provider_fee_refund_id: Option<String>,
     pub attempts: i64,

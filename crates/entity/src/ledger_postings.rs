@@ -6,7 +6,7 @@ pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: String,
     pub ledger_id: String,
-    pub kind: String,
+    pub kind: crate::enums::PostingKind,
     pub commission_delta: i64,
     pub reserve_delta: i64,
     pub affiliate_delta: i64,

@@ -9,7 +9,7 @@ pub struct Model {
     pub aggregate_id: String,
     pub payload: String,
     pub idempotency_key: String,
-    pub status: String,
+    pub status: crate::enums::OutboxStatus,
     pub attempts: i32,
     pub last_error: Option<String>,
     pub available_at: DateTimeUtc,

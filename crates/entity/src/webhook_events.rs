@@ -11,7 +11,7 @@ pub struct Model {
     pub event_type: String,
     pub provider_created: i64,
     pub payload: String,
-    pub status: String,
+    pub status: crate::enums::WebhookStatus,
     pub attempts: i32,
     pub last_error: Option<String>,
     pub next_attempt_at: Option<DateTimeUtc>,

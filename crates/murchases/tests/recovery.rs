@@ -29,14 +29,14 @@ async fn a_redelivered_event_that_is_stored_but_unapplied_is_applied_at_once() {
         let refund = charge_refunded("evt_r1", "pi_9", 10_000, 4_000);
         assert_eq!(app.webhook(&refund).await, 200);
         let failed = event_row(&t.conn, "evt_r1").await;
-        assert_eq!(failed.status, "FAILED", "{:?}: no entry yet, so it fails", t.backend);
+        assert_eq!(failed.status.as_str(), "FAILED", "{:?}: no entry yet, so it fails", t.backend);
         assert!(failed.next_attempt_at.expect("backoff") > chrono::Utc::now(), "its retry is in the future");
 
         assert_eq!(app.webhook(&payment_succeeded("evt_1", "pi_9", "ord_9", Some("m9"), 10_000)).await, 200);
         // The redelivery is answered 200 and applies it now (no retry loop runs in this test).
         assert_eq!(app.webhook(&refund).await, 200);
         let applied = event_row(&t.conn, "evt_r1").await;
-        assert_eq!(applied.status, "PROCESSED", "{:?}", t.backend);
+        assert_eq!(applied.status.as_str(), "PROCESSED", "{:?}", t.backend);
         let res = ledger(&app, &owner_token("m9"), "m9").await;
         assert_eq!(res["data"]["commissionLedger"][0]["refundedAmount"], 4_000, "{res}");
 
@@ -53,9 +53,9 @@ async fn a_redelivered_event_that_is_stored_but_unapplied_is_applied_at_once() {
             .await
             .expect("store");
         assert!(stored.is_some());
-        assert_eq!(event_row(&t.conn, "evt_2").await.status, "RECEIVED");
+        assert_eq!(event_row(&t.conn, "evt_2").await.status.as_str(), "RECEIVED");
         assert_eq!(app.webhook(&late).await, 200);
-        assert_eq!(event_row(&t.conn, "evt_2").await.status, "PROCESSED");
+        assert_eq!(event_row(&t.conn, "evt_2").await.status.as_str(), "PROCESSED");
         let count = commission_ledger::Entity::find().count(&t.conn).await.expect("count");
         assert_eq!(count, 2, "{:?}: each payment recorded once", t.backend);
     }
@@ -99,7 +99,7 @@ async fn a_claim_ends_with_its_transaction() {
         let started = std::time::Instant::now();
         assert_eq!(app.state.inbox.process_due(10).await.expect("retry pass"), 1, "{:?}", t.backend);
         assert!(started.elapsed() < std::time::Duration::from_secs(2));
-        assert_eq!(event_row(&t.conn, "evt_c1").await.status, "PROCESSED");
+        assert_eq!(event_row(&t.conn, "evt_c1").await.status.as_str(), "PROCESSED");
         assert_eq!(app.state.inbox.process_due(10).await.expect("retry pass"), 0);
         assert_eq!(commission_ledger::Entity::find().count(&t.conn).await.expect("count"), 1);
         let leased = webhook_events::Entity::find()

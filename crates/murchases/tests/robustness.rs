@@ -62,7 +62,7 @@ async fn a_new_sellers_concurrent_first_sales_apply_at_once() {
         assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
         let rows = entity::webhook_events::Entity::find().all(&t.conn).await.expect("events");
         assert!(
-            rows.iter().all(|r| r.status == "PROCESSED"),
+            rows.iter().all(|r| r.status.as_str() == "PROCESSED"),
             "{:?}: every first sale applied on delivery: {:?}",
             t.backend,
             rows.iter().map(|r| (&r.event_id, &r.status, &r.last_error)).collect::<Vec<_>>()

@@ -94,7 +94,7 @@ async fn provider_amounts_are_range_checked_and_long_totals_stay_exact() {
             .expect("events")
             .into_iter()
             .filter(|e| e.event_type == "payout.paid")
-            .map(|e| e.status)
+            .map(|e| e.status.to_string())
             .collect();
         assert!(statuses.iter().all(|s| s == "NEEDS_ATTENTION"), "{statuses:?}");
         // A balance beyond 2^53 − 1 (only reachable by writing the table directly) is refused

@@ -11,11 +11,12 @@ use sea_orm::{
 
 use crate::clock;
 
-pub const STATUS_PENDING: &str = "PENDING";
-pub const STATUS_DONE: &str = "DONE";
-pub const STATUS_FAILED: &str = "FAILED";
+pub use entity::enums::OutboxStatus;
+pub const STATUS_PENDING: OutboxStatus = OutboxStatus::Pending;
+pub const STATUS_DONE: OutboxStatus = OutboxStatus::Done;
+pub const STATUS_FAILED: OutboxStatus = OutboxStatus::Failed;
 /// An event that can never apply as it is: kept with its reason, not retried, for an admin.
-pub const STATUS_PARKED: &str = "PARKED";
+pub const STATUS_PARKED: OutboxStatus = OutboxStatus::Parked;
 
 /// The PostgreSQL notification channel of the outbox: [`enqueue`] notifies it with the topic, in
 /// the writer's transaction, so consumers on any instance hear of new work when it commits.
@@ -37,7 +38,7 @@ pub async fn enqueue<C: ConnectionTrait>(
         aggregate_id: Set(aggregate_id.to_owned()),
         payload: Set(payload.to_owned()),
         idempotency_key: Set(idempotency_key.to_owned()),
-        status: Set(STATUS_PENDING.to_owned()),
+        status: Set(STATUS_PENDING),
         attempts: Set(0),
         last_error: Set(None),
         available_at: Set(now),

@@ -72,54 +72,10 @@ pub trait SignatureVerifier: Send + Sync + 'static {
     async fn verify(&self, payload: &[u8], headers: &HeaderMap) -> Result<(), String>;
 }
 
-/// Where an inbox event is. Stored as its upper-case name (`webhook_events.status`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum WebhookStatus {
-    /// Stored, not applied yet (a backfill stores first, then applies).
-    Received,
-    /// Applied.
-    Processed,
-    /// Recorded without effect (not this receiver's event type, or nothing to do).
-    Ignored,
-    /// Stored for an admin: it cannot apply as it is (e.g. an unknown destination account).
-    /// An admin fixes the cause and replays it.
-    NeedsAttention,
-    /// Applying failed; retried with backoff, and at once when the provider redelivers it.
-    Failed,
-}
+pub use entity::enums::WebhookStatus;
 
-impl WebhookStatus {
-    pub const ALL: [WebhookStatus; 5] = [
-        WebhookStatus::Received,
-        WebhookStatus::Processed,
-        WebhookStatus::Ignored,
-        WebhookStatus::NeedsAttention,
-        WebhookStatus::Failed,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            WebhookStatus::Received => "RECEIVED",
-            WebhookStatus::Processed => "PROCESSED",
-            WebhookStatus::Ignored => "IGNORED",
-            WebhookStatus::NeedsAttention => "NEEDS_ATTENTION",
-            WebhookStatus::Failed => "FAILED",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<WebhookStatus> {
-        WebhookStatus::ALL.into_iter().find(|s| s.as_str() == text)
-    }
-
-    /// Statuses the retry loop and a redelivery apply.
-    pub const DUE: [WebhookStatus; 2] = [WebhookStatus::Received, WebhookStatus::Failed];
-    /// Statuses an operator may replay (the due ones and those waiting for an admin).
-    pub const REPLAYABLE: [WebhookStatus; 3] =
-        [WebhookStatus::Received, WebhookStatus::Failed, WebhookStatus::NeedsAttention];
-
-    fn names(set: &[WebhookStatus]) -> Vec<&'static str> {
-        set.iter().map(|s| s.as_str()).collect()
-    }
+fn names(set: &[WebhookStatus]) -> Vec<WebhookStatus> {
+    set.to_vec()
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -204,7 +160,7 @@ impl Inbox {
             event_type: Set(event.event_type.clone()),
             provider_created: Set(event.created),
             payload: Set(text.to_owned()),
-            status: Set(WebhookStatus::Received.as_str().to_owned()),
+            status: Set(WebhookStatus::Received),
             attempts: Set(0),
             last_error: Set(None),
             next_attempt_at: Set(Some(clock::now())),
@@ -250,7 +206,7 @@ impl Inbox {
                     self.log_failure(&event, &e);
                     // Stored on its own as FAILED, so the 200 that follows is true.
                     let mut row = self.new_row(&row_id, text, &event);
-                    row.status = Set(WebhookStatus::Failed.as_str().to_owned());
+                    row.status = Set(WebhookStatus::Failed);
                     row.attempts = Set(1);
                     row.last_error = Set(Some(e.to_string()));
                     row.next_attempt_at = Set(Some(clock::now() + clock::backoff(1)));
@@ -264,7 +220,7 @@ impl Inbox {
         // redelivery must not wait for the retry loop.
         let pending = locked(
             self.by_event_id(event.provider, &event.id)
-                .filter(webhook_events::Column::Status.is_in(WebhookStatus::names(&WebhookStatus::DUE))),
+                .filter(webhook_events::Column::Status.is_in(names(&WebhookStatus::DUE))),
             txn.get_database_backend(),
             true,
         )
@@ -306,7 +262,7 @@ impl Inbox {
         let txn = crate::db::begin_write(&self.db).await?;
         let row = locked(
             webhook_events::Entity::find_by_id(row_id.to_owned())
-                .filter(webhook_events::Column::Status.is_in(WebhookStatus::names(&WebhookStatus::DUE))),
+                .filter(webhook_events::Column::Status.is_in(names(&WebhookStatus::DUE))),
             txn.get_database_backend(),
             true,
         )
@@ -421,7 +377,7 @@ impl Inbox {
                     .filter(webhook_events::Column::Id.eq(row.id.clone()))
                     // Only if nobody applied it since our rollback released it (another delivery
                     // or replica may have): never turn PROCESSED back into FAILED.
-                    .filter(webhook_events::Column::Status.is_in(WebhookStatus::names(&WebhookStatus::REPLAYABLE)))
+                    .filter(webhook_events::Column::Status.is_in(names(&WebhookStatus::REPLAYABLE)))
                     .filter(webhook_events::Column::Attempts.eq(row.attempts))
                     .exec(&self.db)
                     .await?;
@@ -482,11 +438,11 @@ async fn lock_replayable(db: &DatabaseConnection, row_id: &str, receiver: Option
         txn.rollback().await?;
         return Ok(Err(None));
     };
-    let status = WebhookStatus::parse(&row.status);
-    let Some(status) = status.filter(|s| WebhookStatus::REPLAYABLE.contains(s)) else {
+    let status = row.status;
+    if !WebhookStatus::REPLAYABLE.contains(&status) {
         txn.rollback().await?;
-        return Ok(Err(Some(Replayed::AlreadyDone(status.unwrap_or(WebhookStatus::Processed)))));
-    };
+        return Ok(Err(Some(Replayed::AlreadyDone(status))));
+    }
     Ok(Ok((txn, row, status)))
 }
 
@@ -532,7 +488,7 @@ pub fn due_select(
         .select_only()
         .column(webhook_events::Column::Id)
         .filter(webhook_events::Column::Receiver.eq(receiver))
-        .filter(webhook_events::Column::Status.is_in(WebhookStatus::names(&WebhookStatus::DUE)))
+        .filter(webhook_events::Column::Status.is_in(names(&WebhookStatus::DUE)))
         .filter(webhook_events::Column::NextAttemptAt.is_null().or(webhook_events::Column::NextAttemptAt.lte(now)))
         .order_by_asc(webhook_events::Column::ProviderCreated)
         .limit(limit)

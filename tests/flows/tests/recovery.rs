@@ -36,7 +36,7 @@ async fn a_ledger_event_claimed_by_a_consumer_that_dies_is_applied_at_once_by_th
         assert!(started.elapsed() < std::time::Duration::from_secs(2), "no lease to wait for");
         assert_eq!(apps.balances("m1").await["pendingBalance"], json!(7992));
         let row = outbox::Entity::find_by_id(claimed.id).one(&t.conn).await.expect("row").expect("outbox row");
-        assert_eq!(row.status, "DONE");
+        assert_eq!(row.status, entity::enums::OutboxStatus::Done);
         assert_eq!(row.locked_until, None);
         assert_eq!(apps.payments.service.consume_ledger_events(10).await.expect("consume"), 0, "applied once");
         let pending = outbox::Entity::find().filter(outbox::Column::Status.ne("DONE")).count(&t.conn).await;

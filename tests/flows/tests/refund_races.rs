@@ -199,7 +199,8 @@ async fn an_adjustment_never_blocks_a_later_refund() {
         let (_, fee) = charge_and_fee(&apps, &pi);
         assert_eq!(fee_refunded(&apps, &fee), 2008, "all of the fee Stripe held, no more");
         let rows = entity::fee_refunds::Entity::find().all(&t.conn).await.expect("rows");
-        let uncollected: i64 = rows.iter().filter(|r| r.status == "UNCOLLECTED").map(|r| r.amount).sum();
+        let uncollected: i64 =
+            rows.iter().filter(|r| r.status == entity::enums::FeeRefundStatus::Uncollected).map(|r| r.amount).sum();
         assert_eq!(uncollected, 2300 + 888 - 2008, "the rest is kept for finance: {rows:?}");
         // Finance sees it through the API (admins only).
         let q = "{ applicationFeeRefunds(status: UNCOLLECTED) { amount status ledgerId } }";
@@ -446,7 +447,7 @@ async fn model_random_refund_sequences_keep_ledger_provider_and_balances_in_agre
                 if n(&e, "refundedAmount") != provider_refunded(&apps, &pi) {
                     let events = entity::webhook_events::Entity::find().all(&t.conn).await.expect("events");
                     let events: Vec<_> =
-                        events.iter().map(|e| (e.event_id.clone(), e.status.clone(), e.last_error.clone())).collect();
+                        events.iter().map(|e| (e.event_id.clone(), e.status, e.last_error.clone())).collect();
                     panic!(
                         "seed {seed} step {step}: ledger {e} provider {} events {events:?}",
                         provider_refunded(&apps, &pi)

@@ -53,7 +53,7 @@ async fn balances_apply_to_the_named_account_or_park_the_event() {
             .await
             .expect("q")
             .expect("row");
-        assert_eq!(row.status, "PARKED");
+        assert_eq!(row.status, entity::enums::OutboxStatus::Parked);
         assert!(row.last_error.as_deref().is_some_and(|e| e.contains("names no known account")), "{row:?}");
         // Parked events are not claimed again.
         assert_eq!(apps.payments.service.consume_ledger_events(10).await.expect("consume"), 0);
@@ -71,7 +71,7 @@ async fn balances_apply_to_the_named_account_or_park_the_event() {
             .await
             .expect("q")
             .expect("row");
-        assert_eq!(row.status, "PARKED", "{row:?}");
+        assert_eq!(row.status, entity::enums::OutboxStatus::Parked, "{row:?}");
     }
 }
 

@@ -479,7 +479,7 @@ impl TryFrom<entity::fee_refunds::Model> for ApplicationFeeRefund {
             id: ID(r.id),
             ledger_id: ID(r.ledger_id),
             amount: int32(r.amount)?,
-            status: r.status,
+            status: r.status.to_string(),
             provider_fee_refund_id: r.provider_fee_refund_id,
             attempts: r.attempts,
             last_error: r.last_error,
@@ -578,8 +578,7 @@ impl TryFrom<entity::webhook_events::Model> for WebhookEvent {
     type Error = ApiError;
 
     fn try_from(r: entity::webhook_events::Model) -> Result<Self, ApiError> {
-        let status = service_core::webhook::WebhookStatus::parse(&r.status)
-            .ok_or_else(|| ApiError::internal(format!("unknown webhook status {}", r.status)))?;
+        let status = r.status;
         Ok(WebhookEvent {
             id: ID(r.id),
             receiver: WebhookReceiver::parse(&r.receiver)?,

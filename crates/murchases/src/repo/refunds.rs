@@ -8,29 +8,7 @@ use sea_orm::{
 };
 use service_core::clock;
 
-/// The statuses of a queued application-fee refund.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FeeRefundStatus {
-    /// Queued with its clawback; to send with its key.
-    Pending,
-    /// Made at the provider.
-    Sent,
-    /// Refused by the provider (kept for finance with the reason).
-    Failed,
-    /// Owed but above what the provider still holds of the fee: settled outside the fee.
-    Uncollected,
-}
-
-impl FeeRefundStatus {
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            FeeRefundStatus::Pending => "PENDING",
-            FeeRefundStatus::Sent => "SENT",
-            FeeRefundStatus::Failed => "FAILED",
-            FeeRefundStatus::Uncollected => "UNCOLLECTED",
-        }
-    }
-}
+pub use entity::enums::FeeRefundStatus;
 
 /// Records a refund the provider reports (once per provider refund id).
 pub async fn record_provider_refund<C: ConnectionTrait>(
@@ -106,7 +84,7 @@ pub async fn queue_fee_refund<C: ConnectionTrait>(
         id: Set(uuid::Uuid::now_v7().to_string()),
         ledger_id: Set(ledger_id.to_owned()),
         amount: Set(amount),
-        status: Set(status.as_str().to_owned()),
+        status: Set(status),
         idempotency_key: Set(key.to_owned()),
         provider_fee_refund_id: Set(None),
         attempts: Set(0),

@@ -85,7 +85,7 @@ impl Murchases {
             while tokio::time::Instant::now() < deadline {
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 let now = webhook_events::Entity::find_by_id(row.id.clone()).one(&self.db).await?;
-                if now.is_some_and(|r| r.status != WebhookStatus::Received.as_str()) {
+                if now.is_some_and(|r| r.status != WebhookStatus::Received) {
                     break;
                 }
             }

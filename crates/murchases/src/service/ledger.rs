@@ -85,29 +85,14 @@ pub(crate) fn original_parts(e: &commission_ledger::Model) -> OriginalParts {
 }
 
 /// The balance event payments consumes: how the seller's balances change.
-/// What a posting records. Each kind is mirrored to payments as one [`BalanceEventKind`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PostingKind {
-    Earning,
-    Refund,
-    Adjustment,
-}
+pub use entity::enums::PostingKind;
 
-impl PostingKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            PostingKind::Earning => "EARNING",
-            PostingKind::Refund => "REFUND",
-            PostingKind::Adjustment => "ADJUSTMENT",
-        }
-    }
-
-    fn balance_event(self) -> BalanceEventKind {
-        match self {
-            PostingKind::Earning => BalanceEventKind::Earning,
-            PostingKind::Refund => BalanceEventKind::RefundClawback,
-            PostingKind::Adjustment => BalanceEventKind::Adjustment,
-        }
+/// The balance event each posting kind is mirrored to payments as.
+fn balance_event_kind(kind: PostingKind) -> BalanceEventKind {
+    match kind {
+        PostingKind::Earning => BalanceEventKind::Earning,
+        PostingKind::Refund => BalanceEventKind::RefundClawback,
+        PostingKind::Adjustment => BalanceEventKind::Adjustment,
     }
 }
 
@@ -145,7 +130,7 @@ async fn post(
     ledger_postings::ActiveModel {
         id: Set(uuid::Uuid::now_v7().to_string()),
         ledger_id: Set(after.id.clone()),
-        kind: Set(posting.kind.as_str().to_owned()),
+        kind: Set(posting.kind),
         commission_delta: Set(commission_delta),
         reserve_delta: Set(reserve_delta),
         affiliate_delta: Set(affiliate_delta),
@@ -158,7 +143,7 @@ async fn post(
     }
     .insert(txn)
     .await?;
-    let event = balance_event(&after, posting.kind.balance_event(), net_delta, reserve_delta, posting.occurred_at)?;
+    let event = balance_event(&after, balance_event_kind(posting.kind), net_delta, reserve_delta, posting.occurred_at)?;
     outbox::enqueue(txn, TOPIC_BALANCE, &after.id, &event.to_payload(), posting.key).await?;
     Ok(after)
 }
