@@ -62,6 +62,23 @@ impl std::fmt::Display for Provider {
     }
 }
 
+/// `Display` and `Serialize` of a stored enum: its stored text.
+macro_rules! text_impls {
+    ($name:ident) => {
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl serde::Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(self.as_str())
+            }
+        }
+    };
+}
+
 /// A stored enum mirroring a domain enum of the same variants.
 macro_rules! mirrored {
     ($(#[$meta:meta])* $name:ident = $domain:ty { $($variant:ident => $text:literal),+ $(,)? }) => {
@@ -96,17 +113,7 @@ macro_rules! mirrored {
             }
         }
 
-        impl std::fmt::Display for $name {
-            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str(self.as_str())
-            }
-        }
-
-        impl serde::Serialize for $name {
-            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                s.serialize_str(self.as_str())
-            }
-        }
+        text_impls!($name);
 
         impl $name {
             /// The domain value.
@@ -165,17 +172,7 @@ macro_rules! stored {
             }
         }
 
-        impl std::fmt::Display for $name {
-            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str(self.as_str())
-            }
-        }
-
-        impl serde::Serialize for $name {
-            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                s.serialize_str(self.as_str())
-            }
-        }
+        text_impls!($name);
     };
 }
 

@@ -118,12 +118,13 @@ impl Paypal {
         Ok(token)
     }
 
-    /// `GET {url}` (an absolute URL on the API base), as the platform; retried once with a new
-    /// token on 401.
-    async fn get(&self, url: &str) -> Result<Value, ProviderError> {
+    /// Sends the request `build` makes (given a bearer token), as the platform; on 401 the
+    /// cached token is dropped and the request made once more with a new one (PayPal did
+    /// nothing with a request it refused for its token).
+    async fn send(&self, build: impl Fn(&str) -> reqwest::RequestBuilder) -> Result<Value, ProviderError> {
         for attempt in 0..2 {
             let token = self.token().await?;
-            let response = self.http.get(url).bearer_auth(token.expose_secret()).send().await.map_err(unreachable)?;
+            let response = build(token.expose_secret()).send().await.map_err(unreachable)?;
             if response.status() == reqwest::StatusCode::UNAUTHORIZED && attempt == 0 {
                 *self.token.lock().await = None;
                 continue;
@@ -136,30 +137,26 @@ impl Paypal {
         })
     }
 
-    /// `POST {base}{path}` with `body`, as the platform; retried once with a new token on 401.
+    /// `GET {url}` (an absolute URL on the API base).
+    async fn get(&self, url: &str) -> Result<Value, ProviderError> {
+        self.send(|token| self.http.get(url).bearer_auth(token)).await
+    }
+
+    /// `POST {base}{path}` with `body`, with our idempotency key when given.
     async fn post(&self, path: &str, body: &Value, request_id: Option<&str>) -> Result<Value, ProviderError> {
-        for attempt in 0..2 {
-            let token = self.token().await?;
-            let mut request = self
+        self.send(|token| {
+            let request = self
                 .http
                 .post(format!("{}{path}", self.base))
-                .bearer_auth(token.expose_secret())
+                .bearer_auth(token)
                 .header("Prefer", "return=representation")
                 .json(body);
-            if let Some(id) = request_id {
-                request = request.header("PayPal-Request-Id", id);
+            match request_id {
+                Some(id) => request.header("PayPal-Request-Id", id),
+                None => request,
             }
-            let response = request.send().await.map_err(unreachable)?;
-            if response.status() == reqwest::StatusCode::UNAUTHORIZED && attempt == 0 {
-                *self.token.lock().await = None;
-                continue;
-            }
-            return read(response).await;
-        }
-        Err(ProviderError::Rejected {
-            code: Some("AUTHENTICATION_FAILURE".into()),
-            message: "PayPal refused the token".into(),
         })
+        .await
     }
 }
 
