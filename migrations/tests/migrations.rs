@@ -169,3 +169,53 @@ async fn upgrades_backfill_existing_rows() {
         assert!(blocked.try_get::<bool>("", "blocks_new_account").expect("col"), "{:?}", t.backend);
     }
 }
+
+/// The provider-neutral migration renames Stripe's rows to the provider kind and Stripe's dispute
+/// statuses to the neutral ones, so the enums read every existing row.
+#[tokio::test]
+async fn upgrades_name_providers_by_kind_and_disputes_neutrally() {
+    for t in TestDb::all_unmigrated().await {
+        let db = &t.conn;
+        Migrator::up(db, Some(4)).await.expect("schema before the provider-neutral step");
+        let mut statements = vec![event_insert("e1", "evt_1", "payments")];
+        for (id, status) in [("d1", "needs_response"), ("d2", "won"), ("d3", "warning_closed"), ("d4", "lost")] {
+            statements.push(format!(
+                "INSERT INTO disputes (id, provider, provider_dispute_id, charge_id, amount, currency, status, opened_at) \
+                 VALUES ('{id}', 'stripe', 'dp_{id}', 'ch_1', 100, 'USD', '{status}', '2026-11-25T00:00:00Z')"
+            ));
+        }
+        for s in &statements {
+            db.execute_unprepared(s).await.unwrap_or_else(|e| panic!("{:?}: {s}: {e}", t.backend));
+        }
+        Migrator::up(db, None).await.expect("the rest");
+        let rows = db
+            .query_all_raw(migration::sea_orm::Statement::from_string(
+                db.get_database_backend(),
+                "SELECT id, provider, status FROM disputes ORDER BY id",
+            ))
+            .await
+            .expect("q");
+        let got: Vec<(String, String, String)> = rows
+            .iter()
+            .map(|r| {
+                (
+                    r.try_get("", "id").expect("id"),
+                    r.try_get("", "provider").expect("p"),
+                    r.try_get("", "status").expect("s"),
+                )
+            })
+            .collect();
+        let want = [("d1", "OPEN"), ("d2", "WON"), ("d3", "WON"), ("d4", "LOST")]
+            .map(|(id, s)| (id.to_owned(), "STRIPE_CONNECT".to_owned(), s.to_owned()));
+        assert_eq!(got, want, "{:?}", t.backend);
+        let event = db
+            .query_one_raw(migration::sea_orm::Statement::from_string(
+                db.get_database_backend(),
+                "SELECT provider FROM webhook_events WHERE id = 'e1'",
+            ))
+            .await
+            .expect("q")
+            .expect("row");
+        assert_eq!(event.try_get::<String>("", "provider").expect("col"), "STRIPE_CONNECT");
+    }
+}

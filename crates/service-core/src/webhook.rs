@@ -74,10 +74,6 @@ pub trait SignatureVerifier: Send + Sync + 'static {
 
 pub use entity::enums::WebhookStatus;
 
-fn names(set: &[WebhookStatus]) -> Vec<WebhookStatus> {
-    set.to_vec()
-}
-
 #[derive(Debug, thiserror::Error)]
 pub enum InboxError {
     #[error("malformed event: {0}")]
@@ -220,7 +216,7 @@ impl Inbox {
         // redelivery must not wait for the retry loop.
         let pending = locked(
             self.by_event_id(event.provider, &event.id)
-                .filter(webhook_events::Column::Status.is_in(names(&WebhookStatus::DUE))),
+                .filter(webhook_events::Column::Status.is_in(WebhookStatus::DUE)),
             txn.get_database_backend(),
             true,
         )
@@ -262,7 +258,7 @@ impl Inbox {
         let txn = crate::db::begin_write(&self.db).await?;
         let row = locked(
             webhook_events::Entity::find_by_id(row_id.to_owned())
-                .filter(webhook_events::Column::Status.is_in(names(&WebhookStatus::DUE))),
+                .filter(webhook_events::Column::Status.is_in(WebhookStatus::DUE)),
             txn.get_database_backend(),
             true,
         )
@@ -325,8 +321,7 @@ impl Inbox {
                 return Ok(Some(outcome));
             }
         };
-        let payload = row.payload.clone();
-        self.apply_locked(txn, &row, &event, &payload, audit).await
+        self.apply_locked(txn, &row, &event, &row.payload, audit).await
     }
 
     /// Applies `event` of the claimed `row` in `txn` and commits; on failure rolls back and
@@ -377,7 +372,7 @@ impl Inbox {
                     .filter(webhook_events::Column::Id.eq(row.id.clone()))
                     // Only if nobody applied it since our rollback released it (another delivery
                     // or replica may have): never turn PROCESSED back into FAILED.
-                    .filter(webhook_events::Column::Status.is_in(names(&WebhookStatus::REPLAYABLE)))
+                    .filter(webhook_events::Column::Status.is_in(WebhookStatus::REPLAYABLE))
                     .filter(webhook_events::Column::Attempts.eq(row.attempts))
                     .exec(&self.db)
                     .await?;
@@ -488,7 +483,7 @@ pub fn due_select(
         .select_only()
         .column(webhook_events::Column::Id)
         .filter(webhook_events::Column::Receiver.eq(receiver))
-        .filter(webhook_events::Column::Status.is_in(names(&WebhookStatus::DUE)))
+        .filter(webhook_events::Column::Status.is_in(WebhookStatus::DUE))
         .filter(webhook_events::Column::NextAttemptAt.is_null().or(webhook_events::Column::NextAttemptAt.lte(now)))
         .order_by_asc(webhook_events::Column::ProviderCreated)
         .limit(limit)

@@ -350,11 +350,16 @@ async fn refund(State(s): State<Shared>, Path(capture): Path<String>, headers: H
     else {
         return missing("amount");
     };
-    let cents = value.replace('.', "").parse::<i64>().unwrap_or(0);
+    let Ok(code) = domain::money::Currency::parse(currency) else {
+        return error(StatusCode::UNPROCESSABLE_ENTITY, "UNPROCESSABLE_ENTITY", "CURRENCY_NOT_SUPPORTED", "currency");
+    };
+    let Ok(minor) = code.minor_from_decimal(value) else {
+        return error(StatusCode::UNPROCESSABLE_ENTITY, "UNPROCESSABLE_ENTITY", "DECIMAL_PRECISION", "amount");
+    };
     let mut inner = s.lock();
     let total = inner.refunded.entry(capture.clone()).or_insert(0);
-    *total += cents;
-    let total = format!("{}.{:02}", *total / 100, *total % 100);
+    *total += minor;
+    let total = code.decimal_from_minor(*total);
     let mut r = fixture("refund");
     r["id"] = json!(new_id());
     r["amount"] = json!({"currency_code": currency, "value": value});

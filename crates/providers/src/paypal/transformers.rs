@@ -350,16 +350,7 @@ mod tests {
     /// A webhook of `event_type` carrying the fixture `resource` (PayPal's own example objects,
     /// `tests/fixtures/paypal`).
     fn event(event_type: &str, resource: &str) -> String {
-        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures/paypal");
-        let mut envelope: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(format!("{dir}/webhook_event.json")).expect("fixture"))
-                .expect("json");
-        let resource: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(format!("{dir}/{resource}.json")).expect("fixture"))
-                .expect("json");
-        envelope["event_type"] = serde_json::json!(event_type);
-        envelope["resource"] = resource;
-        envelope.to_string()
+        test_support::paypal::webhook("8PT597110X687430LKGECATA", event_type, test_support::paypal::fixture(resource))
     }
 
     fn kind(event_type: &str, resource: &str) -> EventKind {

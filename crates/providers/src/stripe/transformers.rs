@@ -298,11 +298,7 @@ fn kind_of(envelope: &Envelope) -> Result<EventKind, String> {
 mod tests {
     use super::*;
 
-    fn fixture(name: &str) -> serde_json::Value {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures/stripe");
-        let text = std::fs::read_to_string(format!("{path}/{name}.json")).expect("fixture");
-        serde_json::from_str(&text).expect("json")
-    }
+    use test_support::stripe_event as fixture;
 
     fn normalized(event: &serde_json::Value) -> ProviderEvent {
         normalize(&event.to_string()).expect("a Stripe event")
