@@ -3,6 +3,7 @@
 use std::fmt;
 use std::str::FromStr;
 
+use chrono::{Datelike, NaiveDate};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -132,6 +133,40 @@ impl PayoutSchedule {
     }
 }
 
+impl PayoutSchedule {
+    /// The first payout day strictly after `after` (UTC dates): the next day (DAILY), the next
+    /// `day_of_week` (WEEKLY), the next `day_of_month`, or the last day of a shorter month
+    /// (MONTHLY, as the provider pays); `None` for MANUAL (an admin pays by hand, no date is
+    /// promised).
+    pub fn next_payout_after(&self, after: NaiveDate) -> Option<NaiveDate> {
+        match *self {
+            PayoutSchedule::Manual => None,
+            PayoutSchedule::Daily => after.succ_opt(),
+            PayoutSchedule::Weekly { day_of_week } => {
+                let today = i64::from(after.weekday().number_from_monday());
+                let ahead = (i64::from(day_of_week) - today).rem_euclid(7);
+                after.checked_add_signed(chrono::Duration::days(if ahead == 0 { 7 } else { ahead }))
+            }
+            PayoutSchedule::Monthly { day_of_month } => {
+                let this_month = payday_in(after.year(), after.month(), day_of_month)?;
+                if this_month > after {
+                    return Some(this_month);
+                }
+                let (year, month) =
+                    if after.month() == 12 { (after.year() + 1, 1) } else { (after.year(), after.month() + 1) };
+                payday_in(year, month, day_of_month)
+            }
+        }
+    }
+}
+
+/// `day` of the month, or the month's last day when it is shorter.
+fn payday_in(year: i32, month: u32, day: u8) -> Option<NaiveDate> {
+    let first = NaiveDate::from_ymd_opt(year, month, 1)?;
+    let last = first.checked_add_months(chrono::Months::new(1))?.pred_opt()?;
+    NaiveDate::from_ymd_opt(year, month, u32::from(day)).or(Some(last)).filter(|d| *d <= last)
+}
+
 /// Stripe's `weekly_anchor` name of a day (1 = monday).
 pub fn weekday_name(day_of_week: u8) -> Option<&'static str> {
     ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
@@ -157,5 +192,38 @@ mod tests {
         assert_eq!(weekday_name(1), Some("monday"));
         assert_eq!(weekday_name(7), Some("sunday"));
         assert_eq!(weekday_name(0), None);
+    }
+
+    #[test]
+    fn next_payout_day_follows_the_schedule() {
+        let d = |y, m, day| NaiveDate::from_ymd_opt(y, m, day).expect("date");
+        // 2026-12-02 is a Wednesday.
+        let wed = d(2026, 12, 2);
+        assert_eq!(PayoutSchedule::Daily.next_payout_after(wed), Some(d(2026, 12, 3)));
+        assert_eq!(PayoutSchedule::Daily.next_payout_after(d(2026, 12, 31)), Some(d(2027, 1, 1)));
+        assert_eq!(PayoutSchedule::Weekly { day_of_week: 5 }.next_payout_after(wed), Some(d(2026, 12, 4)));
+        assert_eq!(PayoutSchedule::Weekly { day_of_week: 3 }.next_payout_after(wed), Some(d(2026, 12, 9)));
+        assert_eq!(PayoutSchedule::Weekly { day_of_week: 1 }.next_payout_after(wed), Some(d(2026, 12, 7)));
+        assert_eq!(PayoutSchedule::Monthly { day_of_month: 15 }.next_payout_after(wed), Some(d(2026, 12, 15)));
+        assert_eq!(PayoutSchedule::Monthly { day_of_month: 2 }.next_payout_after(wed), Some(d(2027, 1, 2)));
+        assert_eq!(PayoutSchedule::Monthly { day_of_month: 1 }.next_payout_after(wed), Some(d(2027, 1, 1)));
+        // Shorter months pay on their last day.
+        assert_eq!(
+            PayoutSchedule::Monthly { day_of_month: 31 }.next_payout_after(d(2027, 2, 10)),
+            Some(d(2027, 2, 28))
+        );
+        assert_eq!(
+            PayoutSchedule::Monthly { day_of_month: 31 }.next_payout_after(d(2028, 2, 10)),
+            Some(d(2028, 2, 29))
+        );
+        assert_eq!(
+            PayoutSchedule::Monthly { day_of_month: 31 }.next_payout_after(d(2027, 2, 28)),
+            Some(d(2027, 3, 31))
+        );
+        assert_eq!(
+            PayoutSchedule::Monthly { day_of_month: 30 }.next_payout_after(d(2027, 1, 30)),
+            Some(d(2027, 2, 28))
+        );
+        assert_eq!(PayoutSchedule::Manual.next_payout_after(wed), None);
     }
 }
