@@ -219,3 +219,63 @@ async fn upgrades_name_providers_by_kind_and_disputes_neutrally() {
         assert_eq!(event.try_get::<String>("", "provider").expect("col"), "STRIPE_CONNECT");
     }
 }
+
+/// The audit log's Malet is filled in for existing rows from what each names: a ledger entry's
+/// Malet, an account's, the rule's Malet, a transfer's destination account; webhook replays (and
+/// a transfer to no account of ours) stay platform-wide.
+#[tokio::test]
+async fn upgrades_give_existing_audit_rows_their_malet() {
+    for t in TestDb::all_unmigrated().await {
+        let db = &t.conn;
+        Migrator::up(db, Some(5)).await.expect("schema before the audit-malet step");
+        let audit = |id: &str, entity_type: &str, entity_id: &str, after: &str| {
+            format!(
+                "INSERT INTO audit_log (id, actor, action, entity_type, entity_id, before_state, after_state, reason, \
+                 created_at) VALUES ('{id}', 'admin', 'x', '{entity_type}', '{entity_id}', NULL, '{after}', 'r', \
+                 '2026-11-25T00:00:00Z')"
+            )
+        };
+        let statements = [
+            account_insert("a1", "m1", "ACTIVE"),
+            "UPDATE connected_accounts SET provider_account_id = 'acct_1' WHERE id = 'a1'".to_owned(),
+            "INSERT INTO commission_ledger (id, order_id, malet_id, provider, provider_payment_id, destination_account_id, \
+             currency, gross_amount, commission_rate, original_commission, original_reserve, original_affiliate, \
+             commission_amount, processing_fee, reserve_amount, affiliate_amount, net_payout, application_fee_amount, status, \
+             rule_version, breakdown, created_at, updated_at) VALUES ('l1', 'o1', 'm3', 'STRIPE_CONNECT', 'pi_1', 'acct_1', \
+             'USD', 10000, '0.08', 800, 888, 0, 800, 320, 888, 0, 7992, 2008, 'PENDING', 0, '{}', '2026-11-25T00:00:00Z', \
+             '2026-11-25T00:00:00Z')"
+                .to_owned(),
+            audit("au1", "commission_ledger", "l1", "{\"commission\":700}"),
+            audit("au2", "connected_account", "a1", "{\"status\":\"SUSPENDED\"}"),
+            audit("au3", "malet_commission_rule", "m2", "{\"tier\":\"PRO\"}"),
+            audit("au4", "transfer", "tr_1", "{\"amount\":888,\"destination\":\"acct_1\"}"),
+            audit("au5", "transfer", "tr_2", "{\"amount\":888,\"destination\":null}"),
+            audit("au6", "webhook_event", "e1", "{\"status\":\"PROCESSED\"}"),
+            audit("au7", "connected_account", "gone", "{}"),
+        ];
+        for s in &statements {
+            db.execute_unprepared(s).await.unwrap_or_else(|e| panic!("{:?}: {s}: {e}", t.backend));
+        }
+        Migrator::up(db, None).await.expect("the rest");
+        let rows = db
+            .query_all_raw(migration::sea_orm::Statement::from_string(
+                db.get_database_backend(),
+                "SELECT id, malet_id FROM audit_log ORDER BY id",
+            ))
+            .await
+            .expect("q");
+        let got: Vec<(String, Option<String>)> =
+            rows.iter().map(|r| (r.try_get("", "id").expect("id"), r.try_get("", "malet_id").expect("m"))).collect();
+        let want = [
+            ("au1", Some("m3")),
+            ("au2", Some("m1")),
+            ("au3", Some("m2")),
+            ("au4", Some("m1")),
+            ("au5", None),
+            ("au6", None),
+            ("au7", None),
+        ]
+        .map(|(id, m)| (id.to_owned(), m.map(str::to_owned)));
+        assert_eq!(got, want, "{:?}", t.backend);
+    }
+}

@@ -9,6 +9,8 @@ pub struct Model {
     pub action: String,
     pub entity_type: String,
     pub entity_id: String,
+    /// The Malet the change concerns (`None`: platform-wide, e.g. a webhook replay).
+    pub malet_id: Option<String>,
     pub before_state: Option<String>,
     pub after_state: Option<String>,
     pub reason: Option<String>,

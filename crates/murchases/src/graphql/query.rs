@@ -1,12 +1,14 @@
 use async_graphql::{Context, ID, Object};
+use chrono::{DateTime, Utc};
 use domain::ids::MaletId;
 use domain::permissions::Permission;
 use service_core::graphql::{AdminGuard, ApiError, Authenticated, actor};
 use service_core::scalars::Long;
 
 use super::types::{
-    ApplicationFeeRefund, CommissionBreakdown, CommissionLedger, CommissionRule, EarningsSummary, FeeRefundStatus,
-    Malet, OrderInput, PaymentException, WebhookEvent, WebhookEventStatus, WebhookReceiver, page_cost, svc,
+    ApplicationFeeRefund, AuditLogEntry, CommissionBreakdown, CommissionLedger, CommissionRule, EarningsSummary,
+    FeeRefundStatus, Malet, OrderInput, PaymentException, WebhookEvent, WebhookEventStatus, WebhookReceiver, page_cost,
+    svc,
 };
 
 pub struct Query;
@@ -103,6 +105,25 @@ impl Query {
             .webhook_events(actor(ctx), receiver.map(WebhookReceiver::as_str), status.map(Into::into), limit, offset)
             .await?;
         rows.into_iter().map(WebhookEvent::try_from).collect()
+    }
+
+    /// A Malet's audit log, newest first (MANAGE_COMMISSIONS on the Malet): every audited change
+    /// that concerns it (commission rules and adjustments, refunds, account lifecycle, payout
+    /// schedules, transfers) made in `[from, to)` (either bound may be left open; `from` before
+    /// `to`), `limit` 1–100 from `offset` ≥ 0.
+    #[graphql(guard = "Authenticated", complexity = "page_cost(limit, child_complexity)")]
+    async fn audit_log(
+        &self,
+        ctx: &Context<'_>,
+        malet_id: ID,
+        from: Option<DateTime<Utc>>,
+        to: Option<DateTime<Utc>>,
+        #[graphql(default = 50)] limit: i32,
+        #[graphql(default = 0)] offset: i32,
+    ) -> Result<Vec<AuditLogEntry>, ApiError> {
+        let malet_id = MaletId::parse(&malet_id)?;
+        let rows = svc(ctx)?.audit_log(actor(ctx), &malet_id, from, to, limit, offset).await?;
+        Ok(rows.into_iter().map(AuditLogEntry).collect())
     }
 
     /// Federation: a Malet reference. Its fields carry their own guards.

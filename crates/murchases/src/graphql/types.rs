@@ -594,3 +594,46 @@ impl TryFrom<entity::webhook_events::Model> for WebhookEvent {
         })
     }
 }
+
+pub struct AuditLogEntry(pub entity::audit_log::Model);
+
+/// One audited change (R-COMM-4): who (`actor`), when (`createdAt`), what (`action` on
+/// `entityType` `entityId`), the state before and after (JSON text), and why.
+#[Object(guard = "MaletGuard::new(Permission::ManageCommissions, self.0.malet_id.as_deref().unwrap_or_default())")]
+impl AuditLogEntry {
+    async fn id(&self) -> ID {
+        ID(self.0.id.clone())
+    }
+    async fn malet_id(&self) -> Option<ID> {
+        self.0.malet_id.clone().map(ID)
+    }
+    /// The token subject that made the change (`system` or the provider for automatic ones).
+    async fn actor(&self) -> &str {
+        &self.0.actor
+    }
+    /// What was done (`adjust_commission`, `set_malet_tier`, `suspend_connected_account`, …).
+    async fn action(&self) -> &str {
+        &self.0.action
+    }
+    /// What it was done to (`commission_ledger`, `malet_commission_rule`, `connected_account`, …).
+    async fn entity_type(&self) -> &str {
+        &self.0.entity_type
+    }
+    async fn entity_id(&self) -> &str {
+        &self.0.entity_id
+    }
+    /// The state before the change, as JSON text (`null` when there was none).
+    async fn before(&self) -> Option<&str> {
+        self.0.before_state.as_deref()
+    }
+    /// The state after the change, as JSON text.
+    async fn after(&self) -> Option<&str> {
+        self.0.after_state.as_deref()
+    }
+    async fn reason(&self) -> Option<&str> {
+        self.0.reason.as_deref()
+    }
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+}

@@ -1,6 +1,7 @@
 //! The murchases services: commission rules, the ledger (earnings, refunds, adjustments,
 //! settlement), checkout (preview and destination charges) and the webhook applier.
 
+pub mod audit;
 pub mod checkout;
 pub mod fee_refunds;
 pub mod inbox;

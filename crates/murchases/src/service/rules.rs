@@ -153,6 +153,7 @@ impl Murchases {
                 action,
                 entity_type: "malet_commission_rule",
                 entity_id: malet_id,
+                malet_id: Some(malet_id),
                 before: Some(before),
                 after: Some(after),
                 reason: Some(reason),

@@ -94,6 +94,7 @@ impl Payments {
                     action: "account_activated",
                     entity_type: "connected_account",
                     entity_id: &updated.id,
+                    malet_id: Some(&updated.malet_id),
                     before: Some(before),
                     after: Some(serde_json::json!({"status": updated.status, "kyc_verified": updated.kyc_verified})),
                     reason: Some(&event.id),
@@ -135,6 +136,7 @@ impl Payments {
                 action: "account_access_revoked",
                 entity_type: "connected_account",
                 entity_id: &updated.id,
+                malet_id: Some(&updated.malet_id),
                 before: Some(before),
                 after: Some(serde_json::json!({"status": updated.status, "charges_enabled": false,
                     "payouts_enabled": false})),
@@ -154,6 +156,11 @@ impl Payments {
         if let Err(e) = self.config.limits.positive("transfer amount", obj.amount) {
             return Ok(Outcome::NeedsAttention(e.to_string()));
         }
+        // The Malet whose account received the transfer, when it is one of ours.
+        let destination = match obj.destination.as_deref() {
+            Some(acct) => repo::accounts::by_provider_account(txn, acct).await?,
+            None => None,
+        };
         audit::record(
             txn,
             AuditEntry {
@@ -161,6 +168,7 @@ impl Payments {
                 action: "transfer_created",
                 entity_type: "transfer",
                 entity_id: &obj.transfer_id,
+                malet_id: destination.as_ref().map(|a| a.malet_id.as_str()),
                 before: None,
                 after: Some(serde_json::json!({"amount": obj.amount, "currency": obj.currency.code(),
                     "destination": obj.destination, "metadata": obj.metadata})),
@@ -361,6 +369,7 @@ impl Payments {
                     action: "suspend_connected_account",
                     entity_type: "connected_account",
                     entity_id: &account.id,
+                    malet_id: Some(&account.malet_id),
                     before: Some(serde_json::json!({"status": account.status})),
                     after: Some(serde_json::json!({"status": "SUSPENDED", "disputes": recent})),
                     reason: Some("chargeback threshold exceeded"),
