@@ -34,7 +34,10 @@ pub fn state(config: &Config, db: DatabaseConnection) -> anyhow::Result<AppState
     };
     let schema = graphql::build(Some(service.clone()), common.development());
     let applier = Arc::new(PaymentsEvents(service.clone()));
-    SubgraphState::assemble(SERVICE, common, db, service, schema, applier)
+    let mut state = SubgraphState::assemble(SERVICE, common, db, service.clone(), schema, applier)?;
+    // CSV statements, verified by the same authenticator as `/graphql`.
+    state.routes = crate::http::routes(service, state.auth.clone());
+    Ok(state)
 }
 
 /// Background jobs: webhook retries (every `retry_every`), ledger events from murchases (every

@@ -142,6 +142,8 @@ pub struct Subgraph<E: async_graphql::Executor + Clone> {
     pub webhook_body_limit: usize,
     pub db: DatabaseConnection,
     pub limits: HttpLimits,
+    /// The subgraph's own routes (authenticated by their handlers), under the same limits.
+    pub routes: Router,
 }
 
 /// Middleware: at most `max_in_flight` requests at once; above, 503 at once (never a queue
@@ -198,6 +200,7 @@ pub fn subgraph_router<E: async_graphql::Executor + Clone>(parts: Subgraph<E>) -
     let limited = Router::new()
         .merge(graphql)
         .merge(webhooks)
+        .merge(parts.routes)
         .merge(operational_routes(parts.db))
         .layer(middleware::from_fn_with_state(slots, limit_in_flight))
         .layer(RequestBodyTimeoutLayer::new(HttpLimits::secs(limits.body_timeout_secs)))

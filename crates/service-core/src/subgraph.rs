@@ -68,6 +68,9 @@ pub struct SubgraphState<S: Clone, E: async_graphql::Executor + Clone> {
     pub http_limits: crate::http::HttpLimits,
     /// The process's background jobs (stopped by the server's graceful shutdown).
     pub jobs: crate::jobs::Jobs,
+    /// The subgraph's own HTTP routes besides GraphQL and webhooks (e.g. payments' CSV
+    /// statements), served under the same limits.
+    pub routes: Router,
 }
 
 impl<S: Clone, E: async_graphql::Executor + Clone> SubgraphState<S, E> {
@@ -108,6 +111,7 @@ impl<S: Clone, E: async_graphql::Executor + Clone> SubgraphState<S, E> {
             webhook_body_limit: common.stripe.webhook_body_limit,
             http_limits: common.http,
             jobs: crate::jobs::Jobs::default(),
+            routes: Router::new(),
         })
     }
 
@@ -123,6 +127,7 @@ impl<S: Clone, E: async_graphql::Executor + Clone> SubgraphState<S, E> {
             webhook_body_limit: self.webhook_body_limit,
             db: self.db.clone(),
             limits: self.http_limits,
+            routes: self.routes.clone(),
         })
     }
 

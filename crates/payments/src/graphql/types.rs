@@ -214,3 +214,194 @@ pub struct UpdatePayoutScheduleInput {
     /// 1–31; required for MONTHLY.
     pub day_of_month: Option<i32>,
 }
+
+impl PayoutSchedule {
+    fn from_domain(s: domain::schedule::PayoutSchedule) -> Self {
+        use domain::schedule::PayoutSchedule as S;
+        let interval = match s {
+            S::Daily => PayoutInterval::Daily,
+            S::Weekly { .. } => PayoutInterval::Weekly,
+            S::Monthly { .. } => PayoutInterval::Monthly,
+            S::Manual => PayoutInterval::Manual,
+        };
+        PayoutSchedule {
+            interval,
+            day_of_week: s.day_of_week().map(i32::from),
+            day_of_month: s.day_of_month().map(i32::from),
+        }
+    }
+}
+
+use crate::service::statements as stmt;
+
+/// What moved a statement line's money.
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+#[graphql(remote = "crate::service::statements::LineKind")]
+pub enum StatementLineKind {
+    /// A sale's earning: its net to pending, its reserve held.
+    Sale,
+    /// A refund clawed back part of a sale's net (and its reserve while held).
+    RefundClawback,
+    /// An admin adjusted a sale's commission.
+    Adjustment,
+    /// Paid out to the seller's bank.
+    Payout,
+    /// A payout failed or came back: its money is pending again.
+    PayoutReturned,
+    /// A held reserve released to pending.
+    ReserveRelease,
+    /// A negative balance carried between the Malet's accounts.
+    BalanceCarry,
+}
+
+pub struct PayoutStatement(pub stmt::Statement);
+
+/// A seller's statement over `[from, to)` in one currency (issue 12): the opening balance, every
+/// balance movement of the period (time, then id) and the closing balance, with
+/// `opening + Σ lines = closing` exactly. It covers every account the Malet has had in that
+/// currency; amounts are minor units.
+#[Object(guard = "MaletGuard::new(Permission::ViewPayouts, &self.0.malet_id)")]
+impl PayoutStatement {
+    async fn malet_id(&self) -> ID {
+        ID(self.0.malet_id.clone())
+    }
+    async fn currency(&self) -> &str {
+        self.0.currency.code()
+    }
+    async fn from(&self) -> DateTime<Utc> {
+        self.0.from
+    }
+    async fn to(&self) -> DateTime<Utc> {
+        self.0.to
+    }
+    /// The Malet's accounts the statement covers.
+    async fn account_ids(&self) -> Vec<ID> {
+        self.0.account_ids.iter().cloned().map(ID).collect()
+    }
+    /// The balances at `from` (the sums of every movement before it).
+    async fn opening(&self) -> StatementBalance {
+        StatementBalance(self.0.opening)
+    }
+    /// The balances at `to` (the sums of every movement before it): opening plus every line.
+    async fn closing(&self) -> StatementBalance {
+        StatementBalance(self.0.closing)
+    }
+    async fn line_count(&self) -> usize {
+        self.0.lines.len()
+    }
+    /// Every movement of the period, oldest first (at most 10,000).
+    async fn lines(&self) -> Vec<StatementLine<'_>> {
+        self.0.lines.iter().map(StatementLine).collect()
+    }
+    /// The live account's payout schedule, when it settles in this currency.
+    async fn payout_schedule(&self) -> Option<PayoutSchedule> {
+        self.0.payout_schedule.map(PayoutSchedule::from_domain)
+    }
+    /// The next payout day after today by that schedule (ISO date, UTC), for an ACTIVE account;
+    /// null for MANUAL payouts, no schedule, or no ACTIVE account in this currency.
+    async fn next_payout_date(&self) -> Option<String> {
+        self.0.next_payout_date.map(|d| d.format("%Y-%m-%d").to_string())
+    }
+}
+
+pub struct StatementBalance(pub stmt::StatementBalance);
+
+/// A pending and a reserve balance; `balance` is both.
+#[Object]
+impl StatementBalance {
+    async fn pending(&self) -> Result<Long, ApiError> {
+        Long::new(self.0.pending)
+    }
+    async fn reserve(&self) -> Result<Long, ApiError> {
+        Long::new(self.0.reserve)
+    }
+    async fn balance(&self) -> Result<Long, ApiError> {
+        Long::new(self.0.total()?)
+    }
+}
+
+pub struct StatementLine<'a>(pub &'a stmt::StatementLine);
+
+/// One balance movement.
+#[Object]
+impl StatementLine<'_> {
+    /// The movement's id.
+    async fn id(&self) -> ID {
+        ID(self.0.id.clone())
+    }
+    async fn at(&self) -> DateTime<Utc> {
+        self.0.at
+    }
+    async fn kind(&self) -> StatementLineKind {
+        self.0.kind.into()
+    }
+    async fn account_id(&self) -> ID {
+        ID(self.0.account_id.clone())
+    }
+    async fn order_id(&self) -> Option<ID> {
+        self.0.order_id.clone().map(ID)
+    }
+    async fn ledger_id(&self) -> Option<ID> {
+        self.0.ledger_id.clone().map(ID)
+    }
+    /// What moved it: `ledger`, `payout`, `reserve_hold` or `account`, and its id.
+    async fn source_type(&self) -> &str {
+        &self.0.source_type
+    }
+    async fn source_id(&self) -> &str {
+        &self.0.source_id
+    }
+    async fn description(&self) -> &str {
+        &self.0.description
+    }
+    async fn pending_delta(&self) -> Result<Long, ApiError> {
+        Long::new(self.0.pending_delta)
+    }
+    async fn reserve_delta(&self) -> Result<Long, ApiError> {
+        Long::new(self.0.reserve_delta)
+    }
+    /// The change of the seller's balance (pending plus reserve).
+    async fn delta(&self) -> Result<Long, ApiError> {
+        Long::new(self.0.delta()?)
+    }
+    async fn earnings_delta(&self) -> Result<Long, ApiError> {
+        Long::new(self.0.earnings_delta)
+    }
+    async fn payouts_delta(&self) -> Result<Long, ApiError> {
+        Long::new(self.0.payouts_delta)
+    }
+    /// The balances right after this line.
+    async fn balance_after(&self) -> StatementBalance {
+        StatementBalance(self.0.balance_after)
+    }
+    /// How a sale split when it was paid (SALE lines whose ledger entry is known).
+    async fn sale(&self) -> Option<SaleBreakdown> {
+        self.0.sale.map(SaleBreakdown)
+    }
+}
+
+pub struct SaleBreakdown(pub stmt::SaleParts);
+
+/// A sale's split when it was paid: gross = commission + processing fee + affiliate (when
+/// the seller funds it) + reserve + net.
+#[Object]
+impl SaleBreakdown {
+    async fn gross(&self) -> Result<Long, ApiError> {
+        Long::new(self.0.gross)
+    }
+    async fn commission(&self) -> Result<Long, ApiError> {
+        Long::new(self.0.commission)
+    }
+    async fn processing_fee(&self) -> Result<Long, ApiError> {
+        Long::new(self.0.processing_fee)
+    }
+    async fn affiliate(&self) -> Result<Long, ApiError> {
+        Long::new(self.0.affiliate)
+    }
+    async fn reserve(&self) -> Result<Long, ApiError> {
+        Long::new(self.0.reserve)
+    }
+    async fn net(&self) -> Result<Long, ApiError> {
+        Long::new(self.0.net)
+    }
+}

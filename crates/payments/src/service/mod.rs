@@ -4,6 +4,7 @@
 pub mod accounts;
 pub mod balances;
 pub mod reserve;
+pub mod statements;
 pub mod webhooks;
 
 use std::sync::Arc;
