@@ -14,6 +14,7 @@ mod m20261201_000002_refund_facts;
 mod m20261201_000003_running_totals;
 mod m20261202_000001_provider_neutral;
 mod m20261202_000002_audit_malet;
+mod m20261202_000003_money_movement;
 
 pub struct Migrator;
 
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000003_running_totals::Migration),
             Box::new(m20261202_000001_provider_neutral::Migration),
             Box::new(m20261202_000002_audit_malet::Migration),
+            Box::new(m20261202_000003_money_movement::Migration),
         ]
     }
 }

@@ -119,6 +119,22 @@ struct RawConfig {
     affiliate: RawAffiliate,
     #[serde(default)]
     limits: RawLimits,
+    #[serde(default)]
+    disputes: RawDisputes,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+struct RawDisputes {
+    fee_minor: BTreeMap<String, i64>,
+    fee_borne_by: DisputeFeeBearer,
+}
+
+impl Default for RawDisputes {
+    fn default() -> Self {
+        let d = DisputePolicy::default();
+        RawDisputes { fee_minor: d.fee_minor, fee_borne_by: d.fee_borne_by }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -206,6 +222,42 @@ pub struct CommissionConfig {
     pub affiliate_rate: Rate,
     pub affiliate_funding: AffiliateFunding,
     pub limits: Limits,
+    pub disputes: DisputePolicy,
+}
+
+/// Who bears the provider's dispute fee when a dispute is lost.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DisputeFeeBearer {
+    Seller,
+    Platform,
+}
+
+/// What a lost dispute costs the seller (issue 12): the disputed amount, plus the provider's
+/// dispute fee when the seller bears it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DisputePolicy {
+    /// The provider's fee per lost dispute, in minor units of the dispute's currency, by
+    /// currency code; a currency without an entry has no fee.
+    pub fee_minor: BTreeMap<String, i64>,
+    pub fee_borne_by: DisputeFeeBearer,
+}
+
+impl Default for DisputePolicy {
+    fn default() -> Self {
+        DisputePolicy { fee_minor: BTreeMap::from([("USD".to_owned(), 1500)]), fee_borne_by: DisputeFeeBearer::Seller }
+    }
+}
+
+impl DisputePolicy {
+    /// What the seller is debited for a lost dispute of `amount` in `currency`.
+    pub fn seller_debit(&self, amount: i64, currency: crate::money::Currency) -> Option<i64> {
+        let fee = match self.fee_borne_by {
+            DisputeFeeBearer::Seller => self.fee_minor.get(currency.code()).copied().unwrap_or(0),
+            DisputeFeeBearer::Platform => 0,
+        };
+        amount.checked_add(fee)
+    }
 }
 
 /// Bounds every amount and every order must respect, whoever sends them (R-TRUST-2,
@@ -302,6 +354,17 @@ impl CommissionConfig {
         if raw.limits.max_transaction_amount <= 0 {
             return Err(ConfigError::Parse("limits.max_transaction_amount must be positive".into()));
         }
+        let mut dispute_fees = BTreeMap::new();
+        for (code, fee) in raw.disputes.fee_minor {
+            let currency = crate::money::Currency::parse(&code)
+                .map_err(|e| ConfigError::Parse(format!("disputes.fee_minor: {e}")))?;
+            if fee < 0 || fee > raw.limits.max_transaction_amount {
+                return Err(ConfigError::Parse(format!(
+                    "disputes.fee_minor.{code} must be 0 to the transaction maximum"
+                )));
+            }
+            dispute_fees.insert(currency.code().to_owned(), fee);
+        }
         Ok(CommissionConfig {
             version: raw.version,
             tiers: raw
@@ -327,6 +390,7 @@ impl CommissionConfig {
                 max_transaction_amount: raw.limits.max_transaction_amount,
                 max_non_commissionable_share: raw.limits.max_non_commissionable_share,
             },
+            disputes: DisputePolicy { fee_minor: dispute_fees, fee_borne_by: raw.disputes.fee_borne_by },
         })
     }
 

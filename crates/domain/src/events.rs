@@ -155,6 +155,16 @@ pub struct Dispute {
     pub amount: i64,
     pub currency: Currency,
     pub status: DisputeStatus,
+    /// The disputed money left the platform's balance, or came back (Stripe's
+    /// `charge.dispute.funds_withdrawn` / `funds_reinstated`); `None` when the event says
+    /// nothing about the money.
+    pub funds: Option<DisputeFunds>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DisputeFunds {
+    Withdrawn,
+    Reinstated,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

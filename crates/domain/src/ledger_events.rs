@@ -22,6 +22,10 @@ pub enum BalanceEventKind {
     Adjustment,
     /// The entry settled: the hold's release date is fixed. Moves no money.
     Settled,
+    /// A lost dispute debited the seller (negative), or a won one reinstated the debit.
+    Dispute,
+    /// A posting was undone because the money it moved never moved (a refused transfer).
+    Reversal,
 }
 
 impl BalanceEventKind {
@@ -31,6 +35,8 @@ impl BalanceEventKind {
             BalanceEventKind::RefundClawback => "REFUND_CLAWBACK",
             BalanceEventKind::Adjustment => "ADJUSTMENT",
             BalanceEventKind::Settled => "SETTLED",
+            BalanceEventKind::Dispute => "DISPUTE",
+            BalanceEventKind::Reversal => "REVERSAL",
         }
     }
 

@@ -156,6 +156,89 @@ pub struct TransferCreated {
     pub transfer_id: String,
 }
 
+/// Seller to platform: `amount` back out of what a payment transferred to the seller (a
+/// commission raised after the sale, a lost dispute).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReversalRequest {
+    pub payment_id: String,
+    /// The provider's id of the captured money, where it differs from the payment.
+    pub charge_id: Option<String>,
+    pub amount: i64,
+    pub currency: Currency,
+    pub metadata: BTreeMap<String, String>,
+    pub idempotency_key: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReversalCreated {
+    pub reversal_id: String,
+}
+
+/// What an outgoing movement asks the provider to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum OutgoingKind {
+    /// Platform to seller.
+    Transfer,
+    /// Seller to platform, out of a payment's transfer.
+    TransferReversal,
+    /// The seller's provider balance to the seller's bank.
+    Payout,
+    /// Part of the application fee back to the seller.
+    FeeRefund,
+    /// Money back to the buyer.
+    Refund,
+}
+
+/// The metadata key every outgoing movement carries with our id of it: what
+/// [`PayoutProvider::find_movement`] matches.
+pub const MOVEMENT_ID_KEY: &str = "movementId";
+
+/// Finds, at the provider, a movement whose outcome is unknown (a timeout): by our id of it in
+/// the provider object's metadata ([`MOVEMENT_ID_KEY`]), among the objects it could be.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MovementLookup {
+    pub kind: OutgoingKind,
+    pub movement_id: String,
+    /// The provider's id of the seller's account (a transfer's destination).
+    pub destination: Option<String>,
+    /// The payment (or charge) a reversal or fee refund is taken from.
+    pub payment_id: Option<String>,
+    pub charge_id: Option<String>,
+    /// Unix seconds no later than the movement's first send.
+    pub created_after: i64,
+}
+
+/// What the provider holds of a payment, for reconciliation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProviderRecord {
+    pub object: ReconObjectKind,
+    /// The provider's id of the object.
+    pub id: String,
+    /// The payment (or transfer, for a reversal) the object belongs to, when it has one.
+    pub parent: Option<String>,
+    /// The provider's id of the seller's account it moved money to or from.
+    pub account: Option<String>,
+    pub amount: i64,
+    /// `None` when the provider named a currency the domain does not know.
+    pub currency: Option<Currency>,
+    /// The provider's status word, where it has one (`paid`, `failed`, …).
+    pub status: Option<String>,
+    pub created: i64,
+    /// Our keys on the object (`movementId`, `orderId`, `ledgerId`, `reserveHoldId`, …).
+    pub metadata: BTreeMap<String, String>,
+}
+
+/// What reconciliation compares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ReconObjectKind {
+    Charge,
+    ApplicationFee,
+    FeeRefund,
+    Transfer,
+    TransferReversal,
+    Payout,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PayoutRequest {
     pub provider_account_id: String,
@@ -262,6 +345,37 @@ pub trait PayoutProvider: Send + Sync {
         Err(ProviderError::NotSupported(format!("{}: payments are captured when the buyer confirms them", self.kind())))
     }
     async fn transfer(&self, req: TransferRequest) -> Result<TransferCreated, ProviderError>;
+    /// Whether this provider makes outgoing movements of `kind` through
+    /// [`PayoutProvider::transfer`] / [`PayoutProvider::reverse_transfer`] (else a ledger change
+    /// of that kind is settled outside the provider, like a MANUAL seller's bank payouts).
+    fn moves(&self, kind: OutgoingKind) -> bool {
+        let _ = kind;
+        false
+    }
+    /// Takes `amount` back from the seller out of what a payment transferred to it.
+    async fn reverse_transfer(&self, req: ReversalRequest) -> Result<ReversalCreated, ProviderError> {
+        let _ = req;
+        Err(ProviderError::NotSupported(format!("{}: transfer reversals", self.kind())))
+    }
+    /// The provider's id of a movement made with our id [`MovementLookup::movement_id`], if the
+    /// provider has one: how a movement whose outcome is unknown is settled before any retry.
+    async fn find_movement(&self, lookup: MovementLookup) -> Result<Option<String>, ProviderError> {
+        let _ = lookup;
+        Err(ProviderError::NotSupported(format!("{}: looking movements up", self.kind())))
+    }
+    /// Every money object the provider created in `[from, to)` (unix seconds) that
+    /// reconciliation compares with the books: charges and their application fees and fee
+    /// refunds, transfers and their reversals, and the connected accounts' payouts
+    /// (`accounts`: the provider ids of our sellers).
+    async fn money_records(
+        &self,
+        from: i64,
+        to: i64,
+        accounts: &[String],
+    ) -> Result<Vec<ProviderRecord>, ProviderError> {
+        let _ = (from, to, accounts);
+        Err(ProviderError::NotSupported(format!("{}: reconciliation records", self.kind())))
+    }
     async fn payout(&self, req: PayoutRequest) -> Result<PayoutCreated, ProviderError>;
     async fn refund(&self, req: RefundRequest) -> Result<RefundCreated, ProviderError>;
     async fn refund_application_fee(&self, req: FeeRefundRequest) -> Result<FeeRefundCreated, ProviderError>;

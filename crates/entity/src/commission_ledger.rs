@@ -36,6 +36,8 @@ pub struct Model {
     pub settlement_date: Option<DateTimeUtc>,
     /// The application fee the provider charged with the payment (`None`: not reported).
     pub provider_fee_amount: Option<i64>,
+    /// What lost disputes took from the seller (disputed amount plus the fee it bears).
+    pub dispute_debit: i64,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

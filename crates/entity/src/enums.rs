@@ -205,6 +205,10 @@ stored! {
         PayoutFailed => "PAYOUT_FAILED",
         ReserveRelease => "RESERVE_RELEASE",
         BalanceCarry => "BALANCE_CARRY",
+        /// A lost dispute's debit (negative) or a won dispute's reinstatement (positive).
+        Dispute => "DISPUTE",
+        /// A posting reversed because the money it moved never moved (its transfer failed).
+        Reversal => "REVERSAL",
     }
 }
 
@@ -228,6 +232,91 @@ stored! {
         Earning => "EARNING",
         Refund => "REFUND",
         Adjustment => "ADJUSTMENT",
+        /// A lost dispute debited the seller, or a won one reinstated the debit.
+        Dispute => "DISPUTE",
+        /// Undoes a posting whose money movement failed at the provider.
+        Reversal => "REVERSAL",
+    }
+}
+
+stored! {
+    /// `outgoing_movements.owner`: the subgraph that wrote the movement and sends it.
+    MovementOwner {
+        Murchases => "murchases",
+        Payments => "payments",
+    }
+}
+
+mirrored! {
+    /// `outgoing_movements.kind`: what the provider is asked to do.
+    OutgoingKind = domain::provider::OutgoingKind {
+        Transfer => "TRANSFER",
+        TransferReversal => "TRANSFER_REVERSAL",
+        Payout => "PAYOUT",
+        FeeRefund => "FEE_REFUND",
+        Refund => "REFUND",
+    }
+}
+
+stored! {
+    /// `outgoing_movements.status`: PENDING → SENT → CONFIRMED | FAILED | UNKNOWN.
+    OutgoingStatus {
+        /// Written with its posting; to send.
+        Pending => "PENDING",
+        /// Sent; the provider's answer is awaited.
+        Sent => "SENT",
+        /// The provider made it (its id is kept).
+        Confirmed => "CONFIRMED",
+        /// The provider refused it: its posting is reversed by a new posting.
+        Failed => "FAILED",
+        /// The request may or may not have taken effect: looked up at the provider before any
+        /// retry.
+        Unknown => "UNKNOWN",
+    }
+}
+
+impl OutgoingStatus {
+    /// Not final: the sender still owes these a provider call or a lookup.
+    pub const OPEN: [OutgoingStatus; 3] = [OutgoingStatus::Pending, OutgoingStatus::Sent, OutgoingStatus::Unknown];
+}
+
+stored! {
+    /// `reconciliation_mismatches.class` (hyperswitch's reconciliation classes).
+    MismatchClass {
+        /// The provider has it, our books do not.
+        MissingInLedger => "MISSING_IN_LEDGER",
+        /// Our books have it, the provider does not.
+        MissingAtProvider => "MISSING_AT_PROVIDER",
+        /// The provider's amount is above ours.
+        Over => "OVER",
+        /// The provider's amount is below ours.
+        Under => "UNDER",
+        CurrencyMismatch => "CURRENCY_MISMATCH",
+        /// Same amount and currency, another party or status.
+        DataMismatch => "DATA_MISMATCH",
+    }
+}
+
+mirrored! {
+    /// `reconciliation_mismatches.object_kind`: what was compared.
+    ReconObject = domain::provider::ReconObjectKind {
+        Charge => "CHARGE",
+        ApplicationFee => "APPLICATION_FEE",
+        FeeRefund => "FEE_REFUND",
+        Transfer => "TRANSFER",
+        TransferReversal => "TRANSFER_REVERSAL",
+        Payout => "PAYOUT",
+    }
+}
+
+stored! {
+    /// `reconciliation_mismatches.state`.
+    MismatchState {
+        Open => "OPEN",
+        /// Known and accepted by an admin, with a reason.
+        Acknowledged => "ACKNOWLEDGED",
+        /// Corrected (by an admin, or no longer found by a later run).
+        Fixed => "FIXED",
     }
 }
 

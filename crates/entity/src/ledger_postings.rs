@@ -12,6 +12,8 @@ pub struct Model {
     pub affiliate_delta: i64,
     pub net_delta: i64,
     pub refunded_delta: i64,
+    pub dispute_delta: i64,
+    pub adjustment_delta: i64,
     pub idempotency_key: String,
     pub actor: Option<String>,
     pub reason: Option<String>,

@@ -31,8 +31,8 @@ pub fn state(config: &Config, db: DatabaseConnection) -> anyhow::Result<AppState
     SubgraphState::assemble(SERVICE, common, db, service, schema, applier)
 }
 
-/// Background jobs: webhook retries (every `retry_every`), settlement, and application-fee
-/// refunds still to send (every `every`).
+/// Background jobs: webhook retries (every `retry_every`), settlement, application-fee refunds
+/// and outgoing movements still to send (every `every`).
 pub fn spawn_jobs(state: &AppState, every: std::time::Duration, retry_every: std::time::Duration) {
     state.spawn_webhook_retries(retry_every);
     let service = state.service.clone();
@@ -45,7 +45,33 @@ pub fn spawn_jobs(state: &AppState, every: std::time::Duration, retry_every: std
         let service = service.clone();
         async move { service.send_fee_refunds(None, 100).await.map_err(|e| e.to_string()) }
     });
+    let service = state.service.clone();
+    state.jobs.spawn_periodic("outgoing-movements", every, move || {
+        let service = service.clone();
+        async move {
+            let report = service.send_movements().await.map_err(|e| e.to_string())?;
+            Ok(report.confirmed + report.failed + report.unknown + report.retrying)
+        }
+    });
+    let service = state.service.clone();
+    state.jobs.spawn_periodic("requested-reconciliations", every, move || {
+        let service = service.clone();
+        async move { service.run_requested_reconciliations().await.map_err(|e| e.to_string()) }
+    });
+    let service = state.service.clone();
+    state.jobs.spawn_periodic("reconciliation", RECONCILE_EVERY, move || {
+        let service = service.clone();
+        async move {
+            let now = service_core::clock::now();
+            let report = service.reconcile(now - chrono::Duration::days(2), now).await.map_err(|e| e.to_string())?;
+            Ok(report.found)
+        }
+    });
 }
+
+/// How often the books are reconciled with the providers (the last two days each time), besides
+/// after each `payout.paid`.
+pub const RECONCILE_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
 
 /// Connects, migrates, starts the jobs and binds `config.addr`.
 pub async fn build(config: &Config) -> anyhow::Result<Server> {

@@ -12,6 +12,7 @@ pub mod graphql;
 pub mod http;
 pub mod jobs;
 pub mod outbox;
+pub mod outgoing;
 pub mod paypal;
 pub mod query_limits;
 pub mod registry;

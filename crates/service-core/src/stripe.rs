@@ -19,6 +19,10 @@ pub struct StripeSettings {
     /// Override of Stripe's API base URL (test doubles).
     #[arg(long, env = "STRIPE_API_BASE")]
     pub stripe_api_base: Option<String>,
+    /// Per-call timeout of Stripe requests, in milliseconds. A call that times out is of
+    /// unknown outcome: its money movement is looked up before any retry.
+    #[arg(long, env = "STRIPE_TIMEOUT_MS", default_value_t = 30_000)]
+    pub stripe_timeout_ms: u64,
     /// Comma-separated webhook signing secrets (several during rotation).
     #[arg(long, env = "STRIPE_WEBHOOK_SECRETS", hide_env_values = true, default_value = "")]
     pub stripe_webhook_secrets: SecretString,
@@ -37,7 +41,8 @@ impl StripeSettings {
         use secrecy::ExposeSecret;
         if let Some(key) = self.stripe_secret_key.as_ref().filter(|k| !k.expose_secret().trim().is_empty()) {
             let base = self.stripe_api_base.clone().filter(|b| !b.trim().is_empty());
-            let stripe = providers::stripe::StripeConnect::new(key.clone(), base)?;
+            let stripe = providers::stripe::StripeConnect::new(key.clone(), base)?
+                .with_timeout(std::time::Duration::from_millis(self.stripe_timeout_ms.max(1)));
             registry = registry.with(Arc::new(stripe));
         } else {
             tracing::warn!("STRIPE_SECRET_KEY not set: the Stripe provider is disabled");

@@ -146,6 +146,10 @@ struct Inner {
     payment_intents: HashMap<String, Value>,
     charges: HashMap<String, Value>,
     application_fees: HashMap<String, Value>,
+    /// Transfers (destination charges' and created ones), with their `reversals`.
+    transfers: HashMap<String, Value>,
+    /// Payouts by id, with the connected account they are of (`""`: the platform).
+    payouts: HashMap<String, (String, Value)>,
     refunded: HashMap<String, i64>,
     balances: HashMap<String, Value>,
     /// Events in the order they happened.
@@ -169,6 +173,7 @@ const SERVED_RESOURCES: &[&str] = &[
     "application_fee",
     "fee_refund",
     "transfer",
+    "transfer_reversal",
     "payout",
     "refund",
     "balance",
@@ -331,6 +336,43 @@ impl FakeStripe {
     /// `latest_charge`).
     pub fn charge(&self, id: &str) -> Option<Value> {
         lock(&self.shared).charges.get(id).cloned()
+    }
+
+    /// Every transfer the fake holds (destination charges' and created ones), any order.
+    pub fn transfers(&self) -> Vec<Value> {
+        lock(&self.shared).transfers.values().cloned().collect()
+    }
+
+    /// The transfer with this id, with its `amount_reversed` and `reversals`.
+    pub fn transfer(&self, id: &str) -> Option<Value> {
+        lock(&self.shared).transfers.get(id).cloned()
+    }
+
+    /// Forgets a transfer, as if Stripe had no record of it (reconciliation tests).
+    pub fn remove_transfer(&self, id: &str) -> Option<Value> {
+        lock(&self.shared).transfers.remove(id)
+    }
+
+    /// Changes what Stripe says an application fee was (reconciliation tests).
+    pub fn set_application_fee_amount(&self, id: &str, amount: i64) {
+        if let Some(fee) = lock(&self.shared).application_fees.get_mut(id) {
+            set(fee, "amount", json!(amount));
+        }
+    }
+
+    /// Adds a payout of a connected account as Stripe would hold it (e.g. the automatic payout a
+    /// `payout.paid` event reports), from the example object.
+    pub fn add_payout(&self, account: &str, id: &str, amount: i64, currency: &str, status: &str, created: i64) {
+        let mut inner = lock(&self.shared);
+        let mut payout = template(&inner, "payout");
+        set(&mut payout, "id", json!(id));
+        set(&mut payout, "amount", json!(amount));
+        set(&mut payout, "currency", json!(currency));
+        set(&mut payout, "status", json!(status));
+        set(&mut payout, "created", json!(created));
+        set(&mut payout, "arrival_date", json!(created + 2 * 86_400));
+        set(&mut payout, "metadata", json!({}));
+        inner.payouts.insert(id.to_owned(), (account.to_owned(), payout));
     }
 
     /// The application fee with this id (`fee_…`, the `application_fee` of a charge made with an
@@ -619,7 +661,19 @@ fn route(inner: &mut Inner, req: &Req) -> Result<Reply, Reply> {
         }
         (&Method::POST, ["v1", "application_fees", id, "refunds"]) => create_fee_refund(inner, req, id),
         (&Method::POST, ["v1", "transfers"]) => create_transfer(inner, req),
+        (&Method::GET, ["v1", "transfers"]) => list_transfers(inner, req),
+        (&Method::GET, ["v1", "transfers", id]) => {
+            let transfer = inner.transfers.get(*id).cloned().ok_or_else(|| no_such("transfer", id))?;
+            Ok(Reply::ok(transfer))
+        }
+        (&Method::POST, ["v1", "transfers", id, "reversals"]) => create_reversal(inner, req, id),
+        (&Method::GET, ["v1", "transfers", id, "reversals"]) => list_reversals(inner, req, id),
+        (&Method::GET, ["v1", "application_fees"]) => {
+            let fees = inner.application_fees.values().cloned().collect();
+            paged_list(req, "/v1/application_fees", fees)
+        }
         (&Method::POST, ["v1", "payouts"]) => create_payout(inner, req),
+        (&Method::GET, ["v1", "payouts"]) => list_payouts(inner, req),
         (&Method::POST, ["v1", "refunds"]) => create_refund(inner, req),
         (&Method::GET, ["v1", "balance"]) => Ok(Reply::ok(balance(inner, req))),
         (&Method::GET, ["v1", "events"]) => list_events(inner, req),
@@ -899,7 +953,26 @@ fn create_charge(inner: &mut Inner, intent: &Value, req: &Req) -> String {
         Some(destination) => {
             let transfer_amount = intent.pointer("/transfer_data/amount").cloned().unwrap_or(Value::Null);
             set(&mut charge, "transfer_data", json!({"amount": transfer_amount, "destination": destination}));
-            set(&mut charge, "transfer", json!(new_id("tr")));
+            let transfer_id = new_id("tr");
+            set(&mut charge, "transfer", json!(transfer_id));
+            let total = amount.as_i64().unwrap_or(0);
+            let to_seller = transfer_amount.as_i64().unwrap_or(total - fee_amount.unwrap_or(0));
+            let mut transfer = template(inner, "transfer");
+            set(&mut transfer, "id", json!(transfer_id));
+            set(&mut transfer, "amount", json!(to_seller));
+            set(&mut transfer, "amount_reversed", json!(0));
+            set(&mut transfer, "currency", field("currency"));
+            set(&mut transfer, "destination", json!(destination));
+            set(&mut transfer, "destination_payment", json!(new_id("py")));
+            set(&mut transfer, "balance_transaction", json!(new_id("txn")));
+            set(&mut transfer, "created", created.clone());
+            set(&mut transfer, "metadata", json!({}));
+            set(&mut transfer, "source_transaction", json!(charge_id));
+            set(&mut transfer, "transfer_group", Value::Null);
+            set(&mut transfer, "description", Value::Null);
+            set(&mut transfer, "reversed", json!(false));
+            set(&mut transfer, "reversals", list(&format!("/v1/transfers/{transfer_id}/reversals")));
+            inner.transfers.insert(transfer_id, transfer);
         }
         None => set(&mut charge, "transfer_data", Value::Null),
     }
@@ -1047,8 +1120,107 @@ fn create_transfer(inner: &mut Inner, req: &Req) -> Result<Reply, Reply> {
         "reversals",
         json!({"object": "list", "data": [], "has_more": false, "url": format!("/v1/transfers/{id}/reversals")}),
     );
+    inner.transfers.insert(id, transfer.clone());
     emit(inner, "transfer.created", &transfer, req);
     Ok(Reply::ok(transfer))
+}
+
+/// `POST /v1/transfers/{id}/reversals`: `amount` (default: what is left of the transfer) and
+/// `metadata[…]`. Reversing more than what is left is refused, as on Stripe.
+fn create_reversal(inner: &mut Inner, req: &Req, transfer_id: &str) -> Result<Reply, Reply> {
+    let mut transfer = inner.transfers.get(transfer_id).cloned().ok_or_else(|| no_such("transfer", transfer_id))?;
+    let total = transfer.get("amount").and_then(Value::as_i64).unwrap_or(0);
+    let already = transfer.get("amount_reversed").and_then(Value::as_i64).unwrap_or(0);
+    let left = total - already;
+    let amount = req.int("amount")?.unwrap_or(left);
+    if amount <= 0 || amount > left {
+        return Err(stripe_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request_error",
+            Some("amount_too_large"),
+            format!("Reversal amount ({amount}) is greater than the amount left on the transfer ({left})"),
+            Some("amount"),
+        ));
+    }
+    let mut reversal = template(inner, "transfer_reversal");
+    set(&mut reversal, "id", json!(new_id("trr")));
+    set(&mut reversal, "amount", json!(amount));
+    set(&mut reversal, "balance_transaction", json!(new_id("txn")));
+    set(&mut reversal, "created", json!(now()));
+    set(&mut reversal, "currency", transfer.get("currency").cloned().unwrap_or_else(|| json!("usd")));
+    set(&mut reversal, "metadata", Value::Object(req.metadata()));
+    set(&mut reversal, "transfer", json!(transfer_id));
+    set(&mut transfer, "amount_reversed", json!(already + amount));
+    set(&mut transfer, "reversed", json!(already + amount == total));
+    if let Some(reversals) = transfer.get_mut("reversals") {
+        if let Some(Value::Array(data)) = reversals.get_mut("data") {
+            data.insert(0, reversal.clone());
+        }
+        let count = reversals.get("total_count").and_then(Value::as_i64).unwrap_or(0);
+        set(reversals, "total_count", json!(count + 1));
+    }
+    inner.transfers.insert(transfer_id.to_owned(), transfer);
+    emit(inner, "transfer.reversed", &reversal, req);
+    Ok(Reply::ok(reversal))
+}
+
+/// A Stripe list of `objects` (any order), newest first, filtered by `created[gt|gte|lt|lte]`,
+/// paged by `limit` (default 10, at most 100) and `starting_after`.
+fn paged_list(req: &Req, url: &str, mut objects: Vec<Value>) -> Result<Reply, Reply> {
+    let limit = match req.query_param("limit") {
+        None => 10,
+        Some(v) => {
+            v.parse::<usize>().ok().filter(|n| (1..=100).contains(n)).ok_or_else(|| invalid_integer("limit", v))?
+        }
+    };
+    let mut bounds: Vec<(&str, i64)> = Vec::new();
+    for op in ["gt", "gte", "lt", "lte"] {
+        let key = format!("created[{op}]");
+        if let Some(v) = req.query_param(&key) {
+            bounds.push((op, v.parse::<i64>().map_err(|_| invalid_integer(&key, v))?));
+        }
+    }
+    let created = |o: &Value| o.get("created").and_then(Value::as_i64).unwrap_or(0);
+    objects.retain(|o| {
+        bounds.iter().all(|(op, b)| match *op {
+            "gt" => created(o) > *b,
+            "gte" => created(o) >= *b,
+            "lt" => created(o) < *b,
+            _ => created(o) <= *b,
+        })
+    });
+    let id = |o: &Value| o.get("id").and_then(Value::as_str).unwrap_or_default().to_owned();
+    objects.sort_by(|a, b| created(b).cmp(&created(a)).then_with(|| id(b).cmp(&id(a))));
+    let start = match req.query_param("starting_after") {
+        Some(after) => objects.iter().position(|o| id(o) == after).ok_or_else(|| no_such("object", after))? + 1,
+        None => 0,
+    };
+    let end = (start + limit).min(objects.len());
+    let data = objects.get(start..end).map(<[Value]>::to_vec).unwrap_or_default();
+    Ok(Reply::ok(json!({"object": "list", "url": url, "has_more": end < objects.len(), "data": data})))
+}
+
+fn list_transfers(inner: &Inner, req: &Req) -> Result<Reply, Reply> {
+    let destination = req.query_param("destination");
+    let transfers = inner
+        .transfers
+        .values()
+        .filter(|t| destination.is_none_or(|d| t.get("destination").and_then(Value::as_str) == Some(d)))
+        .cloned()
+        .collect();
+    paged_list(req, "/v1/transfers", transfers)
+}
+
+fn list_reversals(inner: &Inner, req: &Req, transfer_id: &str) -> Result<Reply, Reply> {
+    let transfer = inner.transfers.get(transfer_id).ok_or_else(|| no_such("transfer", transfer_id))?;
+    let reversals = transfer.pointer("/reversals/data").and_then(Value::as_array).cloned().unwrap_or_default();
+    paged_list(req, &format!("/v1/transfers/{transfer_id}/reversals"), reversals)
+}
+
+fn list_payouts(inner: &Inner, req: &Req) -> Result<Reply, Reply> {
+    let account = req.stripe_account.clone().unwrap_or_default();
+    let payouts = inner.payouts.values().filter(|(a, _)| *a == account).map(|(_, p)| p.clone()).collect();
+    paged_list(req, "/v1/payouts", payouts)
 }
 
 fn create_payout(inner: &mut Inner, req: &Req) -> Result<Reply, Reply> {
@@ -1071,6 +1243,8 @@ fn create_payout(inner: &mut Inner, req: &Req) -> Result<Reply, Reply> {
     if let Some(destination) = req.field("destination") {
         set(&mut payout, "destination", json!(destination));
     }
+    let id = payout.get("id").and_then(Value::as_str).unwrap_or_default().to_owned();
+    inner.payouts.insert(id, (req.stripe_account.clone().unwrap_or_default(), payout.clone()));
     emit(inner, "payout.created", &payout, req);
     Ok(Reply::ok(payout))
 }

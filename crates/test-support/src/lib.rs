@@ -202,12 +202,17 @@ pub fn auth_settings() -> service_core::auth::AuthSettings {
     }
 }
 
+/// The Stripe call timeout of test apps: a fake Stripe told to delay a response longer than
+/// this (`delay_next`) makes the call time out after the fake has executed it.
+pub const STRIPE_TEST_TIMEOUT_MS: u64 = 3_000;
+
 /// Stripe settings for test apps, pointing at `api_base` (a fake Stripe) when given.
 pub fn stripe_settings(api_base: Option<String>) -> service_core::stripe::StripeSettings {
     service_core::stripe::StripeSettings {
         stripe_secret_key: Some(secrecy::SecretString::from("sk_test_fake".to_owned())),
         stripe_api_base: api_base,
         stripe_webhook_secrets: secrecy::SecretString::from(format!("whsec_old_rotated,{TEST_WEBHOOK_SECRET}")),
+        stripe_timeout_ms: STRIPE_TEST_TIMEOUT_MS,
         webhook_body_limit: 64 * 1024,
         webhook_tolerance_secs: 300,
     }

@@ -5,8 +5,8 @@ use domain::rate::Rate;
 use service_core::graphql::{AdminGuard, ApiError, Authenticated, actor};
 
 use super::types::{
-    CommissionBreakdown, CommissionLedger, CommissionOverrideInput, CommissionRule, MurchaseCapture, MurchasePayment,
-    OrderInput, Tier, WebhookEvent, svc,
+    CommissionBreakdown, CommissionLedger, CommissionOverrideInput, CommissionRule, MismatchResolution,
+    MurchaseCapture, MurchasePayment, OrderInput, ReconciliationMismatch, ReconciliationRun, Tier, WebhookEvent, svc,
 };
 
 pub struct Mutation;
@@ -133,6 +133,39 @@ impl Mutation {
         reason: String,
     ) -> Result<CommissionLedger, ApiError> {
         Ok(CommissionLedger(svc(ctx)?.adjust_commission(actor(ctx), &ledger_id, i64::from(amount), &reason).await?))
+    }
+
+    /// Admin: compare the books with the provider for `[from, to)` now (the job does it hourly
+    /// and after each `payout.paid`). Idempotent: a second run finds the same mismatches.
+    #[graphql(guard = "Authenticated")]
+    async fn run_reconciliation(
+        &self,
+        ctx: &Context<'_>,
+        from: chrono::DateTime<chrono::Utc>,
+        to: chrono::DateTime<chrono::Utc>,
+    ) -> Result<ReconciliationRun, ApiError> {
+        let report = svc(ctx)?.run_reconciliation(actor(ctx), from, to).await?;
+        let int = |n: usize| i32::try_from(n).unwrap_or(i32::MAX);
+        Ok(ReconciliationRun {
+            compared: int(report.compared),
+            found: int(report.found),
+            new: int(report.new),
+            cleared: int(report.cleared),
+        })
+    }
+
+    /// Admin: resolve a reconciliation mismatch as ACKNOWLEDGED (known and accepted) or FIXED,
+    /// with the reason (audited).
+    #[graphql(guard = "Authenticated")]
+    async fn resolve_reconciliation_mismatch(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        state: MismatchResolution,
+        reason: String,
+    ) -> Result<ReconciliationMismatch, ApiError> {
+        let row = svc(ctx)?.resolve_mismatch(actor(ctx), &id, state.into(), &reason).await?;
+        Ok(ReconciliationMismatch::from(row))
     }
 
     /// Admin: apply a stored webhook event again after fixing its cause (e.g. registering the

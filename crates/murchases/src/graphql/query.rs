@@ -7,8 +7,8 @@ use service_core::scalars::Long;
 
 use super::types::{
     ApplicationFeeRefund, AuditLogEntry, CommissionBreakdown, CommissionLedger, CommissionRule, EarningsSummary,
-    FeeRefundStatus, Malet, OrderInput, PaymentException, WebhookEvent, WebhookEventStatus, WebhookReceiver, page_cost,
-    svc,
+    FeeRefundStatus, Malet, OrderInput, OutgoingMovement, OutgoingStatus, PaymentException, ReconciliationMismatch,
+    WebhookEvent, WebhookEventStatus, WebhookReceiver, page_cost, svc,
 };
 
 pub struct Query;
@@ -88,6 +88,35 @@ impl Query {
     ) -> Result<Vec<ApplicationFeeRefund>, ApiError> {
         let rows = svc(ctx)?.fee_refunds(actor(ctx), status.map(Into::into), limit).await?;
         rows.into_iter().map(ApplicationFeeRefund::try_from).collect()
+    }
+
+    /// Reconciliation (admins): the differences found between our books and the provider's
+    /// records for `[from, to)` (at most 31 days), oldest first, with their resolution.
+    #[graphql(guard = "AdminGuard(Permission::ManageCommissions)")]
+    async fn reconciliation_report(
+        &self,
+        ctx: &Context<'_>,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<ReconciliationMismatch>, ApiError> {
+        let rows = svc(ctx)?.reconciliation_report(actor(ctx), from, to).await?;
+        Ok(rows.into_iter().map(ReconciliationMismatch::from).collect())
+    }
+
+    /// Outgoing money movements (transfers and reversals that follow adjustments and disputes),
+    /// newest first (admins): optionally of one ledger entry or one status; `limit` 1–100.
+    #[graphql(guard = "AdminGuard(Permission::ManageCommissions)")]
+    async fn outgoing_movements(
+        &self,
+        ctx: &Context<'_>,
+        ledger_id: Option<ID>,
+        status: Option<OutgoingStatus>,
+        #[graphql(default = 50)] limit: i32,
+    ) -> Result<Vec<OutgoingMovement>, ApiError> {
+        let rows = svc(ctx)?
+            .outgoing_movements(actor(ctx), ledger_id.as_ref().map(|id| id.as_str()), status.map(Into::into), limit)
+            .await?;
+        rows.into_iter().map(OutgoingMovement::try_from).collect()
     }
 
     /// Webhook inbox events of both subgraphs, newest first (admins): filter by `status` (e.g.

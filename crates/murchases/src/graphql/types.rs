@@ -488,6 +488,170 @@ impl TryFrom<entity::fee_refunds::Model> for ApplicationFeeRefund {
     }
 }
 
+/// The state of an outgoing money movement: PENDING → SENT → CONFIRMED | FAILED | UNKNOWN.
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+pub enum OutgoingStatus {
+    /// Written with its posting; not sent yet (or not reached the provider: retried).
+    Pending,
+    /// Being sent.
+    Sent,
+    /// Made at the provider (`providerRef`).
+    Confirmed,
+    /// Refused by the provider: its posting is reversed by a REVERSAL posting.
+    Failed,
+    /// Sent without a known outcome (a timeout): looked up at the provider before any retry.
+    Unknown,
+}
+
+impl From<OutgoingStatus> for entity::enums::OutgoingStatus {
+    fn from(value: OutgoingStatus) -> Self {
+        use entity::enums::OutgoingStatus as S;
+        match value {
+            OutgoingStatus::Pending => S::Pending,
+            OutgoingStatus::Sent => S::Sent,
+            OutgoingStatus::Confirmed => S::Confirmed,
+            OutgoingStatus::Failed => S::Failed,
+            OutgoingStatus::Unknown => S::Unknown,
+        }
+    }
+}
+
+/// One provider call that moves money, written with the posting that caused it (admins).
+#[derive(SimpleObject)]
+pub struct OutgoingMovement {
+    pub id: ID,
+    /// TRANSFER, TRANSFER_REVERSAL, PAYOUT, FEE_REFUND or REFUND.
+    pub kind: String,
+    /// PENDING, SENT, CONFIRMED, FAILED or UNKNOWN.
+    pub status: String,
+    pub provider: String,
+    pub malet_id: ID,
+    pub account_id: ID,
+    pub ledger_id: Option<ID>,
+    /// The idempotency key of the posting that caused it.
+    pub posting_key: String,
+    pub idempotency_key: String,
+    /// Minor units of `currency`.
+    pub amount: i32,
+    pub currency: String,
+    /// The provider's id of what it made.
+    pub provider_ref: Option<String>,
+    pub attempts: i64,
+    pub last_error: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl TryFrom<entity::outgoing_movements::Model> for OutgoingMovement {
+    type Error = ApiError;
+
+    fn try_from(m: entity::outgoing_movements::Model) -> Result<Self, ApiError> {
+        Ok(OutgoingMovement {
+            id: ID(m.id),
+            kind: m.kind.to_string(),
+            status: m.status.to_string(),
+            provider: m.provider.to_string(),
+            malet_id: ID(m.malet_id),
+            account_id: ID(m.account_id),
+            ledger_id: m.ledger_id.map(ID),
+            posting_key: m.posting_key,
+            idempotency_key: m.idempotency_key,
+            amount: int32(m.amount)?,
+            currency: m.currency,
+            provider_ref: m.provider_ref,
+            attempts: m.attempts,
+            last_error: m.last_error,
+            created_at: m.created_at,
+            updated_at: m.updated_at,
+        })
+    }
+}
+
+/// How a reconciliation mismatch is resolved.
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+pub enum MismatchResolution {
+    /// Known and accepted, with a reason.
+    Acknowledged,
+    /// Corrected.
+    Fixed,
+}
+
+impl From<MismatchResolution> for entity::enums::MismatchState {
+    fn from(value: MismatchResolution) -> Self {
+        match value {
+            MismatchResolution::Acknowledged => entity::enums::MismatchState::Acknowledged,
+            MismatchResolution::Fixed => entity::enums::MismatchState::Fixed,
+        }
+    }
+}
+
+/// A difference between our books and the provider's records (admins).
+#[derive(SimpleObject)]
+pub struct ReconciliationMismatch {
+    pub id: ID,
+    pub provider: String,
+    /// MISSING_IN_LEDGER, MISSING_AT_PROVIDER, OVER, UNDER, CURRENCY_MISMATCH or DATA_MISMATCH.
+    pub class: String,
+    /// CHARGE, APPLICATION_FEE, FEE_REFUND, TRANSFER, TRANSFER_REVERSAL or PAYOUT.
+    pub object_kind: String,
+    /// Our side (`ledger:<id>`, `movement:<id>`, `reserve-hold:<id>`, a payout id).
+    pub our_ref: Option<String>,
+    /// The provider's id of its object.
+    pub provider_ref: Option<String>,
+    pub our_amount: Option<i64>,
+    pub provider_amount: Option<i64>,
+    pub currency: Option<String>,
+    /// Our object and the provider's, as JSON text.
+    pub ours: Option<String>,
+    pub theirs: Option<String>,
+    pub detail: String,
+    pub occurred_at: DateTime<Utc>,
+    /// OPEN, ACKNOWLEDGED or FIXED.
+    pub state: String,
+    pub resolution_reason: Option<String>,
+    pub resolved_by: Option<String>,
+    pub resolved_at: Option<DateTime<Utc>>,
+    pub first_seen_at: DateTime<Utc>,
+}
+
+impl From<entity::reconciliation_mismatches::Model> for ReconciliationMismatch {
+    fn from(m: entity::reconciliation_mismatches::Model) -> Self {
+        ReconciliationMismatch {
+            id: ID(m.id),
+            provider: m.provider.to_string(),
+            class: m.class.to_string(),
+            object_kind: m.object_kind.to_string(),
+            our_ref: m.our_ref,
+            provider_ref: m.provider_ref,
+            our_amount: m.our_amount,
+            provider_amount: m.provider_amount,
+            currency: m.currency,
+            ours: m.ours,
+            theirs: m.theirs,
+            detail: m.detail,
+            occurred_at: m.occurred_at,
+            state: m.state.to_string(),
+            resolution_reason: m.resolution_reason,
+            resolved_by: m.resolved_by,
+            resolved_at: m.resolved_at,
+            first_seen_at: m.first_seen_at,
+        }
+    }
+}
+
+/// What a reconciliation run did.
+#[derive(SimpleObject)]
+pub struct ReconciliationRun {
+    /// Provider objects compared.
+    pub compared: i32,
+    /// Mismatches found (new or already known).
+    pub found: i32,
+    /// Of those, first seen by this run.
+    pub new: i32,
+    /// Open mismatches of the window no longer found (marked FIXED).
+    pub cleared: i32,
+}
+
 /// Where an inbox event is.
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
 pub enum WebhookEventStatus {

@@ -221,3 +221,19 @@ pub async fn exceptions<C: ConnectionTrait>(conn: &C, limit: u64) -> Result<Vec<
         .all(conn)
         .await
 }
+
+/// The posting with this idempotency key.
+pub async fn posting_by_key<C: ConnectionTrait>(
+    conn: &C,
+    key: &str,
+) -> Result<Option<entity::ledger_postings::Model>, DbErr> {
+    use sea_orm::{ColumnTrait as _, EntityTrait as _, QueryFilter as _};
+    entity::ledger_postings::Entity::find()
+        .filter(entity::ledger_postings::Column::IdempotencyKey.eq(key))
+        .one(conn)
+        .await
+}
+
+pub async fn posting_exists<C: ConnectionTrait>(conn: &C, key: &str) -> Result<bool, DbErr> {
+    Ok(posting_by_key(conn, key).await?.is_some())
+}

@@ -93,12 +93,17 @@ fn balance_event_kind(kind: PostingKind) -> BalanceEventKind {
         PostingKind::Earning => BalanceEventKind::Earning,
         PostingKind::Refund => BalanceEventKind::RefundClawback,
         PostingKind::Adjustment => BalanceEventKind::Adjustment,
+        PostingKind::Dispute => BalanceEventKind::Dispute,
+        PostingKind::Reversal => BalanceEventKind::Reversal,
     }
 }
 
 /// One posting: what it is, its idempotency key, who made it and why, and when it happened.
 pub struct Posting<'a> {
     pub kind: PostingKind,
+    /// What an adjustment moved from the platform's commission (positive) or to the seller
+    /// (negative): `adjustCommission`'s amount, what undoing it needs; 0 for other kinds.
+    pub adjustment: i64,
     pub key: &'a str,
     pub actor: Option<&'a str>,
     pub reason: Option<&'a str>,
@@ -109,7 +114,7 @@ pub struct Posting<'a> {
 /// a new entry, which `write` inserts; else `write` updates it), appends the posting of exactly
 /// the difference, and queues the seller's balance event, all in `txn`. Postings are never
 /// modified: a correction is a new posting.
-async fn post(
+pub(crate) async fn post(
     txn: &DatabaseTransaction,
     before: Option<&commission_ledger::Model>,
     write: commission_ledger::ActiveModel,
@@ -127,6 +132,10 @@ async fn post(
     let affiliate_delta = diff(after.affiliate_amount, before.map(|b| b.affiliate_amount))?;
     let net_delta = diff(after.net_payout, before.map(|b| b.net_payout))?;
     let refunded_delta = diff(after.refunded_amount, before.map(|b| b.refunded_amount))?;
+    let dispute_delta = diff(after.dispute_debit, before.map(|b| b.dispute_debit))?;
+    // What the seller's balance gains: its net, less what disputes took.
+    let balance_delta =
+        net_delta.checked_sub(dispute_delta).ok_or_else(|| ServiceError::Internal("posting delta overflows".into()))?;
     ledger_postings::ActiveModel {
         id: Set(uuid::Uuid::now_v7().to_string()),
         ledger_id: Set(after.id.clone()),
@@ -136,6 +145,8 @@ async fn post(
         affiliate_delta: Set(affiliate_delta),
         net_delta: Set(net_delta),
         refunded_delta: Set(refunded_delta),
+        dispute_delta: Set(dispute_delta),
+        adjustment_delta: Set(posting.adjustment),
         idempotency_key: Set(posting.key.to_owned()),
         actor: Set(posting.actor.map(str::to_owned)),
         reason: Set(posting.reason.map(str::to_owned)),
@@ -143,7 +154,8 @@ async fn post(
     }
     .insert(txn)
     .await?;
-    let event = balance_event(&after, balance_event_kind(posting.kind), net_delta, reserve_delta, posting.occurred_at)?;
+    let event =
+        balance_event(&after, balance_event_kind(posting.kind), balance_delta, reserve_delta, posting.occurred_at)?;
     outbox::enqueue(txn, TOPIC_BALANCE, &after.id, &event.to_payload(), posting.key).await?;
     Ok(after)
 }
@@ -286,6 +298,7 @@ impl Murchases {
             breakdown: Set(serde_json::to_string(&b.trace).map_err(|e| ServiceError::Internal(e.to_string()))?),
             settlement_date: Set(None),
             provider_fee_amount: Set(Some(collected)),
+            dispute_debit: Set(0),
             created_at: Set(now),
             updated_at: Set(now),
         };
@@ -294,7 +307,14 @@ impl Murchases {
             txn,
             None,
             new_entry,
-            Posting { kind: PostingKind::Earning, key: &key, actor: None, reason: None, occurred_at: p.paid_at },
+            Posting {
+                kind: PostingKind::Earning,
+                adjustment: 0,
+                key: &key,
+                actor: None,
+                reason: None,
+                occurred_at: p.paid_at,
+            },
         )
         .await?;
         // Remember the first sale: it starts the new-seller reserve window (R-RES-1).
@@ -400,7 +420,7 @@ impl Murchases {
             txn,
             Some(entry),
             am,
-            Posting { kind: PostingKind::Refund, key: &key, actor, reason, occurred_at: clock::now() },
+            Posting { kind: PostingKind::Refund, adjustment: 0, key: &key, actor, reason, occurred_at: clock::now() },
         )
         .await?;
         refunds::ActiveModel {
@@ -541,47 +561,26 @@ impl Murchases {
         if amount == 0 {
             return Err(ServiceError::BadInput("amount must not be zero".into()));
         }
-        let mut original = original_parts(&entry);
-        original.commission =
-            original.commission.checked_add(amount).ok_or_else(|| ServiceError::BadInput("amount overflows".into()))?;
-        if original.commission < 0 {
-            return Err(ServiceError::BadInput(format!(
-                "adjustment {amount} would make the commission negative ({})",
-                original.commission
-            )));
-        }
-        let refunded_before =
-            refund::clawback(&original_parts(&entry), entry.refunded_amount).map_err(ServiceError::bad_input)?;
-        let parts = refund::clawback(&original, entry.refunded_amount).map_err(ServiceError::bad_input)?;
-        if parts.net < 0 && entry.net_payout >= 0 {
-            return Err(ServiceError::BadInput(format!("adjustment {amount} exceeds the seller's net payout")));
-        }
         let before = serde_json::json!({"commission": entry.commission_amount, "net": entry.net_payout});
-        let mut am: commission_ledger::ActiveModel = entry.clone().into();
-        am.original_commission = Set(original.commission);
-        am.commission_amount = Set(parts.commission);
-        am.refunded_commission = Set(parts.refunded_commission);
-        am.net_payout = Set(parts.net);
-        am.application_fee_amount = Set(entry.application_fee_amount + amount);
-        am.updated_at = Set(clock::now());
         let key = format!("adjustment:{}", uuid::Uuid::now_v7());
-        let updated = post(
-            &txn,
-            Some(&entry),
-            am,
-            Posting {
-                kind: PostingKind::Adjustment,
-                key: &key,
-                actor: actor.subject(),
-                reason: Some(reason),
-                occurred_at: clock::now(),
-            },
-        )
-        .await?;
-        // On a partly refunded entry the adjustment changes the clawed-back commission too: an
-        // increase owes the seller that much more of the fee (a decrease is recovered by the
-        // reconciliation's seller debit, never by "unrefunding" a fee refund).
-        self.queue_fee_refund_keyed(&txn, &updated, &refunded_before, &parts, &key).await?;
+        let updated = self
+            .post_adjustment(
+                &txn,
+                &entry,
+                amount,
+                Posting {
+                    kind: PostingKind::Adjustment,
+                    adjustment: amount,
+                    key: &key,
+                    actor: actor.subject(),
+                    reason: Some(reason),
+                    occurred_at: clock::now(),
+                },
+            )
+            .await?;
+        // The seller's share changed: the money follows, as a transfer to the seller or a
+        // reversal from it, written with the posting (issue 12).
+        self.queue_movement_of(&txn, &updated, updated.net_payout - entry.net_payout, &key).await?;
         audit::record(
             &txn,
             AuditEntry {
@@ -597,6 +596,56 @@ impl Murchases {
         )
         .await?;
         txn.commit().await?;
+        self.send_movements_of(&updated.id).await;
+        Ok(updated)
+    }
+
+    /// Posts an adjustment of `amount` to the commission of `entry` (locked in `txn`): the
+    /// original commission and the fee move by `amount`, the clawed-back parts follow the
+    /// refunded share, and the seller's net takes the rest. Also queues the fee refund a higher
+    /// clawback owes on a partly refunded entry (adjustments only, not their reversals).
+    pub(crate) async fn post_adjustment(
+        &self,
+        txn: &DatabaseTransaction,
+        entry: &commission_ledger::Model,
+        amount: i64,
+        posting: Posting<'_>,
+    ) -> ServiceResult<commission_ledger::Model> {
+        let mut original = original_parts(entry);
+        original.commission =
+            original.commission.checked_add(amount).ok_or_else(|| ServiceError::BadInput("amount overflows".into()))?;
+        if original.commission < 0 {
+            return Err(ServiceError::BadInput(format!(
+                "adjustment {amount} would make the commission negative ({})",
+                original.commission
+            )));
+        }
+        let refunded_before =
+            refund::clawback(&original_parts(entry), entry.refunded_amount).map_err(ServiceError::bad_input)?;
+        let parts = refund::clawback(&original, entry.refunded_amount).map_err(ServiceError::bad_input)?;
+        if parts.net < 0 && entry.net_payout >= 0 {
+            return Err(ServiceError::BadInput(format!("adjustment {amount} exceeds the seller's net payout")));
+        }
+        let application_fee = entry
+            .application_fee_amount
+            .checked_add(amount)
+            .ok_or_else(|| ServiceError::BadInput("amount overflows".into()))?;
+        let mut am: commission_ledger::ActiveModel = entry.clone().into();
+        am.original_commission = Set(original.commission);
+        am.commission_amount = Set(parts.commission);
+        am.refunded_commission = Set(parts.refunded_commission);
+        am.net_payout = Set(parts.net);
+        am.application_fee_amount = Set(application_fee);
+        am.updated_at = Set(clock::now());
+        let is_adjustment = posting.kind == PostingKind::Adjustment;
+        let key = posting.key.to_owned();
+        let updated = post(txn, Some(entry), am, posting).await?;
+        if is_adjustment {
+            // On a partly refunded entry the adjustment changes the clawed-back commission too:
+            // an increase owes the seller that much more of the fee (a decrease is recovered by
+            // the reconciliation's seller debit, never by "unrefunding" a fee refund).
+            self.queue_fee_refund_keyed(txn, &updated, &refunded_before, &parts, &key).await?;
+        }
         Ok(updated)
     }
 

@@ -6,6 +6,8 @@ pub mod checkout;
 pub mod fee_refunds;
 pub mod inbox;
 pub mod ledger;
+pub mod movements;
+pub mod reconciliation;
 pub mod rules;
 pub mod settlement;
 pub mod webhooks;

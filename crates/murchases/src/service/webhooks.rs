@@ -197,22 +197,27 @@ impl Murchases {
         let Some(entry) = self.entry_for(txn, event.provider, &dispute.payment).await? else {
             return Err(ApplyError::Retry(format!("no ledger entry yet for payment {}", dispute.payment.describe())));
         };
-        match dispute.status {
-            DisputeStatus::Open => {}
-            // Won: the entry settles again like any other. Lost: it stays marked for finance.
-            DisputeStatus::Won if entry.disputed => {
-                self.set_disputed(txn, &entry, false).await.map_err(db)?;
-                return Ok(Outcome::Applied);
-            }
-            DisputeStatus::Won | DisputeStatus::Lost => {
-                return Ok(Outcome::Ignored("dispute closed without a win".into()));
-            }
+        if let Err(e) = self.config.limits.positive("dispute amount", dispute.amount) {
+            return Ok(Outcome::NeedsAttention(e.to_string()));
         }
-        if self.set_disputed(txn, &entry, true).await.map_err(db)? {
-            Ok(Outcome::Applied)
-        } else {
-            Ok(Outcome::Ignored("already disputed".into()))
-        }
+        // The money first: a lost dispute debits the seller, a won one gives the debit back.
+        let moved = match self.apply_dispute_money(txn, &entry, dispute).await {
+            Ok(moved) => moved,
+            Err(ServiceError::BadInput(m)) => return Ok(Outcome::NeedsAttention(m)),
+            Err(e) => return Err(db(e)),
+        };
+        let entry = match moved {
+            true => repo::ledger::by_id(txn, &entry.id).await.map_err(|e| db(e.into()))?.unwrap_or(entry),
+            false => entry,
+        };
+        // The mark: open disputes hold the entry's settlement; a won one releases it, a lost one
+        // stays marked for finance.
+        let marked = match dispute.status {
+            DisputeStatus::Open => self.set_disputed(txn, &entry, true).await.map_err(db)?,
+            DisputeStatus::Won if entry.disputed => self.set_disputed(txn, &entry, false).await.map_err(db)?,
+            DisputeStatus::Won | DisputeStatus::Lost => false,
+        };
+        if moved || marked { Ok(Outcome::Applied) } else { Ok(Outcome::Ignored("dispute already reflected".into())) }
     }
 }
 
@@ -268,6 +273,15 @@ impl EventApplier for MurchasesEvents {
             EventKind::PaymentSucceeded(p) => self.0.on_payment_succeeded(txn, event, p, raw).await,
             EventKind::PaymentRefunded(r) => self.0.on_payment_refunded(txn, event, r).await,
             EventKind::Dispute(d) => self.0.on_dispute(txn, event, d).await,
+            // A paid payout closes a stretch of the seller's money: reconcile it (the job runs
+            // the request, outside this transaction).
+            EventKind::Payout(p) if p.outcome == domain::events::PayoutOutcome::Paid => {
+                let key = format!("reconcile:{}:{}", event.provider, p.payout_id);
+                service_core::outbox::enqueue(txn, super::reconciliation::TOPIC_RECONCILE, &p.payout_id, "{}", &key)
+                    .await
+                    .map_err(|e| db(e.into()))?;
+                Ok(Outcome::Applied)
+            }
             EventKind::Invalid(invalid)
                 if matches!(invalid.category, Category::Payment | Category::Refund | Category::Dispute) =>
             {

@@ -252,6 +252,10 @@ pub enum StatementLineKind {
     ReserveRelease,
     /// A negative balance carried between the Malet's accounts.
     BalanceCarry,
+    /// A lost dispute's debit, or a won dispute's reinstatement.
+    Dispute,
+    /// A movement undone because its money never moved.
+    Reversal,
 }
 
 pub struct PayoutStatement(pub stmt::Statement);

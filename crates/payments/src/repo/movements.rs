@@ -144,6 +144,8 @@ impl<'a> NewMovement<'a> {
             BalanceEventKind::Earning => MovementKind::Earning,
             BalanceEventKind::RefundClawback => MovementKind::RefundClawback,
             BalanceEventKind::Adjustment => MovementKind::Adjustment,
+            BalanceEventKind::Dispute => MovementKind::Dispute,
+            BalanceEventKind::Reversal => MovementKind::Reversal,
             BalanceEventKind::Settled => return None,
         };
         let earned = event.net_delta + event.reserve_delta;

@@ -243,7 +243,10 @@ impl Payments {
                         .await?;
                 }
             }
-            BalanceEventKind::RefundClawback | BalanceEventKind::Adjustment => {}
+            BalanceEventKind::RefundClawback
+            | BalanceEventKind::Adjustment
+            | BalanceEventKind::Dispute
+            | BalanceEventKind::Reversal => {}
         }
         outbox::complete(txn, &row.id).await?;
         Ok(Applied::Done)

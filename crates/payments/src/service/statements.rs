@@ -47,6 +47,10 @@ pub enum LineKind {
     ReserveRelease,
     /// A negative balance carried between the Malet's accounts.
     BalanceCarry,
+    /// A lost dispute's debit, or a won dispute's reinstatement.
+    Dispute,
+    /// A movement undone because its money never moved.
+    Reversal,
 }
 
 impl LineKind {
@@ -60,6 +64,8 @@ impl LineKind {
             MovementKind::PayoutFailed => LineKind::PayoutReturned,
             MovementKind::ReserveRelease => LineKind::ReserveRelease,
             MovementKind::BalanceCarry => LineKind::BalanceCarry,
+            MovementKind::Dispute => LineKind::Dispute,
+            MovementKind::Reversal => LineKind::Reversal,
         }
     }
 
@@ -73,6 +79,8 @@ impl LineKind {
             LineKind::PayoutReturned => "PAYOUT_RETURNED",
             LineKind::ReserveRelease => "RESERVE_RELEASE",
             LineKind::BalanceCarry => "BALANCE_CARRY",
+            LineKind::Dispute => "DISPUTE",
+            LineKind::Reversal => "REVERSAL",
         }
     }
 
@@ -86,6 +94,8 @@ impl LineKind {
             LineKind::PayoutReturned => "Payout returned",
             LineKind::ReserveRelease => "Reserve released",
             LineKind::BalanceCarry => "Balance carried between accounts",
+            LineKind::Dispute => "Dispute",
+            LineKind::Reversal => "Reversal",
         }
     }
 }

@@ -311,6 +311,7 @@ fn kind_of(envelope: &Envelope, created: i64) -> Result<EventKind, String> {
                 amount,
                 currency,
                 status,
+                funds: None,
             })
         }
         "MERCHANT.ONBOARDING.COMPLETED" => {

@@ -30,9 +30,10 @@ use std::time::Duration;
 use async_trait::async_trait;
 use domain::money::Currency;
 use domain::provider::{
-    ChargeCreated, CreateAccount, DestinationCharge, FeeRefundCreated, FeeRefundRequest, OnboardingLink,
-    OnboardingLinkRequest, PayoutCreated, PayoutProvider, PayoutRequest, ProviderAccount, ProviderBalance,
-    ProviderError, ProviderEvent, ProviderKind, RefundCreated, RefundRequest, TransferCreated, TransferRequest,
+    ChargeCreated, CreateAccount, DestinationCharge, FeeRefundCreated, FeeRefundRequest, MOVEMENT_ID_KEY,
+    MovementLookup, OnboardingLink, OnboardingLinkRequest, OutgoingKind, PayoutCreated, PayoutProvider, PayoutRequest,
+    ProviderAccount, ProviderBalance, ProviderError, ProviderEvent, ProviderKind, ProviderRecord, ReconObjectKind,
+    RefundCreated, RefundRequest, ReversalCreated, ReversalRequest, TransferCreated, TransferRequest,
 };
 use domain::schedule::{PayoutSchedule, weekday_name};
 use secrecy::{ExposeSecret, SecretString};
@@ -246,9 +247,21 @@ impl StripeConnect {
     /// Sends a request built by hand (optionally on a connected account) and returns the raw
     /// response body.
     async fn send_raw(&self, request: RequestBuilder, account: Option<&str>) -> Result<bytes::Bytes, ProviderError> {
+        self.send_raw_keyed(request, account, None).await
+    }
+
+    /// [`Self::send_raw`] with an idempotency key.
+    async fn send_raw_keyed(
+        &self,
+        request: RequestBuilder,
+        account: Option<&str>,
+        idempotency_key: Option<&str>,
+    ) -> Result<bytes::Bytes, ProviderError> {
         let capture = Capture { client: &self.client, body: Mutex::new(None) };
-        let mut customized =
-            request.customize::<miniserde::json::Value>().timeout(self.timeout).request_strategy(RequestStrategy::Once);
+        let mut customized = request
+            .customize::<miniserde::json::Value>()
+            .timeout(self.timeout)
+            .request_strategy(strategy(idempotency_key)?);
         if let Some(account) = account {
             customized = customized.account_id(AccountId::from(account));
         }
@@ -256,6 +269,52 @@ impl StripeConnect {
         let body =
             capture.body.lock().map_err(|_| ProviderError::Ambiguous("response capture poisoned".into()))?.take();
         body.ok_or_else(|| ProviderError::Ambiguous("no response body captured".into()))
+    }
+
+    /// Every object of a list endpoint created in `[from, to)` (all pages).
+    async fn list_all(
+        &self,
+        path: &str,
+        destination: Option<&str>,
+        from: i64,
+        to: i64,
+        account: Option<&str>,
+    ) -> Result<Vec<ListedObject>, ProviderError> {
+        let mut objects: Vec<ListedObject> = Vec::new();
+        let mut starting_after: Option<String> = None;
+        loop {
+            let query = ListQuery {
+                created: WindowRange { gte: from, lt: to },
+                limit: 100,
+                starting_after: starting_after.clone(),
+                destination,
+            };
+            let body = self.send_raw(RequestBuilder::new(StripeMethod::Get, path).query(&query), account).await?;
+            let page: ListPage = serde_json::from_slice(&body)
+                .map_err(|e| ProviderError::Ambiguous(format!("unreadable Stripe list {path}: {e}")))?;
+            let more = page.has_more;
+            objects.extend(page.data);
+            match (more, objects.last()) {
+                (true, Some(last)) => starting_after = Some(last.id.clone()),
+                _ => return Ok(objects),
+            }
+        }
+    }
+
+    /// The transfer a destination charge made to the seller: `GET /v1/payment_intents/{id}`
+    /// expanded to its charge, whose `transfer` it is.
+    async fn transfer_of_payment(&self, payment_id: &str) -> Result<String, ProviderError> {
+        let request = RetrievePaymentIntent::new(payment_id).expand(vec!["latest_charge".to_owned()]);
+        let intent = self.send(&request, None, None).await?;
+        let missing = || ProviderError::Rejected {
+            code: Some("transfer_missing".into()),
+            message: format!("payment {payment_id} made no transfer to a connected account"),
+        };
+        match intent.latest_charge {
+            Some(Expandable::Object(charge)) => charge.transfer.map(|t| t.id().as_str().to_owned()).ok_or_else(missing),
+            Some(Expandable::Id(_)) => Err(ProviderError::Ambiguous("Stripe did not expand the charge".into())),
+            None => Err(missing()),
+        }
     }
 
     /// Every event with `created_after < created ≤ upper` (newest first, as Stripe lists them).
@@ -299,6 +358,86 @@ impl StripeConnect {
                 (true, Some(last)) => starting_after = Some(last.id.clone()),
                 _ => return Ok(EventsWindow::Complete(events)),
             }
+        }
+    }
+}
+
+/// An object of a Stripe list, as far as reconciliation and lookups read it.
+#[derive(Debug, Deserialize)]
+struct ListedObject {
+    id: String,
+    #[serde(default)]
+    amount: i64,
+    #[serde(default)]
+    amount_refunded: Option<i64>,
+    #[serde(default)]
+    currency: String,
+    #[serde(default)]
+    created: i64,
+    #[serde(default)]
+    status: Option<String>,
+    #[serde(default)]
+    destination: Option<String>,
+    #[serde(default)]
+    account: Option<String>,
+    #[serde(default)]
+    charge: Option<String>,
+    #[serde(default)]
+    source_transaction: Option<String>,
+    #[serde(default)]
+    transfer: Option<String>,
+    #[serde(default)]
+    metadata: BTreeMap<String, String>,
+}
+
+#[derive(Serialize)]
+struct WindowRange {
+    gte: i64,
+    lt: i64,
+}
+
+/// The query of a list endpoint: a `created` window, a page, and a transfer destination.
+#[derive(Serialize)]
+struct ListQuery<'a> {
+    created: WindowRange,
+    limit: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    starting_after: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    destination: Option<&'a str>,
+}
+
+/// The form of `POST /v1/transfers/{id}/reversals` (`metadata[key]=value`).
+#[derive(Serialize)]
+struct ReversalForm<'a> {
+    amount: i64,
+    metadata: &'a BTreeMap<String, String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct ListPage {
+    data: Vec<ListedObject>,
+    #[serde(default)]
+    has_more: bool,
+}
+
+impl ListedObject {
+    fn record(
+        self,
+        object: domain::provider::ReconObjectKind,
+        parent: Option<String>,
+        account: Option<String>,
+    ) -> ProviderRecord {
+        ProviderRecord {
+            object,
+            currency: Currency::parse(&self.currency).ok(),
+            id: self.id,
+            parent,
+            account,
+            amount: self.amount,
+            status: self.status,
+            created: self.created,
+            metadata: self.metadata,
         }
     }
 }
@@ -473,6 +612,10 @@ impl PayoutProvider for StripeConnect {
         true
     }
 
+    fn moves(&self, kind: OutgoingKind) -> bool {
+        matches!(kind, OutgoingKind::Transfer | OutgoingKind::TransferReversal)
+    }
+
     /// `POST /v1/accounts`: `type=express`, `capabilities[card_payments|transfers][requested]=true`,
     /// `metadata[malet_id]`, `metadata[user_id]`, optional `country`/`email`.
     async fn create_account(&self, req: CreateAccount) -> Result<ProviderAccount, ProviderError> {
@@ -575,6 +718,97 @@ impl PayoutProvider for StripeConnect {
             .metadata(hash_map(&req.metadata));
         let transfer = self.send(&request, Some(&req.idempotency_key), None).await?;
         Ok(TransferCreated { transfer_id: transfer.id.as_str().to_owned() })
+    }
+
+    /// Finds the payment's transfer, then `POST /v1/transfers/{transfer}/reversals` with
+    /// `amount`, `metadata[…]` and the idempotency key.
+    async fn reverse_transfer(&self, req: ReversalRequest) -> Result<ReversalCreated, ProviderError> {
+        if req.amount <= 0 {
+            return Err(ProviderError::Rejected {
+                code: Some("parameter_invalid".into()),
+                message: format!("a transfer reversal must be positive, got {}", req.amount),
+            });
+        }
+        strategy(Some(&req.idempotency_key))?;
+        let transfer = self.transfer_of_payment(&req.payment_id).await?;
+        let form = ReversalForm { amount: req.amount, metadata: &req.metadata };
+        let path = format!("/transfers/{transfer}/reversals");
+        let body = self
+            .send_raw_keyed(RequestBuilder::new(StripeMethod::Post, path).form(&form), None, Some(&req.idempotency_key))
+            .await?;
+        let reversal: ListedObject = serde_json::from_slice(&body)
+            .map_err(|e| ProviderError::Ambiguous(format!("unreadable Stripe transfer reversal: {e}")))?;
+        Ok(ReversalCreated { reversal_id: reversal.id })
+    }
+
+    /// Transfers: `GET /v1/transfers?destination=…&created[gte]=…` (every page); reversals:
+    /// `GET /v1/transfers/{transfer of the payment}/reversals`; matched by
+    /// `metadata[movementId]`.
+    async fn find_movement(&self, lookup: MovementLookup) -> Result<Option<String>, ProviderError> {
+        let now = chrono::Utc::now().timestamp() + 60;
+        let found = match lookup.kind {
+            OutgoingKind::Transfer => {
+                self.list_all("/transfers", lookup.destination.as_deref(), lookup.created_after, now, None).await?
+            }
+            OutgoingKind::TransferReversal => {
+                let payment = lookup
+                    .payment_id
+                    .clone()
+                    .ok_or_else(|| ProviderError::NotSupported("looking a reversal up without its payment".into()))?;
+                let transfer = self.transfer_of_payment(&payment).await?;
+                self.list_all(&format!("/transfers/{transfer}/reversals"), None, 0, now, None).await?
+            }
+            other => return Err(ProviderError::NotSupported(format!("looking up a {other:?}"))),
+        };
+        Ok(found.into_iter().find(|o| o.metadata.get(MOVEMENT_ID_KEY) == Some(&lookup.movement_id)).map(|o| o.id))
+    }
+
+    /// Application fees (`GET /v1/application_fees`, with `amount_refunded`), transfers
+    /// (`GET /v1/transfers`) and their reversals, and each account's payouts
+    /// (`GET /v1/payouts` with `Stripe-Account`), created in `[from, to)`.
+    async fn money_records(
+        &self,
+        from: i64,
+        to: i64,
+        accounts: &[String],
+    ) -> Result<Vec<ProviderRecord>, ProviderError> {
+        let mut records = Vec::new();
+        for fee in self.list_all("/application_fees", None, from, to, None).await? {
+            let refunded = fee.amount_refunded.unwrap_or(0);
+            let (charge, account) = (fee.charge.clone(), fee.account.clone());
+            let fee_id = fee.id.clone();
+            let (currency, created) = (fee.currency.clone(), fee.created);
+            records.push(fee.record(ReconObjectKind::ApplicationFee, charge.clone(), account.clone()));
+            if refunded > 0 {
+                records.push(ProviderRecord {
+                    object: ReconObjectKind::FeeRefund,
+                    id: format!("{fee_id}:refunded"),
+                    parent: charge,
+                    account,
+                    amount: refunded,
+                    currency: Currency::parse(&currency).ok(),
+                    status: None,
+                    created,
+                    metadata: BTreeMap::new(),
+                });
+            }
+        }
+        for transfer in self.list_all("/transfers", None, from, to, None).await? {
+            let parent = transfer.source_transaction.clone();
+            let account = transfer.destination.clone();
+            let id = transfer.id.clone();
+            records.push(transfer.record(ReconObjectKind::Transfer, parent, account.clone()));
+            for reversal in self.list_all(&format!("/transfers/{id}/reversals"), None, from, to, None).await? {
+                let parent = reversal.transfer.clone().or_else(|| Some(id.clone()));
+                records.push(reversal.record(ReconObjectKind::TransferReversal, parent, account.clone()));
+            }
+        }
+        for account in accounts {
+            for payout in self.list_all("/payouts", None, from, to, Some(account)).await? {
+                records.push(payout.record(ReconObjectKind::Payout, None, Some(account.clone())));
+            }
+        }
+        Ok(records)
     }
 
     /// `POST /v1/payouts` on the connected account (`Stripe-Account` header): `amount`,

@@ -5,6 +5,7 @@
 //! | `payment_intent.succeeded` | `PaymentSucceeded` (destination: `transfer_data.destination`, else the connected account of a direct charge) |
 //! | `charge.refunded` | `PaymentRefunded` (cumulative `amount_refunded`, the listed refunds) |
 //! | `charge.dispute.created` / `charge.dispute.closed` | `Dispute` (OPEN; WON for `won` and `warning_closed`, else LOST) |
+//! | `charge.dispute.funds_withdrawn` / `funds_reinstated` | `Dispute` with `funds` (status from the object) |
 //! | `account.updated` | `AccountSnapshot` |
 //! | `payout.paid` / `payout.failed` | `Payout` (PAID / FAILED) |
 //! | `transfer.created` | `TransferCreated` |
@@ -13,8 +14,8 @@
 use std::collections::BTreeMap;
 
 use domain::events::{
-    AccountSnapshot, Category, Dispute, DisputeStatus, EventKind, InvalidEvent, PaymentRef, PaymentRefunded,
-    PaymentSucceeded, PayoutOutcome, PayoutUpdate, ProviderEvent, RefundFact, TransferCreated,
+    AccountSnapshot, Category, Dispute, DisputeFunds, DisputeStatus, EventKind, InvalidEvent, PaymentRef,
+    PaymentRefunded, PaymentSucceeded, PayoutOutcome, PayoutUpdate, ProviderEvent, RefundFact, TransferCreated,
 };
 use domain::money::Currency;
 use domain::provider::ProviderKind;
@@ -183,7 +184,10 @@ fn category(event_type: &str) -> Option<Category> {
     Some(match event_type {
         "payment_intent.succeeded" => Category::Payment,
         "charge.refunded" => Category::Refund,
-        "charge.dispute.created" | "charge.dispute.closed" => Category::Dispute,
+        "charge.dispute.created"
+        | "charge.dispute.closed"
+        | "charge.dispute.funds_withdrawn"
+        | "charge.dispute.funds_reinstated" => Category::Dispute,
         "account.updated" => Category::Account,
         "payout.paid" | "payout.failed" => Category::Payout,
         "transfer.created" => Category::Transfer,
@@ -242,14 +246,23 @@ fn kind_of(envelope: &Envelope) -> Result<EventKind, String> {
                 refunds,
             })
         }
-        "charge.dispute.created" | "charge.dispute.closed" => {
+        "charge.dispute.created"
+        | "charge.dispute.closed"
+        | "charge.dispute.funds_withdrawn"
+        | "charge.dispute.funds_reinstated" => {
             let d: DisputeObject = object(envelope)?;
-            let status = if envelope.event_type == "charge.dispute.created" {
-                DisputeStatus::Open
-            } else if matches!(d.status.as_deref(), Some("won" | "warning_closed")) {
-                DisputeStatus::Won
-            } else {
-                DisputeStatus::Lost
+            let decided = match d.status.as_deref() {
+                Some("won" | "warning_closed") => Some(DisputeStatus::Won),
+                Some("lost") => Some(DisputeStatus::Lost),
+                _ => None,
+            };
+            let (status, funds) = match envelope.event_type.as_str() {
+                "charge.dispute.created" => (DisputeStatus::Open, None),
+                "charge.dispute.closed" => (decided.unwrap_or(DisputeStatus::Lost), None),
+                "charge.dispute.funds_withdrawn" => {
+                    (decided.unwrap_or(DisputeStatus::Open), Some(DisputeFunds::Withdrawn))
+                }
+                _ => (decided.unwrap_or(DisputeStatus::Open), Some(DisputeFunds::Reinstated)),
             };
             EventKind::Dispute(Dispute {
                 dispute_id: d.id,
@@ -257,6 +270,7 @@ fn kind_of(envelope: &Envelope) -> Result<EventKind, String> {
                 amount: d.amount,
                 currency: currency(&d.currency)?,
                 status,
+                funds,
             })
         }
         "account.updated" => {

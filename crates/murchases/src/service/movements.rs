@@ -1,0 +1,292 @@
+//! Money that follows ledger changes (issue 12): an adjustment or a dispute changes what the
+//! seller holds, and the money moves with it as an outgoing movement (a Transfer to the seller,
+//! or a Transfer reversal from it) written in the posting's transaction and sent by
+//! `service_core::outgoing`. A movement the provider refuses reverses its adjustment with a
+//! REVERSAL posting, so the books and the seller's balance show that the money never moved.
+//! A lost dispute's debit is not undone when its reversal fails: the platform did lose the money,
+//! and what could not be taken back stays on the seller's balance as a debt.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use domain::events::{Dispute, DisputeFunds, DisputeStatus};
+use domain::money::Currency;
+use domain::provider::OutgoingKind;
+use entity::enums::MovementOwner;
+use entity::{commission_ledger, ledger_postings};
+use sea_orm::{ActiveValue::Set, ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter};
+use service_core::audit::{self, AuditEntry};
+use service_core::clock;
+use service_core::outgoing::{self, NewOutgoing, OnFailed, Sender};
+
+use super::ledger::{Posting, PostingKind, post};
+use super::{Murchases, ServiceError, ServiceResult};
+use crate::repo;
+
+/// Movements sent per pass of the job.
+pub const SEND_BATCH: u64 = 100;
+
+impl Murchases {
+    /// The sender of murchases' outgoing movements.
+    pub fn movement_sender(&self) -> Sender {
+        Sender::new(
+            self.db.clone(),
+            self.providers.clone(),
+            MovementOwner::Murchases,
+            Arc::new(ReverseOnFailure(self.clone())),
+        )
+    }
+
+    /// Queues the movement of a change of `seller_delta` to what the seller holds from `entry`,
+    /// caused by the posting `posting_key` (in its transaction): a transfer to the seller when
+    /// positive, a reversal of the payment's transfer when negative. Nothing when the entry's
+    /// provider moves no money this way (MANUAL: settled outside, at the next payout).
+    pub(crate) async fn queue_movement_of(
+        &self,
+        txn: &DatabaseTransaction,
+        entry: &commission_ledger::Model,
+        seller_delta: i64,
+        posting_key: &str,
+    ) -> ServiceResult<Option<entity::outgoing_movements::Model>> {
+        let kind = match seller_delta {
+            0 => return Ok(None),
+            d if d > 0 => OutgoingKind::Transfer,
+            _ => OutgoingKind::TransferReversal,
+        };
+        let (provider_kind, provider, _) = self.provider_of(entry)?;
+        let (Some(account_id), true) = (entry.account_id.as_deref(), provider.moves(kind)) else {
+            return Ok(None);
+        };
+        let currency =
+            Currency::parse(&entry.currency).map_err(|e| ServiceError::Internal(format!("stored currency: {e}")))?;
+        let movement = outgoing::enqueue(
+            txn,
+            NewOutgoing {
+                owner: MovementOwner::Murchases,
+                kind,
+                provider: provider_kind,
+                malet_id: &entry.malet_id,
+                account_id,
+                ledger_id: Some(&entry.id),
+                posting_key,
+                amount: seller_delta.checked_abs().ok_or_else(|| ServiceError::Internal("delta overflows".into()))?,
+                currency,
+                destination: entry.destination_account_id.as_deref(),
+                source_ref: Some(&entry.provider_payment_id),
+            },
+        )
+        .await?;
+        Ok(Some(movement))
+    }
+
+    /// Sends the movements of one entry now (after its posting committed); what fails stays
+    /// due for the job.
+    pub(crate) async fn send_movements_of(&self, ledger_id: &str) {
+        if let Err(e) = self.movement_sender().send_due(Some(ledger_id), SEND_BATCH).await {
+            tracing::warn!(ledger_id, error = %e, "outgoing movements not sent yet; the job retries");
+        }
+    }
+
+    /// One pass of the job: every due movement (new, retried, or of unknown outcome).
+    pub async fn send_movements(&self) -> ServiceResult<outgoing::SendReport> {
+        Ok(self.movement_sender().send_due(None, SEND_BATCH).await?)
+    }
+
+    /// Outgoing movements for admins, newest first.
+    pub async fn outgoing_movements(
+        &self,
+        actor: &domain::permissions::Actor,
+        ledger_id: Option<&str>,
+        status: Option<entity::enums::OutgoingStatus>,
+        limit: i32,
+    ) -> ServiceResult<Vec<entity::outgoing_movements::Model>> {
+        actor.can_admin(domain::permissions::Permission::ManageCommissions)?;
+        let limit = u64::try_from(limit)
+            .ok()
+            .filter(|l| (1..=100).contains(l))
+            .ok_or_else(|| ServiceError::BadInput("limit must be between 1 and 100".into()))?;
+        Ok(outgoing::list(&self.db, ledger_id, status, limit).await?)
+    }
+
+    /// Undoes the adjustment posted as `posting` (its movement failed) with a REVERSAL posting.
+    async fn reverse_adjustment(
+        &self,
+        txn: &DatabaseTransaction,
+        posting: &ledger_postings::Model,
+        reason: &str,
+    ) -> ServiceResult<()> {
+        let key = format!("reversal:{}", posting.idempotency_key);
+        if repo::ledger::posting_exists(txn, &key).await? {
+            return Ok(());
+        }
+        let entry = repo::ledger::for_update(txn, repo::ledger::by_id_select(&posting.ledger_id))
+            .await?
+            .ok_or_else(|| ServiceError::NotFound(format!("ledger entry {}", posting.ledger_id)))?;
+        let undo = posting
+            .adjustment_delta
+            .checked_neg()
+            .ok_or_else(|| ServiceError::Internal("adjustment overflows".into()))?;
+        let why = format!("reverses {}: {reason}", posting.idempotency_key);
+        let updated = self
+            .post_adjustment(
+                txn,
+                &entry,
+                undo,
+                Posting {
+                    kind: PostingKind::Reversal,
+                    adjustment: undo,
+                    key: &key,
+                    actor: None,
+                    reason: Some(&why),
+                    occurred_at: clock::now(),
+                },
+            )
+            .await?;
+        audit::record(
+            txn,
+            AuditEntry {
+                actor: "system",
+                action: "reverse_posting",
+                entity_type: "commission_ledger",
+                entity_id: &entry.id,
+                malet_id: Some(&entry.malet_id),
+                before: Some(serde_json::json!({"commission": entry.commission_amount, "net": entry.net_payout})),
+                after: Some(serde_json::json!({"commission": updated.commission_amount, "net": updated.net_payout,
+                    "reversed": posting.idempotency_key})),
+                reason: Some(&why),
+            },
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// A dispute's money (issue 12): the first of a lost decision or the funds withdrawn debits
+    /// the seller the disputed amount plus the fee it bears (config `[disputes]`), once per
+    /// dispute; a won decision or the funds reinstated gives the debit back, once. Each is a
+    /// DISPUTE posting with its movement (a reversal of what the seller still holds of the
+    /// payment, and the same amount transferred back on a win). Returns whether it posted.
+    pub(crate) async fn apply_dispute_money(
+        &self,
+        txn: &DatabaseTransaction,
+        entry: &commission_ledger::Model,
+        dispute: &Dispute,
+    ) -> ServiceResult<bool> {
+        let debit_key = format!("dispute:{}:debit", dispute.dispute_id);
+        let reinstate_key = format!("dispute:{}:reinstate", dispute.dispute_id);
+        let withdrawn = dispute.status == DisputeStatus::Lost || dispute.funds == Some(DisputeFunds::Withdrawn);
+        let reinstated = dispute.status == DisputeStatus::Won || dispute.funds == Some(DisputeFunds::Reinstated);
+        if withdrawn && !reinstated {
+            if repo::ledger::posting_exists(txn, &debit_key).await? {
+                return Ok(false);
+            }
+            let currency = Currency::parse(&entry.currency)
+                .map_err(|e| ServiceError::Internal(format!("stored currency: {e}")))?;
+            if currency != dispute.currency {
+                return Err(ServiceError::BadInput(format!(
+                    "dispute {} is in {} but its payment in {}",
+                    dispute.dispute_id, dispute.currency, entry.currency
+                )));
+            }
+            let debit = self
+                .config
+                .disputes
+                .seller_debit(dispute.amount, currency)
+                .ok_or_else(|| ServiceError::BadInput("dispute amount overflows".into()))?;
+            let mut am: commission_ledger::ActiveModel = entry.clone().into();
+            am.dispute_debit = Set(entry
+                .dispute_debit
+                .checked_add(debit)
+                .ok_or_else(|| ServiceError::BadInput("dispute debit overflows".into()))?);
+            am.updated_at = Set(clock::now());
+            let reason = format!("dispute {} lost: {} plus fee", dispute.dispute_id, dispute.amount);
+            let updated = post(
+                txn,
+                Some(entry),
+                am,
+                Posting {
+                    kind: PostingKind::Dispute,
+                    adjustment: 0,
+                    key: &debit_key,
+                    actor: None,
+                    reason: Some(&reason),
+                    occurred_at: clock::now(),
+                },
+            )
+            .await?;
+            // Take back what the seller still holds of this payment (at most the debit); the
+            // rest stays a debt on its balance, recovered from later earnings.
+            let recoverable = debit.min(entry.net_payout.max(0));
+            if recoverable > 0 {
+                self.queue_movement_of(txn, &updated, -recoverable, &debit_key).await?;
+            }
+            return Ok(true);
+        }
+        if reinstated {
+            let Some(debit) = repo::ledger::posting_by_key(txn, &debit_key).await? else {
+                return Ok(false);
+            };
+            if repo::ledger::posting_exists(txn, &reinstate_key).await? {
+                return Ok(false);
+            }
+            let give_back = debit.dispute_delta;
+            let mut am: commission_ledger::ActiveModel = entry.clone().into();
+            am.dispute_debit = Set(entry.dispute_debit - give_back);
+            am.updated_at = Set(clock::now());
+            let reason = format!("dispute {} won: debit reinstated", dispute.dispute_id);
+            let updated = post(
+                txn,
+                Some(entry),
+                am,
+                Posting {
+                    kind: PostingKind::Dispute,
+                    adjustment: 0,
+                    key: &reinstate_key,
+                    actor: None,
+                    reason: Some(&reason),
+                    occurred_at: clock::now(),
+                },
+            )
+            .await?;
+            // Give back what was taken back (a reversal that failed took nothing).
+            let taken = outgoing::by_key(txn, &outgoing::key_of(&debit_key)).await?;
+            if let Some(taken) = taken.filter(|m| m.status != entity::enums::OutgoingStatus::Failed) {
+                self.queue_movement_of(txn, &updated, taken.amount, &reinstate_key).await?;
+            }
+            return Ok(true);
+        }
+        Ok(false)
+    }
+}
+
+/// What a failed movement of murchases does to its posting.
+struct ReverseOnFailure(Murchases);
+
+#[async_trait]
+impl OnFailed for ReverseOnFailure {
+    async fn reverse(
+        &self,
+        txn: &DatabaseTransaction,
+        movement: &entity::outgoing_movements::Model,
+        reason: &str,
+    ) -> Result<(), String> {
+        let posting = ledger_postings::Entity::find()
+            .filter(ledger_postings::Column::IdempotencyKey.eq(movement.posting_key.clone()))
+            .one(txn)
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| format!("posting {} of movement {}", movement.posting_key, movement.id))?;
+        match posting.kind {
+            PostingKind::Adjustment => {
+                self.0.reverse_adjustment(txn, &posting, reason).await.map_err(|e| e.to_string())
+            }
+            // A lost dispute's debit stands (the platform lost the money); what could not be
+            // taken back stays a debt on the seller's balance. A reinstatement that could not be
+            // transferred is owed to the seller: finance sees the FAILED movement.
+            _ => {
+                tracing::error!(movement = %movement.id, posting = %posting.idempotency_key, reason,
+                    "a dispute's movement failed; the posting stands and finance settles the money");
+                Ok(())
+            }
+        }
+    }
+}

@@ -1,0 +1,403 @@
+//! Outgoing money movement (issue 12): every provider call that moves money is first a row of
+//! `outgoing_movements`, written in the transaction of the ledger posting that causes it, with an
+//! idempotency key derived from that posting. A sender then makes the call:
+//!
+//! ```text
+//! PENDING ──claim──► SENT ──made──────────► CONFIRMED
+//!    ▲                 │ ──refused────────► FAILED (its posting is reversed by a new posting)
+//!    │                 │ ──timeout / 5xx──► UNKNOWN ──lookup finds it──► CONFIRMED
+//!    └── not sent ─────┘                       └──── lookup finds none ──► sent again (same key)
+//! ```
+//!
+//! A movement whose outcome is unknown (a timeout, a connection lost mid-request, a sender that
+//! died while it was SENT) is looked up at the provider by our id in the object's metadata before
+//! anything is sent again, and is sent again only with the same idempotency key: nothing is ever
+//! paid twice. Claims are conditional updates (one sender wins, on any number of replicas), and
+//! a SENT claim that outlives its lease is treated as UNKNOWN.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Duration, Utc};
+use domain::money::Currency;
+use domain::provider::{
+    MOVEMENT_ID_KEY, MovementLookup, OutgoingKind, ProviderError, ProviderKind, ReversalRequest, TransferRequest,
+};
+use entity::enums::{MovementOwner, OutgoingStatus};
+use entity::outgoing_movements::{self, Column, Model};
+use sea_orm::sea_query::{Expr, ExprTrait as _};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait,
+    QueryFilter, QueryOrder, QuerySelect,
+};
+
+use crate::clock;
+use crate::registry::ProviderRegistry;
+
+/// How long a claim (SENT) lasts before another sender treats the movement as UNKNOWN: longer
+/// than any provider call's timeout.
+pub const SENT_LEASE_SECS: i64 = 120;
+
+/// The longest wait between two attempts.
+pub const MAX_BACKOFF_SECS: i64 = 3600;
+
+/// A movement to write with its posting.
+#[derive(Debug, Clone)]
+pub struct NewOutgoing<'a> {
+    pub owner: MovementOwner,
+    pub kind: OutgoingKind,
+    pub provider: ProviderKind,
+    pub malet_id: &'a str,
+    pub account_id: &'a str,
+    pub ledger_id: Option<&'a str>,
+    /// The idempotency key of the posting that causes this movement: the movement's own key
+    /// is derived from it, so the posting can cause it only once.
+    pub posting_key: &'a str,
+    pub amount: i64,
+    pub currency: Currency,
+    /// The seller's provider account (a transfer's destination).
+    pub destination: Option<&'a str>,
+    /// The provider payment a reversal or fee refund is taken from.
+    pub source_ref: Option<&'a str>,
+}
+
+/// The idempotency key of the movement a posting causes.
+pub fn key_of(posting_key: &str) -> String {
+    format!("out:{posting_key}")
+}
+
+/// Writes a movement in `txn` (the posting's transaction); a second call for the same posting
+/// writes nothing. Returns the movement.
+pub async fn enqueue(txn: &DatabaseTransaction, new: NewOutgoing<'_>) -> Result<Model, DbErr> {
+    if new.amount <= 0 {
+        return Err(DbErr::Custom(format!("an outgoing movement must be positive, got {}", new.amount)));
+    }
+    let key = key_of(new.posting_key);
+    let now = clock::now();
+    outgoing_movements::Entity::insert(outgoing_movements::ActiveModel {
+        id: Set(uuid::Uuid::now_v7().to_string()),
+        owner: Set(new.owner),
+        kind: Set(new.kind.into()),
+        status: Set(OutgoingStatus::Pending),
+        provider: Set(new.provider.into()),
+        malet_id: Set(new.malet_id.to_owned()),
+        account_id: Set(new.account_id.to_owned()),
+        ledger_id: Set(new.ledger_id.map(str::to_owned)),
+        posting_key: Set(new.posting_key.to_owned()),
+        idempotency_key: Set(key.clone()),
+        amount: Set(new.amount),
+        currency: Set(new.currency.code().to_owned()),
+        destination: Set(new.destination.map(str::to_owned)),
+        source_ref: Set(new.source_ref.map(str::to_owned)),
+        provider_ref: Set(None),
+        attempts: Set(0),
+        last_error: Set(None),
+        next_attempt_at: Set(now),
+        created_at: Set(now),
+        updated_at: Set(now),
+    })
+    .on_conflict_do_nothing_on([Column::IdempotencyKey])
+    .exec_without_returning(txn)
+    .await?;
+    outgoing_movements::Entity::find()
+        .filter(Column::IdempotencyKey.eq(key))
+        .one(txn)
+        .await?
+        .ok_or_else(|| DbErr::RecordNotFound("outgoing movement just written".into()))
+}
+
+/// What the owner does, in the transaction that marks a movement FAILED: reverse the posting
+/// that caused it with a new posting, so the books and the seller's balance show that the money
+/// never moved.
+#[async_trait]
+pub trait OnFailed: Send + Sync {
+    async fn reverse(&self, txn: &DatabaseTransaction, movement: &Model, reason: &str) -> Result<(), String>;
+}
+
+/// What one pass of the sender did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SendReport {
+    pub confirmed: usize,
+    pub failed: usize,
+    pub unknown: usize,
+    pub retrying: usize,
+}
+
+/// Sends one owner's due movements.
+#[derive(Clone)]
+pub struct Sender {
+    db: DatabaseConnection,
+    providers: ProviderRegistry,
+    owner: MovementOwner,
+    on_failed: Arc<dyn OnFailed>,
+}
+
+/// The outcome of one provider call, as the row records it.
+enum Outcome {
+    Made(String),
+    Refused(String),
+    NotSent(String),
+    Unknown(String),
+}
+
+impl Sender {
+    pub fn new(
+        db: DatabaseConnection,
+        providers: ProviderRegistry,
+        owner: MovementOwner,
+        on_failed: Arc<dyn OnFailed>,
+    ) -> Self {
+        Sender { db, providers, owner, on_failed }
+    }
+
+    /// Sends (or looks up) up to `limit` due movements, optionally only those of one ledger
+    /// entry. Safe on any number of replicas at once.
+    pub async fn send_due(&self, ledger_id: Option<&str>, limit: u64) -> Result<SendReport, DbErr> {
+        let now = clock::now();
+        let mut query = outgoing_movements::Entity::find()
+            .filter(Column::Owner.eq(self.owner))
+            .filter(Column::Status.is_in(OutgoingStatus::OPEN))
+            .filter(Column::NextAttemptAt.lte(now))
+            .order_by_asc(Column::NextAttemptAt)
+            .limit(limit);
+        if let Some(id) = ledger_id {
+            query = query.filter(Column::LedgerId.eq(id));
+        }
+        let mut report = SendReport::default();
+        for row in query.all(&self.db).await? {
+            match self.send_one(&row).await? {
+                Some(OutgoingStatus::Confirmed) => report.confirmed += 1,
+                Some(OutgoingStatus::Failed) => report.failed += 1,
+                Some(OutgoingStatus::Unknown) => report.unknown += 1,
+                Some(_) => report.retrying += 1,
+                None => {}
+            }
+        }
+        Ok(report)
+    }
+
+    /// Claims one movement and makes (or finds) it; `None` when another sender has it.
+    async fn send_one(&self, row: &Model) -> Result<Option<OutgoingStatus>, DbErr> {
+        let now = clock::now();
+        let claimed = outgoing_movements::Entity::update_many()
+            .col_expr(Column::Status, Expr::value(OutgoingStatus::Sent.as_str()))
+            .col_expr(Column::Attempts, Expr::col(Column::Attempts).add(1))
+            .col_expr(Column::NextAttemptAt, Expr::value(now + Duration::seconds(SENT_LEASE_SECS)))
+            .col_expr(Column::UpdatedAt, Expr::value(now))
+            .filter(Column::Id.eq(row.id.clone()))
+            .filter(Column::Status.eq(row.status))
+            .filter(Column::Attempts.eq(row.attempts))
+            .exec(&self.db)
+            .await?;
+        if claimed.rows_affected != 1 {
+            return Ok(None);
+        }
+        let attempts = row.attempts + 1;
+        // Sent before with no known outcome (UNKNOWN, or a sender that died while SENT): find it
+        // before anything is sent again.
+        let outcome = if row.status != OutgoingStatus::Pending {
+            match self.look_up(row).await {
+                Ok(Some(found)) => Outcome::Made(found),
+                Ok(None) => self.call(row).await,
+                // The provider cannot look it up: the same idempotency key makes a resend
+                // return the first outcome instead of moving the money again.
+                Err(ProviderError::NotSupported(_)) => self.call(row).await,
+                Err(e) => Outcome::Unknown(format!("lookup failed: {e}")),
+            }
+        } else {
+            self.call(row).await
+        };
+        self.record(row, attempts, outcome).await.map(Some)
+    }
+
+    async fn look_up(&self, row: &Model) -> Result<Option<String>, ProviderError> {
+        let provider = self.providers.get(row.provider.into())?;
+        provider
+            .find_movement(MovementLookup {
+                kind: row.kind.into(),
+                movement_id: row.id.clone(),
+                destination: row.destination.clone(),
+                payment_id: row.source_ref.clone(),
+                charge_id: None,
+                created_after: row.created_at.timestamp() - 60,
+            })
+            .await
+    }
+
+    fn metadata(row: &Model) -> BTreeMap<String, String> {
+        let mut metadata = BTreeMap::new();
+        metadata.insert(MOVEMENT_ID_KEY.to_owned(), row.id.clone());
+        metadata.insert("maletId".to_owned(), row.malet_id.clone());
+        if let Some(ledger) = &row.ledger_id {
+            metadata.insert("ledgerId".to_owned(), ledger.clone());
+        }
+        metadata
+    }
+
+    async fn call(&self, row: &Model) -> Outcome {
+        let provider = match self.providers.get(row.provider.into()) {
+            Ok(p) => p,
+            Err(e) => return Outcome::Refused(e.to_string()),
+        };
+        let currency = match Currency::parse(&row.currency) {
+            Ok(c) => c,
+            Err(e) => return Outcome::Refused(format!("stored currency: {e}")),
+        };
+        let result = match (OutgoingKind::from(row.kind), &row.destination, &row.source_ref) {
+            (OutgoingKind::Transfer, Some(destination), _) => provider
+                .transfer(TransferRequest {
+                    amount: row.amount,
+                    currency,
+                    destination: destination.clone(),
+                    metadata: Self::metadata(row),
+                    idempotency_key: row.idempotency_key.clone(),
+                })
+                .await
+                .map(|t| t.transfer_id),
+            (OutgoingKind::TransferReversal, _, Some(payment)) => provider
+                .reverse_transfer(ReversalRequest {
+                    payment_id: payment.clone(),
+                    charge_id: None,
+                    amount: row.amount,
+                    currency,
+                    metadata: Self::metadata(row),
+                    idempotency_key: row.idempotency_key.clone(),
+                })
+                .await
+                .map(|r| r.reversal_id),
+            (kind, _, _) => {
+                Err(ProviderError::NotSupported(format!("an outgoing {kind:?} with this movement's fields")))
+            }
+        };
+        match result {
+            Ok(id) => Outcome::Made(id),
+            Err(e @ (ProviderError::Rejected { .. } | ProviderError::NotSupported(_))) => {
+                Outcome::Refused(e.to_string())
+            }
+            Err(e @ ProviderError::Unavailable(_)) => Outcome::NotSent(e.to_string()),
+            Err(e @ ProviderError::Ambiguous(_)) => Outcome::Unknown(e.to_string()),
+        }
+    }
+
+    /// Records the outcome of the claim `attempts`; a refusal reverses the posting in the same
+    /// transaction.
+    async fn record(&self, row: &Model, attempts: i64, outcome: Outcome) -> Result<OutgoingStatus, DbErr> {
+        let now = clock::now();
+        let backoff = |attempts: i64| now + Duration::seconds(backoff_secs(attempts));
+        let (status, provider_ref, error, next): (OutgoingStatus, Option<String>, Option<String>, DateTime<Utc>) =
+            match outcome {
+                Outcome::Made(id) => (OutgoingStatus::Confirmed, Some(id), None, now),
+                Outcome::Refused(e) => (OutgoingStatus::Failed, None, Some(e), now),
+                Outcome::NotSent(e) => (OutgoingStatus::Pending, None, Some(e), backoff(attempts)),
+                Outcome::Unknown(e) => (OutgoingStatus::Unknown, None, Some(e), backoff(attempts)),
+            };
+        let txn = crate::db::begin_write(&self.db).await?;
+        let updated = outgoing_movements::Entity::update_many()
+            .col_expr(Column::Status, Expr::value(status.as_str()))
+            .col_expr(Column::ProviderRef, Expr::value(provider_ref.clone()))
+            .col_expr(Column::LastError, Expr::value(error.clone()))
+            .col_expr(Column::NextAttemptAt, Expr::value(next))
+            .col_expr(Column::UpdatedAt, Expr::value(now))
+            .filter(Column::Id.eq(row.id.clone()))
+            .filter(Column::Status.eq(OutgoingStatus::Sent.as_str()))
+            .filter(Column::Attempts.eq(attempts))
+            .exec(&*txn)
+            .await?;
+        if updated.rows_affected != 1 {
+            // Our claim expired and another sender took the movement over: its outcome counts.
+            txn.rollback().await?;
+            return Ok(OutgoingStatus::Sent);
+        }
+        match status {
+            OutgoingStatus::Failed => {
+                let reason = error.as_deref().unwrap_or("refused by the provider");
+                if let Err(e) = self.on_failed.reverse(&txn, row, reason).await {
+                    txn.rollback().await?;
+                    return Err(DbErr::Custom(format!("reversing the posting of movement {}: {e}", row.id)));
+                }
+                tracing::warn!(movement = %row.id, kind = %row.kind, amount = row.amount, reason, "outgoing movement failed; its posting is reversed");
+                metrics::counter!("outgoing_movements_failed_total").increment(1);
+            }
+            OutgoingStatus::Unknown => {
+                tracing::warn!(movement = %row.id, error = ?error, "outgoing movement outcome unknown; it is looked up before any retry");
+            }
+            _ => {}
+        }
+        txn.commit().await?;
+        Ok(status)
+    }
+}
+
+/// Seconds before attempt `attempts + 1`: doubling from 1 s, at most [`MAX_BACKOFF_SECS`].
+pub fn backoff_secs(attempts: i64) -> i64 {
+    let exponent = u32::try_from(attempts.clamp(0, 12)).unwrap_or(12);
+    std::cmp::min(2_i64.pow(exponent), MAX_BACKOFF_SECS)
+}
+
+/// A movement by id.
+pub async fn by_id<C: ConnectionTrait>(conn: &C, id: &str) -> Result<Option<Model>, DbErr> {
+    outgoing_movements::Entity::find_by_id(id.to_owned()).one(conn).await
+}
+
+/// The movement with this idempotency key ([`key_of`] its posting's).
+pub async fn by_key<C: ConnectionTrait>(conn: &C, key: &str) -> Result<Option<Model>, DbErr> {
+    outgoing_movements::Entity::find().filter(Column::IdempotencyKey.eq(key)).one(conn).await
+}
+
+/// The movements of a ledger entry, oldest first.
+pub async fn of_ledger<C: ConnectionTrait>(conn: &C, ledger_id: &str) -> Result<Vec<Model>, DbErr> {
+    outgoing_movements::Entity::find()
+        .filter(Column::LedgerId.eq(ledger_id))
+        .order_by_asc(Column::CreatedAt)
+        .order_by_asc(Column::Id)
+        .all(conn)
+        .await
+}
+
+/// Movements newest first, optionally of one ledger entry and one status.
+pub async fn list<C: ConnectionTrait>(
+    conn: &C,
+    ledger_id: Option<&str>,
+    status: Option<OutgoingStatus>,
+    limit: u64,
+) -> Result<Vec<Model>, DbErr> {
+    let mut query = outgoing_movements::Entity::find();
+    if let Some(id) = ledger_id {
+        query = query.filter(Column::LedgerId.eq(id));
+    }
+    if let Some(status) = status {
+        query = query.filter(Column::Status.eq(status));
+    }
+    query.order_by_desc(Column::CreatedAt).order_by_desc(Column::Id).limit(limit).all(conn).await
+}
+
+/// Makes an UNKNOWN or PENDING movement due now (an admin retry after fixing a cause).
+pub async fn make_due<C: ConnectionTrait>(conn: &C, id: &str) -> Result<bool, DbErr> {
+    let res = outgoing_movements::Entity::update_many()
+        .col_expr(Column::NextAttemptAt, Expr::value(clock::now()))
+        .filter(Column::Id.eq(id))
+        .filter(Column::Status.is_in([OutgoingStatus::Pending, OutgoingStatus::Unknown]))
+        .exec(conn)
+        .await?;
+    Ok(res.rows_affected == 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_is_bounded() {
+        assert_eq!(backoff_secs(0), 1);
+        assert_eq!(backoff_secs(1), 2);
+        assert_eq!(backoff_secs(5), 32);
+        assert_eq!(backoff_secs(40), MAX_BACKOFF_SECS);
+        assert_eq!(backoff_secs(-3), 1);
+    }
+
+    #[test]
+    fn keys_derive_from_the_posting() {
+        assert_eq!(key_of("adjustment:abc"), "out:adjustment:abc");
+    }
+}

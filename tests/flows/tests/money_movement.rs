@@ -1,0 +1,262 @@
+//! Issue 12: money follows the ledger. An adjustment sends the seller's difference as a Transfer
+//! (or takes it back as a Transfer reversal), through an outgoing movement written with its
+//! posting; a timeout after the provider executed the call is UNKNOWN and found by lookup, never
+//! sent twice; a refused transfer is FAILED and its adjustment is reversed visibly; a lost
+//! dispute debits the seller the disputed amount plus the fee, a won one gives it back.
+
+use flows::{Apps, spawn};
+use serde_json::{Value, json};
+use test_support::{self as testing, TestDb, admin_token};
+
+const ADJUST: &str = "mutation($l: ID!, $a: Int!) { adjustCommission(ledgerId: $l, amount: $a, reason: \"goodwill\") { commissionAmount netPayout } }";
+const MOVEMENTS: &str = "query($l: ID) { outgoingMovements(ledgerId: $l) { id kind status amount postingKey providerRef attempts lastError } }";
+
+async fn ledger_id(apps: &Apps, malet: &str, order: &str) -> String {
+    let q = "query($m: ID!) { commissionLedger(maletId: $m) { id orderId } }";
+    let res = apps.mur.run(Some(&admin_token()), q, json!({"m": malet})).await;
+    res["data"]["commissionLedger"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .find(|e| e["orderId"] == order)
+        .and_then(|e| e["id"].as_str())
+        .expect("entry")
+        .to_owned()
+}
+
+async fn movements(apps: &Apps, ledger: &str) -> Vec<Value> {
+    let res = apps.mur.run(Some(&admin_token()), MOVEMENTS, json!({"l": ledger})).await;
+    res["data"]["outgoingMovements"].as_array().cloned().unwrap_or_else(|| panic!("movements: {res}"))
+}
+
+fn transfers_of(apps: &Apps, movement: &str) -> Vec<Value> {
+    apps.stripe.transfers().into_iter().filter(|t| t["metadata"]["movementId"] == movement).collect()
+}
+
+async fn pending(apps: &Apps, malet: &str) -> i64 {
+    apps.payments.service.consume_ledger_events(100).await.expect("ledger events");
+    apps.balances(malet).await["pendingBalance"].as_i64().expect("pending")
+}
+
+/// 10 000 at the starter tier: commission 800, fee 320, reserve 888, net 7 992.
+const NET: i64 = 7992;
+
+#[tokio::test]
+async fn adjustments_move_the_difference_to_and_from_the_seller() {
+    for t in TestDb::all().await {
+        let apps = spawn(&t.conn).await;
+        let (_, acct) = apps.active_account("m1").await;
+        let pi = apps.checkout_and_pay("ord_1", "m1", 10_000).await;
+        let ledger = ledger_id(&apps, "m1", "ord_1").await;
+        assert_eq!(pending(&apps, "m1").await, NET, "{:?}", t.backend);
+
+        // −200: the platform gives 200 of its commission to the seller, as a transfer.
+        let res = apps.mur.run(Some(&admin_token()), ADJUST, json!({"l": ledger, "a": -200})).await;
+        assert_eq!(res["data"]["adjustCommission"]["netPayout"], NET + 200, "{res}");
+        let sent = apps.stripe.last("/v1/transfers").expect("transfer sent");
+        assert_eq!(sent.field("amount"), Some("200"));
+        assert_eq!(sent.field("destination"), Some(acct.as_str()));
+        let moved = movements(&apps, &ledger).await;
+        assert_eq!(moved.len(), 1, "{moved:?}");
+        assert_eq!((moved[0]["kind"].as_str(), moved[0]["status"].as_str()), (Some("TRANSFER"), Some("CONFIRMED")));
+        assert_eq!(moved[0]["amount"], 200);
+        assert_eq!(
+            sent.idempotency_key.as_deref(),
+            Some(format!("out:{}", moved[0]["postingKey"].as_str().expect("key")).as_str())
+        );
+        let made = transfers_of(&apps, moved[0]["id"].as_str().expect("id"));
+        assert_eq!(made.len(), 1);
+        assert_eq!(moved[0]["providerRef"], made[0]["id"]);
+        assert_eq!(pending(&apps, "m1").await, NET + 200);
+
+        // +200: the seller gives 200 back, as a reversal of the payment's transfer.
+        let res = apps.mur.run(Some(&admin_token()), ADJUST, json!({"l": ledger, "a": 200})).await;
+        assert_eq!(res["data"]["adjustCommission"]["netPayout"], NET, "{res}");
+        let charge = apps.stripe.payment_intent(&pi).expect("pi")["latest_charge"].as_str().expect("charge").to_owned();
+        let transfer = apps.stripe.charge(&charge).expect("charge")["transfer"].as_str().expect("transfer").to_owned();
+        let reversal = apps.stripe.last(&format!("/v1/transfers/{transfer}/reversals")).expect("reversal sent");
+        assert_eq!(reversal.field("amount"), Some("200"));
+        assert_eq!(apps.stripe.transfer(&transfer).expect("transfer")["amount_reversed"], 200);
+        let moved = movements(&apps, &ledger).await;
+        assert_eq!(moved[0]["kind"], "TRANSFER_REVERSAL");
+        assert_eq!(moved[0]["status"], "CONFIRMED", "{moved:?}");
+        assert_eq!(pending(&apps, "m1").await, NET);
+
+        // Nothing is sent again by later passes of the job.
+        let posts = apps.stripe.requests().iter().filter(|r| r.method == "POST").count();
+        apps.murchases.service.send_movements().await.expect("job");
+        assert_eq!(apps.stripe.requests().iter().filter(|r| r.method == "POST").count(), posts);
+    }
+}
+
+#[tokio::test]
+async fn a_transfer_that_timed_out_after_it_was_made_is_found_not_sent_again() {
+    for t in TestDb::all().await {
+        let apps = spawn(&t.conn).await;
+        apps.active_account("m1").await;
+        apps.checkout_and_pay("ord_1", "m1", 10_000).await;
+        let ledger = ledger_id(&apps, "m1", "ord_1").await;
+
+        // Stripe makes the transfer but answers after our timeout.
+        let delay = std::time::Duration::from_millis(testing::STRIPE_TEST_TIMEOUT_MS + 1500);
+        apps.stripe.delay_next("/v1/transfers", delay);
+        let res = apps.mur.run(Some(&admin_token()), ADJUST, json!({"l": ledger, "a": -200})).await;
+        assert!(res["errors"].is_null(), "the adjustment is recorded whatever the provider does: {res}");
+        let moved = movements(&apps, &ledger).await;
+        assert_eq!(moved[0]["status"], "UNKNOWN", "{:?}: {moved:?}", t.backend);
+        let id = moved[0]["id"].as_str().expect("id").to_owned();
+        assert_eq!(transfers_of(&apps, &id).len(), 1, "Stripe made it");
+
+        // The next pass looks it up before sending anything, and finds it.
+        assert!(service_core::outgoing::make_due(&t.conn, &id).await.expect("due"));
+        let posts_before = apps.stripe.requests_to("/v1/transfers").iter().filter(|r| r.method == "POST").count();
+        let report = apps.murchases.service.send_movements().await.expect("job");
+        assert_eq!(report.confirmed, 1, "{report:?}");
+        let moved = movements(&apps, &ledger).await;
+        assert_eq!(moved[0]["status"], "CONFIRMED", "{moved:?}");
+        let made = transfers_of(&apps, &id);
+        assert_eq!(made.len(), 1, "exactly one transfer exists");
+        assert_eq!(moved[0]["providerRef"], made[0]["id"]);
+        let posts_after = apps.stripe.requests_to("/v1/transfers").iter().filter(|r| r.method == "POST").count();
+        assert_eq!(posts_after, posts_before, "found by lookup, not sent again");
+        assert_eq!(pending(&apps, "m1").await, NET + 200);
+    }
+}
+
+#[tokio::test]
+async fn a_refused_transfer_fails_and_reverses_its_adjustment() {
+    for t in TestDb::all().await {
+        let apps = spawn(&t.conn).await;
+        apps.active_account("m1").await;
+        apps.checkout_and_pay("ord_1", "m1", 10_000).await;
+        let ledger = ledger_id(&apps, "m1", "ord_1").await;
+        assert_eq!(pending(&apps, "m1").await, NET);
+
+        apps.stripe.fail_next_with(
+            "/v1/transfers",
+            400,
+            json!({"error": {"type": "invalid_request_error", "code": "balance_insufficient",
+                "message": "You have insufficient available funds in your Stripe account."}}),
+        );
+        apps.mur.run(Some(&admin_token()), ADJUST, json!({"l": ledger, "a": -200})).await;
+        let moved = movements(&apps, &ledger).await;
+        assert_eq!(moved[0]["status"], "FAILED", "{:?}: {moved:?}", t.backend);
+        assert!(moved[0]["lastError"].as_str().unwrap_or_default().contains("insufficient"), "{moved:?}");
+        assert!(transfers_of(&apps, moved[0]["id"].as_str().expect("id")).is_empty());
+
+        // The books show both: the adjustment and its reversal; the seller's balance is back.
+        let q = "query($m: ID!) { commissionLedger(maletId: $m) { commissionAmount netPayout } }";
+        let entry = apps.mur.run(Some(&admin_token()), q, json!({"m": "m1"})).await;
+        assert_eq!(entry["data"]["commissionLedger"][0], json!({"commissionAmount": 800, "netPayout": NET}));
+        let kinds: Vec<(String, i64)> = entity::ledger_postings::Entity::find()
+            .filter(entity::ledger_postings::Column::LedgerId.eq(ledger.clone()))
+            .order_by_asc(entity::ledger_postings::Column::CreatedAt)
+            .all(&t.conn)
+            .await
+            .expect("postings")
+            .into_iter()
+            .map(|p| (p.kind.to_string(), p.net_delta))
+            .collect();
+        assert_eq!(kinds, [("EARNING".to_owned(), NET), ("ADJUSTMENT".to_owned(), 200), ("REVERSAL".to_owned(), -200)]);
+        assert_eq!(pending(&apps, "m1").await, NET);
+        let balance_kinds: Vec<String> = entity::balance_movements::Entity::find()
+            .order_by_asc(entity::balance_movements::Column::CreatedAt)
+            .all(&t.conn)
+            .await
+            .expect("movements")
+            .into_iter()
+            .map(|m| format!("{} {}", m.kind, m.pending_delta))
+            .collect();
+        assert_eq!(balance_kinds, [format!("EARNING {NET}"), "ADJUSTMENT 200".into(), "REVERSAL -200".into()]);
+    }
+}
+
+fn dispute_event(id: &str, kind: &str, dp: &str, apps: &Apps, pi: &str, status: &str) -> Value {
+    let mut e = testing::stripe_event("charge.dispute.created");
+    e["id"] = json!(id);
+    e["type"] = json!(kind);
+    e["created"] = json!(chrono::Utc::now().timestamp());
+    let charge = apps.stripe.payment_intent(pi).expect("pi")["latest_charge"].clone();
+    let o = &mut e["data"]["object"];
+    o["id"] = json!(dp);
+    o["amount"] = json!(10_000);
+    o["currency"] = json!("usd");
+    o["charge"] = charge;
+    o["payment_intent"] = json!(pi);
+    o["status"] = json!(status);
+    e
+}
+
+#[tokio::test]
+async fn a_lost_dispute_debits_the_seller_and_a_won_one_gives_it_back() {
+    for t in TestDb::all().await {
+        let apps = spawn(&t.conn).await;
+        apps.active_account("m1").await;
+        let pi1 = apps.checkout_and_pay("ord_1", "m1", 10_000).await;
+        let pi2 = apps.checkout_and_pay("ord_2", "m1", 10_000).await;
+        assert_eq!(pending(&apps, "m1").await, 2 * NET, "{:?}", t.backend);
+        let fee = 1500; // config/commission.toml [disputes] fee_minor.USD, borne by the seller
+
+        // Lost: the disputed 10 000 plus the fee leave the seller's pending balance, once.
+        let opened = dispute_event("evt_dp1_open", "charge.dispute.created", "dp_1", &apps, &pi1, "needs_response");
+        assert_eq!(apps.webhook(&apps.mur_base, &opened).await, 200);
+        assert_eq!(pending(&apps, "m1").await, 2 * NET, "opening moves no money");
+        let lost = dispute_event("evt_dp1_lost", "charge.dispute.closed", "dp_1", &apps, &pi1, "lost");
+        assert_eq!(apps.webhook(&apps.mur_base, &lost).await, 200);
+        let mut again = lost.clone();
+        again["id"] = json!("evt_dp1_lost_again");
+        assert_eq!(apps.webhook(&apps.mur_base, &again).await, 200);
+        assert_eq!(pending(&apps, "m1").await, 2 * NET - 10_000 - fee);
+        // What the seller still held of that payment is taken back from it.
+        apps.murchases.service.send_movements().await.expect("job");
+        let l1 = ledger_id(&apps, "m1", "ord_1").await;
+        let moved = movements(&apps, &l1).await;
+        assert_eq!(moved.len(), 1, "{moved:?}");
+        assert_eq!((moved[0]["kind"].as_str(), moved[0]["amount"].as_i64()), (Some("TRANSFER_REVERSAL"), Some(NET)));
+        assert_eq!(moved[0]["status"], "CONFIRMED", "{moved:?}");
+
+        // Won (funds withdrawn first, then the decision): debited once, then given back.
+        let withdrawn =
+            dispute_event("evt_dp2_out", "charge.dispute.funds_withdrawn", "dp_2", &apps, &pi2, "needs_response");
+        assert_eq!(apps.webhook(&apps.mur_base, &withdrawn).await, 200);
+        assert_eq!(pending(&apps, "m1").await, 2 * NET - 2 * (10_000 + fee));
+        let won = dispute_event("evt_dp2_won", "charge.dispute.closed", "dp_2", &apps, &pi2, "won");
+        assert_eq!(apps.webhook(&apps.mur_base, &won).await, 200);
+        let reinstated = dispute_event("evt_dp2_back", "charge.dispute.funds_reinstated", "dp_2", &apps, &pi2, "won");
+        assert_eq!(apps.webhook(&apps.mur_base, &reinstated).await, 200);
+        assert_eq!(pending(&apps, "m1").await, 2 * NET - 10_000 - fee, "the won dispute is restored exactly");
+        apps.murchases.service.send_movements().await.expect("job");
+        let l2 = ledger_id(&apps, "m1", "ord_2").await;
+        let kinds: Vec<(String, i64, String)> = movements(&apps, &l2)
+            .await
+            .iter()
+            .map(|m| {
+                (
+                    m["kind"].as_str().unwrap_or_default().to_owned(),
+                    m["amount"].as_i64().unwrap_or_default(),
+                    m["status"].as_str().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                ("TRANSFER".to_owned(), NET, "CONFIRMED".to_owned()),
+                ("TRANSFER_REVERSAL".to_owned(), NET, "CONFIRMED".to_owned())
+            ],
+            "newest first: taken back, then given back"
+        );
+        let dispute_moves: Vec<i64> = entity::balance_movements::Entity::find()
+            .filter(entity::balance_movements::Column::Kind.eq(entity::enums::MovementKind::Dispute))
+            .order_by_asc(entity::balance_movements::Column::CreatedAt)
+            .all(&t.conn)
+            .await
+            .expect("movements")
+            .into_iter()
+            .map(|m| m.pending_delta)
+            .collect();
+        assert_eq!(dispute_moves, [-11_500, -11_500, 11_500]);
+    }
+}
+
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
