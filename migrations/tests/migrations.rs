@@ -279,3 +279,58 @@ async fn upgrades_give_existing_audit_rows_their_malet() {
         assert_eq!(got, want, "{:?}", t.backend);
     }
 }
+
+/// Fee refunds still to send when the money-movement step runs become outgoing movements with
+/// the key they were sent with (a tried one is UNKNOWN: looked up first); sent ones do not.
+#[tokio::test]
+async fn upgrades_carry_pending_fee_refunds_into_outgoing_movements() {
+    for t in TestDb::all_unmigrated().await {
+        let db = &t.conn;
+        Migrator::up(db, Some(6)).await.expect("schema before the money-movement step");
+        let fee_refund = |id: &str, status: &str, attempts: i64| {
+            format!(
+                "INSERT INTO fee_refunds (id, ledger_id, amount, status, idempotency_key, attempts, created_at, updated_at) \
+                 VALUES ('{id}', 'l1', 320, '{status}', 'fee-refund:l1:{id}', {attempts}, '2026-11-25T00:00:00Z', \
+                 '2026-11-25T00:00:00Z')"
+            )
+        };
+        let statements = [
+            "INSERT INTO commission_ledger (id, order_id, malet_id, provider, provider_payment_id, destination_account_id, \
+             currency, gross_amount, commission_rate, original_commission, original_reserve, original_affiliate, \
+             commission_amount, processing_fee, reserve_amount, affiliate_amount, net_payout, application_fee_amount, status, \
+             rule_version, breakdown, created_at, updated_at) VALUES ('l1', 'o1', 'm1', 'STRIPE_CONNECT', 'pi_1', 'acct_1', \
+             'USD', 10000, '0.08', 800, 888, 0, 800, 320, 888, 0, 7992, 2008, 'PENDING', 0, '{}', '2026-11-25T00:00:00Z', \
+             '2026-11-25T00:00:00Z')"
+                .to_owned(),
+            fee_refund("f1", "PENDING", 0),
+            fee_refund("f2", "PENDING", 3),
+            fee_refund("f3", "SENT", 1),
+        ];
+        for s in &statements {
+            db.execute_unprepared(s).await.unwrap_or_else(|e| panic!("{:?}: {s}: {e}", t.backend));
+        }
+        Migrator::up(db, None).await.expect("the rest");
+        let rows = db
+            .query_all_raw(migration::sea_orm::Statement::from_string(
+                db.get_database_backend(),
+                "SELECT kind, status, idempotency_key, amount, source_ref FROM outgoing_movements ORDER BY idempotency_key",
+            ))
+            .await
+            .expect("q");
+        let got: Vec<(String, String, String, i64, String)> = rows
+            .iter()
+            .map(|r| {
+                (
+                    r.try_get("", "kind").expect("kind"),
+                    r.try_get("", "status").expect("status"),
+                    r.try_get("", "idempotency_key").expect("key"),
+                    r.try_get("", "amount").expect("amount"),
+                    r.try_get("", "source_ref").expect("source"),
+                )
+            })
+            .collect();
+        let want = [("PENDING", "fee-refund:l1:f1"), ("UNKNOWN", "fee-refund:l1:f2")]
+            .map(|(s, k)| ("FEE_REFUND".to_owned(), s.to_owned(), k.to_owned(), 320, "pi_1".to_owned()));
+        assert_eq!(got, want, "{:?}", t.backend);
+    }
+}

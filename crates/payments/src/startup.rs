@@ -73,6 +73,11 @@ pub fn spawn_jobs(
         let service = service.clone();
         async move { service.release_due_reserves(service_core::clock::now()).await.map_err(|e| e.to_string()) }
     });
+    let service = state.service.clone();
+    state.jobs.spawn_periodic("outgoing-movements", every, move || {
+        let service = service.clone();
+        async move { service.send_movements().await.map_err(|e| e.to_string()) }
+    });
 }
 
 /// Connects, migrates, starts the jobs and binds `config.addr`.

@@ -22,7 +22,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 use domain::money::Currency;
 use domain::provider::{
-    MOVEMENT_ID_KEY, MovementLookup, OutgoingKind, ProviderError, ProviderKind, ReversalRequest, TransferRequest,
+    FeeRefundRequest, MOVEMENT_ID_KEY, MovementLookup, OutgoingKind, ProviderError, ProviderKind, ReversalRequest,
+    TransferRequest,
 };
 use entity::enums::{MovementOwner, OutgoingStatus};
 use entity::outgoing_movements::{self, Column, Model};
@@ -60,6 +61,10 @@ pub struct NewOutgoing<'a> {
     pub destination: Option<&'a str>,
     /// The provider payment a reversal or fee refund is taken from.
     pub source_ref: Option<&'a str>,
+    /// The provider idempotency key, when it must stay what an earlier version of the flow sent
+    /// (fee refunds `fee-refund:…`, reserve releases `reserve-release:…`, so a call made before
+    /// an upgrade is never repeated under another key); else [`key_of`] the posting.
+    pub idempotency_key: Option<&'a str>,
 }
 
 /// The idempotency key of the movement a posting causes.
@@ -73,7 +78,7 @@ pub async fn enqueue(txn: &DatabaseTransaction, new: NewOutgoing<'_>) -> Result<
     if new.amount <= 0 {
         return Err(DbErr::Custom(format!("an outgoing movement must be positive, got {}", new.amount)));
     }
-    let key = key_of(new.posting_key);
+    let key = new.idempotency_key.map_or_else(|| key_of(new.posting_key), str::to_owned);
     let now = clock::now();
     outgoing_movements::Entity::insert(outgoing_movements::ActiveModel {
         id: Set(uuid::Uuid::now_v7().to_string()),
@@ -107,12 +112,17 @@ pub async fn enqueue(txn: &DatabaseTransaction, new: NewOutgoing<'_>) -> Result<
         .ok_or_else(|| DbErr::RecordNotFound("outgoing movement just written".into()))
 }
 
-/// What the owner does, in the transaction that marks a movement FAILED: reverse the posting
-/// that caused it with a new posting, so the books and the seller's balance show that the money
-/// never moved.
+/// What the owner does in the transaction that records a movement's outcome. On FAILED it
+/// reverses the posting that caused it with a new posting, so the books and the seller's balance
+/// show that the money never moved; on CONFIRMED it may note the provider's id where its own
+/// records keep it.
 #[async_trait]
 pub trait OnFailed: Send + Sync {
     async fn reverse(&self, txn: &DatabaseTransaction, movement: &Model, reason: &str) -> Result<(), String>;
+    async fn confirmed(&self, txn: &DatabaseTransaction, movement: &Model, provider_ref: &str) -> Result<(), String> {
+        let _ = (txn, movement, provider_ref);
+        Ok(())
+    }
 }
 
 /// What one pass of the sender did.
@@ -154,15 +164,22 @@ impl Sender {
     /// Sends (or looks up) up to `limit` due movements, optionally only those of one ledger
     /// entry. Safe on any number of replicas at once.
     pub async fn send_due(&self, ledger_id: Option<&str>, limit: u64) -> Result<SendReport, DbErr> {
-        let now = clock::now();
-        let mut query = outgoing_movements::Entity::find()
-            .filter(Column::Owner.eq(self.owner))
-            .filter(Column::Status.is_in(OutgoingStatus::OPEN))
-            .filter(Column::NextAttemptAt.lte(now))
-            .order_by_asc(Column::NextAttemptAt)
-            .limit(limit);
+        self.send_due_of(ledger_id, None, limit).await
+    }
+
+    /// [`Self::send_due`] of one kind only.
+    pub async fn send_due_of(
+        &self,
+        ledger_id: Option<&str>,
+        kind: Option<OutgoingKind>,
+        limit: u64,
+    ) -> Result<SendReport, DbErr> {
+        let mut query = due_select(self.owner, clock::now(), limit);
         if let Some(id) = ledger_id {
             query = query.filter(Column::LedgerId.eq(id));
+        }
+        if let Some(kind) = kind {
+            query = query.filter(Column::Kind.eq(entity::enums::OutgoingKind::from(kind)));
         }
         let mut report = SendReport::default();
         for row in query.all(&self.db).await? {
@@ -228,6 +245,7 @@ impl Sender {
     fn metadata(row: &Model) -> BTreeMap<String, String> {
         let mut metadata = BTreeMap::new();
         metadata.insert(MOVEMENT_ID_KEY.to_owned(), row.id.clone());
+        metadata.insert("postingKey".to_owned(), row.posting_key.clone());
         metadata.insert("maletId".to_owned(), row.malet_id.clone());
         if let Some(ledger) = &row.ledger_id {
             metadata.insert("ledgerId".to_owned(), ledger.clone());
@@ -266,6 +284,15 @@ impl Sender {
                 })
                 .await
                 .map(|r| r.reversal_id),
+            (OutgoingKind::FeeRefund, _, Some(payment)) => provider
+                .refund_application_fee(FeeRefundRequest {
+                    payment_id: payment.clone(),
+                    amount: row.amount,
+                    metadata: Self::metadata(row),
+                    idempotency_key: row.idempotency_key.clone(),
+                })
+                .await
+                .map(|r| r.fee_refund_id),
             (kind, _, _) => {
                 Err(ProviderError::NotSupported(format!("an outgoing {kind:?} with this movement's fields")))
             }
@@ -310,6 +337,14 @@ impl Sender {
             return Ok(OutgoingStatus::Sent);
         }
         match status {
+            OutgoingStatus::Confirmed => {
+                if let Some(id) = &provider_ref
+                    && let Err(e) = self.on_failed.confirmed(&txn, row, id).await
+                {
+                    txn.rollback().await?;
+                    return Err(DbErr::Custom(format!("recording the confirmation of movement {}: {e}", row.id)));
+                }
+            }
             OutgoingStatus::Failed => {
                 let reason = error.as_deref().unwrap_or("refused by the provider");
                 if let Err(e) = self.on_failed.reverse(&txn, row, reason).await {
@@ -327,6 +362,17 @@ impl Sender {
         txn.commit().await?;
         Ok(status)
     }
+}
+
+/// The sender's query: one owner's movements that are not final and are due, oldest due first
+/// (served by the partial index `outgoing_movements_due`).
+pub fn due_select(owner: MovementOwner, now: DateTime<Utc>, limit: u64) -> sea_orm::Select<outgoing_movements::Entity> {
+    outgoing_movements::Entity::find()
+        .filter(Column::Owner.eq(owner))
+        .filter(Column::Status.is_in(OutgoingStatus::OPEN))
+        .filter(Column::NextAttemptAt.lte(now))
+        .order_by_asc(Column::NextAttemptAt)
+        .limit(limit)
 }
 
 /// Seconds before attempt `attempts + 1`: doubling from 1 s, at most [`MAX_BACKOFF_SECS`].
@@ -370,6 +416,18 @@ pub async fn list<C: ConnectionTrait>(
         query = query.filter(Column::Status.eq(status));
     }
     query.order_by_desc(Column::CreatedAt).order_by_desc(Column::Id).limit(limit).all(conn).await
+}
+
+/// Makes every PENDING or UNKNOWN movement of a ledger entry due now (a caller retrying the
+/// operation that caused them).
+pub async fn make_due_of_ledger<C: ConnectionTrait>(conn: &C, ledger_id: &str) -> Result<u64, DbErr> {
+    let res = outgoing_movements::Entity::update_many()
+        .col_expr(Column::NextAttemptAt, Expr::value(clock::now()))
+        .filter(Column::LedgerId.eq(ledger_id))
+        .filter(Column::Status.is_in([OutgoingStatus::Pending, OutgoingStatus::Unknown]))
+        .exec(conn)
+        .await?;
+    Ok(res.rows_affected)
 }
 
 /// Makes an UNKNOWN or PENDING movement due now (an admin retry after fixing a cause).

@@ -660,6 +660,11 @@ fn route(inner: &mut Inner, req: &Req) -> Result<Reply, Reply> {
             Ok(Reply::ok(expanded(inner, req, fee)?))
         }
         (&Method::POST, ["v1", "application_fees", id, "refunds"]) => create_fee_refund(inner, req, id),
+        (&Method::GET, ["v1", "application_fees", id, "refunds"]) => {
+            let fee = inner.application_fees.get(*id).ok_or_else(|| no_such("application fee", id))?;
+            let refunds = fee.pointer("/refunds/data").and_then(Value::as_array).cloned().unwrap_or_default();
+            paged_list(req, &format!("/v1/application_fees/{id}/refunds"), refunds)
+        }
         (&Method::POST, ["v1", "transfers"]) => create_transfer(inner, req),
         (&Method::GET, ["v1", "transfers"]) => list_transfers(inner, req),
         (&Method::GET, ["v1", "transfers", id]) => {

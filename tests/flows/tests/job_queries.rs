@@ -31,9 +31,14 @@ async fn every_job_query_uses_an_index() {
         for i in 0..5 {
             apps.pay_order(&format!("ord_{i}"), &format!("pi_{i}"), &acct, 10_000).await;
         }
-        for table in
-            ["webhook_events", "outbox", "commission_ledger", "fee_refunds", "reserve_holds", "connected_accounts"]
-        {
+        for table in [
+            "webhook_events",
+            "outbox",
+            "commission_ledger",
+            "outgoing_movements",
+            "reserve_holds",
+            "connected_accounts",
+        ] {
             t.conn.execute_unprepared(&format!("ANALYZE {table}")).await.expect("analyze");
         }
         let now = chrono::Utc::now();
@@ -45,7 +50,12 @@ async fn every_job_query_uses_an_index() {
                 service_core::outbox::due_select(payments::service::balances::TOPIC_BALANCE, now).build(b).to_string(),
             ),
             ("settlement", murchases::repo::ledger::due_for_settlement(now, 500).build(b).to_string()),
-            ("fee refunds", murchases::repo::refunds::pending_fee_refunds_select(None, 100).build(b).to_string()),
+            (
+                "outgoing movements (fee refunds, transfers, reversals)",
+                service_core::outgoing::due_select(entity::enums::MovementOwner::Murchases, now, 100)
+                    .build(b)
+                    .to_string(),
+            ),
             ("reserve release", payments::service::reserve::due_holds_select(now).build(b).to_string()),
         ];
         for (what, sql) in queries {

@@ -260,3 +260,90 @@ async fn a_lost_dispute_debits_the_seller_and_a_won_one_gives_it_back() {
 }
 
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+
+#[tokio::test]
+async fn a_fee_refund_that_timed_out_after_it_was_made_is_found_not_sent_again() {
+    for t in TestDb::all().await {
+        let apps = spawn(&t.conn).await;
+        apps.active_account("m1").await;
+        let pi = apps.checkout_and_pay("ord_1", "m1", 10_000).await;
+        let ledger = ledger_id(&apps, "m1", "ord_1").await;
+        let charge = apps.stripe.payment_intent(&pi).expect("pi")["latest_charge"].as_str().expect("charge").to_owned();
+        let fee = apps.stripe.charge(&charge).expect("charge")["application_fee"].as_str().expect("fee").to_owned();
+        let path = format!("/v1/application_fees/{fee}/refunds");
+        apps.stripe.delay_next(&path, std::time::Duration::from_millis(testing::STRIPE_TEST_TIMEOUT_MS + 1500));
+        let refund = "mutation { refundMurchase(maletId: \"m1\", orderId: \"ord_1\", amount: 4000, reason: \"cancelled\") { refundedAmount } }";
+        let res = apps.mur.run(Some(&admin_token()), refund, json!({})).await;
+        assert_eq!(res["data"]["refundMurchase"]["refundedAmount"], 4000, "{:?}: {res}", t.backend);
+        let fee_refund =
+            movements(&apps, &ledger).await.into_iter().find(|m| m["kind"] == "FEE_REFUND").expect("movement");
+        assert_eq!(fee_refund["status"], "UNKNOWN", "{fee_refund}");
+        assert_eq!(fee_refund["amount"], 675);
+
+        assert!(service_core::outgoing::make_due(&t.conn, fee_refund["id"].as_str().expect("id")).await.expect("due"));
+        let posts = apps.stripe.requests_to(&path).iter().filter(|r| r.method == "POST").count();
+        assert_eq!(apps.murchases.service.send_fee_refunds(None, 10).await.expect("job"), 1);
+        assert_eq!(
+            apps.stripe.requests_to(&path).iter().filter(|r| r.method == "POST").count(),
+            posts,
+            "found, not sent again"
+        );
+        let held = apps.stripe.application_fee(&fee).expect("fee");
+        assert_eq!(held["amount_refunded"], 675, "exactly one fee refund at Stripe");
+        assert_eq!(held["refunds"]["data"].as_array().map(Vec::len), Some(1));
+        let q = "{ applicationFeeRefunds { amount status providerFeeRefundId } }";
+        let rows = apps.mur.run(Some(&admin_token()), q, json!({})).await;
+        assert_eq!(rows["data"]["applicationFeeRefunds"][0]["status"], "SENT", "{rows}");
+        assert_eq!(rows["data"]["applicationFeeRefunds"][0]["providerFeeRefundId"], held["refunds"]["data"][0]["id"]);
+    }
+}
+
+#[tokio::test]
+async fn a_refused_reserve_transfer_is_reversed_and_released_again_later() {
+    for t in TestDb::all().await {
+        let apps = spawn(&t.conn).await;
+        apps.active_account("m1").await;
+        apps.checkout_and_pay("ord_1", "m1", 10_000).await;
+        let due = apps.settle_all().await;
+        let before = apps.balances("m1").await;
+        assert_eq!((before["pendingBalance"].clone(), before["reserveBalance"].clone()), (json!(NET), json!(888)));
+
+        apps.stripe.fail_next_with(
+            "/v1/transfers",
+            400,
+            json!({"error": {"type": "invalid_request_error", "code": "balance_insufficient", "message": "Insufficient funds."}}),
+        );
+        assert_eq!(apps.payments.service.release_due_reserves(due).await.expect("release"), 1);
+        let after = apps.balances("m1").await;
+        assert_eq!(
+            (after["pendingBalance"].clone(), after["reserveBalance"].clone()),
+            (json!(NET), json!(888)),
+            "{:?}: the refused release is undone",
+            t.backend
+        );
+        let kinds: Vec<String> = entity::balance_movements::Entity::find()
+            .order_by_asc(entity::balance_movements::Column::CreatedAt)
+            .all(&t.conn)
+            .await
+            .expect("movements")
+            .into_iter()
+            .map(|m| format!("{} {} {}", m.kind, m.pending_delta, m.reserve_delta))
+            .collect();
+        assert_eq!(kinds[1..], ["RESERVE_RELEASE 888 -888".to_owned(), "REVERSAL -888 888".to_owned()], "{kinds:?}");
+        let hold = entity::reserve_holds::Entity::find().one(&t.conn).await.expect("q").expect("hold");
+        assert_eq!(hold.status, entity::enums::HoldStatus::Held);
+        assert!(hold.release_at.expect("date") > chrono::Utc::now(), "retried later, not in a loop");
+        assert_eq!(apps.payments.service.release_due_reserves(chrono::Utc::now()).await.expect("not yet"), 0);
+
+        // A day later it is released under a new key, and the transfer is made once.
+        let later = hold.release_at.expect("date") + chrono::Duration::minutes(1);
+        assert_eq!(apps.payments.service.release_due_reserves(later).await.expect("release"), 1);
+        let sent = apps.stripe.last("/v1/transfers").expect("transfer");
+        assert_eq!(sent.idempotency_key.as_deref(), Some(format!("reserve-release:{}:retry-1", hold.id).as_str()));
+        let after = apps.balances("m1").await;
+        assert_eq!((after["pendingBalance"].clone(), after["reserveBalance"].clone()), (json!(NET + 888), json!(0)));
+        let hold = entity::reserve_holds::Entity::find().one(&t.conn).await.expect("q").expect("hold");
+        assert_eq!(hold.status, entity::enums::HoldStatus::Released);
+        assert!(hold.transfer_id.is_some(), "the confirmed transfer is kept on the hold");
+    }
+}

@@ -98,25 +98,6 @@ pub async fn queue_fee_refund<C: ConnectionTrait>(
     Ok(())
 }
 
-/// Pending fee refunds, oldest first (of one entry, or of all).
-pub async fn pending_fee_refunds<C: ConnectionTrait>(
-    conn: &C,
-    ledger_id: Option<&str>,
-    limit: u64,
-) -> Result<Vec<fee_refunds::Model>, DbErr> {
-    pending_fee_refunds_select(ledger_id, limit).all(conn).await
-}
-
-/// The fee-refund job's query: PENDING rows (of one entry, or all), the least-tried first so rows
-/// that keep failing never starve newer ones.
-pub fn pending_fee_refunds_select(ledger_id: Option<&str>, limit: u64) -> sea_orm::Select<fee_refunds::Entity> {
-    let mut q = fee_refunds::Entity::find().filter(fee_refunds::Column::Status.eq(FeeRefundStatus::Pending.as_str()));
-    if let Some(id) = ledger_id {
-        q = q.filter(fee_refunds::Column::LedgerId.eq(id));
-    }
-    q.order_by_asc(fee_refunds::Column::Attempts).order_by_asc(fee_refunds::Column::CreatedAt).limit(limit)
-}
-
 /// Every fee refund row of an entry (for reads and tests).
 pub async fn fee_refunds_of<C: ConnectionTrait>(conn: &C, ledger_id: &str) -> Result<Vec<fee_refunds::Model>, DbErr> {
     fee_refunds::Entity::find()

@@ -7,19 +7,18 @@
 //! too, and no step is ever sent twice. What exceeds what the provider still holds of the fee
 //! (after an adjustment raised the commission) is kept as UNCOLLECTED for finance, never sent.
 
-use domain::provider::{FeeRefundRequest, ProviderError};
+use domain::provider::OutgoingKind;
 use domain::refund::{self, RefundedParts};
+use entity::enums::MovementOwner;
 use entity::{commission_ledger, fee_refunds};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter};
 use service_core::clock;
+use service_core::outgoing::{self, NewOutgoing};
 
 use super::{Murchases, ServiceError, ServiceResult};
 use crate::repo;
 use crate::repo::refunds::FeeRefundStatus;
-
-/// Sends of one fee refund before it is left FAILED for finance.
-pub const MAX_ATTEMPTS: i64 = 20;
 
 impl Murchases {
     /// Queues the fee refund of the step `before` → `after` of `entry` (call in the clawback's
@@ -58,6 +57,29 @@ impl Murchases {
         if step.send > 0 {
             let key = format!("fee-refund:{}:{at}", entry.id);
             repo::refunds::queue_fee_refund(txn, &entry.id, step.send, FeeRefundStatus::Pending, &key).await?;
+            // The call itself is an outgoing movement of the clawback's transaction (issue 12),
+            // sent with the fee refund's own key.
+            let provider_kind: domain::provider::ProviderKind = entry.provider.kind();
+            let currency = domain::money::Currency::parse(&entry.currency)
+                .map_err(|e| ServiceError::Internal(format!("stored currency: {e}")))?;
+            outgoing::enqueue(
+                txn,
+                NewOutgoing {
+                    owner: MovementOwner::Murchases,
+                    kind: OutgoingKind::FeeRefund,
+                    provider: provider_kind,
+                    malet_id: &entry.malet_id,
+                    account_id: entry.account_id.as_deref().unwrap_or_default(),
+                    ledger_id: Some(&entry.id),
+                    posting_key: &key,
+                    amount: step.send,
+                    currency,
+                    destination: entry.destination_account_id.as_deref(),
+                    source_ref: Some(&entry.provider_payment_id),
+                    idempotency_key: Some(&key),
+                },
+            )
+            .await?;
         }
         if step.uncollected > 0 {
             let key = format!("fee-uncollected:{}:{at}", entry.id);
@@ -83,61 +105,37 @@ impl Murchases {
         Ok(repo::refunds::list_fee_refunds(&self.db, status, u64::try_from(limit).unwrap_or(100)).await?)
     }
 
-    /// Sends pending fee refunds (of one entry, or the oldest of all); returns how many were
-    /// made. Safe to run concurrently and to repeat: each is sent with its own key.
+    /// Sends pending fee refunds (of one entry, or the oldest of all) through their outgoing
+    /// movements; returns how many were made. Safe to run concurrently and to repeat: each is
+    /// sent with its own key, and one whose outcome is unknown is looked up before it is sent
+    /// again.
     pub async fn send_fee_refunds(&self, ledger_id: Option<&str>, limit: u64) -> ServiceResult<usize> {
-        let mut sent = 0;
-        let mut first_error = None;
-        for row in repo::refunds::pending_fee_refunds(&self.db, ledger_id, limit).await? {
-            match self.send_fee_refund(&row).await {
-                Ok(()) => sent += 1,
-                Err(e) => {
-                    tracing::warn!(fee_refund = %row.id, error = %e, "application-fee refund not made");
-                    first_error.get_or_insert(e);
-                }
-            }
-        }
-        match first_error {
-            Some(e) if sent == 0 => Err(e),
-            _ => Ok(sent),
-        }
+        let report = self.movement_sender().send_due_of(ledger_id, Some(OutgoingKind::FeeRefund), limit).await?;
+        Ok(report.confirmed)
     }
 
-    async fn send_fee_refund(&self, row: &fee_refunds::Model) -> ServiceResult<()> {
-        let entry = repo::ledger::by_id(&self.db, &row.ledger_id)
-            .await?
-            .ok_or_else(|| ServiceError::NotFound(format!("ledger entry {}", row.ledger_id)))?;
-        let (_, provider, mut metadata) = self.provider_of(&entry)?;
-        metadata.insert("feeRefundId".to_owned(), row.id.clone());
-        let result = provider
-            .refund_application_fee(FeeRefundRequest {
-                payment_id: entry.provider_payment_id.clone(),
-                amount: row.amount,
-                metadata,
-                idempotency_key: row.idempotency_key.clone(),
-            })
-            .await;
-        let (status, provider_id, error) = match &result {
-            Ok(made) => (FeeRefundStatus::Sent, Some(made.fee_refund_id.clone()), None),
-            // Definitive: kept with the reason for finance (reconciliation settles it).
-            Err(e @ (ProviderError::Rejected { .. } | ProviderError::NotSupported(_))) => {
-                (FeeRefundStatus::Failed, None, Some(e.to_string()))
-            }
-            // Not known to be made: retried with the same key, a bounded number of times (well
-            // within the provider's idempotency window), then left FAILED for finance.
-            Err(e) if row.attempts + 1 >= MAX_ATTEMPTS => (FeeRefundStatus::Failed, None, Some(e.to_string())),
-            Err(e) => (FeeRefundStatus::Pending, None, Some(e.to_string())),
+    /// A fee refund's movement reached an end: its `fee_refunds` row follows (SENT with the
+    /// provider's id, or FAILED with the reason, kept for finance).
+    pub(crate) async fn fee_refund_outcome(
+        &self,
+        txn: &DatabaseTransaction,
+        movement: &entity::outgoing_movements::Model,
+        outcome: Result<&str, &str>,
+    ) -> ServiceResult<()> {
+        let (status, provider_id, error) = match outcome {
+            Ok(id) => (FeeRefundStatus::Sent, Some(id.to_owned()), None),
+            Err(reason) => (FeeRefundStatus::Failed, None, Some(reason.to_owned())),
         };
         fee_refunds::Entity::update_many()
             .col_expr(fee_refunds::Column::Status, Expr::value(status.as_str()))
             .col_expr(fee_refunds::Column::ProviderFeeRefundId, Expr::value(provider_id))
-            .col_expr(fee_refunds::Column::Attempts, Expr::value(row.attempts + 1))
+            .col_expr(fee_refunds::Column::Attempts, Expr::value(movement.attempts + 1))
             .col_expr(fee_refunds::Column::LastError, Expr::value(error))
             .col_expr(fee_refunds::Column::UpdatedAt, Expr::value(clock::now()))
-            .filter(fee_refunds::Column::Id.eq(row.id.clone()))
+            .filter(fee_refunds::Column::IdempotencyKey.eq(movement.posting_key.clone()))
             .filter(fee_refunds::Column::Status.eq(FeeRefundStatus::Pending.as_str()))
-            .exec(&self.db)
+            .exec(txn)
             .await?;
-        result.map(|_| ()).map_err(Into::into)
+        Ok(())
     }
 }

@@ -532,8 +532,12 @@ impl Murchases {
         )
         .await?;
         txn.commit().await?;
-        // Send the fee refunds this (and any earlier step) queued; a failure stays queued for
-        // the retry job and never turns a refund the buyer received into an error.
+        // Send the fee refunds this (and any earlier step) queued, now, even one waiting for its
+        // backoff (the caller is retrying): one of unknown outcome is looked up first. A failure
+        // stays queued for the job and never turns a refund the buyer received into an error.
+        if let Err(e) = service_core::outgoing::make_due_of_ledger(&self.db, &entry.id).await {
+            tracing::warn!(ledger_id = %entry.id, error = %e, "cannot make the fee refunds due");
+        }
         if let Err(e) = self.send_fee_refunds(Some(&entry.id), 20).await {
             tracing::warn!(ledger_id = %entry.id, error = %e, "application-fee refund not sent yet; the job retries");
         }

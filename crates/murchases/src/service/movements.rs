@@ -53,7 +53,14 @@ impl Murchases {
             d if d > 0 => OutgoingKind::Transfer,
             _ => OutgoingKind::TransferReversal,
         };
-        let (provider_kind, provider, _) = self.provider_of(entry)?;
+        let (provider_kind, provider, _) = match self.provider_of(entry) {
+            Ok(p) => p,
+            Err(e) => {
+                // No way to move it here: the change stays in the books, for finance.
+                tracing::error!(ledger_id = %entry.id, error = %e, "the provider of this entry is not configured; the money does not move");
+                return Ok(None);
+            }
+        };
         let (Some(account_id), true) = (entry.account_id.as_deref(), provider.moves(kind)) else {
             return Ok(None);
         };
@@ -73,6 +80,7 @@ impl Murchases {
                 currency,
                 destination: entry.destination_account_id.as_deref(),
                 source_ref: Some(&entry.provider_payment_id),
+                idempotency_key: None,
             },
         )
         .await?;
@@ -263,12 +271,28 @@ struct ReverseOnFailure(Murchases);
 
 #[async_trait]
 impl OnFailed for ReverseOnFailure {
+    async fn confirmed(
+        &self,
+        txn: &DatabaseTransaction,
+        movement: &entity::outgoing_movements::Model,
+        provider_ref: &str,
+    ) -> Result<(), String> {
+        if movement.kind == entity::enums::OutgoingKind::FeeRefund {
+            return self.0.fee_refund_outcome(txn, movement, Ok(provider_ref)).await.map_err(|e| e.to_string());
+        }
+        Ok(())
+    }
+
     async fn reverse(
         &self,
         txn: &DatabaseTransaction,
         movement: &entity::outgoing_movements::Model,
         reason: &str,
     ) -> Result<(), String> {
+        if movement.kind == entity::enums::OutgoingKind::FeeRefund {
+            // The clawback stands; the fee refund it owes is kept FAILED for finance.
+            return self.0.fee_refund_outcome(txn, movement, Err(reason)).await.map_err(|e| e.to_string());
+        }
         let posting = ledger_postings::Entity::find()
             .filter(ledger_postings::Column::IdempotencyKey.eq(movement.posting_key.clone()))
             .one(txn)

@@ -302,7 +302,13 @@ impl Murchases {
             .await?;
         let by_transfer: HashMap<&str, &ProviderRecord> =
             records.iter().filter(|r| r.object == ReconObjectKind::Transfer).map(|r| (r.id.as_str(), r)).collect();
-        for h in &holds {
+        // Releases made as outgoing movements are compared as movements above.
+        let by_movement_ledger: std::collections::HashSet<&str> = movements
+            .iter()
+            .filter(|m| m.owner == entity::enums::MovementOwner::Payments)
+            .filter_map(|m| m.ledger_id.as_deref())
+            .collect();
+        for h in holds.iter().filter(|h| !by_movement_ledger.contains(h.ledger_id.as_str())) {
             let Some(transfer) = &h.transfer_id else { continue };
             let theirs = by_transfer.get(transfer.as_str()).copied();
             if theirs.is_some() || (h.updated_at >= from && h.updated_at < to) {

@@ -213,6 +213,25 @@ impl<'a> NewMovement<'a> {
         )
     }
 
+    /// A reserve release whose transfer the provider refused: the money goes back from the
+    /// pending balance to the reserve.
+    pub fn release_reversed(
+        account: &'a connected_accounts::Model,
+        currency: &'a str,
+        amount: i64,
+        hold_id: &'a str,
+        idempotency_key: &'a str,
+    ) -> Self {
+        Self::on(
+            account,
+            MovementKind::Reversal,
+            currency,
+            [0, -amount, amount, 0],
+            ("reserve_hold", hold_id),
+            idempotency_key,
+        )
+    }
+
     /// A (negative) pending balance carried between a Malet's accounts: `delta` on `account`.
     pub fn carry(
         account: &'a connected_accounts::Model,

@@ -613,7 +613,7 @@ impl PayoutProvider for StripeConnect {
     }
 
     fn moves(&self, kind: OutgoingKind) -> bool {
-        matches!(kind, OutgoingKind::Transfer | OutgoingKind::TransferReversal)
+        matches!(kind, OutgoingKind::Transfer | OutgoingKind::TransferReversal | OutgoingKind::FeeRefund)
     }
 
     /// `POST /v1/accounts`: `type=express`, `capabilities[card_payments|transfers][requested]=true`,
@@ -742,24 +742,31 @@ impl PayoutProvider for StripeConnect {
     }
 
     /// Transfers: `GET /v1/transfers?destination=…&created[gte]=…` (every page); reversals:
-    /// `GET /v1/transfers/{transfer of the payment}/reversals`; matched by
-    /// `metadata[movementId]`.
+    /// `GET /v1/transfers/{transfer of the payment}/reversals`; fee refunds:
+    /// `GET /v1/application_fees/{fee of the payment}/refunds`; matched by `metadata[movementId]`.
     async fn find_movement(&self, lookup: MovementLookup) -> Result<Option<String>, ProviderError> {
         let now = chrono::Utc::now().timestamp() + 60;
-        let found = match lookup.kind {
-            OutgoingKind::Transfer => {
-                self.list_all("/transfers", lookup.destination.as_deref(), lookup.created_after, now, None).await?
-            }
-            OutgoingKind::TransferReversal => {
-                let payment = lookup
-                    .payment_id
-                    .clone()
-                    .ok_or_else(|| ProviderError::NotSupported("looking a reversal up without its payment".into()))?;
-                let transfer = self.transfer_of_payment(&payment).await?;
-                self.list_all(&format!("/transfers/{transfer}/reversals"), None, 0, now, None).await?
-            }
-            other => return Err(ProviderError::NotSupported(format!("looking up a {other:?}"))),
-        };
+        let found =
+            match lookup.kind {
+                OutgoingKind::Transfer => {
+                    self.list_all("/transfers", lookup.destination.as_deref(), lookup.created_after, now, None).await?
+                }
+                OutgoingKind::TransferReversal => {
+                    let payment = lookup.payment_id.clone().ok_or_else(|| {
+                        ProviderError::NotSupported("looking a reversal up without its payment".into())
+                    })?;
+                    let transfer = self.transfer_of_payment(&payment).await?;
+                    self.list_all(&format!("/transfers/{transfer}/reversals"), None, 0, now, None).await?
+                }
+                OutgoingKind::FeeRefund => {
+                    let payment = lookup.payment_id.clone().ok_or_else(|| {
+                        ProviderError::NotSupported("looking a fee refund up without its payment".into())
+                    })?;
+                    let fee = self.application_fee_of(&payment).await?;
+                    self.list_all(&format!("/application_fees/{}/refunds", fee.as_str()), None, 0, now, None).await?
+                }
+                other => return Err(ProviderError::NotSupported(format!("looking up a {other:?}"))),
+            };
         Ok(found.into_iter().find(|o| o.metadata.get(MOVEMENT_ID_KEY) == Some(&lookup.movement_id)).map(|o| o.id))
     }
 
