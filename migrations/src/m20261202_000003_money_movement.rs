@@ -30,6 +30,7 @@ const UP: &[&str] = &[
     currency         TEXT NOT NULL,
     destination      TEXT,
     source_ref       TEXT,
+    source_charge    TEXT,
     provider_ref     TEXT,
     attempts         BIGINT NOT NULL DEFAULT 0,
     last_error       TEXT,

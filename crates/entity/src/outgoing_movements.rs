@@ -25,6 +25,9 @@ pub struct Model {
     pub destination: Option<String>,
     /// The provider's payment (or charge) a reversal or fee refund is taken from.
     pub source_ref: Option<String>,
+    /// The provider's id of the captured money, where it differs from the payment (PayPal's
+    /// capture): what a refund is made against.
+    pub source_charge: Option<String>,
     /// The provider's id of what it made.
     pub provider_ref: Option<String>,
     pub attempts: i64,

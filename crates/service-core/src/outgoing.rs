@@ -22,8 +22,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 use domain::money::Currency;
 use domain::provider::{
-    FeeRefundRequest, MOVEMENT_ID_KEY, MovementLookup, OutgoingKind, ProviderError, ProviderKind, ReversalRequest,
-    TransferRequest,
+    FeeRefundRequest, MOVEMENT_ID_KEY, MovementLookup, OutgoingKind, ProviderError, ProviderKind, RefundRequest,
+    ReversalRequest, TransferRequest,
 };
 use entity::enums::{MovementOwner, OutgoingStatus};
 use entity::outgoing_movements::{self, Column, Model};
@@ -61,6 +61,8 @@ pub struct NewOutgoing<'a> {
     pub destination: Option<&'a str>,
     /// The provider payment a reversal or fee refund is taken from.
     pub source_ref: Option<&'a str>,
+    /// The captured money of that payment, where the provider names it apart (PayPal).
+    pub source_charge: Option<&'a str>,
     /// The provider idempotency key, when it must stay what an earlier version of the flow sent
     /// (fee refunds `fee-refund:…`, reserve releases `reserve-release:…`, so a call made before
     /// an upgrade is never repeated under another key); else [`key_of`] the posting.
@@ -95,6 +97,7 @@ pub async fn enqueue(txn: &DatabaseTransaction, new: NewOutgoing<'_>) -> Result<
         currency: Set(new.currency.code().to_owned()),
         destination: Set(new.destination.map(str::to_owned)),
         source_ref: Set(new.source_ref.map(str::to_owned)),
+        source_charge: Set(new.source_charge.map(str::to_owned)),
         provider_ref: Set(None),
         attempts: Set(0),
         last_error: Set(None),
@@ -110,6 +113,59 @@ pub async fn enqueue(txn: &DatabaseTransaction, new: NewOutgoing<'_>) -> Result<
         .one(txn)
         .await?
         .ok_or_else(|| DbErr::RecordNotFound("outgoing movement just written".into()))
+}
+
+/// [`enqueue`] for a call the caller makes itself right away (a refund the API answers with):
+/// the movement is written already claimed (SENT, with the lease), so the sender leaves it alone
+/// unless the caller dies. Returns the movement (an earlier one with the same key, as it is).
+pub async fn enqueue_sent(txn: &DatabaseTransaction, new: NewOutgoing<'_>) -> Result<Model, DbErr> {
+    let row = enqueue(txn, new).await?;
+    if row.status != OutgoingStatus::Pending || row.attempts > 0 {
+        return Ok(row);
+    }
+    let now = clock::now();
+    outgoing_movements::Entity::update_many()
+        .col_expr(Column::Status, Expr::value(OutgoingStatus::Sent.as_str()))
+        .col_expr(Column::Attempts, Expr::value(1))
+        .col_expr(Column::NextAttemptAt, Expr::value(now + Duration::seconds(SENT_LEASE_SECS)))
+        .col_expr(Column::UpdatedAt, Expr::value(now))
+        .filter(Column::Id.eq(row.id.clone()))
+        .exec(txn)
+        .await?;
+    by_id(txn, &row.id).await?.ok_or_else(|| DbErr::RecordNotFound("outgoing movement just written".into()))
+}
+
+/// Records the outcome of a call the caller made itself ([`enqueue_sent`]), in `conn` (the
+/// transaction that records its effect, for a CONFIRMED one): the provider's id on success,
+/// FAILED with the reason when refused or not sent, UNKNOWN (looked up by the sender after its
+/// backoff) when the outcome is unknown.
+pub async fn settle<C: ConnectionTrait>(
+    conn: &C,
+    movement: &Model,
+    outcome: Result<&str, &ProviderError>,
+) -> Result<OutgoingStatus, DbErr> {
+    let now = clock::now();
+    let (status, provider_ref, error, next) = match outcome {
+        Ok(id) => (OutgoingStatus::Confirmed, Some(id.to_owned()), None, now),
+        Err(e @ ProviderError::Ambiguous(_)) => (
+            OutgoingStatus::Unknown,
+            None,
+            Some(e.to_string()),
+            now + Duration::seconds(backoff_secs(movement.attempts)),
+        ),
+        Err(e) => (OutgoingStatus::Failed, None, Some(e.to_string()), now),
+    };
+    outgoing_movements::Entity::update_many()
+        .col_expr(Column::Status, Expr::value(status.as_str()))
+        .col_expr(Column::ProviderRef, Expr::value(provider_ref))
+        .col_expr(Column::LastError, Expr::value(error))
+        .col_expr(Column::NextAttemptAt, Expr::value(next))
+        .col_expr(Column::UpdatedAt, Expr::value(now))
+        .filter(Column::Id.eq(movement.id.clone()))
+        .filter(Column::Status.ne(OutgoingStatus::Confirmed.as_str()))
+        .exec(conn)
+        .await?;
+    Ok(status)
 }
 
 /// What the owner does in the transaction that records a movement's outcome. On FAILED it
@@ -236,23 +292,33 @@ impl Sender {
                 movement_id: row.id.clone(),
                 destination: row.destination.clone(),
                 payment_id: row.source_ref.clone(),
-                charge_id: None,
+                charge_id: row.source_charge.clone(),
                 created_after: row.created_at.timestamp() - 60,
             })
             .await
     }
 
+    /// The metadata every call of `row` carries ([`metadata_of`]).
     fn metadata(row: &Model) -> BTreeMap<String, String> {
-        let mut metadata = BTreeMap::new();
-        metadata.insert(MOVEMENT_ID_KEY.to_owned(), row.id.clone());
-        metadata.insert("postingKey".to_owned(), row.posting_key.clone());
-        metadata.insert("maletId".to_owned(), row.malet_id.clone());
-        if let Some(ledger) = &row.ledger_id {
-            metadata.insert("ledgerId".to_owned(), ledger.clone());
-        }
-        metadata
+        metadata_of(row)
     }
+}
 
+/// The metadata a movement's call carries: our id of it (what the lookup matches), the posting
+/// key, the Malet and the ledger entry. The same for every attempt, so a retry with the same
+/// idempotency key sends the same parameters.
+pub fn metadata_of(row: &Model) -> BTreeMap<String, String> {
+    let mut metadata = BTreeMap::new();
+    metadata.insert(MOVEMENT_ID_KEY.to_owned(), row.id.clone());
+    metadata.insert("postingKey".to_owned(), row.posting_key.clone());
+    metadata.insert("maletId".to_owned(), row.malet_id.clone());
+    if let Some(ledger) = &row.ledger_id {
+        metadata.insert("ledgerId".to_owned(), ledger.clone());
+    }
+    metadata
+}
+
+impl Sender {
     async fn call(&self, row: &Model) -> Outcome {
         let provider = match self.providers.get(row.provider.into()) {
             Ok(p) => p,
@@ -284,6 +350,18 @@ impl Sender {
                 })
                 .await
                 .map(|r| r.reversal_id),
+            (OutgoingKind::Refund, _, Some(payment)) => provider
+                .refund(RefundRequest {
+                    payment_id: payment.clone(),
+                    charge_id: row.source_charge.clone(),
+                    amount: row.amount,
+                    currency,
+                    reverse_transfer: true,
+                    metadata: Self::metadata(row),
+                    idempotency_key: row.idempotency_key.clone(),
+                })
+                .await
+                .map(|r| r.refund_id),
             (OutgoingKind::FeeRefund, _, Some(payment)) => provider
                 .refund_application_fee(FeeRefundRequest {
                     payment_id: payment.clone(),

@@ -148,6 +148,8 @@ struct Inner {
     application_fees: HashMap<String, Value>,
     /// Transfers (destination charges' and created ones), with their `reversals`.
     transfers: HashMap<String, Value>,
+    /// Refunds, in the order they were made.
+    refunds: Vec<Value>,
     /// Payouts by id, with the connected account they are of (`""`: the platform).
     payouts: HashMap<String, (String, Value)>,
     refunded: HashMap<String, i64>,
@@ -680,6 +682,16 @@ fn route(inner: &mut Inner, req: &Req) -> Result<Reply, Reply> {
         (&Method::POST, ["v1", "payouts"]) => create_payout(inner, req),
         (&Method::GET, ["v1", "payouts"]) => list_payouts(inner, req),
         (&Method::POST, ["v1", "refunds"]) => create_refund(inner, req),
+        (&Method::GET, ["v1", "refunds"]) => {
+            let intent = req.query_param("payment_intent");
+            let refunds = inner
+                .refunds
+                .iter()
+                .filter(|r| intent.is_none_or(|i| r.get("payment_intent").and_then(Value::as_str) == Some(i)))
+                .cloned()
+                .collect();
+            paged_list(req, "/v1/refunds", refunds)
+        }
         (&Method::GET, ["v1", "balance"]) => Ok(Reply::ok(balance(inner, req))),
         (&Method::GET, ["v1", "events"]) => list_events(inner, req),
         (&Method::GET, ["v1", "events", id]) => {
@@ -1327,6 +1339,7 @@ fn create_refund(inner: &mut Inner, req: &Req) -> Result<Reply, Reply> {
         "transfer_reversal",
         if req.bool("reverse_transfer") { json!(new_id("trr")) } else { Value::Null },
     );
+    inner.refunds.push(refund.clone());
     emit(inner, "refund.created", &refund, req);
     Ok(Reply::ok(refund))
 }

@@ -347,3 +347,71 @@ async fn a_refused_reserve_transfer_is_reversed_and_released_again_later() {
         assert!(hold.transfer_id.is_some(), "the confirmed transfer is kept on the hold");
     }
 }
+
+#[tokio::test]
+async fn a_refund_of_unknown_outcome_is_looked_up_then_made_once() {
+    for t in TestDb::all().await {
+        let apps = spawn(&t.conn).await;
+        apps.active_account("m1").await;
+        let pi = apps.checkout_and_pay("ord_1", "m1", 10_000).await;
+        let ledger = ledger_id(&apps, "m1", "ord_1").await;
+        let refund = "mutation($a: Int!, $k: String) { refundMurchase(maletId: \"m1\", orderId: \"ord_1\", amount: $a, reason: \"cancelled\", idempotencyKey: $k) { refundedAmount } }";
+        let refunds_at_stripe = |amount: i64| {
+            apps.stripe
+                .requests_to("/v1/refunds")
+                .iter()
+                .filter(|r| r.method == "POST" && r.field("amount") == Some(&amount.to_string()))
+                .count()
+        };
+
+        // 1. Stripe refunds the buyer but answers after our timeout: the API says so, the
+        // movement is UNKNOWN, and the sender finds the refund instead of sending it again.
+        apps.stripe.delay_next("/v1/refunds", std::time::Duration::from_millis(testing::STRIPE_TEST_TIMEOUT_MS + 1500));
+        let res = apps.mur.run(Some(&admin_token()), refund, json!({"a": 1000, "k": "r1"})).await;
+        assert_eq!(testing::error_code(&res).as_deref(), Some("PROVIDER_ERROR"), "{:?}: {res}", t.backend);
+        let m = movements(&apps, &ledger).await.into_iter().find(|m| m["kind"] == "REFUND").expect("movement");
+        assert_eq!(m["status"], "UNKNOWN", "{m}");
+        assert!(service_core::outgoing::make_due(&t.conn, m["id"].as_str().expect("id")).await.expect("due"));
+        apps.murchases.service.send_movements().await.expect("job");
+        let m = movements(&apps, &ledger).await.into_iter().find(|m| m["kind"] == "REFUND").expect("movement");
+        assert_eq!(m["status"], "CONFIRMED", "{m}");
+        assert_eq!(refunds_at_stripe(1000), 1, "found by lookup, not sent again");
+        // Stripe's charge.refunded records it in the ledger, once.
+        let mut cr = testing::events::charge_refunded("evt_cr_r1", &pi, 10_000, 1_000);
+        cr["data"]["object"]["id"] = apps.stripe.payment_intent(&pi).expect("pi")["latest_charge"].clone();
+        assert_eq!(apps.webhook(&apps.mur_base, &cr).await, 200);
+        // The caller retries the same request: the same refund, nothing sent twice at Stripe.
+        let res = apps.mur.run(Some(&admin_token()), refund, json!({"a": 1000, "k": "r1"})).await;
+        assert_eq!(res["data"]["refundMurchase"]["refundedAmount"], 1000, "{res}");
+        assert_eq!(
+            apps.stripe.charge(cr["data"]["object"]["id"].as_str().expect("ch")).expect("charge")["amount_refunded"],
+            1000
+        );
+
+        // 2. Stripe fails before refunding (a 500): UNKNOWN, the lookup finds nothing, and the
+        // sender makes it with the same key, once.
+        apps.stripe.fail_next("/v1/refunds", 500);
+        let res = apps.mur.run(Some(&admin_token()), refund, json!({"a": 2000, "k": "r2"})).await;
+        assert_eq!(testing::error_code(&res).as_deref(), Some("PROVIDER_ERROR"), "{res}");
+        let m = movements(&apps, &ledger)
+            .await
+            .into_iter()
+            .find(|m| m["kind"] == "REFUND" && m["amount"] == 2000)
+            .expect("movement");
+        assert_eq!(m["status"], "UNKNOWN");
+        assert!(service_core::outgoing::make_due(&t.conn, m["id"].as_str().expect("id")).await.expect("due"));
+        apps.murchases.service.send_movements().await.expect("job");
+        let m = movements(&apps, &ledger)
+            .await
+            .into_iter()
+            .find(|m| m["kind"] == "REFUND" && m["amount"] == 2000)
+            .expect("movement");
+        assert_eq!(m["status"], "CONFIRMED", "{m}");
+        let charge = cr["data"]["object"]["id"].as_str().expect("ch").to_owned();
+        assert_eq!(apps.stripe.charge(&charge).expect("charge")["amount_refunded"], 3000, "made exactly once");
+        let sent: Vec<_> =
+            apps.stripe.requests_to("/v1/refunds").into_iter().filter(|r| r.field("amount") == Some("2000")).collect();
+        assert_eq!(sent.len(), 2, "the failed attempt and the sender's");
+        assert_eq!(sent[0].idempotency_key, sent[1].idempotency_key, "with the same key");
+    }
+}

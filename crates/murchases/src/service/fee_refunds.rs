@@ -76,6 +76,7 @@ impl Murchases {
                     currency,
                     destination: entry.destination_account_id.as_deref(),
                     source_ref: Some(&entry.provider_payment_id),
+                    source_charge: None,
                     idempotency_key: Some(&key),
                 },
             )

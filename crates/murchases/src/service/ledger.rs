@@ -9,13 +9,16 @@ use domain::lifecycle::LedgerStatus;
 use domain::metadata::PaymentMetadata;
 use domain::money::Currency;
 use domain::permissions::{Actor, Permission};
+use domain::provider::OutgoingKind;
 use domain::provider::{ProviderKind, RefundRequest};
 use domain::rate::Rate;
 use domain::refund::{self, OriginalParts, RefundedParts};
 use domain::reserve::ReservePolicy;
+use entity::enums::MovementOwner;
 use entity::{commission_ledger, ledger_postings, malet_settings, payment_exceptions, refunds};
 use sea_orm::{ActiveModelTrait, ActiveValue::Set, ConnectionTrait, DatabaseTransaction, EntityTrait};
 use service_core::audit::{self, AuditEntry};
+use service_core::outgoing::{self, NewOutgoing};
 use service_core::{clock, outbox};
 
 use domain::ledger_events::{BalanceEvent, BalanceEventKind, TOPIC_BALANCE};
@@ -467,7 +470,7 @@ impl Murchases {
         }
         // Over-refunds and bad amounts are refused before anything is sent.
         refund::refund(&original_parts(&entry), entry.refunded_amount, amount).map_err(ServiceError::bad_input)?;
-        let (kind, provider, metadata) = self.provider_of(&entry)?;
+        let (kind, provider, _) = self.provider_of(&entry)?;
         // The key depends on the request, not on the ledger's state, so retrying the same request
         // (after a timeout, or after a webhook recorded part of it) never refunds twice. Callers
         // that mean two identical refunds pass distinct idempotency keys.
@@ -476,20 +479,58 @@ impl Murchases {
             Some(k) => k.to_owned(),
             None => format!("{amount}:{}", service_core::clock::short_hash(reason.trim())),
         };
-        let created = provider
+        let refund_key = format!("refund:{}:{request_key}", entry.id);
+        let currency =
+            Currency::parse(&entry.currency).map_err(|e| ServiceError::Internal(format!("stored currency: {e}")))?;
+        // The request is an outgoing movement before anything is sent (issue 12), claimed by
+        // this call: if the call's outcome is unknown (a timeout), the sender looks the refund up
+        // at the provider after its backoff, and sends it again with the same key only if the
+        // provider has none; a retry of the same request finds the same movement.
+        let movement = {
+            let txn = service_core::db::begin_write(&self.db).await?;
+            let movement = outgoing::enqueue_sent(
+                &txn,
+                NewOutgoing {
+                    owner: MovementOwner::Murchases,
+                    kind: OutgoingKind::Refund,
+                    provider: kind,
+                    malet_id: &entry.malet_id,
+                    account_id: entry.account_id.as_deref().unwrap_or_default(),
+                    ledger_id: Some(&entry.id),
+                    posting_key: &refund_key,
+                    amount,
+                    currency,
+                    destination: None,
+                    source_ref: Some(&entry.provider_payment_id),
+                    source_charge: entry.provider_charge_id.as_deref(),
+                    idempotency_key: Some(&refund_key),
+                },
+            )
+            .await?;
+            txn.commit().await?;
+            movement
+        };
+        let sent = provider
             .refund(RefundRequest {
                 payment_id: entry.provider_payment_id.clone(),
                 charge_id: entry.provider_charge_id.clone(),
                 amount,
-                currency: Currency::parse(&entry.currency)
-                    .map_err(|e| ServiceError::Internal(format!("stored currency: {e}")))?,
+                currency,
                 reverse_transfer: true,
-                metadata,
-                idempotency_key: format!("refund:{}:{request_key}", entry.id),
+                metadata: outgoing::metadata_of(&movement),
+                idempotency_key: refund_key.clone(),
             })
-            .await?;
+            .await;
+        let created = match sent {
+            Ok(created) => created,
+            Err(e) => {
+                outgoing::settle(&self.db, &movement, Err(&e)).await?;
+                return Err(e.into());
+            }
+        };
         // The buyer has the money back: from here on the refund is recorded whatever else fails.
         let txn = service_core::db::begin_write(&self.db).await?;
+        outgoing::settle(&*txn, &movement, Ok(&created.refund_id)).await?;
         let current = repo::ledger::for_update(&txn, repo::ledger::by_id_select(&entry.id))
             .await?
             .ok_or_else(|| ServiceError::NotFound("ledger entry".into()))?;

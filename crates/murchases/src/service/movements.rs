@@ -80,6 +80,7 @@ impl Murchases {
                 currency,
                 destination: entry.destination_account_id.as_deref(),
                 source_ref: Some(&entry.provider_payment_id),
+                source_charge: None,
                 idempotency_key: None,
             },
         )
@@ -289,6 +290,11 @@ impl OnFailed for ReverseOnFailure {
         movement: &entity::outgoing_movements::Model,
         reason: &str,
     ) -> Result<(), String> {
+        if movement.kind == entity::enums::OutgoingKind::Refund {
+            // A refused refund wrote no posting: nothing to reverse (the API told its caller).
+            tracing::warn!(movement = %movement.id, reason, "refund refused by the provider");
+            return Ok(());
+        }
         if movement.kind == entity::enums::OutgoingKind::FeeRefund {
             // The clawback stands; the fee refund it owes is kept FAILED for finance.
             return self.0.fee_refund_outcome(txn, movement, Err(reason)).await.map_err(|e| e.to_string());

@@ -128,6 +128,7 @@ impl Payments {
                     currency: Currency::parse(&hold.currency).map_err(ServiceError::bad_input)?,
                     destination: Some(destination),
                     source_ref: None,
+                    source_charge: None,
                     idempotency_key: Some(&key),
                 },
             )

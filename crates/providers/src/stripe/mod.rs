@@ -301,6 +301,31 @@ impl StripeConnect {
         }
     }
 
+    /// Every refund of a payment: `GET /v1/refunds?payment_intent=…` (all pages).
+    async fn list_refunds(&self, payment_id: &str) -> Result<Vec<ListedObject>, ProviderError> {
+        #[derive(Serialize)]
+        struct RefundsQuery<'a> {
+            payment_intent: &'a str,
+            limit: u32,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            starting_after: Option<String>,
+        }
+        let mut objects: Vec<ListedObject> = Vec::new();
+        let mut starting_after = None;
+        loop {
+            let query = RefundsQuery { payment_intent: payment_id, limit: 100, starting_after };
+            let body = self.send_raw(RequestBuilder::new(StripeMethod::Get, "/refunds").query(&query), None).await?;
+            let page: ListPage = serde_json::from_slice(&body)
+                .map_err(|e| ProviderError::Ambiguous(format!("unreadable Stripe refunds: {e}")))?;
+            let more = page.has_more;
+            objects.extend(page.data);
+            match (more, objects.last()) {
+                (true, Some(last)) => starting_after = Some(last.id.clone()),
+                _ => return Ok(objects),
+            }
+        }
+    }
+
     /// The transfer a destination charge made to the seller: `GET /v1/payment_intents/{id}`
     /// expanded to its charge, whose `transfer` it is.
     async fn transfer_of_payment(&self, payment_id: &str) -> Result<String, ProviderError> {
@@ -613,7 +638,10 @@ impl PayoutProvider for StripeConnect {
     }
 
     fn moves(&self, kind: OutgoingKind) -> bool {
-        matches!(kind, OutgoingKind::Transfer | OutgoingKind::TransferReversal | OutgoingKind::FeeRefund)
+        matches!(
+            kind,
+            OutgoingKind::Transfer | OutgoingKind::TransferReversal | OutgoingKind::FeeRefund | OutgoingKind::Refund
+        )
     }
 
     /// `POST /v1/accounts`: `type=express`, `capabilities[card_payments|transfers][requested]=true`,
@@ -764,6 +792,13 @@ impl PayoutProvider for StripeConnect {
                     })?;
                     let fee = self.application_fee_of(&payment).await?;
                     self.list_all(&format!("/application_fees/{}/refunds", fee.as_str()), None, 0, now, None).await?
+                }
+                OutgoingKind::Refund => {
+                    let payment = lookup
+                        .payment_id
+                        .clone()
+                        .ok_or_else(|| ProviderError::NotSupported("looking a refund up without its payment".into()))?;
+                    self.list_refunds(&payment).await?
                 }
                 other => return Err(ProviderError::NotSupported(format!("looking up a {other:?}"))),
             };
