@@ -232,6 +232,8 @@ pub struct ProviderRecord {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum ReconObjectKind {
     Charge,
+    /// A refund to a buyer (Stripe: a `refund` balance transaction).
+    Refund,
     ApplicationFee,
     FeeRefund,
     Transfer,

@@ -301,6 +301,7 @@ mirrored! {
     /// `reconciliation_mismatches.object_kind`: what was compared.
     ReconObject = domain::provider::ReconObjectKind {
         Charge => "CHARGE",
+        Refund => "REFUND",
         ApplicationFee => "APPLICATION_FEE",
         FeeRefund => "FEE_REFUND",
         Transfer => "TRANSFER",

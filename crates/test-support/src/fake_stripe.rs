@@ -150,6 +150,8 @@ struct Inner {
     transfers: HashMap<String, Value>,
     /// Refunds, in the order they were made.
     refunds: Vec<Value>,
+    /// The platform's balance transactions (of charges and refunds).
+    balance_transactions: Vec<Value>,
     /// Payouts by id, with the connected account they are of (`""`: the platform).
     payouts: HashMap<String, (String, Value)>,
     refunded: HashMap<String, i64>,
@@ -179,6 +181,7 @@ const SERVED_RESOURCES: &[&str] = &[
     "payout",
     "refund",
     "balance",
+    "balance_transaction",
     "event",
 ];
 
@@ -348,6 +351,21 @@ impl FakeStripe {
     /// The transfer with this id, with its `amount_reversed` and `reversals`.
     pub fn transfer(&self, id: &str) -> Option<Value> {
         lock(&self.shared).transfers.get(id).cloned()
+    }
+
+    /// The platform's balance transactions (of charges and refunds), oldest first.
+    pub fn balance_transactions(&self) -> Vec<Value> {
+        lock(&self.shared).balance_transactions.clone()
+    }
+
+    /// Changes what Stripe's balance transaction of `source` says was moved (reconciliation
+    /// tests).
+    pub fn set_balance_transaction_amount(&self, source: &str, amount: i64) {
+        for txn in lock(&self.shared).balance_transactions.iter_mut() {
+            if txn.get("source").and_then(Value::as_str) == Some(source) {
+                set(txn, "amount", json!(amount));
+            }
+        }
     }
 
     /// Forgets a transfer, as if Stripe had no record of it (reconciliation tests).
@@ -693,6 +711,10 @@ fn route(inner: &mut Inner, req: &Req) -> Result<Reply, Reply> {
             paged_list(req, "/v1/refunds", refunds)
         }
         (&Method::GET, ["v1", "balance"]) => Ok(Reply::ok(balance(inner, req))),
+        (&Method::GET, ["v1", "balance_transactions"]) => {
+            let txns = if req.stripe_account.is_none() { inner.balance_transactions.clone() } else { Vec::new() };
+            paged_list(req, "/v1/balance_transactions", txns)
+        }
         (&Method::GET, ["v1", "events"]) => list_events(inner, req),
         (&Method::GET, ["v1", "events", id]) => {
             let event = inner
@@ -1002,7 +1024,7 @@ fn create_charge(inner: &mut Inner, intent: &Value, req: &Req) -> String {
         set(&mut fee, "amount_refunded", json!(0));
         set(&mut fee, "balance_transaction", json!(new_id("txn")));
         set(&mut fee, "charge", json!(charge_id));
-        set(&mut fee, "created", created);
+        set(&mut fee, "created", created.clone());
         set(&mut fee, "currency", field("currency"));
         set(&mut fee, "fee_source", json!({"charge": charge_id, "type": "charge"}));
         set(&mut fee, "originating_transaction", Value::Null);
@@ -1010,8 +1032,37 @@ fn create_charge(inner: &mut Inner, intent: &Value, req: &Req) -> String {
         set(&mut fee, "refunds", list(&format!("/v1/application_fees/{fee_id}/refunds")));
         inner.application_fees.insert(fee_id, fee);
     }
+    let txn_id = charge.get("balance_transaction").cloned().unwrap_or(Value::Null);
+    let gross = amount.as_i64().unwrap_or(0);
+    record_balance_transaction(inner, txn_id, "charge", gross, &field("currency"), &created, &charge_id);
     inner.charges.insert(charge_id.clone(), charge);
     charge_id
+}
+
+/// A balance transaction of the platform for `source` (a charge, or a refund with a negative
+/// amount), from the example object.
+fn record_balance_transaction(
+    inner: &mut Inner,
+    id: Value,
+    category: &str,
+    amount: i64,
+    currency: &Value,
+    created: &Value,
+    source: &str,
+) {
+    let mut txn = template(inner, "balance_transaction");
+    set(&mut txn, "id", id);
+    set(&mut txn, "amount", json!(amount));
+    set(&mut txn, "net", json!(amount));
+    set(&mut txn, "fee", json!(0));
+    set(&mut txn, "currency", currency.clone());
+    set(&mut txn, "created", created.clone());
+    set(&mut txn, "available_on", created.clone());
+    set(&mut txn, "reporting_category", json!(category));
+    set(&mut txn, "type", json!(category));
+    set(&mut txn, "source", json!(source));
+    set(&mut txn, "status", json!("pending"));
+    inner.balance_transactions.push(txn);
 }
 
 /// An empty Stripe list object.
@@ -1339,6 +1390,11 @@ fn create_refund(inner: &mut Inner, req: &Req) -> Result<Reply, Reply> {
         "transfer_reversal",
         if req.bool("reverse_transfer") { json!(new_id("trr")) } else { Value::Null },
     );
+    let refund_id = refund.get("id").and_then(Value::as_str).unwrap_or_default().to_owned();
+    let txn_id = refund.get("balance_transaction").cloned().unwrap_or(Value::Null);
+    let currency = refund.get("currency").cloned().unwrap_or(Value::Null);
+    let created = refund.get("created").cloned().unwrap_or(Value::Null);
+    record_balance_transaction(inner, txn_id, "refund", -amount, &currency, &created, &refund_id);
     inner.refunds.push(refund.clone());
     emit(inner, "refund.created", &refund, req);
     Ok(Reply::ok(refund))

@@ -50,6 +50,11 @@ async fn a_seeded_day_reports_exactly_its_three_mismatches_and_a_rerun_changes_n
         let fee = apps.stripe.charge(&charge).expect("charge")["application_fee"].as_str().expect("fee").to_owned();
         apps.stripe.set_application_fee_amount(&fee, 2007);
 
+        // A refund through our API: counted by its id, the same at Stripe (no mismatch).
+        let refund = "mutation { refundMurchase(maletId: \"m1\", orderId: \"ord_2\", amount: 1000, reason: \"damaged\") { refundedAmount } }";
+        let res = apps.mur.run(Some(&admin_token()), refund, json!({})).await;
+        assert_eq!(res["data"]["refundMurchase"]["refundedAmount"], 1000, "{res}");
+
         // A payout Stripe reports in EUR that our books hold in USD.
         let paid = events::payout("evt_po_1", &acct, 900, true);
         assert_eq!(apps.webhook(&apps.pay_base, &paid).await, 200);
@@ -141,5 +146,66 @@ async fn a_seeded_day_reports_exactly_its_three_mismatches_and_a_rerun_changes_n
             .await
             .expect("audit");
         assert_eq!(audited.len(), 1);
+    }
+}
+
+#[tokio::test]
+async fn charges_and_refunds_are_reconciled_from_stripe_balance_transactions() {
+    for t in TestDb::all().await {
+        let apps = spawn(&t.conn).await;
+        apps.active_account("m1").await;
+        let pi1 = apps.checkout_and_pay("ord_1", "m1", 10_000).await;
+        apps.checkout_and_pay("ord_2", "m1", 5_000).await;
+        let charge1 = apps.stripe.payment_intent(&pi1).expect("pi")["latest_charge"].as_str().expect("ch").to_owned();
+        // Stripe's balance says the first charge brought in a cent more than the sale.
+        apps.stripe.set_balance_transaction_amount(&charge1, 10_001);
+        // A refund made at Stripe whose webhook never reached us.
+        let outside = apps
+            .http
+            .post(format!("{}/v1/refunds", apps.stripe.base_url()))
+            .bearer_auth("sk_test_fake")
+            .form(&[("payment_intent", pi1.as_str()), ("amount", "700")])
+            .send()
+            .await
+            .expect("refund at Stripe");
+        assert!(outside.status().is_success());
+        let refund_id = outside.json::<Value>().await.expect("refund")["id"].as_str().expect("id").to_owned();
+
+        let now = chrono::Utc::now();
+        let (from, to) = (now - chrono::Duration::hours(12), now + chrono::Duration::hours(12));
+        let report = apps.murchases.service.reconcile(from, to).await.expect("run");
+        assert_eq!(report.found, 2, "{:?}: {report:?}", t.backend);
+        let window = json!({"f": from.to_rfc3339(), "t": to.to_rfc3339()});
+        let res = apps.mur.run(Some(&admin_token()), REPORT, window).await;
+        let mut seen: Vec<(String, String, Value, Value)> = res["data"]["reconciliationReport"]
+            .as_array()
+            .expect("rows")
+            .iter()
+            .map(|r| {
+                (
+                    r["class"].as_str().unwrap_or_default().to_owned(),
+                    r["objectKind"].as_str().unwrap_or_default().to_owned(),
+                    r["providerRef"].clone(),
+                    r["providerAmount"].clone(),
+                )
+            })
+            .collect();
+        seen.sort_by(|a, b| a.0.cmp(&b.0));
+        assert_eq!(
+            seen,
+            [
+                ("MISSING_IN_LEDGER".to_owned(), "REFUND".to_owned(), json!(refund_id), json!(700)),
+                ("OVER".to_owned(), "CHARGE".to_owned(), json!(charge1), json!(10_001)),
+            ],
+            "{res}"
+        );
+
+        // Once the refund's webhook arrives and is counted by its id, a run clears it (FIXED).
+        let mut cr = events::charge_refunded("evt_cr_late", &pi1, 10_000, 700);
+        cr["data"]["object"]["id"] = json!(charge1);
+        cr["data"]["object"]["refunds"] = json!({"object": "list", "data": [{"id": refund_id, "amount": 700, "status": "succeeded"}], "has_more": false});
+        assert_eq!(apps.webhook(&apps.mur_base, &cr).await, 200);
+        let report = apps.murchases.service.reconcile(from, to).await.expect("run");
+        assert_eq!((report.found, report.cleared), (1, 1), "{report:?}");
     }
 }

@@ -6,6 +6,8 @@
 //!
 //! | provider object | our side | matched by |
 //! |---|---|---|
+//! | a `charge` balance transaction | the entry's gross | charge |
+//! | a `refund` balance transaction | the refund counted by its id (`provider_refunds`) | refund id |
 //! | application fee | the entry's `provider_fee_amount` | charge |
 //! | its refunded amount | the entry's SENT `fee_refunds` | charge |
 //! | a destination charge's transfer | the entry's gross − fee, to its destination | charge |
@@ -26,7 +28,9 @@ use domain::permissions::{Actor, Permission};
 use domain::provider::{ProviderRecord, ReconObjectKind};
 use entity::enums::{MismatchClass, MismatchState, OutgoingStatus, Provider};
 use entity::reconciliation_mismatches::{self, Column};
-use entity::{commission_ledger, connected_accounts, fee_refunds, outgoing_movements, payouts, reserve_holds};
+use entity::{
+    commission_ledger, connected_accounts, fee_refunds, outgoing_movements, payouts, provider_refunds, reserve_holds,
+};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use service_core::audit::{self, AuditEntry};
@@ -268,6 +272,73 @@ impl Murchases {
             }
         }
 
+        // Charges and refunds, from the provider's balance transactions: every charge is a sale
+        // in our books (its gross), every refund one we counted (its amount).
+        let their_charges: std::collections::HashSet<&str> =
+            records.iter().filter(|r| r.object == ReconObjectKind::Charge).map(|r| r.id.as_str()).collect();
+        for r in records.iter().filter(|r| r.object == ReconObjectKind::Charge) {
+            let ours = by_charge.get(&r.id).map(|e| charge_side(e));
+            if ours.is_some() || in_window(r) {
+                pairs.push((ours, Some(r)));
+            }
+        }
+        for e in entries.iter().filter(|e| e.created_at >= from && e.created_at < to) {
+            if let Some(charge) = &e.provider_charge_id
+                && !their_charges.contains(charge.as_str())
+            {
+                pairs.push((Some(charge_side(e)), None));
+            }
+        }
+        let refunds = provider_refunds::Entity::find()
+            .filter(provider_refunds::Column::Provider.eq(provider))
+            .filter(provider_refunds::Column::CreatedAt.gte(from - margin))
+            .filter(provider_refunds::Column::CreatedAt.lt(to + margin))
+            .all(&self.db)
+            .await?;
+        let currency_of: HashMap<&str, &str> = entries.iter().map(|e| (e.id.as_str(), e.currency.as_str())).collect();
+        let their_refunds: HashMap<&str, &ProviderRecord> =
+            records.iter().filter(|r| r.object == ReconObjectKind::Refund).map(|r| (r.id.as_str(), r)).collect();
+        let mut our_refund_ids = std::collections::HashSet::new();
+        for f in &refunds {
+            our_refund_ids.insert(f.provider_refund_id.as_str());
+            let theirs = their_refunds.get(f.provider_refund_id.as_str()).copied();
+            if theirs.is_none() && !(f.created_at >= from && f.created_at < to) {
+                continue;
+            }
+            let currency = match currency_of.get(f.ledger_id.as_str()) {
+                Some(c) => (*c).to_owned(),
+                None => commission_ledger::Entity::find_by_id(f.ledger_id.clone())
+                    .one(&self.db)
+                    .await?
+                    .map(|e| e.currency)
+                    .unwrap_or_default(),
+            };
+            let ours = Ours {
+                object: ReconObjectKind::Refund,
+                reference: f.provider_refund_id.clone(),
+                amount: f.amount,
+                currency: currency.to_uppercase(),
+                account: None,
+                status: None,
+                at: f.created_at,
+                json: serde_json::json!({"ledger": f.ledger_id, "refund": f.provider_refund_id, "amount": f.amount, "source": f.source}),
+            };
+            pairs.push((Some(ours), theirs));
+        }
+        for (id, r) in &their_refunds {
+            if !our_refund_ids.contains(id) && in_window(r) {
+                // Not counted by id: known to us if a later lookup finds it (a refund recorded
+                // only by its charge's cumulative total has no id of its own in our books).
+                let known = provider_refunds::Entity::find()
+                    .filter(provider_refunds::Column::ProviderRefundId.eq((*id).to_owned()))
+                    .one(&self.db)
+                    .await?;
+                if known.is_none() {
+                    pairs.push((None, Some(*r)));
+                }
+            }
+        }
+
         // Transfers and reversals we made: outgoing movements and reserve releases.
         let movements = outgoing_movements::Entity::find()
             .filter(outgoing_movements::Column::Provider.eq(provider))
@@ -280,13 +351,19 @@ impl Murchases {
             .iter()
             .filter_map(|r| r.metadata.get(domain::provider::MOVEMENT_ID_KEY).map(|m| (m.as_str(), r)))
             .collect();
-        for m in &movements {
+        // Refunds and fee refunds are compared above (by refund id, and by the fee's refunded
+        // amount); transfers and reversals by our id of them.
+        let compared = |m: &&outgoing_movements::Model| {
+            matches!(m.kind, entity::enums::OutgoingKind::Transfer | entity::enums::OutgoingKind::TransferReversal)
+        };
+        for m in movements.iter().filter(compared) {
             let theirs = by_movement.get(m.id.as_str()).copied();
             if theirs.is_some() || (m.created_at >= from && m.created_at < to) {
                 pairs.push((Some(movement_side(m)), theirs));
             }
         }
         let ours_ids: std::collections::HashSet<&str> = movements.iter().map(|m| m.id.as_str()).collect();
+        // (A provider object carrying a movement id of a refund or fee refund is compared above.)
         for (id, r) in &by_movement {
             if !ours_ids.contains(id) && in_window(r) {
                 // Ours by its key, but not a confirmed movement of ours in the window.
@@ -569,6 +646,20 @@ fn check_window(from: DateTime<Utc>, to: DateTime<Utc>) -> ServiceResult<()> {
     Ok(())
 }
 
+/// Our side of a charge: the sale's gross.
+fn charge_side(e: &commission_ledger::Model) -> Ours {
+    Ours {
+        object: ReconObjectKind::Charge,
+        reference: format!("ledger:{}", e.id),
+        amount: e.gross_amount,
+        currency: e.currency.to_uppercase(),
+        account: None,
+        status: None,
+        at: e.created_at,
+        json: serde_json::json!({"ledger": e.id, "order": e.order_id, "charge": e.provider_charge_id, "gross": e.gross_amount}),
+    }
+}
+
 /// Our side of a destination charge's transfer: the gross less the fee the provider charged,
 /// to the entry's destination.
 fn destination_transfer(e: &commission_ledger::Model) -> Ours {
@@ -591,7 +682,7 @@ fn movement_side(m: &outgoing_movements::Model) -> Ours {
         entity::enums::OutgoingKind::TransferReversal => ReconObjectKind::TransferReversal,
         entity::enums::OutgoingKind::Payout => ReconObjectKind::Payout,
         entity::enums::OutgoingKind::FeeRefund => ReconObjectKind::FeeRefund,
-        entity::enums::OutgoingKind::Refund => ReconObjectKind::Charge,
+        entity::enums::OutgoingKind::Refund => ReconObjectKind::Refund,
         entity::enums::OutgoingKind::Transfer => ReconObjectKind::Transfer,
     };
     Ours {

@@ -411,6 +411,11 @@ struct ListedObject {
     source_transaction: Option<String>,
     #[serde(default)]
     transfer: Option<String>,
+    /// A balance transaction's source object and category.
+    #[serde(default)]
+    source: Option<String>,
+    #[serde(default)]
+    reporting_category: Option<String>,
     #[serde(default)]
     metadata: BTreeMap<String, String>,
 }
@@ -805,7 +810,9 @@ impl PayoutProvider for StripeConnect {
         Ok(found.into_iter().find(|o| o.metadata.get(MOVEMENT_ID_KEY) == Some(&lookup.movement_id)).map(|o| o.id))
     }
 
-    /// Application fees (`GET /v1/application_fees`, with `amount_refunded`), transfers
+    /// The platform's balance transactions (`GET /v1/balance_transactions`) of the
+    /// `charge` and `refund` reporting categories, as charges and refunds (by their source, the
+    /// amount unsigned); application fees (`GET /v1/application_fees`, with `amount_refunded`), transfers
     /// (`GET /v1/transfers`) and their reversals, and each account's payouts
     /// (`GET /v1/payouts` with `Stripe-Account`), created in `[from, to)`.
     async fn money_records(
@@ -815,6 +822,26 @@ impl PayoutProvider for StripeConnect {
         accounts: &[String],
     ) -> Result<Vec<ProviderRecord>, ProviderError> {
         let mut records = Vec::new();
+        for txn in self.list_all("/balance_transactions", None, from, to, None).await? {
+            let object = match txn.reporting_category.as_deref() {
+                Some("charge") => ReconObjectKind::Charge,
+                Some("refund") => ReconObjectKind::Refund,
+                _ => continue,
+            };
+            let Some(source) = txn.source.clone() else { continue };
+            let category = txn.reporting_category.clone();
+            records.push(ProviderRecord {
+                object,
+                id: source,
+                parent: Some(txn.id.clone()),
+                account: None,
+                amount: txn.amount.checked_abs().unwrap_or(i64::MAX),
+                currency: Currency::parse(&txn.currency).ok(),
+                status: category,
+                created: txn.created,
+                metadata: BTreeMap::new(),
+            });
+        }
         for fee in self.list_all("/application_fees", None, from, to, None).await? {
             let refunded = fee.amount_refunded.unwrap_or(0);
             let (charge, account) = (fee.charge.clone(), fee.account.clone());
