@@ -31,6 +31,7 @@ const UP: &[&str] = &[
     destination      TEXT,
     source_ref       TEXT,
     source_charge    TEXT,
+    metadata         TEXT,
     provider_ref     TEXT,
     attempts         BIGINT NOT NULL DEFAULT 0,
     last_error       TEXT,
@@ -43,16 +44,19 @@ const UP: &[&str] = &[
      WHERE status IN ('PENDING', 'SENT', 'UNKNOWN')",
     "CREATE INDEX outgoing_movements_ledger ON outgoing_movements (ledger_id)",
     "CREATE INDEX outgoing_movements_created ON outgoing_movements (provider, created_at)",
-    // Fee refunds still to send become outgoing movements with the key they were (or may have
-    // been) sent with; one already tried is of unknown outcome and is looked up first.
+    // Fee refunds still to send become outgoing movements with the key and the metadata they were
+    // (or may have been) sent with, so a resend is the same request; one already tried is of
+    // unknown outcome and is looked up first (by that metadata).
     r#"INSERT INTO outgoing_movements (id, owner, kind, status, provider, malet_id, account_id, ledger_id,
         posting_key, idempotency_key, amount, currency, destination, source_ref, provider_ref, attempts,
-        last_error, next_attempt_at, created_at, updated_at)
+        last_error, next_attempt_at, created_at, updated_at, metadata)
      SELECT 'fee-refund-' || f.id, 'murchases', 'FEE_REFUND',
         CASE WHEN f.attempts > 0 THEN 'UNKNOWN' ELSE 'PENDING' END,
         l.provider, l.malet_id, COALESCE(l.account_id, ''), l.id, f.idempotency_key, f.idempotency_key,
         f.amount, l.currency, l.destination_account_id, l.provider_payment_id, NULL, f.attempts,
-        f.last_error, f.updated_at, f.created_at, f.updated_at
+        f.last_error, f.updated_at, f.created_at, f.updated_at,
+        '{"feeRefundId":"' || f.id || '","ledgerId":"' || l.id || '","orderId":"' ||
+            REPLACE(REPLACE(l.order_id, '\', '\\'), '"', '\"') || '"}'
      FROM fee_refunds f JOIN commission_ledger l ON l.id = f.ledger_id
      WHERE f.status = 'PENDING'"#,
     // What a lost dispute took from the seller (disputed amount plus the fee the seller bears),

@@ -199,6 +199,8 @@ pub const MOVEMENT_ID_KEY: &str = "movementId";
 pub struct MovementLookup {
     pub kind: OutgoingKind,
     pub movement_id: String,
+    /// The metadata every call of the movement carried: the object matched carries all of it.
+    pub metadata: BTreeMap<String, String>,
     /// The provider's id of the seller's account (a transfer's destination).
     pub destination: Option<String>,
     /// The payment (or charge) a reversal or fee refund is taken from.

@@ -28,6 +28,9 @@ pub struct Model {
     /// The provider's id of the captured money, where it differs from the payment (PayPal's
     /// capture): what a refund is made against.
     pub source_charge: Option<String>,
+    /// The metadata every call of this movement carries (JSON object of strings): the same on
+    /// every attempt, and what the lookup matches.
+    pub metadata: Option<String>,
     /// The provider's id of what it made.
     pub provider_ref: Option<String>,
     pub attempts: i64,

@@ -63,6 +63,9 @@ pub struct NewOutgoing<'a> {
     pub source_ref: Option<&'a str>,
     /// The captured money of that payment, where the provider names it apart (PayPal).
     pub source_charge: Option<&'a str>,
+    /// The metadata every call carries, when it must stay what an earlier version of the flow
+    /// sent (with the key below); else our id of the movement, its posting, Malet and entry.
+    pub metadata: Option<BTreeMap<String, String>>,
     /// The provider idempotency key, when it must stay what an earlier version of the flow sent
     /// (fee refunds `fee-refund:…`, reserve releases `reserve-release:…`, so a call made before
     /// an upgrade is never repeated under another key); else [`key_of`] the posting.
@@ -77,13 +80,25 @@ pub fn key_of(posting_key: &str) -> String {
 /// Writes a movement in `txn` (the posting's transaction); a second call for the same posting
 /// writes nothing. Returns the movement.
 pub async fn enqueue(txn: &DatabaseTransaction, new: NewOutgoing<'_>) -> Result<Model, DbErr> {
+    Ok(enqueue_flagged(txn, new).await?.0)
+}
+
+/// [`enqueue`], and whether this call wrote the movement (else one with its key existed).
+async fn enqueue_flagged(txn: &DatabaseTransaction, new: NewOutgoing<'_>) -> Result<(Model, bool), DbErr> {
     if new.amount <= 0 {
         return Err(DbErr::Custom(format!("an outgoing movement must be positive, got {}", new.amount)));
     }
     let key = new.idempotency_key.map_or_else(|| key_of(new.posting_key), str::to_owned);
     let now = clock::now();
-    outgoing_movements::Entity::insert(outgoing_movements::ActiveModel {
-        id: Set(uuid::Uuid::now_v7().to_string()),
+    let id = uuid::Uuid::now_v7().to_string();
+    let metadata = match &new.metadata {
+        Some(m) => m.clone(),
+        None => default_metadata(&id, new.posting_key, new.malet_id, new.ledger_id),
+    };
+    let metadata = serde_json::to_string(&metadata).map_err(|e| DbErr::Custom(e.to_string()))?;
+    let inserted_rows = outgoing_movements::Entity::insert(outgoing_movements::ActiveModel {
+        id: Set(id),
+        metadata: Set(Some(metadata)),
         owner: Set(new.owner),
         kind: Set(new.kind.into()),
         status: Set(OutgoingStatus::Pending),
@@ -108,20 +123,23 @@ pub async fn enqueue(txn: &DatabaseTransaction, new: NewOutgoing<'_>) -> Result<
     .on_conflict_do_nothing_on([Column::IdempotencyKey])
     .exec_without_returning(txn)
     .await?;
-    outgoing_movements::Entity::find()
+    let row = outgoing_movements::Entity::find()
         .filter(Column::IdempotencyKey.eq(key))
         .one(txn)
         .await?
-        .ok_or_else(|| DbErr::RecordNotFound("outgoing movement just written".into()))
+        .ok_or_else(|| DbErr::RecordNotFound("outgoing movement just written".into()))?;
+    let inserted = matches!(inserted_rows, sea_orm::TryInsertResult::Inserted(1));
+    Ok((row, inserted))
 }
 
 /// [`enqueue`] for a call the caller makes itself right away (a refund the API answers with):
 /// the movement is written already claimed (SENT, with the lease), so the sender leaves it alone
-/// unless the caller dies. Returns the movement (an earlier one with the same key, as it is).
-pub async fn enqueue_sent(txn: &DatabaseTransaction, new: NewOutgoing<'_>) -> Result<Model, DbErr> {
-    let row = enqueue(txn, new).await?;
-    if row.status != OutgoingStatus::Pending || row.attempts > 0 {
-        return Ok(row);
+/// unless the caller dies. Returns the movement and whether this call wrote (and so claimed)
+/// it; an earlier one with the same key is returned as it is.
+pub async fn enqueue_sent(txn: &DatabaseTransaction, new: NewOutgoing<'_>) -> Result<(Model, bool), DbErr> {
+    let (row, inserted) = enqueue_flagged(txn, new).await?;
+    if !inserted {
+        return Ok((row, false));
     }
     let now = clock::now();
     outgoing_movements::Entity::update_many()
@@ -132,13 +150,16 @@ pub async fn enqueue_sent(txn: &DatabaseTransaction, new: NewOutgoing<'_>) -> Re
         .filter(Column::Id.eq(row.id.clone()))
         .exec(txn)
         .await?;
-    by_id(txn, &row.id).await?.ok_or_else(|| DbErr::RecordNotFound("outgoing movement just written".into()))
+    let row =
+        by_id(txn, &row.id).await?.ok_or_else(|| DbErr::RecordNotFound("outgoing movement just written".into()))?;
+    Ok((row, true))
 }
 
 /// Records the outcome of a call the caller made itself ([`enqueue_sent`]), in `conn` (the
 /// transaction that records its effect, for a CONFIRMED one): the provider's id on success,
-/// FAILED with the reason when refused or not sent, UNKNOWN (looked up by the sender after its
-/// backoff) when the outcome is unknown.
+/// FAILED with the reason when refused, PENDING (sent by the sender after its backoff) when it
+/// was not sent, UNKNOWN (looked up by the sender after its backoff) when the outcome is unknown.
+/// Only the claim the caller holds is settled (status SENT with its attempt).
 pub async fn settle<C: ConnectionTrait>(
     conn: &C,
     movement: &Model,
@@ -153,6 +174,12 @@ pub async fn settle<C: ConnectionTrait>(
             Some(e.to_string()),
             now + Duration::seconds(backoff_secs(movement.attempts)),
         ),
+        Err(e @ ProviderError::Unavailable(_)) => (
+            OutgoingStatus::Pending,
+            None,
+            Some(e.to_string()),
+            now + Duration::seconds(backoff_secs(movement.attempts)),
+        ),
         Err(e) => (OutgoingStatus::Failed, None, Some(e.to_string()), now),
     };
     outgoing_movements::Entity::update_many()
@@ -162,7 +189,8 @@ pub async fn settle<C: ConnectionTrait>(
         .col_expr(Column::NextAttemptAt, Expr::value(next))
         .col_expr(Column::UpdatedAt, Expr::value(now))
         .filter(Column::Id.eq(movement.id.clone()))
-        .filter(Column::Status.ne(OutgoingStatus::Confirmed.as_str()))
+        .filter(Column::Status.eq(OutgoingStatus::Sent.as_str()))
+        .filter(Column::Attempts.eq(movement.attempts))
         .exec(conn)
         .await?;
     Ok(status)
@@ -239,7 +267,16 @@ impl Sender {
         }
         let mut report = SendReport::default();
         for row in query.all(&self.db).await? {
-            match self.send_one(&row).await? {
+            // One movement that cannot be recorded never holds up the others.
+            let sent = match self.send_one(&row).await {
+                Ok(sent) => sent,
+                Err(e) => {
+                    tracing::error!(movement = %row.id, error = %e, "outgoing movement not recorded; retried after its lease");
+                    report.retrying += 1;
+                    continue;
+                }
+            };
+            match sent {
                 Some(OutgoingStatus::Confirmed) => report.confirmed += 1,
                 Some(OutgoingStatus::Failed) => report.failed += 1,
                 Some(OutgoingStatus::Unknown) => report.unknown += 1,
@@ -248,6 +285,15 @@ impl Sender {
             }
         }
         Ok(report)
+    }
+
+    /// Makes (or finds) one movement now, whatever its backoff: a caller retrying the operation
+    /// that caused it. `None` when another sender claimed it first.
+    pub async fn resolve(&self, row: &Model) -> Result<Option<OutgoingStatus>, DbErr> {
+        if !OutgoingStatus::OPEN.contains(&row.status) {
+            return Ok(Some(row.status));
+        }
+        self.send_one(row).await
     }
 
     /// Claims one movement and makes (or finds) it; `None` when another sender has it.
@@ -269,7 +315,7 @@ impl Sender {
         let attempts = row.attempts + 1;
         // Sent before with no known outcome (UNKNOWN, or a sender that died while SENT): find it
         // before anything is sent again.
-        let outcome = if row.status != OutgoingStatus::Pending {
+        let outcome = if row.status != OutgoingStatus::Pending || row.attempts > 0 {
             match self.look_up(row).await {
                 Ok(Some(found)) => Outcome::Made(found),
                 Ok(None) => self.call(row).await,
@@ -286,16 +332,7 @@ impl Sender {
 
     async fn look_up(&self, row: &Model) -> Result<Option<String>, ProviderError> {
         let provider = self.providers.get(row.provider.into())?;
-        provider
-            .find_movement(MovementLookup {
-                kind: row.kind.into(),
-                movement_id: row.id.clone(),
-                destination: row.destination.clone(),
-                payment_id: row.source_ref.clone(),
-                charge_id: row.source_charge.clone(),
-                created_after: row.created_at.timestamp() - 60,
-            })
-            .await
+        provider.find_movement(lookup_of(row)).await
     }
 
     /// The metadata every call of `row` carries ([`metadata_of`]).
@@ -304,18 +341,39 @@ impl Sender {
     }
 }
 
-/// The metadata a movement's call carries: our id of it (what the lookup matches), the posting
-/// key, the Malet and the ledger entry. The same for every attempt, so a retry with the same
-/// idempotency key sends the same parameters.
-pub fn metadata_of(row: &Model) -> BTreeMap<String, String> {
+/// What finds `row` at its provider.
+pub fn lookup_of(row: &Model) -> MovementLookup {
+    MovementLookup {
+        kind: row.kind.into(),
+        movement_id: row.id.clone(),
+        metadata: metadata_of(row),
+        destination: row.destination.clone(),
+        payment_id: row.source_ref.clone(),
+        charge_id: row.source_charge.clone(),
+        created_after: row.created_at.timestamp() - 60,
+    }
+}
+
+/// The metadata of a new movement: our id of it (what the lookup matches), the posting key, the
+/// Malet and the ledger entry.
+fn default_metadata(id: &str, posting_key: &str, malet_id: &str, ledger_id: Option<&str>) -> BTreeMap<String, String> {
     let mut metadata = BTreeMap::new();
-    metadata.insert(MOVEMENT_ID_KEY.to_owned(), row.id.clone());
-    metadata.insert("postingKey".to_owned(), row.posting_key.clone());
-    metadata.insert("maletId".to_owned(), row.malet_id.clone());
-    if let Some(ledger) = &row.ledger_id {
-        metadata.insert("ledgerId".to_owned(), ledger.clone());
+    metadata.insert(MOVEMENT_ID_KEY.to_owned(), id.to_owned());
+    metadata.insert("postingKey".to_owned(), posting_key.to_owned());
+    metadata.insert("maletId".to_owned(), malet_id.to_owned());
+    if let Some(ledger) = ledger_id {
+        metadata.insert("ledgerId".to_owned(), ledger.to_owned());
     }
     metadata
+}
+
+/// The metadata a movement's calls carry, as stored with it: the same on every attempt, so a
+/// retry with the same idempotency key sends the same parameters.
+pub fn metadata_of(row: &Model) -> BTreeMap<String, String> {
+    row.metadata
+        .as_deref()
+        .and_then(|m| serde_json::from_str(m).ok())
+        .unwrap_or_else(|| default_metadata(&row.id, &row.posting_key, &row.malet_id, row.ledger_id.as_deref()))
 }
 
 impl Sender {
@@ -426,8 +484,24 @@ impl Sender {
             OutgoingStatus::Failed => {
                 let reason = error.as_deref().unwrap_or("refused by the provider");
                 if let Err(e) = self.on_failed.reverse(&txn, row, reason).await {
+                    // The refusal is final whatever happens here: it is kept FAILED, and what
+                    // could not be reversed is left to finance (never sent again).
                     txn.rollback().await?;
-                    return Err(DbErr::Custom(format!("reversing the posting of movement {}: {e}", row.id)));
+                    tracing::error!(movement = %row.id, error = %e, "a refused movement's posting could not be reversed; finance must correct it");
+                    metrics::counter!("outgoing_movements_unreversed_total").increment(1);
+                    outgoing_movements::Entity::update_many()
+                        .col_expr(Column::Status, Expr::value(OutgoingStatus::Failed.as_str()))
+                        .col_expr(
+                            Column::LastError,
+                            Expr::value(Some(format!("{reason}; its posting is NOT reversed: {e}"))),
+                        )
+                        .col_expr(Column::UpdatedAt, Expr::value(now))
+                        .filter(Column::Id.eq(row.id.clone()))
+                        .filter(Column::Status.eq(OutgoingStatus::Sent.as_str()))
+                        .filter(Column::Attempts.eq(attempts))
+                        .exec(&self.db)
+                        .await?;
+                    return Ok(OutgoingStatus::Failed);
                 }
                 tracing::warn!(movement = %row.id, kind = %row.kind, amount = row.amount, reason, "outgoing movement failed; its posting is reversed");
                 metrics::counter!("outgoing_movements_failed_total").increment(1);
@@ -477,6 +551,21 @@ pub async fn of_ledger<C: ConnectionTrait>(conn: &C, ledger_id: &str) -> Result<
         .order_by_asc(Column::Id)
         .all(conn)
         .await
+}
+
+/// Cancels a movement nobody has sent yet (PENDING, never attempted): FAILED with `reason`, in
+/// the caller's transaction. False when a sender claimed it first.
+pub async fn cancel_unsent<C: ConnectionTrait>(conn: &C, movement: &Model, reason: &str) -> Result<bool, DbErr> {
+    let res = outgoing_movements::Entity::update_many()
+        .col_expr(Column::Status, Expr::value(OutgoingStatus::Failed.as_str()))
+        .col_expr(Column::LastError, Expr::value(Some(format!("cancelled: {reason}"))))
+        .col_expr(Column::UpdatedAt, Expr::value(clock::now()))
+        .filter(Column::Id.eq(movement.id.clone()))
+        .filter(Column::Status.eq(OutgoingStatus::Pending.as_str()))
+        .filter(Column::Attempts.eq(0))
+        .exec(conn)
+        .await?;
+    Ok(res.rows_affected == 1)
 }
 
 /// Movements newest first, optionally of one ledger entry and one status.

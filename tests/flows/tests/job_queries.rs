@@ -31,6 +31,23 @@ async fn every_job_query_uses_an_index() {
         for i in 0..5 {
             apps.pay_order(&format!("ord_{i}"), &format!("pi_{i}"), &acct, 10_000).await;
         }
+        // Other sellers, most of them not active: a realistic spread for the planner's statistics
+        // (with one row in a table, a scan of it is as cheap as an index, and SQLite may pick it).
+        for i in 0..60 {
+            let status = match i % 4 {
+                0 => "ACTIVE",
+                1 => "SUSPENDED",
+                _ => "DEACTIVATED",
+            };
+            t.conn
+                .execute_unprepared(&format!(
+                    "INSERT INTO connected_accounts (id, malet_id, user_id, provider, status, rolling_reserve_rate, \
+                     currency, created_at, updated_at) VALUES ('acc-spread-{i}', 'm-spread-{i}', 'u', 'STRIPE_CONNECT', \
+                     '{status}', '0.1', 'USD', '2026-11-25T00:00:00Z', '2026-11-25T00:00:00Z')"
+                ))
+                .await
+                .expect("seller");
+        }
         for table in [
             "webhook_events",
             "outbox",

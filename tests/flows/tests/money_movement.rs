@@ -220,6 +220,8 @@ async fn a_lost_dispute_debits_the_seller_and_a_won_one_gives_it_back() {
             dispute_event("evt_dp2_out", "charge.dispute.funds_withdrawn", "dp_2", &apps, &pi2, "needs_response");
         assert_eq!(apps.webhook(&apps.mur_base, &withdrawn).await, 200);
         assert_eq!(pending(&apps, "m1").await, 2 * NET - 2 * (10_000 + fee));
+        // The money is taken back before the decision.
+        apps.murchases.service.send_movements().await.expect("job");
         let won = dispute_event("evt_dp2_won", "charge.dispute.closed", "dp_2", &apps, &pi2, "won");
         assert_eq!(apps.webhook(&apps.mur_base, &won).await, 200);
         let reinstated = dispute_event("evt_dp2_back", "charge.dispute.funds_reinstated", "dp_2", &apps, &pi2, "won");
@@ -256,6 +258,28 @@ async fn a_lost_dispute_debits_the_seller_and_a_won_one_gives_it_back() {
             .map(|m| m.pending_delta)
             .collect();
         assert_eq!(dispute_moves, [-11_500, -11_500, 11_500]);
+
+        // Won before the reversal was sent: the reversal is cancelled, nothing is given back
+        // that was never taken, and the balance is restored.
+        let pi3 = apps.checkout_and_pay("ord_3", "m1", 10_000).await;
+        let before = pending(&apps, "m1").await;
+        let withdrawn =
+            dispute_event("evt_dp3_out", "charge.dispute.funds_withdrawn", "dp_3", &apps, &pi3, "needs_response");
+        assert_eq!(apps.webhook(&apps.mur_base, &withdrawn).await, 200);
+        let won = dispute_event("evt_dp3_won", "charge.dispute.closed", "dp_3", &apps, &pi3, "won");
+        assert_eq!(apps.webhook(&apps.mur_base, &won).await, 200);
+        assert_eq!(pending(&apps, "m1").await, before);
+        let posts = apps.stripe.requests().iter().filter(|r| r.method == "POST").count();
+        apps.murchases.service.send_movements().await.expect("job");
+        assert_eq!(apps.stripe.requests().iter().filter(|r| r.method == "POST").count(), posts, "nothing sent");
+        let l3 = ledger_id(&apps, "m1", "ord_3").await;
+        let moved = movements(&apps, &l3).await;
+        assert_eq!(moved.len(), 1, "{moved:?}");
+        assert_eq!(
+            (moved[0]["kind"].as_str(), moved[0]["status"].as_str()),
+            (Some("TRANSFER_REVERSAL"), Some("FAILED"))
+        );
+        assert!(moved[0]["lastError"].as_str().unwrap_or_default().starts_with("cancelled"), "{moved:?}");
     }
 }
 

@@ -57,6 +57,18 @@ impl Murchases {
         if step.send > 0 {
             let key = format!("fee-refund:{}:{at}", entry.id);
             repo::refunds::queue_fee_refund(txn, &entry.id, step.send, FeeRefundStatus::Pending, &key).await?;
+            let row_id = fee_refunds::Entity::find()
+                .filter(fee_refunds::Column::IdempotencyKey.eq(key.clone()))
+                .one(txn)
+                .await?
+                .map(|r| r.id)
+                .ok_or_else(|| ServiceError::Internal("fee refund just queued".into()))?;
+            // What every fee refund has carried (and an earlier version sent with this key).
+            let metadata = std::collections::BTreeMap::from([
+                ("orderId".to_owned(), entry.order_id.clone()),
+                ("ledgerId".to_owned(), entry.id.clone()),
+                ("feeRefundId".to_owned(), row_id),
+            ]);
             // The call itself is an outgoing movement of the clawback's transaction (issue 12),
             // sent with the fee refund's own key.
             let provider_kind: domain::provider::ProviderKind = entry.provider.kind();
@@ -78,6 +90,7 @@ impl Murchases {
                     source_ref: Some(&entry.provider_payment_id),
                     source_charge: None,
                     idempotency_key: Some(&key),
+                    metadata: Some(metadata),
                 },
             )
             .await?;

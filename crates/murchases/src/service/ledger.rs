@@ -10,11 +10,11 @@ use domain::metadata::PaymentMetadata;
 use domain::money::Currency;
 use domain::permissions::{Actor, Permission};
 use domain::provider::OutgoingKind;
-use domain::provider::{ProviderKind, RefundRequest};
+use domain::provider::{ProviderError, ProviderKind, RefundCreated, RefundRequest};
 use domain::rate::Rate;
 use domain::refund::{self, OriginalParts, RefundedParts};
 use domain::reserve::ReservePolicy;
-use entity::enums::MovementOwner;
+use entity::enums::{MovementOwner, OutgoingStatus};
 use entity::{commission_ledger, ledger_postings, malet_settings, payment_exceptions, refunds};
 use sea_orm::{ActiveModelTrait, ActiveValue::Set, ConnectionTrait, DatabaseTransaction, EntityTrait};
 use service_core::audit::{self, AuditEntry};
@@ -486,9 +486,9 @@ impl Murchases {
         // this call: if the call's outcome is unknown (a timeout), the sender looks the refund up
         // at the provider after its backoff, and sends it again with the same key only if the
         // provider has none; a retry of the same request finds the same movement.
-        let movement = {
+        let (movement, claimed) = {
             let txn = service_core::db::begin_write(&self.db).await?;
-            let movement = outgoing::enqueue_sent(
+            let written = outgoing::enqueue_sent(
                 &txn,
                 NewOutgoing {
                     owner: MovementOwner::Murchases,
@@ -504,33 +504,74 @@ impl Murchases {
                     source_ref: Some(&entry.provider_payment_id),
                     source_charge: entry.provider_charge_id.as_deref(),
                     idempotency_key: Some(&refund_key),
+                    metadata: None,
                 },
             )
             .await?;
             txn.commit().await?;
-            movement
+            written
         };
-        let sent = provider
-            .refund(RefundRequest {
-                payment_id: entry.provider_payment_id.clone(),
-                charge_id: entry.provider_charge_id.clone(),
-                amount,
-                currency,
-                reverse_transfer: true,
-                metadata: outgoing::metadata_of(&movement),
-                idempotency_key: refund_key.clone(),
-            })
-            .await;
-        let created = match sent {
-            Ok(created) => created,
-            Err(e) => {
-                outgoing::settle(&self.db, &movement, Err(&e)).await?;
-                return Err(e.into());
+        if movement.amount != amount {
+            return Err(ServiceError::BadInput(format!(
+                "idempotencyKey was used for a refund of {}, not {amount}",
+                movement.amount
+            )));
+        }
+        let created = if claimed {
+            let sent = provider
+                .refund(RefundRequest {
+                    payment_id: entry.provider_payment_id.clone(),
+                    charge_id: entry.provider_charge_id.clone(),
+                    amount,
+                    currency,
+                    reverse_transfer: true,
+                    metadata: outgoing::metadata_of(&movement),
+                    idempotency_key: refund_key.clone(),
+                })
+                .await;
+            match sent {
+                Ok(created) => created,
+                Err(e) => {
+                    outgoing::settle(&self.db, &movement, Err(&e)).await?;
+                    return Err(match e {
+                        ProviderError::Unavailable(m) => ServiceError::Provider(ProviderError::Unavailable(format!(
+                            "{m}; the refund is queued and is made when the provider is reachable"
+                        ))),
+                        e => e.into(),
+                    });
+                }
+            }
+        } else {
+            // A retry of a request already made: never sent blindly again. A movement not
+            // settled yet is made (or found) now, lookup first.
+            if OutgoingStatus::OPEN.contains(&movement.status) {
+                self.movement_sender().resolve(&movement).await?;
+            }
+            let row = outgoing::by_id(&self.db, &movement.id)
+                .await?
+                .ok_or_else(|| ServiceError::NotFound("refund movement".into()))?;
+            match (row.status, row.provider_ref) {
+                (OutgoingStatus::Confirmed, Some(refund_id)) => {
+                    RefundCreated { refund_id, amount: row.amount, charge_amount_refunded: None }
+                }
+                (OutgoingStatus::Failed, _) => {
+                    return Err(ServiceError::Provider(ProviderError::Rejected {
+                        code: None,
+                        message: row.last_error.unwrap_or_else(|| "the provider refused this refund".into()),
+                    }));
+                }
+                _ => {
+                    return Err(ServiceError::Provider(ProviderError::Ambiguous(
+                        "the refund's outcome is not known yet; it is looked up at the provider".into(),
+                    )));
+                }
             }
         };
         // The buyer has the money back: from here on the refund is recorded whatever else fails.
         let txn = service_core::db::begin_write(&self.db).await?;
-        outgoing::settle(&*txn, &movement, Ok(&created.refund_id)).await?;
+        if claimed {
+            outgoing::settle(&*txn, &movement, Ok(&created.refund_id)).await?;
+        }
         let current = repo::ledger::for_update(&txn, repo::ledger::by_id_select(&entry.id))
             .await?
             .ok_or_else(|| ServiceError::NotFound("ledger entry".into()))?;
@@ -625,7 +666,11 @@ impl Murchases {
             .await?;
         // The seller's share changed: the money follows, as a transfer to the seller or a
         // reversal from it, written with the posting (issue 12).
-        self.queue_movement_of(&txn, &updated, updated.net_payout - entry.net_payout, &key).await?;
+        let seller_delta = updated
+            .net_payout
+            .checked_sub(entry.net_payout)
+            .ok_or_else(|| ServiceError::Internal("net change overflows".into()))?;
+        self.queue_movement_of(&txn, &updated, seller_delta, &key).await?;
         audit::record(
             &txn,
             AuditEntry {

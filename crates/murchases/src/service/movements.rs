@@ -82,6 +82,7 @@ impl Murchases {
                 source_ref: Some(&entry.provider_payment_id),
                 source_charge: None,
                 idempotency_key: None,
+                metadata: None,
             },
         )
         .await?;
@@ -136,6 +137,16 @@ impl Murchases {
             .checked_neg()
             .ok_or_else(|| ServiceError::Internal("adjustment overflows".into()))?;
         let why = format!("reverses {}: {reason}", posting.idempotency_key);
+        // The fee refund the adjustment owed on a partly refunded entry is not owed any more.
+        let fee_key = format!("fee-refund:{}:{}", posting.ledger_id, posting.idempotency_key);
+        if let Some(fee_refund) = outgoing::by_key(txn, &fee_key).await? {
+            let reason = "the adjustment that owed it was reversed";
+            if outgoing::cancel_unsent(txn, &fee_refund, reason).await? {
+                self.fee_refund_outcome(txn, &fee_refund, Err(&format!("cancelled: {reason}"))).await?;
+            } else if fee_refund.status != entity::enums::OutgoingStatus::Failed {
+                tracing::error!(movement = %fee_refund.id, "the reversed adjustment's fee refund was already sent; finance must recover it");
+            }
+        }
         let updated = self
             .post_adjustment(
                 txn,
@@ -239,7 +250,10 @@ impl Murchases {
             }
             let give_back = debit.dispute_delta;
             let mut am: commission_ledger::ActiveModel = entry.clone().into();
-            am.dispute_debit = Set(entry.dispute_debit - give_back);
+            am.dispute_debit = Set(entry
+                .dispute_debit
+                .checked_sub(give_back)
+                .ok_or_else(|| ServiceError::Internal("dispute debit overflows".into()))?);
             am.updated_at = Set(clock::now());
             let reason = format!("dispute {} won: debit reinstated", dispute.dispute_id);
             let updated = post(
@@ -256,10 +270,24 @@ impl Murchases {
                 },
             )
             .await?;
-            // Give back what was taken back (a reversal that failed took nothing).
-            let taken = outgoing::by_key(txn, &outgoing::key_of(&debit_key)).await?;
-            if let Some(taken) = taken.filter(|m| m.status != entity::enums::OutgoingStatus::Failed) {
-                self.queue_movement_of(txn, &updated, taken.amount, &reinstate_key).await?;
+            // Give back what was taken back, once it is known to be taken: a reversal not sent
+            // yet is cancelled, one in flight gives back when it is confirmed
+            // (`ReverseOnFailure::confirmed`), a failed one took nothing.
+            use entity::enums::OutgoingStatus as S;
+            if let Some(taken) = outgoing::by_key(txn, &outgoing::key_of(&debit_key)).await? {
+                match taken.status {
+                    S::Confirmed => {
+                        self.queue_movement_of(txn, &updated, taken.amount, &reinstate_key).await?;
+                    }
+                    S::Pending
+                        if taken.attempts == 0
+                            && !outgoing::cancel_unsent(txn, &taken, "the dispute was won before it was sent")
+                                .await? =>
+                    {
+                        tracing::info!(movement = %taken.id, "the dispute's reversal is being sent; it gives back when confirmed");
+                    }
+                    _ => {}
+                }
             }
             return Ok(true);
         }
@@ -280,6 +308,22 @@ impl OnFailed for ReverseOnFailure {
     ) -> Result<(), String> {
         if movement.kind == entity::enums::OutgoingKind::FeeRefund {
             return self.0.fee_refund_outcome(txn, movement, Ok(provider_ref)).await.map_err(|e| e.to_string());
+        }
+        // A dispute's reversal confirmed after the dispute was won: give it back now.
+        if let Some(dispute) =
+            movement.posting_key.strip_prefix("dispute:").and_then(|rest| rest.strip_suffix(":debit"))
+        {
+            let reinstate_key = format!("dispute:{dispute}:reinstate");
+            if repo::ledger::posting_exists(txn, &reinstate_key).await.map_err(|e| e.to_string())? {
+                let entry = repo::ledger::by_id(txn, movement.ledger_id.as_deref().unwrap_or_default())
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .ok_or_else(|| format!("ledger entry of movement {}", movement.id))?;
+                self.0
+                    .queue_movement_of(txn, &entry, movement.amount, &reinstate_key)
+                    .await
+                    .map_err(|e| e.to_string())?;
+            }
         }
         Ok(())
     }

@@ -179,6 +179,7 @@ impl Murchases {
     /// replicas at once.
     pub async fn reconcile(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> ServiceResult<RunReport> {
         check_window(from, to)?;
+        let run_started = clock::now();
         let mut report = RunReport::default();
         for provider in self.providers.all() {
             let kind = provider.kind();
@@ -198,14 +199,14 @@ impl Murchases {
                     Err(domain::provider::ProviderError::NotSupported(_)) => continue,
                     Err(e) => return Err(e.into()),
                 };
-            let found = self.compare_window(stored, from, to, &records).await?;
+            let found = self.compare_window(stored, provider.as_ref(), from, to, &records).await?;
             report.compared += records.len();
             report.found += found.len();
             let fingerprints: Vec<String> = found.iter().map(Found::fingerprint).collect();
             for f in found {
                 report.new += usize::from(self.store_mismatch(f).await?);
             }
-            report.cleared += self.clear_resolved(stored, from, to, &fingerprints).await?;
+            report.cleared += self.clear_resolved(stored, from, to, &fingerprints, run_started).await?;
         }
         tracing::info!(?report, %from, %to, "reconciliation run");
         Ok(report)
@@ -214,6 +215,7 @@ impl Murchases {
     async fn compare_window(
         &self,
         provider: Provider,
+        provider_api: &dyn domain::provider::PayoutProvider,
         from: DateTime<Utc>,
         to: DateTime<Utc>,
         records: &[ProviderRecord],
@@ -259,7 +261,7 @@ impl Murchases {
         }
         for e in entries.iter().filter(|e| e.created_at >= from && e.created_at < to) {
             let Some(charge) = &e.provider_charge_id else { continue };
-            for object in [ReconObjectKind::ApplicationFee, ReconObjectKind::Transfer] {
+            for object in [ReconObjectKind::ApplicationFee, ReconObjectKind::FeeRefund, ReconObjectKind::Transfer] {
                 if !seen_charges.contains_key(&(object, charge.clone())) {
                     let ours = match object {
                         ReconObjectKind::Transfer => destination_transfer(e),
@@ -342,7 +344,6 @@ impl Murchases {
         // Transfers and reversals we made: outgoing movements and reserve releases.
         let movements = outgoing_movements::Entity::find()
             .filter(outgoing_movements::Column::Provider.eq(provider))
-            .filter(outgoing_movements::Column::Status.eq(OutgoingStatus::Confirmed))
             .filter(outgoing_movements::Column::CreatedAt.gte(from - margin))
             .filter(outgoing_movements::Column::CreatedAt.lt(to + margin))
             .all(&self.db)
@@ -356,10 +357,44 @@ impl Murchases {
         let compared = |m: &&outgoing_movements::Model| {
             matches!(m.kind, entity::enums::OutgoingKind::Transfer | entity::enums::OutgoingKind::TransferReversal)
         };
+        let by_object: HashMap<&str, &ProviderRecord> = records
+            .iter()
+            .filter(|r| matches!(r.object, ReconObjectKind::Transfer | ReconObjectKind::TransferReversal))
+            .map(|r| (r.id.as_str(), r))
+            .collect();
         for m in movements.iter().filter(compared) {
-            let theirs = by_movement.get(m.id.as_str()).copied();
-            if theirs.is_some() || (m.created_at >= from && m.created_at < to) {
-                pairs.push((Some(movement_side(m)), theirs));
+            let theirs = by_movement
+                .get(m.id.as_str())
+                .copied()
+                .or_else(|| m.provider_ref.as_deref().and_then(|id| by_object.get(id).copied()));
+            if theirs.is_none() && !(m.created_at >= from && m.created_at < to) {
+                continue;
+            }
+            match (m.status, theirs) {
+                (OutgoingStatus::Confirmed, Some(t)) => pairs.push((Some(movement_side(m)), Some(t))),
+                (OutgoingStatus::Confirmed, None) => {
+                    // Not among the window's objects (a reversal of an older payment's transfer):
+                    // looked up where it should be.
+                    match provider_api.find_movement(service_core::outgoing::lookup_of(m)).await {
+                        Ok(Some(id)) if Some(id.as_str()) == m.provider_ref.as_deref() => {}
+                        Ok(Some(id)) => found.push(Found {
+                            detail: format!("the provider's object is {id}, ours names {:?}", m.provider_ref),
+                            ..movement_found(provider, m, MismatchClass::DataMismatch)
+                        }),
+                        Ok(None) => pairs.push((Some(movement_side(m)), None)),
+                        Err(e) => {
+                            tracing::warn!(movement = %m.id, error = %e, "reconciliation could not look a movement up")
+                        }
+                    }
+                }
+                (status, Some(t)) => found.push(Found {
+                    provider_ref: Some(t.id.clone()),
+                    provider_amount: Some(t.amount),
+                    theirs: Some(record_json(t)),
+                    detail: format!("ours is {status}, but the provider made it"),
+                    ..movement_found(provider, m, MismatchClass::DataMismatch)
+                }),
+                (_, None) => {}
             }
         }
         let ours_ids: std::collections::HashSet<&str> = movements.iter().map(|m| m.id.as_str()).collect();
@@ -518,10 +553,13 @@ impl Murchases {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
         found: &[String],
+        run_started: DateTime<Utc>,
     ) -> ServiceResult<usize> {
+        // Only rows seen before this run began: a run at the same time may just have found one.
         let open = reconciliation_mismatches::Entity::find()
             .filter(Column::Provider.eq(provider))
             .filter(Column::State.eq(MismatchState::Open))
+            .filter(Column::FirstSeenAt.lt(run_started))
             .filter(Column::OccurredAt.gte(from))
             .filter(Column::OccurredAt.lt(to))
             .all(&self.db)
@@ -674,6 +712,25 @@ fn destination_transfer(e: &commission_ledger::Model) -> Ours {
         status: None,
         at: e.created_at,
         json: serde_json::json!({"ledger": e.id, "order": e.order_id, "charge": e.provider_charge_id, "amount": amount}),
+    }
+}
+
+/// A difference about one of our movements, with no provider side yet.
+fn movement_found(provider: Provider, m: &outgoing_movements::Model, class: MismatchClass) -> Found {
+    let side = movement_side(m);
+    Found {
+        provider,
+        class,
+        object: side.object,
+        our_ref: Some(side.reference),
+        provider_ref: m.provider_ref.clone(),
+        our_amount: Some(m.amount),
+        provider_amount: None,
+        currency: Some(m.currency.clone()),
+        ours: Some(side.json),
+        theirs: None,
+        detail: String::new(),
+        occurred_at: m.created_at,
     }
 }
 

@@ -104,9 +104,17 @@ impl Payments {
             .filter(entity::outgoing_movements::Column::Status.eq(entity::enums::OutgoingStatus::Failed))
             .count(&self.db)
             .await?;
-        let key = match failed {
-            0 => release_key(&hold.id),
-            n => format!("{}:retry-{n}", release_key(&hold.id)),
+        // The first release carries what releases always carried (an earlier version may have
+        // sent it with this key); a retry after a refusal is new and carries our id of it.
+        let (key, metadata) = match failed {
+            0 => (
+                release_key(&hold.id),
+                Some(std::collections::BTreeMap::from([
+                    ("reserveHoldId".to_owned(), hold.id.clone()),
+                    ("ledgerId".to_owned(), hold.ledger_id.clone()),
+                ])),
+            ),
+            n => (format!("{}:retry-{n}", release_key(&hold.id)), None),
         };
         let txn = service_core::db::begin_write(&self.db).await?;
         record_release_keyed(&txn, hold, None, &key).await?;
@@ -130,6 +138,7 @@ impl Payments {
                     source_ref: None,
                     source_charge: None,
                     idempotency_key: Some(&key),
+                    metadata,
                 },
             )
             .await?;

@@ -11,6 +11,7 @@
 //! | 4xx with a Stripe error body, except 409 and 429 | `Rejected { code, message }` (1) |
 //! | 429 rate limited (nothing happened; retry later) | `Unavailable` |
 //! | 409 (concurrent request with the same idempotency key) | `Ambiguous` |
+//! | 400 `idempotency_error` (the key was used with other parameters: a request was made) | `Ambiguous` |
 //! | 5xx, timeout, connection lost mid-request, unreadable response | `Ambiguous` |
 //! | connection refused, DNS or TLS handshake failure (nothing sent) | `Unavailable` |
 //!
@@ -30,10 +31,10 @@ use std::time::Duration;
 use async_trait::async_trait;
 use domain::money::Currency;
 use domain::provider::{
-    ChargeCreated, CreateAccount, DestinationCharge, FeeRefundCreated, FeeRefundRequest, MOVEMENT_ID_KEY,
-    MovementLookup, OnboardingLink, OnboardingLinkRequest, OutgoingKind, PayoutCreated, PayoutProvider, PayoutRequest,
-    ProviderAccount, ProviderBalance, ProviderError, ProviderEvent, ProviderKind, ProviderRecord, ReconObjectKind,
-    RefundCreated, RefundRequest, ReversalCreated, ReversalRequest, TransferCreated, TransferRequest,
+    ChargeCreated, CreateAccount, DestinationCharge, FeeRefundCreated, FeeRefundRequest, MovementLookup,
+    OnboardingLink, OnboardingLinkRequest, OutgoingKind, PayoutCreated, PayoutProvider, PayoutRequest, ProviderAccount,
+    ProviderBalance, ProviderError, ProviderEvent, ProviderKind, ProviderRecord, ReconObjectKind, RefundCreated,
+    RefundRequest, ReversalCreated, ReversalRequest, TransferCreated, TransferRequest,
 };
 use domain::schedule::{PayoutSchedule, weekday_name};
 use secrecy::{ExposeSecret, SecretString};
@@ -271,7 +272,7 @@ impl StripeConnect {
         body.ok_or_else(|| ProviderError::Ambiguous("no response body captured".into()))
     }
 
-    /// Every object of a list endpoint created in `[from, to)` (all pages).
+    /// Every object of a list endpoint created in `[from, to)` (all pages), filtered by Stripe.
     async fn list_all(
         &self,
         path: &str,
@@ -280,15 +281,27 @@ impl StripeConnect {
         to: i64,
         account: Option<&str>,
     ) -> Result<Vec<ListedObject>, ProviderError> {
+        self.list_pages(path, destination, Some(WindowRange { gte: from, lt: to }), account).await
+    }
+
+    /// Every object of a nested list (a transfer's reversals, a fee's refunds), which takes no
+    /// `created` filter: all pages, unfiltered.
+    async fn list_nested(&self, path: &str) -> Result<Vec<ListedObject>, ProviderError> {
+        self.list_pages(path, None, None, None).await
+    }
+
+    async fn list_pages(
+        &self,
+        path: &str,
+        destination: Option<&str>,
+        created: Option<WindowRange>,
+        account: Option<&str>,
+    ) -> Result<Vec<ListedObject>, ProviderError> {
         let mut objects: Vec<ListedObject> = Vec::new();
         let mut starting_after: Option<String> = None;
         loop {
-            let query = ListQuery {
-                created: WindowRange { gte: from, lt: to },
-                limit: 100,
-                starting_after: starting_after.clone(),
-                destination,
-            };
+            let query =
+                ListQuery { created: created.clone(), limit: 100, starting_after: starting_after.clone(), destination };
             let body = self.send_raw(RequestBuilder::new(StripeMethod::Get, path).query(&query), account).await?;
             let page: ListPage = serde_json::from_slice(&body)
                 .map_err(|e| ProviderError::Ambiguous(format!("unreadable Stripe list {path}: {e}")))?;
@@ -420,7 +433,7 @@ struct ListedObject {
     metadata: BTreeMap<String, String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, Clone)]
 struct WindowRange {
     gte: i64,
     lt: i64,
@@ -429,7 +442,8 @@ struct WindowRange {
 /// The query of a list endpoint: a `created` window, a page, and a transfer destination.
 #[derive(Serialize)]
 struct ListQuery<'a> {
-    created: WindowRange,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    created: Option<WindowRange>,
     limit: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
     starting_after: Option<String>,
@@ -520,6 +534,11 @@ pub fn map_error(err: StripeError) -> ProviderError {
                         .as_ref()
                         .map(|c| c.as_str().to_owned())
                         .or_else(|| Some(api.type_.as_str().to_owned()));
+                    // The key was used before with other parameters: a request with it was made,
+                    // and what it did is not known here (never "refused": it may have paid).
+                    if code.as_deref() == Some("idempotency_error") {
+                        return ProviderError::Ambiguous(format!("idempotency key used before: {message}"));
+                    }
                     ProviderError::Rejected { code, message }
                 }
                 _ => ProviderError::Ambiguous(format!("Stripe returned HTTP {status}: {message}")),
@@ -789,14 +808,14 @@ impl PayoutProvider for StripeConnect {
                         ProviderError::NotSupported("looking a reversal up without its payment".into())
                     })?;
                     let transfer = self.transfer_of_payment(&payment).await?;
-                    self.list_all(&format!("/transfers/{transfer}/reversals"), None, 0, now, None).await?
+                    self.list_nested(&format!("/transfers/{transfer}/reversals")).await?
                 }
                 OutgoingKind::FeeRefund => {
                     let payment = lookup.payment_id.clone().ok_or_else(|| {
                         ProviderError::NotSupported("looking a fee refund up without its payment".into())
                     })?;
                     let fee = self.application_fee_of(&payment).await?;
-                    self.list_all(&format!("/application_fees/{}/refunds", fee.as_str()), None, 0, now, None).await?
+                    self.list_nested(&format!("/application_fees/{}/refunds", fee.as_str())).await?
                 }
                 OutgoingKind::Refund => {
                     let payment = lookup
@@ -807,7 +826,12 @@ impl PayoutProvider for StripeConnect {
                 }
                 other => return Err(ProviderError::NotSupported(format!("looking up a {other:?}"))),
             };
-        Ok(found.into_iter().find(|o| o.metadata.get(MOVEMENT_ID_KEY) == Some(&lookup.movement_id)).map(|o| o.id))
+        // The object carrying every key the movement's calls carry (its id, or for calls made
+        // by an earlier version the keys that version sent).
+        Ok(found
+            .into_iter()
+            .find(|o| !lookup.metadata.is_empty() && lookup.metadata.iter().all(|(k, v)| o.metadata.get(k) == Some(v)))
+            .map(|o| o.id))
     }
 
     /// The platform's balance transactions (`GET /v1/balance_transactions`) of the
@@ -867,7 +891,7 @@ impl PayoutProvider for StripeConnect {
             let account = transfer.destination.clone();
             let id = transfer.id.clone();
             records.push(transfer.record(ReconObjectKind::Transfer, parent, account.clone()));
-            for reversal in self.list_all(&format!("/transfers/{id}/reversals"), None, from, to, None).await? {
+            for reversal in self.list_nested(&format!("/transfers/{id}/reversals")).await? {
                 let parent = reversal.transfer.clone().or_else(|| Some(id.clone()));
                 records.push(reversal.record(ReconObjectKind::TransferReversal, parent, account.clone()));
             }
