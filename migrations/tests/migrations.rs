@@ -332,5 +332,17 @@ async fn upgrades_carry_pending_fee_refunds_into_outgoing_movements() {
         let want = [("PENDING", "fee-refund:l1:f1"), ("UNKNOWN", "fee-refund:l1:f2")]
             .map(|(s, k)| ("FEE_REFUND".to_owned(), s.to_owned(), k.to_owned(), 320, "pi_1".to_owned()));
         assert_eq!(got, want, "{:?}", t.backend);
+        // Resent as the same request: the metadata the fee refund was sent with.
+        let metadata = db
+            .query_one_raw(migration::sea_orm::Statement::from_string(
+                db.get_database_backend(),
+                "SELECT metadata FROM outgoing_movements WHERE idempotency_key = 'fee-refund:l1:f1'",
+            ))
+            .await
+            .expect("q")
+            .expect("row");
+        let metadata: serde_json::Value =
+            serde_json::from_str(&metadata.try_get::<String>("", "metadata").expect("metadata")).expect("json");
+        assert_eq!(metadata, serde_json::json!({"feeRefundId": "f1", "ledgerId": "l1", "orderId": "o1"}));
     }
 }
