@@ -212,27 +212,8 @@ impl Murchases {
                 .disputes
                 .seller_debit(dispute.amount, currency)
                 .ok_or_else(|| ServiceError::BadInput("dispute amount overflows".into()))?;
-            let mut am: commission_ledger::ActiveModel = entry.clone().into();
-            am.dispute_debit = Set(entry
-                .dispute_debit
-                .checked_add(debit)
-                .ok_or_else(|| ServiceError::BadInput("dispute debit overflows".into()))?);
-            am.updated_at = Set(clock::now());
             let reason = format!("dispute {} lost: {} plus fee", dispute.dispute_id, dispute.amount);
-            let updated = post(
-                txn,
-                Some(entry),
-                am,
-                Posting {
-                    kind: PostingKind::Dispute,
-                    adjustment: 0,
-                    key: &debit_key,
-                    actor: None,
-                    reason: Some(&reason),
-                    occurred_at: clock::now(),
-                },
-            )
-            .await?;
+            let updated = post_dispute(txn, entry, debit, &debit_key, &reason).await?;
             // Take back what the seller still holds of this payment (at most the debit); the
             // rest stays a debt on its balance, recovered from later earnings.
             let recoverable = debit.min(entry.net_payout.max(0));
@@ -248,28 +229,12 @@ impl Murchases {
             if repo::ledger::posting_exists(txn, &reinstate_key).await? {
                 return Ok(false);
             }
-            let give_back = debit.dispute_delta;
-            let mut am: commission_ledger::ActiveModel = entry.clone().into();
-            am.dispute_debit = Set(entry
-                .dispute_debit
-                .checked_sub(give_back)
-                .ok_or_else(|| ServiceError::Internal("dispute debit overflows".into()))?);
-            am.updated_at = Set(clock::now());
+            let give_back = debit
+                .dispute_delta
+                .checked_neg()
+                .ok_or_else(|| ServiceError::Internal("dispute debit overflows".into()))?;
             let reason = format!("dispute {} won: debit reinstated", dispute.dispute_id);
-            let updated = post(
-                txn,
-                Some(entry),
-                am,
-                Posting {
-                    kind: PostingKind::Dispute,
-                    adjustment: 0,
-                    key: &reinstate_key,
-                    actor: None,
-                    reason: Some(&reason),
-                    occurred_at: clock::now(),
-                },
-            )
-            .await?;
+            let updated = post_dispute(txn, entry, give_back, &reinstate_key, &reason).await?;
             // Give back what was taken back, once it is known to be taken: a reversal not sent
             // yet is cancelled, one in flight gives back when it is confirmed
             // (`ReverseOnFailure::confirmed`), a failed one took nothing.
@@ -293,6 +258,37 @@ impl Murchases {
         }
         Ok(false)
     }
+}
+
+/// A DISPUTE posting changing the entry's dispute debit by `change` (a debit is positive, its
+/// reinstatement negative).
+async fn post_dispute(
+    txn: &DatabaseTransaction,
+    entry: &commission_ledger::Model,
+    change: i64,
+    key: &str,
+    reason: &str,
+) -> ServiceResult<commission_ledger::Model> {
+    let mut am: commission_ledger::ActiveModel = entry.clone().into();
+    am.dispute_debit = Set(entry
+        .dispute_debit
+        .checked_add(change)
+        .ok_or_else(|| ServiceError::BadInput("dispute debit overflows".into()))?);
+    am.updated_at = Set(clock::now());
+    post(
+        txn,
+        Some(entry),
+        am,
+        Posting {
+            kind: PostingKind::Dispute,
+            adjustment: 0,
+            key,
+            actor: None,
+            reason: Some(reason),
+            occurred_at: clock::now(),
+        },
+    )
+    .await
 }
 
 /// What a failed movement of murchases does to its posting.
