@@ -334,11 +334,6 @@ impl Sender {
         let provider = self.providers.get(row.provider.into())?;
         provider.find_movement(lookup_of(row)).await
     }
-
-    /// The metadata every call of `row` carries ([`metadata_of`]).
-    fn metadata(row: &Model) -> BTreeMap<String, String> {
-        metadata_of(row)
-    }
 }
 
 /// What finds `row` at its provider.
@@ -392,7 +387,7 @@ impl Sender {
                     amount: row.amount,
                     currency,
                     destination: destination.clone(),
-                    metadata: Self::metadata(row),
+                    metadata: metadata_of(row),
                     idempotency_key: row.idempotency_key.clone(),
                 })
                 .await
@@ -403,7 +398,7 @@ impl Sender {
                     charge_id: None,
                     amount: row.amount,
                     currency,
-                    metadata: Self::metadata(row),
+                    metadata: metadata_of(row),
                     idempotency_key: row.idempotency_key.clone(),
                 })
                 .await
@@ -415,7 +410,7 @@ impl Sender {
                     amount: row.amount,
                     currency,
                     reverse_transfer: true,
-                    metadata: Self::metadata(row),
+                    metadata: metadata_of(row),
                     idempotency_key: row.idempotency_key.clone(),
                 })
                 .await
@@ -424,7 +419,7 @@ impl Sender {
                 .refund_application_fee(FeeRefundRequest {
                     payment_id: payment.clone(),
                     amount: row.amount,
-                    metadata: Self::metadata(row),
+                    metadata: metadata_of(row),
                     idempotency_key: row.idempotency_key.clone(),
                 })
                 .await

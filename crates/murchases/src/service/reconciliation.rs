@@ -108,6 +108,11 @@ fn record_json(r: &ProviderRecord) -> serde_json::Value {
     })
 }
 
+/// The provider's records of `kinds`, by their id.
+fn by_id<'r>(records: &'r [ProviderRecord], kinds: &[ReconObjectKind]) -> HashMap<&'r str, &'r ProviderRecord> {
+    records.iter().filter(|r| kinds.contains(&r.object)).map(|r| (r.id.as_str(), r)).collect()
+}
+
 fn time_of(unix: i64) -> DateTime<Utc> {
     DateTime::from_timestamp(unix, 0).unwrap_or_else(clock::now)
 }
@@ -298,8 +303,7 @@ impl Murchases {
             .all(&self.db)
             .await?;
         let currency_of: HashMap<&str, &str> = entries.iter().map(|e| (e.id.as_str(), e.currency.as_str())).collect();
-        let their_refunds: HashMap<&str, &ProviderRecord> =
-            records.iter().filter(|r| r.object == ReconObjectKind::Refund).map(|r| (r.id.as_str(), r)).collect();
+        let their_refunds = by_id(records, &[ReconObjectKind::Refund]);
         let mut our_refund_ids = std::collections::HashSet::new();
         for f in &refunds {
             our_refund_ids.insert(f.provider_refund_id.as_str());
@@ -357,11 +361,7 @@ impl Murchases {
         let compared = |m: &&outgoing_movements::Model| {
             matches!(m.kind, entity::enums::OutgoingKind::Transfer | entity::enums::OutgoingKind::TransferReversal)
         };
-        let by_object: HashMap<&str, &ProviderRecord> = records
-            .iter()
-            .filter(|r| matches!(r.object, ReconObjectKind::Transfer | ReconObjectKind::TransferReversal))
-            .map(|r| (r.id.as_str(), r))
-            .collect();
+        let by_object = by_id(records, &[ReconObjectKind::Transfer, ReconObjectKind::TransferReversal]);
         for m in movements.iter().filter(compared) {
             let theirs = by_movement
                 .get(m.id.as_str())
@@ -412,8 +412,6 @@ impl Murchases {
             .filter(reserve_holds::Column::UpdatedAt.lt(to + margin))
             .all(&self.db)
             .await?;
-        let by_transfer: HashMap<&str, &ProviderRecord> =
-            records.iter().filter(|r| r.object == ReconObjectKind::Transfer).map(|r| (r.id.as_str(), r)).collect();
         // Releases made as outgoing movements are compared as movements above.
         let by_movement_ledger: std::collections::HashSet<&str> = movements
             .iter()
@@ -422,7 +420,7 @@ impl Murchases {
             .collect();
         for h in holds.iter().filter(|h| !by_movement_ledger.contains(h.ledger_id.as_str())) {
             let Some(transfer) = &h.transfer_id else { continue };
-            let theirs = by_transfer.get(transfer.as_str()).copied();
+            let theirs = by_object.get(transfer.as_str()).copied().filter(|r| r.object == ReconObjectKind::Transfer);
             if theirs.is_some() || (h.updated_at >= from && h.updated_at < to) {
                 let ours = Ours {
                     object: ReconObjectKind::Transfer,
@@ -445,8 +443,7 @@ impl Murchases {
             .filter(payouts::Column::CreatedAt.lt(to + margin))
             .all(&self.db)
             .await?;
-        let their_payouts: HashMap<&str, &ProviderRecord> =
-            records.iter().filter(|r| r.object == ReconObjectKind::Payout).map(|r| (r.id.as_str(), r)).collect();
+        let their_payouts = by_id(records, &[ReconObjectKind::Payout]);
         let mut matched = std::collections::HashSet::new();
         for p in &our_payouts {
             let Some(id) = &p.provider_payout_id else { continue };
