@@ -15,6 +15,7 @@ mod m20261201_000003_running_totals;
 mod m20261202_000001_provider_neutral;
 mod m20261202_000002_audit_malet;
 mod m20261202_000003_money_movement;
+mod m20261203_000001_multi_party;
 
 pub struct Migrator;
 
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000001_provider_neutral::Migration),
             Box::new(m20261202_000002_audit_malet::Migration),
             Box::new(m20261202_000003_money_movement::Migration),
+            Box::new(m20261203_000001_multi_party::Migration),
         ]
     }
 }

@@ -111,6 +111,9 @@ async fn ledger_is_unique_per_malet_order_and_per_provider_charge() {
         // Order ids are scoped to their Malet (R-TRUST-3): another shop's `o1` is its own order.
         db.execute_unprepared(&insert_for("m2", "l5", "o1", "pi_5")).await.expect("same order id, other Malet");
         assert!(db.execute_unprepared(&insert("l3", "o3", "pi_1")).await.is_err(), "same charge");
+        // One charge pays several Malets (issue 13): one entry each, never two for one Malet.
+        db.execute_unprepared(&insert_for("m2", "l6", "o6", "pi_1")).await.expect("same charge, other Malet");
+        assert!(db.execute_unprepared(&insert_for("m2", "l7", "o7", "pi_1")).await.is_err(), "same charge, same Malet");
         // Amounts are 64-bit: a lifetime-sized value round-trips.
         db.execute_unprepared(&insert("l4", "o4", "pi_4").replace("10000, '0.08'", "9000000000000, '0.08'"))
             .await

@@ -202,6 +202,13 @@ pub struct ProcessingFee {
     pub platform_margin_rate: Rate,
 }
 
+impl ProcessingFee {
+    /// The provider's estimated fee on a charge of `gross`: half-even(rate × gross) + fixed.
+    pub fn estimate(&self, gross: i64) -> Result<i64, MoneyError> {
+        add(self.rate.apply(gross, Rounding::HalfEven)?, self.fixed_minor)
+    }
+}
+
 /// Rolling reserve parameters (R-RES-1, R-RES-2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct ReserveConfig {
@@ -565,6 +572,20 @@ pub fn compute(
     reserve_rate: Rate,
     rule_version: Option<i64>,
 ) -> Result<Breakdown, CommissionError> {
+    compute_with_fee(order, rule, reserve_rate, rule_version, None)
+}
+
+/// [`compute`] for one seller's part of a multi-seller order (issue 13): the provider charges
+/// its processing fee once on the whole charge, so the estimate is computed on the whole and
+/// allocated across the sellers (`crate::orders::split`); `fee_estimate` is this part's share
+/// (`None`: estimated on this order's own gross, as for a one-seller order).
+pub fn compute_with_fee(
+    order: &OrderAmounts,
+    rule: &CommissionRule,
+    reserve_rate: Rate,
+    rule_version: Option<i64>,
+    fee_estimate: Option<i64>,
+) -> Result<Breakdown, CommissionError> {
     const HE: Rounding = Rounding::HalfEven;
     let mut steps = Vec::new();
 
@@ -605,13 +626,26 @@ pub fn compute(
     }
 
     // R-COMM-2: fee = rate × gross + fixed; the platform absorbs a share of it.
-    let fee_estimate = add(rule.processing_fee.rate.apply(order.gross, HE)?, rule.processing_fee.fixed_minor)?;
+    let fee_estimate = match fee_estimate {
+        Some(share) if share < 0 => return Err(MoneyError::Negative(share).into()),
+        Some(share) => {
+            steps.push(format!(
+                "processing fee = {share}, this seller's share of the order's fee (largest remainder on item subtotals)"
+            ));
+            share
+        }
+        None => {
+            let estimate = rule.processing_fee.estimate(order.gross)?;
+            steps.push(format!(
+                "processing fee = half_even({} x {}) + {} = {estimate}",
+                rule.processing_fee.rate, order.gross, rule.processing_fee.fixed_minor
+            ));
+            estimate
+        }
+    };
     let absorbed = rule.processing_fee.platform_margin_rate.apply(fee_estimate, HE)?;
     let processing_fee = sub(fee_estimate, absorbed)?;
-    steps.push(format!(
-        "processing fee = half_even({} x {}) + {} = {fee_estimate}; platform absorbs {absorbed}; seller bears {processing_fee}",
-        rule.processing_fee.rate, order.gross, rule.processing_fee.fixed_minor
-    ));
+    steps.push(format!("platform absorbs {absorbed} of the processing fee; seller bears {processing_fee}"));
 
     // R-RES-1: reserve on what would otherwise go to the seller.
     let before_reserve = sub(sub(sub(order.gross, commission)?, processing_fee)?, affiliate)?;

@@ -92,7 +92,12 @@ pub struct PaymentSucceeded {
     pub amount: i64,
     pub currency: Currency,
     /// The provider account the money went to: the only thing that decides who is credited.
+    /// `None` for a charge on the platform itself (a multi-seller order), whose sellers are the
+    /// ones our checkout stored for it.
     pub destination: Option<String>,
+    /// The group the provider files the charge and its transfers under (our order id, for a
+    /// multi-seller order).
+    pub transfer_group: Option<String>,
     /// The order reference and breakdown we attached to the payment (our own keys).
     pub metadata: BTreeMap<String, String>,
     /// The platform fee the provider says it collected, if it reports one.
@@ -109,7 +114,13 @@ pub struct RefundFact {
     pub amount: Option<i64>,
     /// Whether it went (or is going) through; failed and canceled refunds do not count.
     pub counts: bool,
+    /// The ledger entry our own refund request named in its metadata ([`LEDGER_ID_KEY`]): which
+    /// seller of a multi-seller charge the refund is for.
+    pub ledger_id: Option<String>,
 }
+
+/// The metadata key our refunds (and every outgoing movement) carry with the ledger entry.
+pub const LEDGER_ID_KEY: &str = "ledgerId";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PaymentRefunded {

@@ -9,6 +9,7 @@ pub mod ledger_events;
 pub mod lifecycle;
 pub mod metadata;
 pub mod money;
+pub mod orders;
 pub mod permissions;
 pub mod provider;
 pub mod rate;

@@ -117,6 +117,18 @@ pub struct DestinationCharge {
     pub idempotency_key: String,
 }
 
+/// A multi-seller order as one charge on the platform (issue 13; Stripe's *separate charges and
+/// transfers*): the platform is paid, and each seller's net is transferred from this charge.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlatformCharge {
+    pub amount: i64,
+    pub currency: Currency,
+    /// Our order id: the charge and every transfer from it are grouped under it.
+    pub transfer_group: String,
+    pub metadata: BTreeMap<String, String>,
+    pub idempotency_key: String,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChargeCreated {
     pub payment_id: String,
@@ -147,6 +159,11 @@ pub struct TransferRequest {
     pub amount: i64,
     pub currency: Currency,
     pub destination: String,
+    /// The charge the money comes from (Stripe `source_transaction`): the transfer waits for
+    /// that charge's funds instead of the platform's available balance.
+    pub source_transaction: Option<String>,
+    /// The order the transfer belongs to (Stripe `transfer_group`).
+    pub transfer_group: Option<String>,
     pub metadata: BTreeMap<String, String>,
     pub idempotency_key: String,
 }
@@ -161,6 +178,9 @@ pub struct TransferCreated {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReversalRequest {
     pub payment_id: String,
+    /// The transfer to reverse when the payment did not make it itself (a transfer from a
+    /// multi-seller charge); `None`: the payment's own transfer.
+    pub transfer_id: Option<String>,
     /// The provider's id of the captured money, where it differs from the payment.
     pub charge_id: Option<String>,
     pub amount: i64,
@@ -205,6 +225,8 @@ pub struct MovementLookup {
     pub destination: Option<String>,
     /// The payment (or charge) a reversal or fee refund is taken from.
     pub payment_id: Option<String>,
+    /// The transfer a reversal is taken from, when the payment did not make it itself.
+    pub transfer_id: Option<String>,
     pub charge_id: Option<String>,
     /// Unix seconds no later than the movement's first send.
     pub created_after: i64,
@@ -343,6 +365,12 @@ pub trait PayoutProvider: Send + Sync {
         schedule: PayoutSchedule,
     ) -> Result<(), ProviderError>;
     async fn create_destination_charge(&self, req: DestinationCharge) -> Result<ChargeCreated, ProviderError>;
+    /// Charges the buyer on the platform for a multi-seller order (the sellers are paid by
+    /// [`PayoutProvider::transfer`]s from it).
+    async fn create_platform_charge(&self, req: PlatformCharge) -> Result<ChargeCreated, ProviderError> {
+        let _ = req;
+        Err(ProviderError::NotSupported(format!("{}: one charge for several sellers", self.kind())))
+    }
     /// Captures a payment the buyer approved. Providers whose payments are captured when the
     /// buyer confirms them (Stripe's PaymentIntent) have nothing to capture.
     async fn capture_payment(&self, _req: CaptureRequest) -> Result<Captured, ProviderError> {

@@ -169,3 +169,61 @@ mod fee_refund_steps {
         }
     }
 }
+
+mod carts {
+    use super::*;
+    use domain::ids::MaletId;
+    use domain::orders::{Cart, CartItem};
+
+    prop_compose! {
+        fn cart()(items in prop::collection::vec((0usize..5, 1i64..=2_000_000, 0i64..=100, 0i64..=200_000), 1..=10),
+                  shipping in 0i64..=500_000, coupon_pct in 0i64..=100) -> Cart {
+            let items: Vec<CartItem> = items.into_iter().map(|(seller, amount, discount_pct, tax)| CartItem {
+                malet_id: MaletId::parse(&format!("malet-{seller}")).expect("id"),
+                amount,
+                discount: amount * discount_pct.min(50) / 100,
+                tax,
+            }).collect();
+            let after: i64 = items.iter().map(|i| i.amount - i.discount).sum();
+            Cart { currency: Currency::USD, items, shipping, discount: after * coupon_pct.min(90) / 100 }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        /// Issue 13: for random carts (1–10 items, 1–5 sellers, discounts, shipping, tax) the
+        /// parts sum exactly to the charge, do not depend on the order of the items, and every
+        /// seller's entry keeps the R-MONEY-2 identity under its own tier's rule.
+        #[test]
+        fn cart_split_sums_exactly_ignores_item_order_and_keeps_each_identity(
+            cart in cart(), seed in any::<u64>(), tiers in prop::collection::vec(tier(), 5), reserve in rate(2000)
+        ) {
+            let config = CommissionConfig::shipped().expect("config");
+            let gross = cart.gross().expect("gross");
+            let fee = config.processing_fee.estimate(gross).expect("fee");
+            let parts = cart.split(fee).expect("split");
+            prop_assert_eq!(parts.iter().map(|p| p.amounts.gross).sum::<i64>(), gross);
+            prop_assert_eq!(parts.iter().map(|p| p.processing_fee_estimate).sum::<i64>(), fee);
+            prop_assert_eq!(parts.iter().map(|p| p.amounts.shipping).sum::<i64>(), cart.shipping);
+            let discounts: i64 = cart.items.iter().map(|i| i.discount).sum::<i64>() + cart.discount;
+            prop_assert_eq!(parts.iter().map(|p| p.amounts.discount).sum::<i64>(), discounts);
+            // Another order of the same items gives the same parts.
+            let mut shuffled = cart.clone();
+            let n = shuffled.items.len();
+            for i in (1..n).rev() {
+                let j = usize::try_from((seed >> (i % 32)) % (i as u64 + 1)).expect("index");
+                shuffled.items.swap(i, j);
+            }
+            prop_assert_eq!(&shuffled.split(fee).expect("split"), &parts);
+            for (i, part) in parts.iter().enumerate() {
+                let rule = config.rule_for(tiers[i % tiers.len()], &RuleOverrides::default()).expect("rule");
+                let b = commission::compute_with_fee(&part.amounts, &rule, reserve, None, Some(part.processing_fee_estimate));
+                let Ok(b) = b else { continue }; // a tiny part whose fee exceeds it is refused, never negative
+                prop_assert_eq!(b.commission + b.processing_fee + b.reserve + b.affiliate + b.net, part.amounts.gross);
+                prop_assert_eq!(b.application_fee_amount, part.amounts.gross - b.net);
+                prop_assert!(b.net >= 0);
+            }
+        }
+    }
+}

@@ -19,6 +19,13 @@ pub struct Model {
     pub tax: i64,
     pub shipping: i64,
     pub affiliate_id: Option<String>,
+    /// How the seller is paid: by the charge itself, or by a transfer from a multi-seller charge.
+    pub funding: crate::enums::Funding,
+    /// The multi-seller order's id at the provider (its charge and transfers are grouped by it).
+    pub transfer_group: Option<String>,
+    /// This seller's share of the order's processing fee (multi-seller; `None`: estimated on the
+    /// seller's own gross).
+    pub processing_fee_estimate: Option<i64>,
     pub created_by: String,
     pub created_at: DateTimeUtc,
 }

@@ -38,6 +38,11 @@ pub struct Model {
     pub provider_fee_amount: Option<i64>,
     /// What lost disputes took from the seller (disputed amount plus the fee it bears).
     pub dispute_debit: i64,
+    /// How the seller's money reaches it: the charge itself, or a transfer from the platform's
+    /// charge (a multi-seller order).
+    pub funding: crate::enums::Funding,
+    /// The order the charge and its transfers are grouped under at the provider (multi-seller).
+    pub transfer_group: Option<String>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }
@@ -46,3 +51,10 @@ pub struct Model {
 pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
+
+impl Model {
+    /// Whether the platform holds this sale's money and transfers the seller's net.
+    pub fn transfers_net(&self) -> bool {
+        self.funding == crate::enums::Funding::SeparateTransfer
+    }
+}

@@ -177,6 +177,17 @@ macro_rules! stored {
 }
 
 stored! {
+    /// How a sale's money reaches its seller (`commission_ledger.funding`, `checkouts.funding`).
+    Funding {
+        /// The charge pays the seller's account; the platform keeps an application fee.
+        DestinationCharge => "DESTINATION_CHARGE",
+        /// The platform is paid (one charge for several sellers) and transfers each seller's
+        /// net from that charge (issue 13).
+        SeparateTransfer => "SEPARATE_TRANSFER",
+    }
+}
+
+stored! {
     /// `reserve_holds.status`: a held reserve, while its release is being made, and released.
     HoldStatus {
         Held => "HELD",

@@ -31,6 +31,11 @@ pub struct Model {
     /// The metadata every call of this movement carries (JSON object of strings): the same on
     /// every attempt, and what the lookup matches.
     pub metadata: Option<String>,
+    /// The provider's transfer group of a transfer (a multi-seller order's id).
+    pub transfer_group: Option<String>,
+    /// The movement id of the transfer a reversal takes money back from (a transfer made from a
+    /// multi-seller charge); `None`: the payment's own transfer (a destination charge).
+    pub source_transfer: Option<String>,
     /// The provider's id of what it made.
     pub provider_ref: Option<String>,
     pub attempts: i64,

@@ -172,6 +172,8 @@ mod tests {
                 amount: 1,
                 currency: Currency::USD,
                 destination: "a".into(),
+                source_transaction: None,
+                transfer_group: None,
                 metadata: BTreeMap::new(),
                 idempotency_key: "t".into(),
             })

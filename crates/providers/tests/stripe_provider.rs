@@ -197,6 +197,8 @@ async fn transfer_payout_refund_and_balance_send_what_stripe_expects() {
             amount: 1_500,
             currency: Currency::EUR,
             destination: account.clone(),
+            source_transaction: None,
+            transfer_group: None,
             metadata: metadata(&[("reserveReleaseId", "rr-1")]),
             idempotency_key: "reserve-release-rr-1".into(),
         })
@@ -569,6 +571,8 @@ async fn stripe_errors_map_to_rejected_ambiguous_and_unavailable() {
         amount: 1,
         currency: Currency::USD,
         destination: "acct_x".into(),
+        source_transaction: None,
+        transfer_group: None,
         metadata: BTreeMap::new(),
         idempotency_key: "k-429".into(),
     };

@@ -61,8 +61,14 @@ pub struct NewOutgoing<'a> {
     pub destination: Option<&'a str>,
     /// The provider payment a reversal or fee refund is taken from.
     pub source_ref: Option<&'a str>,
-    /// The captured money of that payment, where the provider names it apart (PayPal).
+    /// The captured money of that payment, where the provider names it apart (PayPal); for a
+    /// transfer from a multi-seller charge, that charge (Stripe `source_transaction`).
     pub source_charge: Option<&'a str>,
+    /// A transfer's group at the provider (a multi-seller order's id).
+    pub transfer_group: Option<&'a str>,
+    /// The movement id of the transfer a reversal takes money back from, when the payment did
+    /// not make that transfer itself: the reversal waits until that transfer is made.
+    pub source_transfer: Option<&'a str>,
     /// The metadata every call carries, when it must stay what an earlier version of the flow
     /// sent (with the key below); else our id of the movement, its posting, Malet and entry.
     pub metadata: Option<BTreeMap<String, String>>,
@@ -113,6 +119,8 @@ async fn enqueue_flagged(txn: &DatabaseTransaction, new: NewOutgoing<'_>) -> Res
         destination: Set(new.destination.map(str::to_owned)),
         source_ref: Set(new.source_ref.map(str::to_owned)),
         source_charge: Set(new.source_charge.map(str::to_owned)),
+        transfer_group: Set(new.transfer_group.map(str::to_owned)),
+        source_transfer: Set(new.source_transfer.map(str::to_owned)),
         provider_ref: Set(None),
         attempts: Set(0),
         last_error: Set(None),
@@ -332,7 +340,15 @@ impl Sender {
 
     async fn look_up(&self, row: &Model) -> Result<Option<String>, ProviderError> {
         let provider = self.providers.get(row.provider.into())?;
-        provider.find_movement(lookup_of(row)).await
+        let mut lookup = lookup_of(row);
+        if row.source_transfer.is_some() {
+            match source_transfer_of(&self.db, row).await {
+                Ok(transfer) => lookup.transfer_id = transfer,
+                // Its transfer is not made yet: neither is the reversal.
+                Err(_) => return Ok(None),
+            }
+        }
+        provider.find_movement(lookup).await
     }
 }
 
@@ -344,6 +360,7 @@ pub fn lookup_of(row: &Model) -> MovementLookup {
         metadata: metadata_of(row),
         destination: row.destination.clone(),
         payment_id: row.source_ref.clone(),
+        transfer_id: None,
         charge_id: row.source_charge.clone(),
         created_after: row.created_at.timestamp() - 60,
     }
@@ -371,6 +388,24 @@ pub fn metadata_of(row: &Model) -> BTreeMap<String, String> {
         .unwrap_or_else(|| default_metadata(&row.id, &row.posting_key, &row.malet_id, row.ledger_id.as_deref()))
 }
 
+/// The provider's id of the transfer a reversal takes money back from (`source_transfer`): `Ok(None)`
+/// when the reversal is of the payment's own transfer; an outcome when it cannot be sent now.
+async fn source_transfer_of<C: ConnectionTrait>(conn: &C, row: &Model) -> Result<Option<String>, Outcome> {
+    let Some(source) = &row.source_transfer else { return Ok(None) };
+    let transfer = by_id(conn, source).await.map_err(|e| Outcome::NotSent(format!("reading its transfer: {e}")))?;
+    match transfer {
+        Some(t) if t.status == OutgoingStatus::Confirmed => match t.provider_ref {
+            Some(id) => Ok(Some(id)),
+            None => Err(Outcome::Refused(format!("the transfer {source} it reverses has no provider id"))),
+        },
+        Some(t) if t.status == OutgoingStatus::Failed => {
+            Err(Outcome::Refused(format!("the transfer {source} it would take back from was never made")))
+        }
+        Some(_) => Err(Outcome::NotSent(format!("waits for the transfer {source} it takes back from"))),
+        None => Err(Outcome::Refused(format!("the transfer {source} it reverses is unknown"))),
+    }
+}
+
 impl Sender {
     async fn call(&self, row: &Model) -> Outcome {
         let provider = match self.providers.get(row.provider.into()) {
@@ -387,6 +422,8 @@ impl Sender {
                     amount: row.amount,
                     currency,
                     destination: destination.clone(),
+                    source_transaction: row.source_charge.clone(),
+                    transfer_group: row.transfer_group.clone(),
                     metadata: metadata_of(row),
                     idempotency_key: row.idempotency_key.clone(),
                 })
@@ -395,6 +432,10 @@ impl Sender {
             (OutgoingKind::TransferReversal, _, Some(payment)) => provider
                 .reverse_transfer(ReversalRequest {
                     payment_id: payment.clone(),
+                    transfer_id: match source_transfer_of(&self.db, row).await {
+                        Ok(transfer) => transfer,
+                        Err(outcome) => return outcome,
+                    },
                     charge_id: None,
                     amount: row.amount,
                     currency,
@@ -409,7 +450,9 @@ impl Sender {
                     charge_id: row.source_charge.clone(),
                     amount: row.amount,
                     currency,
-                    reverse_transfer: true,
+                    // A refund of a multi-seller charge (it has a transfer group) reverses its
+                    // sellers' transfers by their own movements.
+                    reverse_transfer: row.transfer_group.is_none(),
                     metadata: metadata_of(row),
                     idempotency_key: row.idempotency_key.clone(),
                 })
@@ -534,6 +577,18 @@ pub async fn by_id<C: ConnectionTrait>(conn: &C, id: &str) -> Result<Option<Mode
 }
 
 /// The movement with this idempotency key ([`key_of`] its posting's).
+/// What reversals (not failed) take, or will take, from the transfer movement `transfer_id`.
+pub async fn reversed_from<C: ConnectionTrait>(conn: &C, transfer_id: &str) -> Result<i64, DbErr> {
+    let rows = outgoing_movements::Entity::find()
+        .filter(Column::SourceTransfer.eq(transfer_id))
+        .filter(Column::Status.ne(OutgoingStatus::Failed.as_str()))
+        .all(conn)
+        .await?;
+    rows.iter()
+        .try_fold(0i64, |acc, r| acc.checked_add(r.amount))
+        .ok_or_else(|| DbErr::Custom("reversals overflow".into()))
+}
+
 pub async fn by_key<C: ConnectionTrait>(conn: &C, key: &str) -> Result<Option<Model>, DbErr> {
     outgoing_movements::Entity::find().filter(Column::IdempotencyKey.eq(key)).one(conn).await
 }

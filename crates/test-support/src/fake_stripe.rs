@@ -348,6 +348,11 @@ impl FakeStripe {
         lock(&self.shared).transfers.values().cloned().collect()
     }
 
+    /// Every refund the fake made, newest first (as a charge's `refunds` list shows them).
+    pub fn refunds(&self) -> Vec<Value> {
+        lock(&self.shared).refunds.iter().rev().cloned().collect()
+    }
+
     /// The transfer with this id, with its `amount_reversed` and `reversals`.
     pub fn transfer(&self, id: &str) -> Option<Value> {
         lock(&self.shared).transfers.get(id).cloned()
@@ -1168,6 +1173,37 @@ fn create_transfer(inner: &mut Inner, req: &Req) -> Result<Reply, Reply> {
     let amount = req.required_int("amount")?;
     let currency = req.required("currency")?;
     let destination = req.required("destination")?;
+    // As on Stripe: a transfer from a charge (`source_transaction`) names a charge of the
+    // platform in the same currency, and the transfers from it never exceed what it captured.
+    if let Some(source) = req.field("source_transaction") {
+        let charge = inner.charges.get(source).cloned().ok_or_else(|| no_such("charge", source))?;
+        let captured = charge.get("amount").and_then(Value::as_i64).unwrap_or(0);
+        if charge.get("currency").and_then(Value::as_str) != Some(currency) {
+            return Err(stripe_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request_error",
+                Some("parameter_invalid"),
+                "The currency of source_transaction's balance transaction must be the same as the transfer currency."
+                    .into(),
+                Some("currency"),
+            ));
+        }
+        let already: i64 = inner
+            .transfers
+            .values()
+            .filter(|t| t.get("source_transaction").and_then(Value::as_str) == Some(source))
+            .map(|t| t.get("amount").and_then(Value::as_i64).unwrap_or(0))
+            .sum();
+        if already + amount > captured {
+            return Err(stripe_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request_error",
+                Some("amount_too_large"),
+                format!("Transfers from {source} ({}) would exceed its amount ({captured})", already + amount),
+                Some("amount"),
+            ));
+        }
+    }
     let id = new_id("tr");
     let mut transfer = template(inner, "transfer");
     set(&mut transfer, "id", json!(id));

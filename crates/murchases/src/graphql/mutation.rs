@@ -5,8 +5,9 @@ use domain::rate::Rate;
 use service_core::graphql::{AdminGuard, ApiError, Authenticated, actor};
 
 use super::types::{
-    CommissionBreakdown, CommissionLedger, CommissionOverrideInput, CommissionRule, MismatchResolution,
-    MurchaseCapture, MurchasePayment, OrderInput, ReconciliationMismatch, ReconciliationRun, Tier, WebhookEvent, svc,
+    CartInput, CommissionBreakdown, CommissionLedger, CommissionOverrideInput, CommissionRule, MismatchResolution,
+    MurchaseCapture, MurchasePayment, OrderInput, OrderPayment, ReconciliationMismatch, ReconciliationRun, Tier,
+    WebhookEvent, svc,
 };
 
 pub struct Mutation;
@@ -34,6 +35,30 @@ impl Mutation {
             approval_url: created.approval_url,
             application_fee_amount: service_core::scalars::int32(b.application_fee_amount)?,
             breakdown: CommissionBreakdown { malet_id, b },
+        })
+    }
+
+    /// Creates one charge on the platform for a cart whose items belong to several Malets
+    /// (Stripe separate charges and transfers, `transfer_group` = the order id). Order-level
+    /// shipping, discount and the processing fee are shared by largest remainder on each seller's
+    /// item subtotal; when the charge succeeds each seller gets its own ledger entry and its net
+    /// is transferred from the charge. Order service only: CREATE_MURCHASE_PAYMENTS on every
+    /// Malet of the cart.
+    #[graphql(guard = "Authenticated")]
+    async fn create_order_payment(&self, ctx: &Context<'_>, input: CartInput) -> Result<OrderPayment, ApiError> {
+        let input: crate::service::checkout::CartInput = input.try_into()?;
+        let made = svc(ctx)?.create_order_payment(actor(ctx), &input).await?;
+        Ok(OrderPayment {
+            order_id: ID(input.order_id.to_string()),
+            payment_intent_id: made.created.payment_id,
+            client_secret: made.created.client_secret,
+            gross_amount: service_core::scalars::int32(made.gross)?,
+            processing_fee_estimate: service_core::scalars::int32(made.processing_fee_estimate)?,
+            parts: made
+                .parts
+                .into_iter()
+                .map(|(malet, b)| CommissionBreakdown { malet_id: malet.to_string(), b })
+                .collect(),
         })
     }
 

@@ -71,6 +71,115 @@ impl From<AffiliateFunding> for domain::commission::AffiliateFunding {
     }
 }
 
+/// How a ledger entry's seller is paid.
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+pub enum Funding {
+    /// The charge paid the seller's account; the platform kept an application fee.
+    DestinationCharge,
+    /// The platform was paid (one charge for several sellers) and transferred the seller's net.
+    SeparateTransfer,
+}
+
+/// Who a part of an entry belongs to.
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+pub enum PartyRole {
+    /// The platform's commission.
+    Platform,
+    /// The provider's processing fee the seller bears.
+    ProcessingFee,
+    /// Held back from the seller until its release.
+    Reserve,
+    Affiliate,
+    /// What the seller keeps (its net, less what lost disputes took).
+    Seller,
+    /// What lost disputes took from the seller.
+    Dispute,
+    /// Refunded to the buyer.
+    Buyer,
+}
+
+/// One party's part of a ledger entry, and the rule version it came from.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct EntryParty {
+    pub role: PartyRole,
+    /// The Malet (seller, reserve) or the affiliate.
+    pub id: Option<ID>,
+    pub amount: i32,
+    pub rule_version: i64,
+}
+
+/// One line of a multi-seller cart.
+#[derive(InputObject, Clone, Debug)]
+pub struct CartItemInput {
+    pub malet_id: ID,
+    /// The line's subtotal (price × quantity), minor units.
+    pub amount: i32,
+    /// A discount on this line only.
+    #[graphql(default = 0)]
+    pub discount: i32,
+    /// Tax charged on this line.
+    #[graphql(default = 0)]
+    pub tax: i32,
+}
+
+/// A cart whose items belong to one or more Malets, paid as one charge.
+#[derive(InputObject, Clone, Debug)]
+pub struct CartInput {
+    pub order_id: ID,
+    #[graphql(default = "USD")]
+    pub currency: String,
+    pub items: Vec<CartItemInput>,
+    /// Order-level shipping, allocated across the sellers on their item subtotals.
+    #[graphql(default = 0)]
+    pub shipping: i32,
+    /// Order-level discount (a coupon), allocated across the sellers.
+    #[graphql(default = 0)]
+    pub discount: i32,
+    pub platform: Option<String>,
+}
+
+impl TryFrom<CartInput> for crate::service::checkout::CartInput {
+    type Error = ApiError;
+
+    fn try_from(i: CartInput) -> Result<Self, ApiError> {
+        if i.items.is_empty() || i.items.len() > 100 {
+            return Err(ApiError::BadInput("a cart has 1 to 100 items".into()));
+        }
+        Ok(crate::service::checkout::CartInput {
+            order_id: OrderId::parse(&i.order_id)?,
+            currency: i.currency,
+            items: i
+                .items
+                .into_iter()
+                .map(|item| {
+                    Ok(domain::orders::CartItem {
+                        malet_id: MaletId::parse(&item.malet_id)?,
+                        amount: i64::from(item.amount),
+                        discount: i64::from(item.discount),
+                        tax: i64::from(item.tax),
+                    })
+                })
+                .collect::<Result<_, ApiError>>()?,
+            shipping: i64::from(i.shipping),
+            discount: i64::from(i.discount),
+            platform: i.platform,
+        })
+    }
+}
+
+/// The charge of a multi-seller order and each seller's part of it.
+#[derive(SimpleObject)]
+pub struct OrderPayment {
+    pub order_id: ID,
+    pub payment_intent_id: String,
+    pub client_secret: Option<String>,
+    pub gross_amount: i32,
+    /// The provider's fee on the whole charge, shared across the sellers.
+    pub processing_fee_estimate: i32,
+    /// One breakdown per seller (by Malet id); their gross amounts sum to the charge.
+    pub parts: Vec<CommissionBreakdown>,
+}
+
 /// How an amount was computed: rule, inputs and steps.
 #[derive(SimpleObject, Clone, Debug)]
 pub struct CommissionTrace {
@@ -165,6 +274,40 @@ impl CommissionLedger {
     async fn disputed(&self) -> bool {
         self.0.disputed
     }
+    /// How the seller's money reaches it: by the charge itself, or by a transfer of its net
+    /// from a multi-seller charge.
+    async fn funding(&self) -> Funding {
+        match self.0.funding {
+            entity::enums::Funding::DestinationCharge => Funding::DestinationCharge,
+            entity::enums::Funding::SeparateTransfer => Funding::SeparateTransfer,
+        }
+    }
+    /// The multi-seller order the charge and its transfers are grouped under.
+    async fn transfer_group(&self) -> Option<&str> {
+        self.0.transfer_group.as_deref()
+    }
+    /// Who holds what of this entry now (R-MONEY-2 per party): the platform's commission, the
+    /// processing fee, the reserve held for the seller, the affiliate's share, the seller's net,
+    /// what lost disputes took, and what was refunded to the buyer; they sum to the gross.
+    async fn parties(&self) -> Result<Vec<EntryParty>, ApiError> {
+        let e = &self.0;
+        let lines = [
+            (PartyRole::Platform, None, e.commission_amount),
+            (PartyRole::ProcessingFee, None, e.processing_fee),
+            (PartyRole::Reserve, Some(e.malet_id.clone()), e.reserve_amount),
+            (PartyRole::Affiliate, e.affiliate_id.clone(), e.affiliate_amount),
+            (PartyRole::Seller, Some(e.malet_id.clone()), e.net_payout - e.dispute_debit),
+            (PartyRole::Dispute, None, e.dispute_debit),
+            (PartyRole::Buyer, None, e.refunded_amount),
+        ];
+        lines
+            .into_iter()
+            .filter(|(role, _, amount)| *amount != 0 || matches!(role, PartyRole::Platform | PartyRole::Seller))
+            .map(|(role, id, amount)| {
+                Ok(EntryParty { role, id: id.map(ID), amount: int32(amount)?, rule_version: e.rule_version })
+            })
+            .collect()
+    }
     /// The commission rule version the entry was computed with (0: configuration defaults).
     async fn rule_version(&self) -> i64 {
         self.0.rule_version
@@ -256,6 +399,10 @@ pub struct CommissionBreakdown {
 
 #[Object(guard = "MaletGuard::new(Permission::ViewRevenue, &self.malet_id)")]
 impl CommissionBreakdown {
+    /// The Malet this breakdown is for.
+    async fn malet_id(&self) -> ID {
+        ID(self.malet_id.clone())
+    }
     async fn currency(&self) -> &str {
         self.b.currency.code()
     }

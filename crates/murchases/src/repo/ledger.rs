@@ -20,6 +20,16 @@ pub async fn for_update<C: ConnectionTrait>(
     select.one(conn).await
 }
 
+/// Every entry `select` finds, locked for update (PostgreSQL; SQLite's write transaction holds
+/// the whole database).
+pub async fn all_for_update<C: ConnectionTrait>(
+    conn: &C,
+    select: Select<commission_ledger::Entity>,
+) -> Result<Vec<commission_ledger::Model>, DbErr> {
+    let select = if conn.get_database_backend() == DbBackend::Postgres { select.lock_exclusive() } else { select };
+    select.all(conn).await
+}
+
 pub fn by_id_select(id: &str) -> Select<commission_ledger::Entity> {
     commission_ledger::Entity::find_by_id(id.to_owned())
 }
@@ -36,6 +46,15 @@ pub fn by_payment_select(provider: ProviderKind, provider_payment_id: &str) -> S
     commission_ledger::Entity::find()
         .filter(commission_ledger::Column::Provider.eq(entity::enums::Provider::from(provider)))
         .filter(commission_ledger::Column::ProviderPaymentId.eq(provider_payment_id))
+}
+
+/// The entry of one Malet in a provider payment (a multi-seller charge has one per Malet).
+pub fn by_payment_malet_select(
+    provider: ProviderKind,
+    provider_payment_id: &str,
+    malet_id: &str,
+) -> Select<commission_ledger::Entity> {
+    by_payment_select(provider, provider_payment_id).filter(commission_ledger::Column::MaletId.eq(malet_id))
 }
 
 /// Entries the settlement job may settle: not settled, not disputed, paid before `cutoff`

@@ -12,9 +12,12 @@ use domain::ids::{MaletId, OrderId};
 use domain::lifecycle::AccountStatus;
 use domain::metadata::PaymentMetadata;
 use domain::money::Currency;
+use domain::orders::{Cart, CartItem};
 use domain::permissions::{AccessDenied, Actor, Permission};
+use domain::provider::PlatformCharge;
 use domain::provider::{CaptureRequest, Captured, ChargeCreated, DestinationCharge, ProviderKind};
 use entity::checkouts;
+use entity::enums::Funding;
 use sea_orm::ActiveValue::Set;
 
 use super::{Murchases, ServiceError, ServiceResult};
@@ -60,6 +63,35 @@ impl OrderInput {
     }
 }
 
+/// A multi-seller cart as the order service sends it.
+#[derive(Debug, Clone)]
+pub struct CartInput {
+    pub order_id: OrderId,
+    pub currency: String,
+    pub items: Vec<CartItem>,
+    pub shipping: i64,
+    pub discount: i64,
+    pub platform: Option<String>,
+}
+
+/// What `createOrderPayment` made: the charge, and each seller's breakdown (by Malet).
+#[derive(Debug, Clone)]
+pub struct OrderPayment {
+    pub created: ChargeCreated,
+    pub gross: i64,
+    pub processing_fee_estimate: i64,
+    pub parts: Vec<(MaletId, Breakdown)>,
+}
+
+struct OrderPart {
+    malet_id: MaletId,
+    account: entity::connected_accounts::Model,
+    destination: String,
+    amounts: OrderAmounts,
+    fee: i64,
+    breakdown: Breakdown,
+}
+
 impl Murchases {
     /// The breakdown an order would get now (R-COMM, R-PAY-3); writes nothing.
     pub async fn preview(&self, actor: &Actor, input: &OrderInput) -> ServiceResult<Breakdown> {
@@ -68,15 +100,165 @@ impl Murchases {
     }
 
     async fn breakdown_for(&self, input: &OrderInput, order: &OrderAmounts) -> ServiceResult<Breakdown> {
-        let malet = input.malet_id.as_str();
+        self.breakdown_of(&input.malet_id, order, None).await
+    }
+
+    /// The breakdown of one seller's order (or part of one) under its rule now; `fee_estimate`
+    /// is its share of a multi-seller order's processing fee.
+    async fn breakdown_of(
+        &self,
+        malet: &MaletId,
+        order: &OrderAmounts,
+        fee_estimate: Option<i64>,
+    ) -> ServiceResult<Breakdown> {
+        let malet = malet.as_str();
         let now = service_core::clock::now();
         let effective = self.effective_rule(&self.db, malet, now).await?;
         let first_sale = repo::rules::settings(&self.db, malet).await?.and_then(|s| s.first_sale_at);
         let reserve = self.reserve_rate(&self.db, malet, effective.rule.tier, first_sale, now).await?;
-        let b = commission::compute(order, &effective.rule, reserve, Some(effective.version))
+        let b = commission::compute_with_fee(order, &effective.rule, reserve, Some(effective.version), fee_estimate)
             .map_err(ServiceError::bad_input)?;
         self.config.limits.check(&b)?;
         Ok(b)
+    }
+
+    /// The active payout account of a Malet that can be paid in `currency`.
+    async fn payable_account(
+        &self,
+        malet: &str,
+        currency: domain::money::Currency,
+    ) -> ServiceResult<(entity::connected_accounts::Model, String)> {
+        let account = repo::accounts::live_account(&self.db, malet)
+            .await?
+            .ok_or_else(|| ServiceError::Conflict(format!("Malet {malet} has no payout account")))?;
+        if account.status.domain() != AccountStatus::Active {
+            return Err(ServiceError::Conflict(format!(
+                "Malet {malet}'s payout account is {}, not ACTIVE",
+                account.status
+            )));
+        }
+        if !account.currency.eq_ignore_ascii_case(currency.code()) {
+            return Err(ServiceError::BadInput(format!(
+                "Malet {malet}'s payout account settles in {}, not {}",
+                account.currency,
+                currency.code()
+            )));
+        }
+        let destination = account
+            .provider_account_id
+            .clone()
+            .ok_or_else(|| ServiceError::Conflict(format!("Malet {malet}'s payout account has no provider account")))?;
+        Ok((account, destination))
+    }
+
+    /// `createOrderPayment` (issue 13): one charge on the platform for a cart whose items belong
+    /// to several Malets (Stripe's separate charges and transfers, `transfer_group` = the order
+    /// id). Each seller's part is computed now (order-level amounts and the processing fee
+    /// allocated by largest remainder on item subtotals) and stored; when the charge succeeds,
+    /// each part becomes that seller's ledger entry and its net is transferred from the charge.
+    /// Only the order service (CREATE_MURCHASE_PAYMENTS on every Malet of the cart) may call it.
+    pub async fn create_order_payment(&self, actor: &Actor, input: &CartInput) -> ServiceResult<OrderPayment> {
+        let mut malets: Vec<&MaletId> = input.items.iter().map(|i| &i.malet_id).collect();
+        malets.sort();
+        malets.dedup();
+        for malet in &malets {
+            actor.can(Permission::CreateMurchasePayments, malet.as_str())?;
+        }
+        let currency = Currency::parse(&input.currency).map_err(ServiceError::bad_input)?;
+        let cart = Cart { currency, items: input.items.clone(), shipping: input.shipping, discount: input.discount };
+        let gross = cart.gross().map_err(ServiceError::bad_input)?;
+        self.config.limits.positive("gross", gross)?;
+        let fee = self.config.processing_fee.estimate(gross).map_err(ServiceError::bad_input)?;
+        let split = cart.split(fee).map_err(ServiceError::bad_input)?;
+        let order_id = input.order_id.as_str();
+        let mut parts = Vec::with_capacity(split.len());
+        let mut provider_kind = None;
+        for part in split {
+            let malet = part.malet_id.as_str();
+            let (account, destination) = self.payable_account(malet, currency).await?;
+            let kind: ProviderKind = account.provider.kind();
+            if provider_kind.is_some_and(|k| k != kind) {
+                return Err(ServiceError::BadInput(
+                    "every seller of one charge must be paid through the same provider".into(),
+                ));
+            }
+            provider_kind = Some(kind);
+            if repo::ledger::by_order_select(malet, order_id).one(&self.db).await?.is_some() {
+                return Err(ServiceError::Conflict(format!("order {order_id} is already paid for Malet {malet}")));
+            }
+            let breakdown =
+                self.breakdown_of(&part.malet_id, &part.amounts, Some(part.processing_fee_estimate)).await?;
+            parts.push(OrderPart {
+                malet_id: part.malet_id,
+                account,
+                destination,
+                amounts: part.amounts,
+                fee: part.processing_fee_estimate,
+                breakdown,
+            });
+        }
+        let kind = provider_kind.ok_or_else(|| ServiceError::BadInput("a cart needs at least one item".into()))?;
+        let metadata = PaymentMetadata {
+            order_id: order_id.to_owned(),
+            malet_id: None,
+            subtotal: None,
+            tax: 0,
+            shipping: 0,
+            discount: 0,
+            affiliate_id: None,
+            platform: input.platform.clone().or_else(|| Some("mallnline".into())),
+        };
+        let metadata = PaymentMetadata::parse(&metadata.to_map()).map_err(ServiceError::bad_input)?;
+        let sellers: Vec<&str> = parts.iter().map(|p| p.malet_id.as_str()).collect();
+        // The key names the order and its sellers: a retry never charges twice, and another cart
+        // under the same order id is refused by the provider instead of answered with this one.
+        let key = format!("order-payment:{order_id}:{}", service_core::clock::short_hash(&sellers.join(",")));
+        let created = self
+            .providers
+            .get(kind)?
+            .create_platform_charge(PlatformCharge {
+                amount: gross,
+                currency,
+                transfer_group: order_id.to_owned(),
+                metadata: metadata.to_map(),
+                idempotency_key: key,
+            })
+            .await?;
+        let txn = service_core::db::begin_write(&self.db).await?;
+        for p in &parts {
+            repo::checkouts::insert(
+                &*txn,
+                checkouts::ActiveModel {
+                    id: Set(uuid::Uuid::now_v7().to_string()),
+                    malet_id: Set(p.malet_id.as_str().to_owned()),
+                    order_id: Set(order_id.to_owned()),
+                    account_id: Set(p.account.id.clone()),
+                    provider: Set(kind.into()),
+                    provider_payment_id: Set(created.payment_id.clone()),
+                    provider_account_id: Set(Some(p.destination.clone())),
+                    currency: Set(currency.code().to_owned()),
+                    gross_amount: Set(p.amounts.gross),
+                    subtotal: Set(p.amounts.subtotal),
+                    discount: Set(p.amounts.discount),
+                    tax: Set(p.amounts.tax),
+                    shipping: Set(p.amounts.shipping),
+                    affiliate_id: Set(None),
+                    funding: Set(Funding::SeparateTransfer),
+                    transfer_group: Set(Some(order_id.to_owned())),
+                    processing_fee_estimate: Set(Some(p.fee)),
+                    created_by: Set(actor.subject().unwrap_or("unknown").to_owned()),
+                    created_at: Set(service_core::clock::now()),
+                },
+            )
+            .await?;
+        }
+        txn.commit().await?;
+        Ok(OrderPayment {
+            created,
+            gross,
+            processing_fee_estimate: fee,
+            parts: parts.into_iter().map(|p| (p.malet_id, p.breakdown)).collect(),
+        })
     }
 
     /// Creates the provider payment as a destination charge to the Malet's active account.
@@ -159,6 +341,9 @@ impl Murchases {
                 tax: Set(order.tax),
                 shipping: Set(order.shipping),
                 affiliate_id: Set(input.affiliate_id.clone()),
+                funding: Set(Funding::DestinationCharge),
+                transfer_group: Set(None),
+                processing_fee_estimate: Set(None),
                 created_by: Set(actor.subject().unwrap_or("unknown").to_owned()),
                 created_at: Set(service_core::clock::now()),
             },

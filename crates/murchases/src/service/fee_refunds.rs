@@ -44,6 +44,11 @@ impl Murchases {
         after: &RefundedParts,
         step_key: &str,
     ) -> ServiceResult<()> {
+        // A multi-seller entry has no application fee: its seller's share moves by transfers and
+        // their reversals instead (`queue_movement_of`).
+        if entry.transfers_net() {
+            return Ok(());
+        }
         // The platform still holds a reserve that was not released to the seller.
         let reserve_held = match entity::queries::reserve_hold_for_ledger(txn, &entry.id).await? {
             Some(hold) => hold.status == entity::enums::HoldStatus::Held,
@@ -89,6 +94,8 @@ impl Murchases {
                     destination: entry.destination_account_id.as_deref(),
                     source_ref: Some(&entry.provider_payment_id),
                     source_charge: None,
+                    transfer_group: None,
+                    source_transfer: None,
                     idempotency_key: Some(&key),
                     metadata: Some(metadata),
                 },

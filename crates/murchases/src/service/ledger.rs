@@ -14,7 +14,7 @@ use domain::provider::{ProviderError, ProviderKind, RefundCreated, RefundRequest
 use domain::rate::Rate;
 use domain::refund::{self, OriginalParts, RefundedParts};
 use domain::reserve::ReservePolicy;
-use entity::enums::{MovementOwner, OutgoingStatus};
+use entity::enums::{Funding, MovementOwner, OutgoingStatus};
 use entity::{commission_ledger, ledger_postings, malet_settings, payment_exceptions, refunds};
 use sea_orm::{ActiveModelTrait, ActiveValue::Set, ConnectionTrait, DatabaseTransaction, EntityTrait};
 use service_core::audit::{self, AuditEntry};
@@ -42,6 +42,14 @@ pub struct SucceededPayment {
     pub provider_fee_amount: Option<i64>,
     pub paid_at: DateTime<Utc>,
     pub metadata: PaymentMetadata,
+    /// How the seller is paid: by this charge (destination charge), or by a transfer of its net
+    /// from the platform's charge (a multi-seller order, issue 13).
+    pub funding: Funding,
+    /// The multi-seller order's group at the provider.
+    pub transfer_group: Option<String>,
+    /// This seller's share of the order's processing fee (multi-seller); `None`: estimated on
+    /// this payment's own gross.
+    pub processing_fee_estimate: Option<i64>,
 }
 
 /// The provider of an entry, its kind, and the metadata every call about the entry carries.
@@ -227,9 +235,21 @@ impl Murchases {
         malet_id: &str,
     ) -> ServiceResult<Recorded> {
         if let Some(existing) =
-            repo::ledger::for_update(txn, repo::ledger::by_payment_select(p.provider, &p.payment_id)).await?
+            repo::ledger::for_update(txn, repo::ledger::by_payment_malet_select(p.provider, &p.payment_id, malet_id))
+                .await?
         {
             return Ok(Recorded::AlreadyRecorded(existing.id));
+        }
+        let separate = p.funding == Funding::SeparateTransfer;
+        if !separate
+            && let Some(other) =
+                repo::ledger::for_update(txn, repo::ledger::by_payment_select(p.provider, &p.payment_id)).await?
+        {
+            // A destination charge pays one seller: never credited to a second one.
+            return Err(ServiceError::BadInput(format!(
+                "payment {} is already recorded for Malet {}",
+                p.payment_id, other.malet_id
+            )));
         }
         if let Some(existing) =
             repo::ledger::for_update(txn, repo::ledger::by_order_select(malet_id, &p.metadata.order_id)).await?
@@ -255,14 +275,21 @@ impl Murchases {
         )
         .map_err(ServiceError::bad_input)?;
         let reserve_rate = self.reserve_rate(txn, malet_id, effective.rule.tier, first_sale_at, p.paid_at).await?;
-        let b = commission::compute(&order, &effective.rule, reserve_rate, Some(effective.version))
-            .map_err(ServiceError::bad_input)?;
+        let b = commission::compute_with_fee(
+            &order,
+            &effective.rule,
+            reserve_rate,
+            Some(effective.version),
+            p.processing_fee_estimate,
+        )
+        .map_err(ServiceError::bad_input)?;
         // Config bounds apply to every source of an order (R-TRUST-2).
         self.config.limits.check(&b)?;
         // The platform must have collected what the breakdown says it keeps: otherwise the
         // commission, reserve and affiliate share would later be paid out of money it never
         // received (a provider reports no fee as null, i.e. 0).
-        let collected = p.provider_fee_amount.unwrap_or(0);
+        // A platform charge (multi-seller) collects everything: the platform transfers the net.
+        let collected = if separate { b.application_fee_amount } else { p.provider_fee_amount.unwrap_or(0) };
         if collected < b.application_fee_amount {
             return Err(ServiceError::BadInput(format!(
                 "the payment's application fee {collected} is below the breakdown's {}: the platform did not collect its share",
@@ -302,10 +329,12 @@ impl Murchases {
             settlement_date: Set(None),
             provider_fee_amount: Set(Some(collected)),
             dispute_debit: Set(0),
+            funding: Set(p.funding),
+            transfer_group: Set(p.transfer_group.clone()),
             created_at: Set(now),
             updated_at: Set(now),
         };
-        let key = format!("earning:{entry_id}");
+        let key = super::movements::net_transfer_posting_key(&entry_id);
         let entry = post(
             txn,
             None,
@@ -320,6 +349,11 @@ impl Murchases {
             },
         )
         .await?;
+        // The seller of a multi-seller charge is paid its net by a transfer from that charge,
+        // written with the earning and keyed by the entry (sent once, whatever the retries).
+        if separate {
+            self.queue_net_transfer(txn, &entry, &key).await?;
+        }
         // Remember the first sale: it starts the new-seller reserve window (R-RES-1).
         match settings {
             Some(s) if s.first_sale_at.is_none() => {
@@ -440,7 +474,22 @@ impl Murchases {
         }
         .insert(txn)
         .await?;
-        self.queue_fee_refund(txn, &updated, &before, &parts).await?;
+        if updated.transfers_net() {
+            // The seller of a multi-seller charge was paid by our transfer: what the refund takes
+            // from it is reversed out of that transfer (with the reserve share when the reserve
+            // was already released to it).
+            let mut taken = entry.net_payout - updated.net_payout;
+            let released = match entity::queries::reserve_hold_for_ledger(txn, &entry.id).await? {
+                Some(hold) => hold.status != entity::enums::HoldStatus::Held,
+                None => false,
+            };
+            if released {
+                taken += entry.reserve_amount - updated.reserve_amount;
+            }
+            self.queue_movement_of(txn, &updated, -taken, &key).await?;
+        } else {
+            self.queue_fee_refund(txn, &updated, &before, &parts).await?;
+        }
         Ok(Some(parts))
     }
 
@@ -503,6 +552,8 @@ impl Murchases {
                     destination: None,
                     source_ref: Some(&entry.provider_payment_id),
                     source_charge: entry.provider_charge_id.as_deref(),
+                    transfer_group: entry.transfer_group.as_deref(),
+                    source_transfer: None,
                     idempotency_key: Some(&refund_key),
                     metadata: None,
                 },
@@ -524,7 +575,9 @@ impl Murchases {
                     charge_id: entry.provider_charge_id.clone(),
                     amount,
                     currency,
-                    reverse_transfer: true,
+                    // A destination charge's transfer is reversed with the refund; a multi-seller
+                    // charge's transfers are reversed by their own movements.
+                    reverse_transfer: !entry.transfers_net(),
                     metadata: outgoing::metadata_of(&movement),
                     idempotency_key: refund_key.clone(),
                 })
@@ -622,6 +675,10 @@ impl Murchases {
         }
         if let Err(e) = self.send_fee_refunds(Some(&entry.id), 20).await {
             tracing::warn!(ledger_id = %entry.id, error = %e, "application-fee refund not sent yet; the job retries");
+        }
+        // A multi-seller entry's clawback is a reversal of its transfer: sent now too.
+        if entry.transfers_net() {
+            self.send_movements_of(&entry.id).await;
         }
         repo::ledger::by_id(&self.db, &entry.id).await?.ok_or_else(|| ServiceError::NotFound("ledger entry".into()))
     }

@@ -26,6 +26,11 @@ use crate::repo;
 /// Movements sent per pass of the job.
 pub const SEND_BATCH: u64 = 100;
 
+/// The posting whose movement is a multi-seller entry's net transfer: its earning.
+pub(crate) fn net_transfer_posting_key(ledger_id: &str) -> String {
+    format!("earning:{ledger_id}")
+}
+
 impl Murchases {
     /// The sender of murchases' outgoing movements.
     pub fn movement_sender(&self) -> Sender {
@@ -66,6 +71,32 @@ impl Murchases {
         };
         let currency =
             Currency::parse(&entry.currency).map_err(|e| ServiceError::Internal(format!("stored currency: {e}")))?;
+        // A multi-seller entry's money reached the seller by our transfer of its net: a reversal
+        // takes from that transfer (and waits for it if it is not made yet).
+        let mut amount = seller_delta.checked_abs().ok_or_else(|| ServiceError::Internal("delta overflows".into()))?;
+        let source_transfer = match (kind, entry.transfers_net()) {
+            (OutgoingKind::TransferReversal, true) => {
+                let Some(transfer) =
+                    outgoing::by_key(txn, &outgoing::key_of(&net_transfer_posting_key(&entry.id))).await?
+                else {
+                    tracing::error!(ledger_id = %entry.id, "no net transfer to take back from; the change stays in the books for finance");
+                    return Ok(None);
+                };
+                // At most what is left of the transfer; the rest (the processing fee the seller
+                // bears on a full refund, say) stays a debt on its balance, recovered from its
+                // later earnings.
+                let left = transfer
+                    .amount
+                    .checked_sub(outgoing::reversed_from(txn, &transfer.id).await?)
+                    .ok_or_else(|| ServiceError::Internal("reversals overflow".into()))?;
+                if left <= 0 {
+                    return Ok(None);
+                }
+                amount = amount.min(left);
+                Some(transfer.id)
+            }
+            _ => None,
+        };
         let movement = outgoing::enqueue(
             txn,
             NewOutgoing {
@@ -76,17 +107,64 @@ impl Murchases {
                 account_id,
                 ledger_id: Some(&entry.id),
                 posting_key,
-                amount: seller_delta.checked_abs().ok_or_else(|| ServiceError::Internal("delta overflows".into()))?,
+                amount,
                 currency,
                 destination: entry.destination_account_id.as_deref(),
                 source_ref: Some(&entry.provider_payment_id),
                 source_charge: None,
+                transfer_group: entry.transfer_group.as_deref(),
+                source_transfer: source_transfer.as_deref(),
                 idempotency_key: None,
                 metadata: None,
             },
         )
         .await?;
         Ok(Some(movement))
+    }
+
+    /// Queues the transfer of a multi-seller entry's net to its seller, from the charge
+    /// (`source_transaction`) and in the order's transfer group, keyed by the entry's earning.
+    pub(crate) async fn queue_net_transfer(
+        &self,
+        txn: &DatabaseTransaction,
+        entry: &commission_ledger::Model,
+        earning_key: &str,
+    ) -> ServiceResult<()> {
+        debug_assert_eq!(earning_key, net_transfer_posting_key(&entry.id));
+        if entry.net_payout <= 0 {
+            return Ok(());
+        }
+        let (provider_kind, _, _) = self.provider_of(entry)?;
+        let (Some(account_id), Some(destination)) =
+            (entry.account_id.as_deref(), entry.destination_account_id.as_deref())
+        else {
+            return Err(ServiceError::Internal(format!("entry {} has no account to transfer to", entry.id)));
+        };
+        let currency =
+            Currency::parse(&entry.currency).map_err(|e| ServiceError::Internal(format!("stored currency: {e}")))?;
+        outgoing::enqueue(
+            txn,
+            NewOutgoing {
+                owner: MovementOwner::Murchases,
+                kind: OutgoingKind::Transfer,
+                provider: provider_kind,
+                malet_id: &entry.malet_id,
+                account_id,
+                ledger_id: Some(&entry.id),
+                posting_key: earning_key,
+                amount: entry.net_payout,
+                currency,
+                destination: Some(destination),
+                source_ref: Some(&entry.provider_payment_id),
+                source_charge: entry.provider_charge_id.as_deref(),
+                transfer_group: entry.transfer_group.as_deref(),
+                source_transfer: None,
+                idempotency_key: None,
+                metadata: None,
+            },
+        )
+        .await?;
+        Ok(())
     }
 
     /// Sends the movements of one entry now (after its posting committed); what fails stays
@@ -191,8 +269,22 @@ impl Murchases {
         entry: &commission_ledger::Model,
         dispute: &Dispute,
     ) -> ServiceResult<bool> {
-        let debit_key = format!("dispute:{}:debit", dispute.dispute_id);
-        let reinstate_key = format!("dispute:{}:reinstate", dispute.dispute_id);
+        self.apply_dispute_share(txn, entry, dispute, &dispute.dispute_id, None).await
+    }
+
+    /// [`Self::apply_dispute_money`] for one seller of a multi-seller charge: its postings are
+    /// keyed by `scope` (the dispute and the entry), and `share` is its part of what the
+    /// dispute costs the sellers (`None`: all of it, one seller).
+    pub(crate) async fn apply_dispute_share(
+        &self,
+        txn: &DatabaseTransaction,
+        entry: &commission_ledger::Model,
+        dispute: &Dispute,
+        scope: &str,
+        share: Option<i64>,
+    ) -> ServiceResult<bool> {
+        let debit_key = format!("dispute:{scope}:debit");
+        let reinstate_key = format!("dispute:{scope}:reinstate");
         let withdrawn = dispute.status == DisputeStatus::Lost || dispute.funds == Some(DisputeFunds::Withdrawn);
         let reinstated = dispute.status == DisputeStatus::Won || dispute.funds == Some(DisputeFunds::Reinstated);
         if withdrawn && !reinstated {
@@ -207,11 +299,17 @@ impl Murchases {
                     dispute.dispute_id, dispute.currency, entry.currency
                 )));
             }
-            let debit = self
-                .config
-                .disputes
-                .seller_debit(dispute.amount, currency)
-                .ok_or_else(|| ServiceError::BadInput("dispute amount overflows".into()))?;
+            let debit = match share {
+                Some(share) => share,
+                None => self
+                    .config
+                    .disputes
+                    .seller_debit(dispute.amount, currency)
+                    .ok_or_else(|| ServiceError::BadInput("dispute amount overflows".into()))?,
+            };
+            if debit <= 0 {
+                return Ok(false);
+            }
             let reason = format!("dispute {} lost: {} plus fee", dispute.dispute_id, dispute.amount);
             let updated = post_dispute(txn, entry, debit, &debit_key, &reason).await?;
             // Take back what the seller still holds of this payment (at most the debit); the

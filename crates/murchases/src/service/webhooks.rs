@@ -16,6 +16,7 @@ use service_core::webhook::{ApplyError, EventApplier, Outcome};
 use super::ledger::{Recorded, RefundOrigin, SucceededPayment};
 use super::{Murchases, ServiceError};
 use crate::repo;
+use entity::enums::Funding;
 
 pub const RECEIVER: &str = "murchases";
 
@@ -48,6 +49,14 @@ impl Murchases {
             Ok(m) => m,
             Err(e) => return attention(e.to_string()).await,
         };
+        let checkouts = repo::checkouts::by_payment(txn, provider, &pi.payment_id).await?;
+        // One charge for several sellers: the sellers are the ones our checkout stored for it.
+        if checkouts.iter().any(|c| c.funding == Funding::SeparateTransfer) {
+            return match self.order_parts(txn, pi, &metadata, &checkouts).await? {
+                Ok(parts) => self.record_order_payment(txn, event, pi, raw, parts).await,
+                Err(reason) => attention(reason).await,
+            };
+        }
         // R-TRUST-1: where the money went decides who is credited (the provider module tells
         // where: a destination charge's destination, a direct charge's account, a PayPal payee).
         let Some(destination) = pi.destination.clone() else {
@@ -74,7 +83,7 @@ impl Murchases {
             .await;
         }
         // A payment our checkout created is recorded with the breakdown checkout charged.
-        if let Some(checkout) = repo::checkouts::by_payment(txn, provider, &pi.payment_id).await? {
+        if let Some(checkout) = checkouts.into_iter().next() {
             if let Some(reason) =
                 checkout_disagreement(&checkout, &metadata, &pi.metadata, &account.id, amount, currency)
             {
@@ -97,6 +106,9 @@ impl Murchases {
             provider_fee_amount: pi.platform_fee,
             paid_at: Utc.timestamp_opt(pi.paid_at, 0).single().unwrap_or_else(Utc::now),
             metadata,
+            funding: Funding::DestinationCharge,
+            transfer_group: None,
+            processing_fee_estimate: None,
         };
         match self.record_payment(txn, &payment, &account.malet_id).await {
             Ok(Recorded::Created(_)) => {
@@ -107,6 +119,24 @@ impl Murchases {
             Err(ServiceError::BadInput(reason)) => attention(reason).await,
             Err(e) => Err(db(e)),
         }
+    }
+
+    /// Every ledger entry of a payment (one, or one per seller of a multi-seller charge), locked
+    /// for update.
+    async fn entries_for(
+        &self,
+        txn: &DatabaseTransaction,
+        provider: domain::provider::ProviderKind,
+        payment: &PaymentRef,
+    ) -> Result<Vec<entity::commission_ledger::Model>, ApplyError> {
+        use sea_orm::QueryOrder as _;
+        let Some(first) = self.entry_for(txn, provider, payment).await? else { return Ok(Vec::new()) };
+        if !first.transfers_net() {
+            return Ok(vec![first]);
+        }
+        let select = repo::ledger::by_payment_select(provider, &first.provider_payment_id)
+            .order_by_asc(entity::commission_ledger::Column::MaletId);
+        Ok(repo::ledger::all_for_update(txn, select).await?)
     }
 
     /// The ledger entry a payment reference names, locked for update.
@@ -135,7 +165,11 @@ impl Murchases {
         refund: &PaymentRefunded,
     ) -> Result<Outcome, ApplyError> {
         // The payment may not be recorded yet (out-of-order delivery): retry later.
-        let Some(entry) = self.entry_for(txn, event.provider, &refund.payment).await? else {
+        let mut entries = self.entries_for(txn, event.provider, &refund.payment).await?;
+        if entries.len() > 1 {
+            return self.on_order_refunded(txn, event, refund, entries).await;
+        }
+        let Some(entry) = entries.pop() else {
             return Err(ApplyError::Retry(format!("no ledger entry yet for payment {}", refund.payment.describe())));
         };
         let refunded = refund.cumulative_refunded;
@@ -194,12 +228,16 @@ impl Murchases {
         event: &ProviderEvent,
         dispute: &Dispute,
     ) -> Result<Outcome, ApplyError> {
-        let Some(entry) = self.entry_for(txn, event.provider, &dispute.payment).await? else {
-            return Err(ApplyError::Retry(format!("no ledger entry yet for payment {}", dispute.payment.describe())));
-        };
+        let mut entries = self.entries_for(txn, event.provider, &dispute.payment).await?;
         if let Err(e) = self.config.limits.positive("dispute amount", dispute.amount) {
             return Ok(Outcome::NeedsAttention(e.to_string()));
         }
+        if entries.len() > 1 {
+            return self.on_order_dispute(txn, dispute, entries).await;
+        }
+        let Some(entry) = entries.pop() else {
+            return Err(ApplyError::Retry(format!("no ledger entry yet for payment {}", dispute.payment.describe())));
+        };
         // The money first: a lost dispute debits the seller, a won one gives the debit back.
         let moved = match self.apply_dispute_money(txn, &entry, dispute).await {
             Ok(moved) => moved,
@@ -295,5 +333,249 @@ impl EventApplier for MurchasesEvents {
             }
             _ => Ok(Outcome::Ignored(format!("{} is not handled by murchases", event.event_type))),
         }
+    }
+}
+
+impl Murchases {
+    /// The sellers' parts of a multi-seller charge, checked against what our checkout stored:
+    /// `Err(reason)` when the payment disagrees (it then needs an admin, and nobody is credited).
+    async fn order_parts(
+        &self,
+        txn: &DatabaseTransaction,
+        pi: &PaymentSucceeded,
+        metadata: &PaymentMetadata,
+        checkouts: &[entity::checkouts::Model],
+    ) -> Result<Result<Vec<SucceededPayment>, String>, ApplyError> {
+        let Some(first) = checkouts.first() else { return Ok(Err("no checkout".into())) };
+        let group = first.transfer_group.clone();
+        let mut problems = Vec::new();
+        if pi.destination.is_some() {
+            problems.push("it names a destination account, but the order is charged on the platform".to_owned());
+        }
+        if pi.transfer_group != group {
+            problems.push(format!("transfer_group {:?} (checkout: {group:?})", pi.transfer_group));
+        }
+        if metadata.order_id != first.order_id {
+            problems.push(format!("metadata.orderId {} (checkout: {})", metadata.order_id, first.order_id));
+        }
+        if checkouts.iter().any(|c| c.funding != Funding::SeparateTransfer || c.transfer_group != group) {
+            problems.push("its checkout rows disagree on how the order is paid".to_owned());
+        }
+        let total = checkouts.iter().try_fold(0i64, |acc, c| acc.checked_add(c.gross_amount));
+        if total != Some(pi.amount) {
+            problems.push(format!("amount {} (checkout: {total:?})", pi.amount));
+        }
+        if checkouts.iter().any(|c| !c.currency.eq_ignore_ascii_case(pi.currency.code())) {
+            problems.push(format!("currency {} differs from its checkout", pi.currency.code()));
+        }
+        if pi.charge_id.is_none() {
+            problems.push("it names no charge to transfer the sellers' shares from".to_owned());
+        }
+        let mut parts = Vec::with_capacity(checkouts.len());
+        for c in checkouts {
+            let account = entity::queries::account_by_id(txn, &c.account_id).await?;
+            let account = match account {
+                Some(a) if a.malet_id == c.malet_id && a.provider_account_id.is_some() => a,
+                _ => {
+                    problems.push(format!("the payout account {} of Malet {} is gone", c.account_id, c.malet_id));
+                    continue;
+                }
+            };
+            if !account.currency.eq_ignore_ascii_case(pi.currency.code()) {
+                problems.push(format!("Malet {}'s account settles in {}", c.malet_id, account.currency));
+            }
+            let mut part = metadata.clone();
+            part.malet_id = Some(c.malet_id.clone());
+            part.subtotal = Some(c.subtotal);
+            part.discount = c.discount;
+            part.tax = c.tax;
+            part.shipping = c.shipping;
+            part.affiliate_id = c.affiliate_id.clone();
+            parts.push(SucceededPayment {
+                provider: c.provider.kind(),
+                payment_id: pi.payment_id.clone(),
+                charge_id: pi.charge_id.clone(),
+                destination: account.provider_account_id.clone(),
+                account_id: account.id.clone(),
+                currency: pi.currency,
+                amount: c.gross_amount,
+                provider_fee_amount: None,
+                paid_at: Utc.timestamp_opt(pi.paid_at, 0).single().unwrap_or_else(Utc::now),
+                metadata: part,
+                funding: Funding::SeparateTransfer,
+                transfer_group: group.clone(),
+                processing_fee_estimate: c.processing_fee_estimate,
+            });
+        }
+        if !problems.is_empty() {
+            return Ok(Err(format!("the multi-seller payment disagrees with its checkout: {}", problems.join(", "))));
+        }
+        Ok(Ok(parts))
+    }
+
+    /// Records every seller's entry of a multi-seller charge, all or none (a savepoint): a part
+    /// that cannot be recorded leaves the whole payment for an admin.
+    async fn record_order_payment(
+        &self,
+        txn: &DatabaseTransaction,
+        event: &ProviderEvent,
+        pi: &PaymentSucceeded,
+        raw: &str,
+        parts: Vec<SucceededPayment>,
+    ) -> Result<Outcome, ApplyError> {
+        use sea_orm::TransactionTrait as _;
+        let savepoint = txn.begin().await?;
+        let mut created = 0usize;
+        for part in &parts {
+            let malet = part.metadata.malet_id.clone().unwrap_or_default();
+            match self.record_payment(&savepoint, part, &malet).await {
+                Ok(Recorded::Created(_)) => created += 1,
+                Ok(Recorded::AlreadyRecorded(_)) => {}
+                Err(ServiceError::BadInput(reason)) => {
+                    savepoint.rollback().await?;
+                    let reason = format!("Malet {malet}'s part: {reason}");
+                    self.record_exception(txn, event.provider, &pi.payment_id, Some(&event.id), &reason, raw)
+                        .await
+                        .map_err(db)?;
+                    return Ok(Outcome::NeedsAttention(reason));
+                }
+                Err(e) => return Err(db(e)),
+            }
+        }
+        savepoint.commit().await?;
+        if created == 0 {
+            return Ok(Outcome::Ignored("every seller's part is already recorded".into()));
+        }
+        repo::ledger::resolve_exceptions(txn, event.provider, &pi.payment_id).await?;
+        Ok(Outcome::Applied)
+    }
+
+    /// The refunds of a multi-seller charge: each refund our API made is the seller's whose
+    /// entry it names (`ledgerId` in its metadata); what no refund names (a refund made in the
+    /// provider's dashboard) is shared across the sellers by the largest-remainder method on what
+    /// each still has unrefunded, so a full refund refunds every seller in full.
+    async fn on_order_refunded(
+        &self,
+        txn: &DatabaseTransaction,
+        event: &ProviderEvent,
+        refund: &PaymentRefunded,
+        entries: Vec<entity::commission_ledger::Model>,
+    ) -> Result<Outcome, ApplyError> {
+        let total_gross: i64 = entries.iter().map(|e| e.gross_amount).sum();
+        let refunded = refund.cumulative_refunded;
+        if let Err(e) = self.config.limits.non_negative("cumulative refunded", refunded) {
+            return Ok(Outcome::NeedsAttention(e.to_string()));
+        }
+        if refunded > total_gross {
+            return Ok(Outcome::NeedsAttention(format!(
+                "cumulative refunded {refunded} exceeds the order's gross {total_gross}"
+            )));
+        }
+        let mut named: std::collections::BTreeMap<String, String> = std::collections::BTreeMap::new();
+        for fact in refund.refunds.iter().filter(|f| f.counts) {
+            let Some(entry) = fact.ledger_id.as_ref().and_then(|id| entries.iter().find(|e| &e.id == id)) else {
+                continue;
+            };
+            if let Some(amount) = fact.amount
+                && self.config.limits.positive("refund amount", amount).is_ok()
+            {
+                repo::refunds::record_provider_refund(txn, entry, event.provider, &fact.refund_id, amount, "webhook")
+                    .await?;
+                if !named.contains_key(&entry.id) && !repo::refunds::posting_names_refund(txn, &fact.refund_id).await? {
+                    named.insert(entry.id.clone(), fact.refund_id.clone());
+                }
+            }
+        }
+        let mut targets = Vec::with_capacity(entries.len());
+        for entry in &entries {
+            let known = repo::refunds::known_total(txn, &entry.id).await?;
+            targets.push(entry.refunded_amount.max(known).min(entry.gross_amount));
+        }
+        let attributed: i64 = targets.iter().sum();
+        if refunded > attributed {
+            let weights: Vec<(usize, rust_decimal::Decimal)> = entries
+                .iter()
+                .zip(&targets)
+                .enumerate()
+                .map(|(i, (e, t))| (i, rust_decimal::Decimal::from(e.gross_amount - t)))
+                .collect();
+            match domain::allocation::allocate(refunded - attributed, &weights) {
+                Ok(shares) => {
+                    for (i, share) in shares {
+                        targets[i] += share;
+                    }
+                }
+                Err(e) => return Ok(Outcome::NeedsAttention(format!("cannot share the refund: {e}"))),
+            }
+        }
+        let mut changed = false;
+        for (entry, target) in entries.iter().zip(targets) {
+            let refund_id = named.get(&entry.id).map(String::as_str);
+            match self
+                .apply_cumulative_refund(
+                    txn,
+                    entry,
+                    target,
+                    RefundOrigin { provider_refund_id: refund_id, source: "webhook", reason: None, actor: None },
+                )
+                .await
+            {
+                Ok(Some(_)) => changed = true,
+                Ok(None) => {}
+                Err(ServiceError::Db(e)) if service_core::db::is_unique_violation(&e) => {
+                    return Err(ApplyError::Retry("refund id recorded concurrently".into()));
+                }
+                Err(ServiceError::BadInput(m))
+                | Err(ServiceError::Transition(domain::lifecycle::TransitionError { from: m, .. })) => {
+                    return Ok(Outcome::NeedsAttention(m));
+                }
+                Err(e) => return Err(db(e)),
+            }
+        }
+        if changed { Ok(Outcome::Applied) } else { Ok(Outcome::Ignored("refund already reflected".into())) }
+    }
+}
+
+impl Murchases {
+    /// A dispute of a multi-seller charge: what it costs the sellers (the disputed amount, plus
+    /// the fee when the sellers bear it) is shared across them by the largest-remainder method on
+    /// each entry's gross, each share posted and moved as for a one-seller dispute (keyed by the
+    /// dispute and the entry). The entries are marked disputed while it is open.
+    async fn on_order_dispute(
+        &self,
+        txn: &DatabaseTransaction,
+        dispute: &Dispute,
+        entries: Vec<entity::commission_ledger::Model>,
+    ) -> Result<Outcome, ApplyError> {
+        let Some(total) = self.config.disputes.seller_debit(dispute.amount, dispute.currency) else {
+            return Ok(Outcome::NeedsAttention("dispute amount overflows".into()));
+        };
+        let weights: Vec<(usize, rust_decimal::Decimal)> =
+            entries.iter().enumerate().map(|(i, e)| (i, rust_decimal::Decimal::from(e.gross_amount))).collect();
+        let shares = match domain::allocation::allocate(total, &weights) {
+            Ok(shares) => shares,
+            Err(e) => return Ok(Outcome::NeedsAttention(format!("cannot share the dispute: {e}"))),
+        };
+        let mut changed = false;
+        for (i, share) in shares {
+            let entry = &entries[i];
+            let scope = format!("{}:{}", dispute.dispute_id, entry.id);
+            let moved = match self.apply_dispute_share(txn, entry, dispute, &scope, Some(share)).await {
+                Ok(moved) => moved,
+                Err(ServiceError::BadInput(m)) => return Ok(Outcome::NeedsAttention(m)),
+                Err(e) => return Err(db(e)),
+            };
+            let entry = match moved {
+                true => repo::ledger::by_id(txn, &entry.id).await.map_err(|e| db(e.into()))?.unwrap_or(entry.clone()),
+                false => entry.clone(),
+            };
+            let marked = match dispute.status {
+                DisputeStatus::Open => self.set_disputed(txn, &entry, true).await.map_err(db)?,
+                DisputeStatus::Won if entry.disputed => self.set_disputed(txn, &entry, false).await.map_err(db)?,
+                DisputeStatus::Won | DisputeStatus::Lost => false,
+            };
+            changed |= moved || marked;
+        }
+        if changed { Ok(Outcome::Applied) } else { Ok(Outcome::Ignored("dispute already reflected".into())) }
     }
 }

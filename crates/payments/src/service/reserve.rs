@@ -137,6 +137,8 @@ impl Payments {
                     destination: Some(destination),
                     source_ref: None,
                     source_charge: None,
+                    transfer_group: None,
+                    source_transfer: None,
                     idempotency_key: Some(&key),
                     metadata,
                 },

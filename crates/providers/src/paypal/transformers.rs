@@ -257,6 +257,7 @@ fn kind_of(envelope: &Envelope, created: i64) -> Result<EventKind, String> {
                 amount,
                 currency,
                 destination: c.payee.and_then(|p| p.merchant_id),
+                transfer_group: None,
                 metadata,
                 platform_fee: Some(platform_fee),
                 paid_at: c.create_time.as_deref().and_then(unix).unwrap_or(created),
@@ -287,6 +288,7 @@ fn kind_of(envelope: &Envelope, created: i64) -> Result<EventKind, String> {
                     refund_id: r.id,
                     amount: Some(amount),
                     counts: matches!(r.status.as_deref(), None | Some("COMPLETED" | "PENDING")),
+                    ledger_id: None,
                 }],
             })
         }
@@ -380,7 +382,12 @@ mod tests {
         assert_eq!(r.cumulative_refunded, 1000);
         assert_eq!(
             r.refunds,
-            vec![RefundFact { refund_id: "1JU08902781691411".into(), amount: Some(1000), counts: true }]
+            vec![RefundFact {
+                refund_id: "1JU08902781691411".into(),
+                amount: Some(1000),
+                counts: true,
+                ledger_id: None
+            }]
         );
     }
 

@@ -32,9 +32,9 @@ use async_trait::async_trait;
 use domain::money::Currency;
 use domain::provider::{
     ChargeCreated, CreateAccount, DestinationCharge, FeeRefundCreated, FeeRefundRequest, MovementLookup,
-    OnboardingLink, OnboardingLinkRequest, OutgoingKind, PayoutCreated, PayoutProvider, PayoutRequest, ProviderAccount,
-    ProviderBalance, ProviderError, ProviderEvent, ProviderKind, ProviderRecord, ReconObjectKind, RefundCreated,
-    RefundRequest, ReversalCreated, ReversalRequest, TransferCreated, TransferRequest,
+    OnboardingLink, OnboardingLinkRequest, OutgoingKind, PayoutCreated, PayoutProvider, PayoutRequest, PlatformCharge,
+    ProviderAccount, ProviderBalance, ProviderError, ProviderEvent, ProviderKind, ProviderRecord, ReconObjectKind,
+    RefundCreated, RefundRequest, ReversalCreated, ReversalRequest, TransferCreated, TransferRequest,
 };
 use domain::schedule::{PayoutSchedule, weekday_name};
 use secrecy::{ExposeSecret, SecretString};
@@ -763,11 +763,34 @@ impl PayoutProvider for StripeConnect {
         })
     }
 
-    /// `POST /v1/transfers`: `amount`, `currency`, `destination`, `metadata[…]`, idempotency key.
+    /// `POST /v1/payment_intents` on the platform: `amount`, `currency`, `transfer_group` (our
+    /// order id), `metadata[…]`; no `transfer_data` and no application fee (the platform keeps
+    /// the whole charge until it transfers each seller's net).
+    async fn create_platform_charge(&self, req: PlatformCharge) -> Result<ChargeCreated, ProviderError> {
+        let request = CreatePaymentIntent::new(req.amount, stripe_currency(req.currency))
+            .transfer_group(req.transfer_group.clone())
+            .metadata(hash_map(&req.metadata));
+        let intent = self.send(&request, Some(&req.idempotency_key), None).await?;
+        Ok(ChargeCreated {
+            payment_id: intent.id.as_str().to_owned(),
+            client_secret: intent.client_secret,
+            approval_url: None,
+        })
+    }
+
+    /// `POST /v1/transfers`: `amount`, `currency`, `destination`, `metadata[…]`, and for a
+    /// transfer from a multi-seller charge `source_transaction` and `transfer_group`; idempotency
+    /// key.
     async fn transfer(&self, req: TransferRequest) -> Result<TransferCreated, ProviderError> {
-        let request = CreateTransfer::new(stripe_currency(req.currency), req.destination.clone())
+        let mut request = CreateTransfer::new(stripe_currency(req.currency), req.destination.clone())
             .amount(req.amount)
             .metadata(hash_map(&req.metadata));
+        if let Some(charge) = &req.source_transaction {
+            request = request.source_transaction(charge.clone());
+        }
+        if let Some(group) = &req.transfer_group {
+            request = request.transfer_group(group.clone());
+        }
         let transfer = self.send(&request, Some(&req.idempotency_key), None).await?;
         Ok(TransferCreated { transfer_id: transfer.id.as_str().to_owned() })
     }
@@ -782,7 +805,10 @@ impl PayoutProvider for StripeConnect {
             });
         }
         strategy(Some(&req.idempotency_key))?;
-        let transfer = self.transfer_of_payment(&req.payment_id).await?;
+        let transfer = match &req.transfer_id {
+            Some(transfer) => transfer.clone(),
+            None => self.transfer_of_payment(&req.payment_id).await?,
+        };
         let form = ReversalForm { amount: req.amount, metadata: &req.metadata };
         let path = format!("/transfers/{transfer}/reversals");
         let body = self
@@ -807,7 +833,10 @@ impl PayoutProvider for StripeConnect {
                     let payment = lookup.payment_id.clone().ok_or_else(|| {
                         ProviderError::NotSupported("looking a reversal up without its payment".into())
                     })?;
-                    let transfer = self.transfer_of_payment(&payment).await?;
+                    let transfer = match &lookup.transfer_id {
+                        Some(transfer) => transfer.clone(),
+                        None => self.transfer_of_payment(&payment).await?,
+                    };
                     self.list_nested(&format!("/transfers/{transfer}/reversals")).await?
                 }
                 OutgoingKind::FeeRefund => {

@@ -13,6 +13,7 @@
 
 use std::collections::BTreeMap;
 
+use domain::events::LEDGER_ID_KEY;
 use domain::events::{
     AccountSnapshot, Category, Dispute, DisputeFunds, DisputeStatus, EventKind, InvalidEvent, PaymentRef,
     PaymentRefunded, PaymentSucceeded, PayoutOutcome, PayoutUpdate, ProviderEvent, RefundFact, TransferCreated,
@@ -78,6 +79,8 @@ struct PaymentIntentObject {
     latest_charge: Option<IdOrObject>,
     #[serde(default)]
     application_fee_amount: Option<i64>,
+    #[serde(default)]
+    transfer_group: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -105,6 +108,8 @@ enum RefundItem {
         amount: i64,
         #[serde(default)]
         status: Option<String>,
+        #[serde(default)]
+        metadata: BTreeMap<String, String>,
     },
     Id(String),
 }
@@ -218,6 +223,7 @@ fn kind_of(envelope: &Envelope) -> Result<EventKind, String> {
                     .map(|d| d.id())
                     .or_else(|| envelope.account.clone()),
                 charge_id: pi.latest_charge.map(|c| c.id()),
+                transfer_group: pi.transfer_group,
                 metadata: pi.metadata,
                 platform_fee: pi.application_fee_amount,
                 paid_at: pi.created,
@@ -232,12 +238,13 @@ fn kind_of(envelope: &Envelope) -> Result<EventKind, String> {
                 .unwrap_or_default()
                 .into_iter()
                 .map(|item| match item {
-                    RefundItem::Object { id, amount, status } => RefundFact {
+                    RefundItem::Object { id, amount, status, metadata } => RefundFact {
                         refund_id: id,
                         amount: Some(amount),
                         counts: matches!(status.as_deref(), None | Some("succeeded" | "pending" | "requires_action")),
+                        ledger_id: metadata.get(LEDGER_ID_KEY).cloned(),
                     },
-                    RefundItem::Id(id) => RefundFact { refund_id: id, amount: None, counts: true },
+                    RefundItem::Id(id) => RefundFact { refund_id: id, amount: None, counts: true, ledger_id: None },
                 })
                 .collect();
             EventKind::PaymentRefunded(PaymentRefunded {
