@@ -16,8 +16,16 @@ pub async fn for_update<C: ConnectionTrait>(
     conn: &C,
     select: Select<commission_ledger::Entity>,
 ) -> Result<Option<commission_ledger::Model>, DbErr> {
-    let select = if conn.get_database_backend() == DbBackend::Postgres { select.lock_exclusive() } else { select };
-    select.one(conn).await
+    locked(conn, select).one(conn).await
+}
+
+/// `select` with its rows locked for update where the database locks rows (PostgreSQL; SQLite's
+/// write transaction holds the whole database).
+fn locked<C: ConnectionTrait>(
+    conn: &C,
+    select: Select<commission_ledger::Entity>,
+) -> Select<commission_ledger::Entity> {
+    if conn.get_database_backend() == DbBackend::Postgres { select.lock_exclusive() } else { select }
 }
 
 /// Every entry `select` finds, locked for update (PostgreSQL; SQLite's write transaction holds
@@ -26,8 +34,7 @@ pub async fn all_for_update<C: ConnectionTrait>(
     conn: &C,
     select: Select<commission_ledger::Entity>,
 ) -> Result<Vec<commission_ledger::Model>, DbErr> {
-    let select = if conn.get_database_backend() == DbBackend::Postgres { select.lock_exclusive() } else { select };
-    select.all(conn).await
+    locked(conn, select).all(conn).await
 }
 
 pub fn by_id_select(id: &str) -> Select<commission_ledger::Entity> {

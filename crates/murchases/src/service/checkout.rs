@@ -287,26 +287,7 @@ impl Murchases {
         };
         // Validate the metadata exactly as the webhook will read it back.
         let metadata = PaymentMetadata::parse(&metadata.to_map()).map_err(ServiceError::bad_input)?;
-        let account = repo::accounts::live_account(&self.db, malet)
-            .await?
-            .ok_or_else(|| ServiceError::Conflict("the Malet has no payout account".into()))?;
-        if account.status.domain() != AccountStatus::Active {
-            return Err(ServiceError::Conflict(format!(
-                "the Malet's payout account is {}, not ACTIVE",
-                account.status
-            )));
-        }
-        if !account.currency.eq_ignore_ascii_case(order.currency.code()) {
-            return Err(ServiceError::BadInput(format!(
-                "the Malet's payout account settles in {}, not {}",
-                account.currency,
-                order.currency.code()
-            )));
-        }
-        let destination = account
-            .provider_account_id
-            .clone()
-            .ok_or_else(|| ServiceError::Conflict("the Malet's payout account has no provider account".into()))?;
+        let (account, destination) = self.payable_account(malet, order.currency).await?;
         if repo::ledger::by_order_select(malet, order_id.as_str()).one(&self.db).await?.is_some() {
             return Err(ServiceError::Conflict(format!("order {order_id} is already paid")));
         }

@@ -121,6 +121,21 @@ impl Murchases {
         }
     }
 
+    /// The dispute mark of an entry: open disputes hold its settlement; a won one releases it, a
+    /// lost one stays marked for finance. Returns whether it changed.
+    async fn mark_disputed(
+        &self,
+        txn: &DatabaseTransaction,
+        entry: &entity::commission_ledger::Model,
+        dispute: &Dispute,
+    ) -> Result<bool, ApplyError> {
+        Ok(match dispute.status {
+            DisputeStatus::Open => self.set_disputed(txn, entry, true).await.map_err(db)?,
+            DisputeStatus::Won if entry.disputed => self.set_disputed(txn, entry, false).await.map_err(db)?,
+            DisputeStatus::Won | DisputeStatus::Lost => false,
+        })
+    }
+
     /// Every ledger entry of a payment (one, or one per seller of a multi-seller charge), locked
     /// for update.
     async fn entries_for(
@@ -248,13 +263,7 @@ impl Murchases {
             true => repo::ledger::by_id(txn, &entry.id).await.map_err(|e| db(e.into()))?.unwrap_or(entry),
             false => entry,
         };
-        // The mark: open disputes hold the entry's settlement; a won one releases it, a lost one
-        // stays marked for finance.
-        let marked = match dispute.status {
-            DisputeStatus::Open => self.set_disputed(txn, &entry, true).await.map_err(db)?,
-            DisputeStatus::Won if entry.disputed => self.set_disputed(txn, &entry, false).await.map_err(db)?,
-            DisputeStatus::Won | DisputeStatus::Lost => false,
-        };
+        let marked = self.mark_disputed(txn, &entry, dispute).await?;
         if moved || marked { Ok(Outcome::Applied) } else { Ok(Outcome::Ignored("dispute already reflected".into())) }
     }
 }
@@ -569,11 +578,7 @@ impl Murchases {
                 true => repo::ledger::by_id(txn, &entry.id).await.map_err(|e| db(e.into()))?.unwrap_or(entry.clone()),
                 false => entry.clone(),
             };
-            let marked = match dispute.status {
-                DisputeStatus::Open => self.set_disputed(txn, &entry, true).await.map_err(db)?,
-                DisputeStatus::Won if entry.disputed => self.set_disputed(txn, &entry, false).await.map_err(db)?,
-                DisputeStatus::Won | DisputeStatus::Lost => false,
-            };
+            let marked = self.mark_disputed(txn, &entry, dispute).await?;
             changed |= moved || marked;
         }
         if changed { Ok(Outcome::Applied) } else { Ok(Outcome::Ignored("dispute already reflected".into())) }

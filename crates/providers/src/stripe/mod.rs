@@ -341,6 +341,16 @@ impl StripeConnect {
 
     /// The transfer a destination charge made to the seller: `GET /v1/payment_intents/{id}`
     /// expanded to its charge, whose `transfer` it is.
+    /// Creates a PaymentIntent with the idempotency key; its id and client secret.
+    async fn create_intent(&self, request: &CreatePaymentIntent, key: &str) -> Result<ChargeCreated, ProviderError> {
+        let intent = self.send(request, Some(key), None).await?;
+        Ok(ChargeCreated {
+            payment_id: intent.id.as_str().to_owned(),
+            client_secret: intent.client_secret,
+            approval_url: None,
+        })
+    }
+
     async fn transfer_of_payment(&self, payment_id: &str) -> Result<String, ProviderError> {
         let request = RetrievePaymentIntent::new(payment_id).expand(vec!["latest_charge".to_owned()]);
         let intent = self.send(&request, None, None).await?;
@@ -755,12 +765,7 @@ impl PayoutProvider for StripeConnect {
             .application_fee_amount(req.application_fee_amount)
             .transfer_data(CreatePaymentIntentTransferData::new(req.destination.clone()))
             .metadata(hash_map(&req.metadata));
-        let intent = self.send(&request, Some(&req.idempotency_key), None).await?;
-        Ok(ChargeCreated {
-            payment_id: intent.id.as_str().to_owned(),
-            client_secret: intent.client_secret,
-            approval_url: None,
-        })
+        self.create_intent(&request, &req.idempotency_key).await
     }
 
     /// `POST /v1/payment_intents` on the platform: `amount`, `currency`, `transfer_group` (our
@@ -770,12 +775,7 @@ impl PayoutProvider for StripeConnect {
         let request = CreatePaymentIntent::new(req.amount, stripe_currency(req.currency))
             .transfer_group(req.transfer_group.clone())
             .metadata(hash_map(&req.metadata));
-        let intent = self.send(&request, Some(&req.idempotency_key), None).await?;
-        Ok(ChargeCreated {
-            payment_id: intent.id.as_str().to_owned(),
-            client_secret: intent.client_secret,
-            approval_url: None,
-        })
+        self.create_intent(&request, &req.idempotency_key).await
     }
 
     /// `POST /v1/transfers`: `amount`, `currency`, `destination`, `metadata[…]`, and for a
