@@ -447,6 +447,14 @@ impl OnFailed for ReverseOnFailure {
             PostingKind::Adjustment => {
                 self.0.reverse_adjustment(txn, &posting, reason).await.map_err(|e| e.to_string())
             }
+            // A multi-seller net transfer the provider refused: the seller is still owed its
+            // net (the entry and balance stand, the money is on the platform's balance); finance
+            // sees the FAILED movement and pays it.
+            PostingKind::Earning => {
+                tracing::error!(movement = %movement.id, posting = %posting.idempotency_key, reason,
+                    "a seller's net transfer was refused; the seller is owed it and finance settles the money");
+                Ok(())
+            }
             // A lost dispute's debit stands (the platform lost the money); what could not be
             // taken back stays a debt on the seller's balance. A reinstatement that could not be
             // transferred is owed to the seller: finance sees the FAILED movement.

@@ -10,7 +10,7 @@ use domain::events::{
 };
 use domain::metadata::PaymentMetadata;
 use domain::money::Currency;
-use sea_orm::DatabaseTransaction;
+use sea_orm::{DatabaseTransaction, TransactionTrait as _};
 use service_core::webhook::{ApplyError, EventApplier, Outcome};
 
 use super::ledger::{Recorded, RefundOrigin, SucceededPayment};
@@ -432,7 +432,6 @@ impl Murchases {
         raw: &str,
         parts: Vec<SucceededPayment>,
     ) -> Result<Outcome, ApplyError> {
-        use sea_orm::TransactionTrait as _;
         let savepoint = txn.begin().await?;
         let mut created = 0usize;
         for part in &parts {
@@ -463,7 +462,25 @@ impl Murchases {
     /// entry it names (`ledgerId` in its metadata); what no refund names (a refund made in the
     /// provider's dashboard) is shared across the sellers by the largest-remainder method on what
     /// each still has unrefunded, so a full refund refunds every seller in full.
+    /// A refund of a multi-seller charge changes every seller's entry or none (a savepoint): when
+    /// one entry cannot take its share, the event needs attention and no entry has moved.
     async fn on_order_refunded(
+        &self,
+        txn: &DatabaseTransaction,
+        event: &ProviderEvent,
+        refund: &PaymentRefunded,
+        entries: Vec<entity::commission_ledger::Model>,
+    ) -> Result<Outcome, ApplyError> {
+        let savepoint = txn.begin().await?;
+        let outcome = self.apply_order_refund(&savepoint, event, refund, entries).await;
+        match outcome {
+            Ok(Outcome::Applied | Outcome::Ignored(_)) => savepoint.commit().await?,
+            _ => savepoint.rollback().await?,
+        }
+        outcome
+    }
+
+    async fn apply_order_refund(
         &self,
         txn: &DatabaseTransaction,
         event: &ProviderEvent,
