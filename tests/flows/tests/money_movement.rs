@@ -89,6 +89,54 @@ async fn adjustments_move_the_difference_to_and_from_the_seller() {
     }
 }
 
+/// What moves the seller's money at Stripe after a destination charge: the fee refunded to it
+/// less what was reversed from its transfer.
+fn seller_money(apps: &Apps, pi: &str) -> i64 {
+    let charge = apps.stripe.payment_intent(pi).expect("pi")["latest_charge"].as_str().expect("charge").to_owned();
+    let charge = apps.stripe.charge(&charge).expect("charge");
+    let transfer = apps.stripe.transfer(charge["transfer"].as_str().expect("transfer")).expect("transfer");
+    let fee = apps.stripe.application_fee(charge["application_fee"].as_str().expect("fee")).expect("fee");
+    let n = |v: &Value, k: &str| v[k].as_i64().unwrap_or_else(|| panic!("{k} of {v}"));
+    n(&fee, "amount_refunded") - n(&transfer, "amount_reversed")
+}
+
+/// An adjustment after a partial refund: the commission rises on the original order, so the
+/// refunded commission rises too and reaches the seller as a fee refund; the reversal takes that
+/// back as well, and the seller's money at Stripe changes by exactly its net (−60 for +100 after
+/// a 40% refund: reversal 100, fee refund 40), never more.
+#[tokio::test]
+async fn an_adjustment_after_a_partial_refund_moves_exactly_the_net() {
+    const REFUND: &str = "mutation { refundMurchase(maletId: \"m1\", orderId: \"ord_1\", amount: 4000, reason: \"damaged\") { netPayout } }";
+    for t in TestDb::all().await {
+        let apps = spawn(&t.conn).await;
+        apps.active_account("m1").await;
+        let pi = apps.checkout_and_pay("ord_1", "m1", 10_000).await;
+        let ledger = ledger_id(&apps, "m1", "ord_1").await;
+        let res = apps.mur.run(Some(&admin_token()), REFUND, json!({})).await;
+        assert_eq!(res["data"]["refundMurchase"]["netPayout"], 4667, "{res}");
+        apps.murchases.service.send_fee_refunds(None, 10).await.expect("fee refunds");
+        let before = seller_money(&apps, &pi);
+
+        let res = apps.mur.run(Some(&admin_token()), ADJUST, json!({"l": ledger, "a": 100})).await;
+        assert_eq!(res["data"]["adjustCommission"], json!({"commissionAmount": 540, "netPayout": 4607}), "{res}");
+        apps.murchases.service.send_movements().await.expect("movements");
+        apps.murchases.service.send_fee_refunds(None, 10).await.expect("fee refunds");
+        let moved = movements(&apps, &ledger).await;
+        let of = |kind: &str| -> Vec<i64> {
+            moved
+                .iter()
+                .filter(|m| m["kind"] == kind && m["postingKey"].as_str().is_some_and(|k| k.contains("adjustment:")))
+                .map(|m| m["amount"].as_i64().expect("amount"))
+                .collect()
+        };
+        assert_eq!(of("TRANSFER_REVERSAL"), vec![100], "{moved:?}");
+        assert_eq!(of("FEE_REFUND"), vec![40], "{moved:?}");
+        assert!(moved.iter().all(|m| m["status"] == "CONFIRMED"), "{moved:?}");
+        assert_eq!(seller_money(&apps, &pi) - before, 4607 - 4667, "the seller's money follows its net exactly");
+        assert_eq!(pending(&apps, "m1").await, 4607);
+    }
+}
+
 #[tokio::test]
 async fn a_transfer_that_timed_out_after_it_was_made_is_found_not_sent_again() {
     for t in TestDb::all().await {

@@ -133,6 +133,17 @@ async fn a_two_seller_cart_is_one_charge_two_entries_and_two_transfers_sent_once
         assert!(keys.contains(&Some(format!("out:earning:{}", a["id"].as_str().expect("id")))), "{keys:?}");
         assert_eq!(balances(&apps, "ma").await, (2559, 284));
         assert_eq!(balances(&apps, "mb").await, (2265, 252));
+        // Reconciliation sees one charge of the whole order (both entries' gross), no
+        // application fee and no automatic transfer, and our two transfers: nothing differs.
+        let now = chrono::Utc::now();
+        let run = apps
+            .murchases
+            .service
+            .reconcile(now - chrono::Duration::hours(1), now + chrono::Duration::hours(1))
+            .await
+            .expect("reconcile");
+        assert_eq!((run.found, run.new), (0, 0), "{:?}: {run:?}", t.backend);
+        assert!(run.compared >= 3, "{run:?}");
 
         // Refund of mb's item: only mb's entry changes, and its transfer is reversed by its net.
         let refund = "mutation($m: ID!, $o: ID!, $a: Int!) { refundMurchase(maletId: $m, orderId: $o, amount: $a, reason: \"returned\") { refundedAmount status netPayout } }";

@@ -31,11 +31,12 @@ impl Murchases {
         after: &RefundedParts,
     ) -> ServiceResult<()> {
         let step = after.refunded_amount.to_string();
-        self.queue_fee_refund_keyed(txn, entry, before, after, &step).await
+        self.queue_fee_refund_keyed(txn, entry, before, after, &step).await.map(|_| ())
     }
 
     /// [`Self::queue_fee_refund`] with the step named by `step` (the cumulative total reached, or
-    /// an adjustment's key): one fee refund per step, whatever retries.
+    /// an adjustment's key): one fee refund per step, whatever retries. Returns what the step
+    /// owes the seller from the fee (sent, or kept UNCOLLECTED for finance).
     pub(crate) async fn queue_fee_refund_keyed(
         &self,
         txn: &DatabaseTransaction,
@@ -43,11 +44,11 @@ impl Murchases {
         before: &RefundedParts,
         after: &RefundedParts,
         step_key: &str,
-    ) -> ServiceResult<()> {
+    ) -> ServiceResult<i64> {
         // A multi-seller entry has no application fee: its seller's share moves by transfers and
         // their reversals instead (`queue_movement_of`).
         if entry.transfers_net() {
-            return Ok(());
+            return Ok(0);
         }
         // The platform still holds a reserve that was not released to the seller.
         let reserve_held = match entity::queries::reserve_hold_for_ledger(txn, &entry.id).await? {
@@ -109,7 +110,7 @@ impl Murchases {
             tracing::warn!(ledger_id = %entry.id, amount = step.uncollected,
                 "fee refund owed beyond what the provider holds of the fee; left for finance");
         }
-        Ok(())
+        step.send.checked_add(step.uncollected).ok_or_else(|| ServiceError::Internal("fee refund overflows".into()))
     }
 
     /// Fee refunds for admins, newest first (optionally of one status).

@@ -639,19 +639,24 @@ impl Murchases {
             .max(created.charge_amount_refunded.unwrap_or(0))
             .min(current.gross_amount);
         let id_recorded = repo::refunds::posting_names_refund(&txn, &created.refund_id).await?;
-        self.apply_cumulative_refund(
-            &txn,
-            &current,
-            cumulative,
-            RefundOrigin {
-                provider_refund_id: (!id_recorded).then_some(created.refund_id.as_str()),
-                source: "api",
-                reason: Some(reason),
-                actor: actor.subject(),
-            },
-        )
-        .await?;
-        audit::record(
+        let changed = self
+            .apply_cumulative_refund(
+                &txn,
+                &current,
+                cumulative,
+                RefundOrigin {
+                    provider_refund_id: (!id_recorded).then_some(created.refund_id.as_str()),
+                    source: "api",
+                    reason: Some(reason),
+                    actor: actor.subject(),
+                },
+            )
+            .await?
+            .is_some();
+        // Audited once: by the request that asked the provider, or by the one that recorded it; a
+        // retry that found everything done already adds no second line.
+        if claimed || changed {
+            audit::record(
             &txn,
             AuditEntry {
                 actor: actor.subject().unwrap_or("unknown"),
@@ -666,6 +671,7 @@ impl Murchases {
             },
         )
         .await?;
+        }
         txn.commit().await?;
         // Send the fee refunds this (and any earlier step) queued, now, even one waiting for its
         // backoff (the caller is retrying): one of unknown outcome is looked up first. A failure
@@ -706,7 +712,7 @@ impl Murchases {
         }
         let before = serde_json::json!({"commission": entry.commission_amount, "net": entry.net_payout});
         let key = format!("adjustment:{}", uuid::Uuid::now_v7());
-        let updated = self
+        let (updated, fee_owed) = self
             .post_adjustment(
                 &txn,
                 &entry,
@@ -722,10 +728,14 @@ impl Murchases {
             )
             .await?;
         // The seller's share changed: the money follows, as a transfer to the seller or a
-        // reversal from it, written with the posting (issue 12).
+        // reversal from it, written with the posting (issue 12). On a partly refunded entry a
+        // higher commission also raises the refunded commission, which reaches the seller as a
+        // fee refund: the reversal takes that back too, so the seller's money changes by exactly
+        // its net (e.g. +100 after a 40% refund: net −60 = reversal 100, fee refund 40).
         let seller_delta = updated
             .net_payout
             .checked_sub(entry.net_payout)
+            .and_then(|d| d.checked_sub(fee_owed))
             .ok_or_else(|| ServiceError::Internal("net change overflows".into()))?;
         self.queue_movement_of(&txn, &updated, seller_delta, &key).await?;
         audit::record(
@@ -757,7 +767,7 @@ impl Murchases {
         entry: &commission_ledger::Model,
         amount: i64,
         posting: Posting<'_>,
-    ) -> ServiceResult<commission_ledger::Model> {
+    ) -> ServiceResult<(commission_ledger::Model, i64)> {
         let mut original = original_parts(entry);
         original.commission =
             original.commission.checked_add(amount).ok_or_else(|| ServiceError::BadInput("amount overflows".into()))?;
@@ -787,13 +797,15 @@ impl Murchases {
         let is_adjustment = posting.kind == PostingKind::Adjustment;
         let key = posting.key.to_owned();
         let updated = post(txn, Some(entry), am, posting).await?;
-        if is_adjustment {
-            // On a partly refunded entry the adjustment changes the clawed-back commission too:
-            // an increase owes the seller that much more of the fee (a decrease is recovered by
-            // the reconciliation's seller debit, never by "unrefunding" a fee refund).
-            self.queue_fee_refund_keyed(txn, &updated, &refunded_before, &parts, &key).await?;
-        }
-        Ok(updated)
+        // On a partly refunded entry the adjustment changes the clawed-back commission too: an
+        // increase owes the seller that much more of the fee (a decrease is carried by the
+        // seller's transfer, never by "unrefunding" a fee refund).
+        let fee_owed = if is_adjustment {
+            self.queue_fee_refund_keyed(txn, &updated, &refunded_before, &parts, &key).await?
+        } else {
+            0
+        };
+        Ok((updated, fee_owed))
     }
 
     /// Marks (or, for a won dispute, unmarks) the entry of a disputed charge; false when it

@@ -225,7 +225,7 @@ impl Murchases {
                 tracing::error!(movement = %fee_refund.id, "the reversed adjustment's fee refund was already sent; finance must recover it");
             }
         }
-        let updated = self
+        let (updated, _) = self
             .post_adjustment(
                 txn,
                 &entry,

@@ -234,8 +234,16 @@ impl Murchases {
             .filter(commission_ledger::Column::CreatedAt.lt(to + margin))
             .all(&self.db)
             .await?;
-        let by_charge: HashMap<String, &commission_ledger::Model> =
-            entries.iter().filter_map(|e| e.provider_charge_id.clone().map(|c| (c, e))).collect();
+        // A charge is one entry (a destination charge) or one per seller (a multi-seller charge,
+        // whose sellers are paid by our own transfers: no application fee, no automatic transfer).
+        let mut by_charge: HashMap<String, Vec<&commission_ledger::Model>> = HashMap::new();
+        for e in &entries {
+            if let Some(c) = &e.provider_charge_id {
+                by_charge.entry(c.clone()).or_default().push(e);
+            }
+        }
+        let destination_entry =
+            |charge: &str| by_charge.get(charge).and_then(|v| v.iter().find(|e| !e.transfers_net()).copied());
         let mut found = Vec::new();
         let mut pairs: Vec<(Option<Ours>, Option<&ProviderRecord>)> = Vec::new();
 
@@ -246,7 +254,7 @@ impl Murchases {
             match r.object {
                 ReconObjectKind::ApplicationFee | ReconObjectKind::FeeRefund => {
                     seen_charges.insert((r.object, parent.clone()), ());
-                    let ours = match by_charge.get(&parent) {
+                    let ours = match destination_entry(&parent) {
                         Some(e) => Some(self.fee_side(e, r.object).await?),
                         None => None,
                     };
@@ -256,7 +264,7 @@ impl Murchases {
                 }
                 ReconObjectKind::Transfer if r.parent.is_some() && !r.metadata.contains_key("movementId") => {
                     seen_charges.insert((ReconObjectKind::Transfer, parent.clone()), ());
-                    let ours = by_charge.get(&parent).map(|e| destination_transfer(e));
+                    let ours = destination_entry(&parent).map(destination_transfer);
                     if ours.is_some() || in_window(r) {
                         pairs.push((ours, Some(r)));
                     }
@@ -264,7 +272,7 @@ impl Murchases {
                 _ => {}
             }
         }
-        for e in entries.iter().filter(|e| e.created_at >= from && e.created_at < to) {
+        for e in entries.iter().filter(|e| e.created_at >= from && e.created_at < to && !e.transfers_net()) {
             let Some(charge) = &e.provider_charge_id else { continue };
             for object in [ReconObjectKind::ApplicationFee, ReconObjectKind::FeeRefund, ReconObjectKind::Transfer] {
                 if !seen_charges.contains_key(&(object, charge.clone())) {
@@ -284,16 +292,16 @@ impl Murchases {
         let their_charges: std::collections::HashSet<&str> =
             records.iter().filter(|r| r.object == ReconObjectKind::Charge).map(|r| r.id.as_str()).collect();
         for r in records.iter().filter(|r| r.object == ReconObjectKind::Charge) {
-            let ours = by_charge.get(&r.id).map(|e| charge_side(e));
+            let ours = by_charge.get(&r.id).map(|v| charge_side(v));
             if ours.is_some() || in_window(r) {
                 pairs.push((ours, Some(r)));
             }
         }
-        for e in entries.iter().filter(|e| e.created_at >= from && e.created_at < to) {
-            if let Some(charge) = &e.provider_charge_id
+        for (charge, of_charge) in &by_charge {
+            if of_charge.iter().any(|e| e.created_at >= from && e.created_at < to)
                 && !their_charges.contains(charge.as_str())
             {
-                pairs.push((Some(charge_side(e)), None));
+                pairs.push((Some(charge_side(of_charge)), None));
             }
         }
         let refunds = provider_refunds::Entity::find()
@@ -681,17 +689,22 @@ fn check_window(from: DateTime<Utc>, to: DateTime<Utc>) -> ServiceResult<()> {
     Ok(())
 }
 
-/// Our side of a charge: the sale's gross.
-fn charge_side(e: &commission_ledger::Model) -> Ours {
+/// Our side of a charge: the gross of its entries (one, or one per seller of a multi-seller
+/// charge; never an empty list).
+fn charge_side(entries: &[&commission_ledger::Model]) -> Ours {
+    let first = entries[0];
+    let gross: i64 = entries.iter().map(|e| e.gross_amount).sum();
+    let ledgers: Vec<&str> = entries.iter().map(|e| e.id.as_str()).collect();
     Ours {
         object: ReconObjectKind::Charge,
-        reference: format!("ledger:{}", e.id),
-        amount: e.gross_amount,
-        currency: e.currency.to_uppercase(),
+        reference: format!("ledger:{}", ledgers.join(",")),
+        amount: gross,
+        currency: first.currency.to_uppercase(),
         account: None,
         status: None,
-        at: e.created_at,
-        json: serde_json::json!({"ledger": e.id, "order": e.order_id, "charge": e.provider_charge_id, "gross": e.gross_amount}),
+        at: entries.iter().map(|e| e.created_at).min().unwrap_or(first.created_at),
+        json: serde_json::json!({"ledger": if ledgers.len() == 1 { serde_json::json!(first.id) } else { serde_json::json!(ledgers) },
+            "order": first.order_id, "charge": first.provider_charge_id, "gross": gross}),
     }
 }
 
