@@ -1,4 +1,4 @@
-//! Multi-seller orders (issue 13, R-MONEY-3): one charge for a cart whose items belong to
+//! Multi-seller orders (issue 13, R-COMM-7, R-MONEY-3): one charge for a cart whose items belong to
 //! several Malets becomes one part per Malet. Item amounts belong to their seller; the
 //! order-level amounts (shipping, the order discount, and the processing fee the provider charges
 //! once on the whole charge) are allocated across the sellers by the largest-remainder method on

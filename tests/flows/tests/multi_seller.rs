@@ -1,4 +1,4 @@
-//! Issue 13, item 1: a cart whose items belong to several Malets is one charge on the platform
+//! Issue 13, item 1 (R-COMM-7): a cart whose items belong to several Malets is one charge on the platform
 //! (Stripe separate charges and transfers, `transfer_group` = the order id) and one ledger entry
 //! per Malet; each seller's net is sent once as a Transfer from the charge; refunding one seller's
 //! items claws back from that seller only (a reversal of its transfer), and a full refund
