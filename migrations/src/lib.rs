@@ -16,6 +16,7 @@ mod m20261202_000001_provider_neutral;
 mod m20261202_000002_audit_malet;
 mod m20261202_000003_money_movement;
 mod m20261203_000001_multi_party;
+mod m20261204_000001_affiliates;
 
 pub struct Migrator;
 
@@ -31,6 +32,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000002_audit_malet::Migration),
             Box::new(m20261202_000003_money_movement::Migration),
             Box::new(m20261203_000001_multi_party::Migration),
+            Box::new(m20261204_000001_affiliates::Migration),
         ]
     }
 }

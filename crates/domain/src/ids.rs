@@ -79,6 +79,11 @@ id_type!(
     "orderId"
 );
 id_type!(
+    /// An affiliate (who sent the buyer), a payee of its share of each order (R-AFF).
+    AffiliateId,
+    "affiliateId"
+);
+id_type!(
     /// An id of one of our own records (connected account, ledger entry).
     RecordId,
     "id"

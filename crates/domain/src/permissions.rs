@@ -96,12 +96,19 @@ pub struct Actor {
     subject: Option<String>,
     permissions: BTreeSet<Permission>,
     malets: MaletScope,
+    /// The affiliate this caller is (the JWT claim `affiliate`), if any.
+    affiliate: Option<String>,
 }
 
 impl Actor {
     /// No token: every guarded field fails UNAUTHENTICATED.
     pub fn anonymous() -> Self {
-        Actor { subject: None, permissions: BTreeSet::new(), malets: MaletScope::Only(BTreeSet::new()) }
+        Actor {
+            subject: None,
+            permissions: BTreeSet::new(),
+            malets: MaletScope::Only(BTreeSet::new()),
+            affiliate: None,
+        }
     }
 
     /// From verified claims. `scope` is space separated; unknown scopes are ignored (a token may
@@ -116,7 +123,23 @@ impl Actor {
         } else {
             MaletScope::Only(malets.iter().filter(|m| !m.is_empty()).cloned().collect())
         };
-        Ok(Actor { subject: Some(sub.to_owned()), permissions, malets })
+        Ok(Actor { subject: Some(sub.to_owned()), permissions, malets, affiliate: None })
+    }
+
+    /// The caller is this affiliate (the claim `affiliate`, in place of `malets`).
+    pub fn with_affiliate(mut self, affiliate: Option<&str>) -> Self {
+        self.affiliate = affiliate.filter(|a| !a.is_empty()).map(str::to_owned);
+        self
+    }
+
+    /// May this actor exercise `permission` on the affiliate `affiliate_id`: the affiliate itself
+    /// (its claim) or a platform-wide admin.
+    pub fn can_affiliate(&self, permission: Permission, affiliate_id: &str) -> Result<(), AccessDenied> {
+        if !self.is_authenticated() {
+            return Err(AccessDenied::Unauthenticated);
+        }
+        let is_it = self.affiliate.as_deref() == Some(affiliate_id) || self.is_platform_wide();
+        if self.has(permission) && is_it { Ok(()) } else { Err(AccessDenied::Forbidden) }
     }
 
     pub fn subject(&self) -> Option<&str> {
@@ -191,5 +214,22 @@ mod tests {
         assert_eq!(admin.can_admin(Permission::ManageCommissions), Ok(()));
         assert_eq!(admin.can(Permission::ManagePayouts, "m-a"), Err(AccessDenied::Forbidden));
         assert_eq!(Actor::from_claims(" ", "", &[]), Err(ClaimsError::EmptySubject));
+    }
+
+    #[test]
+    fn an_affiliate_reads_only_itself_and_admins_read_every_affiliate() {
+        let aff = Actor::from_claims("a1", "VIEW_REVENUE", &[]).expect("actor").with_affiliate(Some("aff-1"));
+        assert_eq!(aff.can_affiliate(Permission::ViewRevenue, "aff-1"), Ok(()));
+        assert_eq!(aff.can_affiliate(Permission::ViewRevenue, "aff-2"), Err(AccessDenied::Forbidden));
+        assert_eq!(aff.can(Permission::ViewRevenue, "aff-1"), Err(AccessDenied::Forbidden), "not a Malet");
+        assert_eq!(owner().can_affiliate(Permission::ViewRevenue, "aff-1"), Err(AccessDenied::Forbidden));
+        let admin = Actor::from_claims("adm", "VIEW_REVENUE", &["*".into()]).expect("admin");
+        assert_eq!(admin.can_affiliate(Permission::ViewRevenue, "aff-2"), Ok(()));
+        let no_scope = Actor::from_claims("a1", "", &[]).expect("actor").with_affiliate(Some("aff-1"));
+        assert_eq!(no_scope.can_affiliate(Permission::ViewRevenue, "aff-1"), Err(AccessDenied::Forbidden));
+        assert_eq!(
+            Actor::anonymous().can_affiliate(Permission::ViewRevenue, "aff-1"),
+            Err(AccessDenied::Unauthenticated)
+        );
     }
 }

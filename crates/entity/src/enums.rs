@@ -188,6 +188,26 @@ stored! {
 }
 
 stored! {
+    /// `affiliates.status`: an ACTIVE affiliate is paid; a SUSPENDED one keeps earning but is
+    /// not paid until an admin reinstates it.
+    AffiliateStatus {
+        Active => "ACTIVE",
+        Suspended => "SUSPENDED",
+    }
+}
+
+stored! {
+    /// `affiliate_payouts.status`.
+    AffiliatePayoutStatus {
+        /// Its transfer is being made (counts as paid, so it is never paid twice).
+        Sending => "SENDING",
+        Paid => "PAID",
+        /// The provider refused it: the amount is due again.
+        Failed => "FAILED",
+    }
+}
+
+stored! {
     /// `reserve_holds.status`: a held reserve, while its release is being made, and released.
     HoldStatus {
         Held => "HELD",

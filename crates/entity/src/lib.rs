@@ -4,6 +4,8 @@
 //! sea-orm reads SQLite DECIMAL values through `f64`, which money code must never do.
 
 pub mod account_balances;
+pub mod affiliate_payouts;
+pub mod affiliates;
 pub mod audit_log;
 pub mod balance_movements;
 pub mod checkouts;

@@ -13,6 +13,10 @@ pub struct Config {
     /// Days after payment at which a ledger entry settles (see `service::settlement`).
     #[arg(long, env = "SETTLE_AFTER_DAYS", default_value_t = 2)]
     pub settle_after_days: i64,
+    /// Days after an entry settles during which its affiliate share is held (the refund window),
+    /// then paid (R-AFF-2).
+    #[arg(long, env = "AFFILIATE_HOLD_DAYS", default_value_t = 30)]
+    pub affiliate_hold_days: i64,
     #[command(flatten)]
     pub common: CommonSettings,
 }

@@ -24,6 +24,7 @@ pub fn state(config: &Config, db: DatabaseConnection) -> anyhow::Result<AppState
         config: Arc::new(common.commission()?),
         providers: common.providers()?,
         settle_after_days: config.settle_after_days,
+        affiliate_hold_days: config.affiliate_hold_days,
     };
     let schema = graphql::build(Some(service.clone()), common.development());
     // The same inbox the admin replay uses (`Murchases::inbox`).
@@ -31,8 +32,8 @@ pub fn state(config: &Config, db: DatabaseConnection) -> anyhow::Result<AppState
     SubgraphState::assemble(SERVICE, common, db, service, schema, applier)
 }
 
-/// Background jobs: webhook retries (every `retry_every`), settlement, application-fee refunds
-/// and outgoing movements still to send (every `every`).
+/// Background jobs: webhook retries (every `retry_every`), settlement, application-fee refunds,
+/// outgoing movements still to send and affiliate payouts (every `every`).
 pub fn spawn_jobs(state: &AppState, every: std::time::Duration, retry_every: std::time::Duration) {
     state.spawn_webhook_retries(retry_every);
     let service = state.service.clone();
@@ -52,6 +53,11 @@ pub fn spawn_jobs(state: &AppState, every: std::time::Duration, retry_every: std
             let report = service.send_movements().await.map_err(|e| e.to_string())?;
             Ok(report.confirmed + report.failed + report.unknown + report.retrying)
         }
+    });
+    let service = state.service.clone();
+    state.jobs.spawn_periodic("affiliate-payouts", every, move || {
+        let service = service.clone();
+        async move { service.pay_affiliates(service_core::clock::now()).await.map_err(|e| e.to_string()) }
     });
     let service = state.service.clone();
     state.jobs.spawn_periodic("requested-reconciliations", every, move || {

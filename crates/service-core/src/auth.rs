@@ -42,6 +42,9 @@ pub struct Claims {
     pub scope: String,
     #[serde(default)]
     pub malets: Vec<String>,
+    /// The affiliate the caller is (an affiliate's own dashboard), in place of `malets`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub affiliate: Option<String>,
     pub exp: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub iss: Option<String>,
@@ -165,7 +168,9 @@ impl Authenticator {
         {
             return Err(AuthError::InvalidClaims("iat is in the future".into()));
         }
-        Actor::from_claims(&c.sub, &c.scope, &c.malets).map_err(|e| AuthError::InvalidClaims(e.to_string()))
+        Actor::from_claims(&c.sub, &c.scope, &c.malets)
+            .map(|a| a.with_affiliate(c.affiliate.as_deref()))
+            .map_err(|e| AuthError::InvalidClaims(e.to_string()))
     }
 }
 
@@ -190,6 +195,9 @@ pub struct MintTokenArgs {
     /// Comma-separated Malet ids, or `*` for every Malet (admins).
     #[arg(long, default_value = "malet-1")]
     pub malets: String,
+    /// The affiliate the token is for (an affiliate's dashboard; use with `--malets ''`).
+    #[arg(long)]
+    pub affiliate: Option<String>,
     /// Lifetime in seconds.
     #[arg(long, default_value_t = 3600)]
     pub ttl: i64,
@@ -207,6 +215,7 @@ impl MintTokenArgs {
             sub: self.sub.clone(),
             scope: self.scope.clone(),
             malets: self.malets.split(',').map(|m| m.trim().to_owned()).filter(|m| !m.is_empty()).collect(),
+            affiliate: self.affiliate.clone(),
             exp: chrono::Utc::now().timestamp() + self.ttl,
             iss: self.jwt_issuer.clone(),
             aud: self.jwt_audience.clone(),
@@ -241,6 +250,7 @@ mod tests {
 
     fn claims(exp_offset: i64) -> Claims {
         Claims {
+            affiliate: None,
             sub: "u1".into(),
             scope: "VIEW_PAYOUTS".into(),
             malets: vec!["m1".into()],

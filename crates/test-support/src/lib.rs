@@ -147,6 +147,7 @@ pub fn token(sub: &str, scope: &str, malets: &[&str], ttl_secs: i64) -> String {
         sub: sub.to_owned(),
         scope: scope.to_owned(),
         malets: malets.iter().map(|m| (*m).to_owned()).collect(),
+        affiliate: None,
         exp: chrono::Utc::now().timestamp() + ttl_secs,
         iss: None,
         aud: None,
@@ -162,6 +163,7 @@ pub fn token_with_times(nbf: Option<i64>, iat: Option<i64>) -> String {
         sub: "owner-of-m1".into(),
         scope: "VIEW_PAYOUTS MANAGE_PAYOUTS VIEW_REVENUE".into(),
         malets: vec!["m1".into()],
+        affiliate: None,
         exp: chrono::Utc::now().timestamp() + 3600,
         iss: None,
         aud: None,
@@ -183,6 +185,22 @@ pub fn owner_token(malet: &str) -> String {
 }
 
 /// A platform admin's token (`malets: ["*"]`, every permission).
+/// An affiliate's own token: `VIEW_REVENUE` with the claim `affiliate`, no Malets.
+pub fn affiliate_token(affiliate: &str) -> String {
+    let claims = service_core::auth::Claims {
+        sub: format!("affiliate-{affiliate}"),
+        scope: "VIEW_REVENUE".into(),
+        malets: Vec::new(),
+        affiliate: Some(affiliate.to_owned()),
+        exp: chrono::Utc::now().timestamp() + 3600,
+        iss: None,
+        aud: None,
+        nbf: None,
+        iat: Some(chrono::Utc::now().timestamp()),
+    };
+    service_core::auth::mint_hs256(&secrecy::SecretString::from(TEST_JWT_SECRET.to_owned()), &claims).expect("mint")
+}
+
 pub fn admin_token() -> String {
     token("admin", "VIEW_PAYOUTS MANAGE_PAYOUTS VIEW_REVENUE MANAGE_COMMISSIONS", &["*"], 3600)
 }

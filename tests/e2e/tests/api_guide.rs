@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use serde_json::{Value, json};
-use test_support::{self as testing, TestDb, admin_token, order_service_token, owner_token};
+use test_support::{self as testing, TestDb, admin_token, affiliate_token, order_service_token, owner_token};
 
 struct Example {
     name: String,
@@ -35,6 +35,7 @@ fn token_of(who: &str) -> Option<String> {
     match who {
         "admin" => Some(admin_token()),
         "order service" => Some(order_service_token()),
+        other if other.starts_with("affiliate ") => Some(affiliate_token(&other["affiliate ".len()..])),
         "none" => None,
         other => match other.strip_prefix("owner of ") {
             Some(malet) => Some(owner_token(malet)),
@@ -160,6 +161,12 @@ async fn step(s: &Stack, what: &str) {
                 .await
                 .expect("refund at the fake Stripe");
             assert!(res.status().is_success(), "{what}: {}", res.text().await.unwrap_or_default());
+        }
+        // A sale is priced by the rule in force at its payment's `created` second: a sale right
+        // after a rule change waits for the next second, as any real one would be later.
+        ["next", "second"] => {
+            let into = chrono::Utc::now().timestamp_subsec_millis();
+            tokio::time::sleep(Duration::from_millis(u64::from(1000 - into.min(999)) + 50)).await;
         }
         _ => panic!("unknown step {what:?} in docs/api.md"),
     }

@@ -35,7 +35,12 @@ pub fn configs(stripe: &FakeStripe, paypal: &FakePaypal) -> (payments::config::C
         ledger_events_interval_ms: 0,
         common: common.clone(),
     };
-    let mconf = murchases::config::Config { addr: "127.0.0.1:0".parse().expect("addr"), settle_after_days: 2, common };
+    let mconf = murchases::config::Config {
+        addr: "127.0.0.1:0".parse().expect("addr"),
+        settle_after_days: 2,
+        affiliate_hold_days: 30,
+        common,
+    };
     (pconf, mconf)
 }
 

@@ -1,13 +1,13 @@
 use async_graphql::{Context, ID, Object};
-use domain::ids::{MaletId, OrderId, RecordId};
+use domain::ids::{AffiliateId, MaletId, OrderId, RecordId};
 use domain::permissions::Permission;
 use domain::rate::Rate;
 use service_core::graphql::{AdminGuard, ApiError, Authenticated, actor};
 
 use super::types::{
-    CartInput, CommissionBreakdown, CommissionLedger, CommissionOverrideInput, CommissionRule, MismatchResolution,
-    MurchaseCapture, MurchasePayment, OrderInput, OrderPayment, ReconciliationMismatch, ReconciliationRun, Tier,
-    WebhookEvent, svc,
+    Affiliate, CartInput, CommissionBreakdown, CommissionLedger, CommissionOverrideInput, CommissionRule,
+    MismatchResolution, MurchaseCapture, MurchasePayment, OrderInput, OrderPayment, ReconciliationMismatch,
+    ReconciliationRun, RegisterAffiliateInput, Tier, WebhookEvent, svc,
 };
 
 pub struct Mutation;
@@ -145,6 +145,41 @@ impl Mutation {
             )
             .await?;
         Ok(row.into())
+    }
+
+    /// Admin: register an affiliate as a payee with the account it is paid to (a Stripe
+    /// connected account, or MANUAL). Its shares are held through the refund window
+    /// (`AFFILIATE_HOLD_DAYS` after each order settles), then paid once.
+    #[graphql(guard = "Authenticated")]
+    async fn register_affiliate(
+        &self,
+        ctx: &Context<'_>,
+        input: RegisterAffiliateInput,
+    ) -> Result<Affiliate, ApiError> {
+        let service = svc(ctx)?;
+        let id = AffiliateId::parse(&input.affiliate_id)?;
+        let currency = domain::money::Currency::parse(&input.currency)
+            .map_err(|e| ApiError::from(crate::service::ServiceError::bad_input(e)))?;
+        service
+            .register_affiliate(actor(ctx), &id, input.provider.into(), input.provider_account_id.as_deref(), currency)
+            .await?;
+        Ok(Affiliate(service.affiliate(actor(ctx), &id).await?))
+    }
+
+    /// Admin: record a payout made by hand to a MANUAL affiliate, once per `reference`, at most
+    /// its due balance.
+    #[graphql(guard = "Authenticated")]
+    async fn record_affiliate_payout(
+        &self,
+        ctx: &Context<'_>,
+        affiliate_id: ID,
+        amount: i32,
+        reference: String,
+    ) -> Result<Affiliate, ApiError> {
+        let service = svc(ctx)?;
+        let id = AffiliateId::parse(&affiliate_id)?;
+        service.record_affiliate_payout(actor(ctx), &id, i64::from(amount), &reference).await?;
+        Ok(Affiliate(service.affiliate(actor(ctx), &id).await?))
     }
 
     /// Admin: move `amount` minor units from the seller's net to the commission (negative:

@@ -1,20 +1,28 @@
 use async_graphql::{Context, ID, Object};
 use chrono::{DateTime, Utc};
-use domain::ids::MaletId;
+use domain::ids::{AffiliateId, MaletId};
 use domain::permissions::Permission;
 use service_core::graphql::{AdminGuard, ApiError, Authenticated, actor};
 use service_core::scalars::Long;
 
 use super::types::{
-    ApplicationFeeRefund, AuditLogEntry, CommissionBreakdown, CommissionLedger, CommissionRule, EarningsSummary,
-    FeeRefundStatus, Malet, OrderInput, OutgoingMovement, OutgoingStatus, PaymentException, ReconciliationMismatch,
-    WebhookEvent, WebhookEventStatus, WebhookReceiver, page_cost, svc,
+    Affiliate, ApplicationFeeRefund, AuditLogEntry, CommissionBreakdown, CommissionLedger, CommissionRule,
+    EarningsSummary, FeeRefundStatus, Malet, OrderInput, OutgoingMovement, OutgoingStatus, PaymentException,
+    ReconciliationMismatch, WebhookEvent, WebhookEventStatus, WebhookReceiver, page_cost, svc,
 };
 
 pub struct Query;
 
 #[Object]
 impl Query {
+    /// An affiliate's earnings, held and paid amounts, lines and payouts: the affiliate itself
+    /// (VIEW_REVENUE with the claim `affiliate`) or a platform admin.
+    #[graphql(guard = "Authenticated")]
+    async fn affiliate(&self, ctx: &Context<'_>, id: ID) -> Result<Affiliate, ApiError> {
+        let id = AffiliateId::parse(&id)?;
+        Ok(Affiliate(svc(ctx)?.affiliate(actor(ctx), &id).await?))
+    }
+
     /// Earnings of a Malet in one currency (default: its account currency).
     #[graphql(guard = "Authenticated")]
     async fn earnings_summary(

@@ -672,6 +672,8 @@ pub struct OutgoingMovement {
     /// PENDING, SENT, CONFIRMED, FAILED or UNKNOWN.
     pub status: String,
     pub provider: String,
+    /// The payee: the Malet, or for an affiliate payout (`postingKey` `affiliate-payout:…`) the
+    /// affiliate.
     pub malet_id: ID,
     pub account_id: ID,
     pub ledger_id: Option<ID>,
@@ -947,4 +949,152 @@ impl AuditLogEntry {
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at
     }
+}
+
+/// How an affiliate is paid.
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+pub enum AffiliatePayoutProvider {
+    /// Transfers to its Stripe connected account.
+    StripeConnect,
+    /// Paid by hand; an admin records each payout (`recordAffiliatePayout`).
+    Manual,
+}
+
+impl From<AffiliatePayoutProvider> for domain::provider::ProviderKind {
+    fn from(p: AffiliatePayoutProvider) -> Self {
+        match p {
+            AffiliatePayoutProvider::StripeConnect => domain::provider::ProviderKind::StripeConnect,
+            AffiliatePayoutProvider::Manual => domain::provider::ProviderKind::Manual,
+        }
+    }
+}
+
+/// Registers an affiliate as a payee (admins).
+#[derive(InputObject)]
+pub struct RegisterAffiliateInput {
+    pub affiliate_id: ID,
+    pub provider: AffiliatePayoutProvider,
+    /// The Stripe connected account (`acct_…`) it is paid to; none for MANUAL.
+    pub provider_account_id: Option<String>,
+    #[graphql(default = "USD")]
+    pub currency: String,
+}
+
+/// An affiliate's earnings (R-AFF): what its orders earned it, what is still held in their refund
+/// window, what fell due, what was paid, and the balance the next payout pays (negative: a debt
+/// that the next shares pay first). Read by the affiliate itself (claim `affiliate`) or admins.
+pub struct Affiliate(pub crate::service::affiliates::AffiliateView);
+
+#[Object]
+impl Affiliate {
+    async fn id(&self) -> ID {
+        ID(self.0.id.clone())
+    }
+    /// Whether an admin registered it with a payout account (shares are earned either way; only a
+    /// registered, ACTIVE affiliate is paid).
+    async fn registered(&self) -> bool {
+        self.0.registration.is_some()
+    }
+    async fn provider(&self) -> Option<String> {
+        self.0.registration.as_ref().map(|r| r.provider.to_string())
+    }
+    async fn provider_account_id(&self) -> Option<&str> {
+        self.0.registration.as_ref().and_then(|r| r.provider_account_id.as_deref())
+    }
+    /// ACTIVE or SUSPENDED.
+    async fn status(&self) -> Option<String> {
+        self.0.registration.as_ref().map(|r| r.status.to_string())
+    }
+    async fn currency(&self) -> &str {
+        &self.0.currency
+    }
+    /// Every share its orders earn it now (after refunds; nothing for a lost dispute).
+    async fn earned(&self) -> Result<Long, ApiError> {
+        Long::new(self.0.earned)
+    }
+    /// Shares still in their refund window.
+    async fn held(&self) -> Result<Long, ApiError> {
+        Long::new(self.0.held)
+    }
+    /// Shares whose window has passed.
+    async fn due(&self) -> Result<Long, ApiError> {
+        Long::new(self.0.due)
+    }
+    /// Paid out, or being paid.
+    async fn paid(&self) -> Result<Long, ApiError> {
+        Long::new(self.0.paid)
+    }
+    /// Due less paid.
+    async fn balance(&self) -> Result<Long, ApiError> {
+        Long::new(self.0.balance)
+    }
+    /// Its orders' shares, newest first (the last 100).
+    async fn lines(&self) -> Result<Vec<AffiliateLine>, ApiError> {
+        self.0
+            .lines
+            .iter()
+            .map(|l| {
+                Ok(AffiliateLine {
+                    ledger_id: ID(l.entry.id.clone()),
+                    order_id: ID(l.entry.order_id.clone()),
+                    malet_id: ID(l.entry.malet_id.clone()),
+                    currency: l.entry.currency.clone(),
+                    earned: int32(l.earned)?,
+                    status: LedgerStatus::from_stored(l.entry.status)?,
+                    disputed: l.entry.disputed,
+                    due_at: l.due_at,
+                    created_at: l.entry.created_at,
+                })
+            })
+            .collect()
+    }
+    /// Its payouts, newest first (the last 100).
+    async fn payouts(&self) -> Result<Vec<AffiliatePayout>, ApiError> {
+        self.0
+            .payouts
+            .iter()
+            .map(|p| {
+                Ok(AffiliatePayout {
+                    id: ID(p.id.clone()),
+                    amount: int32(p.amount)?,
+                    currency: p.currency.clone(),
+                    status: p.status.to_string(),
+                    reference: p.reference.clone(),
+                    last_error: p.last_error.clone(),
+                    created_at: p.created_at,
+                })
+            })
+            .collect()
+    }
+}
+
+/// One order's share for an affiliate.
+#[derive(SimpleObject)]
+pub struct AffiliateLine {
+    pub ledger_id: ID,
+    pub order_id: ID,
+    pub malet_id: ID,
+    pub currency: String,
+    /// Minor units it earns from this order now.
+    pub earned: i32,
+    pub status: LedgerStatus,
+    pub disputed: bool,
+    /// When the share falls due (`AFFILIATE_HOLD_DAYS` after the order settles); null until it
+    /// settles.
+    pub due_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A payment to an affiliate.
+#[derive(SimpleObject)]
+pub struct AffiliatePayout {
+    pub id: ID,
+    pub amount: i32,
+    pub currency: String,
+    /// SENDING, PAID or FAILED (a failed payout is due again).
+    pub status: String,
+    /// A manual payout's reference.
+    pub reference: Option<String>,
+    pub last_error: Option<String>,
+    pub created_at: DateTime<Utc>,
 }

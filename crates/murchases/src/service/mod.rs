@@ -1,6 +1,8 @@
 //! The murchases services: commission rules, the ledger (earnings, refunds, adjustments,
-//! settlement), checkout (preview and destination charges) and the webhook applier.
+//! settlement), checkout (preview and destination charges), affiliates as payees and the webhook
+//! applier.
 
+pub mod affiliates;
 pub mod audit;
 pub mod checkout;
 pub mod fee_refunds;
@@ -26,6 +28,8 @@ pub struct Murchases {
     pub providers: ProviderRegistry,
     /// Days after a payment succeeds at which its entry settles (see `settlement`).
     pub settle_after_days: i64,
+    /// Days after settlement an affiliate's share is held before it is paid (R-AFF-2).
+    pub affiliate_hold_days: i64,
 }
 
 pub use service_core::error::ServiceError;

@@ -400,6 +400,9 @@ impl OnFailed for ReverseOnFailure {
         movement: &entity::outgoing_movements::Model,
         provider_ref: &str,
     ) -> Result<(), String> {
+        if movement.posting_key.starts_with(super::affiliates::PAYOUT_KEY_PREFIX) {
+            return self.0.affiliate_payout_outcome(txn, movement, Ok(())).await.map_err(|e| e.to_string());
+        }
         if movement.kind == entity::enums::OutgoingKind::FeeRefund {
             return self.0.fee_refund_outcome(txn, movement, Ok(provider_ref)).await.map_err(|e| e.to_string());
         }
@@ -428,6 +431,10 @@ impl OnFailed for ReverseOnFailure {
         movement: &entity::outgoing_movements::Model,
         reason: &str,
     ) -> Result<(), String> {
+        // A refused affiliate payout: its amount is due again (the job retries after a delay).
+        if movement.posting_key.starts_with(super::affiliates::PAYOUT_KEY_PREFIX) {
+            return self.0.affiliate_payout_outcome(txn, movement, Err(reason)).await.map_err(|e| e.to_string());
+        }
         if movement.kind == entity::enums::OutgoingKind::Refund {
             // A refused refund wrote no posting: nothing to reverse (the API told its caller).
             tracing::warn!(movement = %movement.id, reason, "refund refused by the provider");

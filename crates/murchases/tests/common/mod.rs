@@ -18,6 +18,7 @@ pub fn config(stripe_base: Option<String>) -> Config {
     Config {
         addr: "127.0.0.1:0".parse().expect("addr"),
         settle_after_days: 2,
+        affiliate_hold_days: 30,
         common: testing::common_settings(stripe_base),
     }
 }
