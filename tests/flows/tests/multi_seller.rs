@@ -238,3 +238,76 @@ async fn a_multi_seller_payment_that_disagrees_with_its_checkout_credits_nobody(
         assert!(apps.stripe.transfers().is_empty());
     }
 }
+
+/// A lost dispute on a multi-seller charge: its cost (the amount plus the dispute fee) is shared
+/// by gross, each seller's transfer is reversed by what it still holds, the rest is a debt on its
+/// balance; payments records the dispute as the platform's (no seller's chargeback count).
+#[tokio::test]
+async fn a_lost_dispute_on_a_cart_is_shared_by_gross_and_counts_against_no_single_seller() {
+    for t in TestDb::all().await {
+        let apps = spawn(&t.conn).await;
+        let (_, acct_a) = apps.active_account("ma").await;
+        let (_, acct_b) = apps.active_account("mb").await;
+        set_pro(&apps, "mb").await;
+        let res = apps.mur.run(Some(&order_service_token()), CREATE, cart()).await;
+        let pi = res["data"]["createOrderPayment"]["paymentIntentId"].as_str().expect("pi").to_owned();
+        let mut paid = testing::stripe_event("payment_intent.succeeded");
+        paid["id"] = json!(format!("evt_paid_{pi}"));
+        paid["data"]["object"] = apps.stripe.payment_intent(&pi).expect("pi object");
+        assert_eq!(apps.webhook(&apps.mur_base, &paid).await, 200);
+        apps.murchases.service.send_movements().await.expect("transfers");
+        let charge = apps.stripe.payment_intent(&pi).expect("pi")["latest_charge"].clone();
+
+        let dispute = |id: &str, kind: &str, status: &str| {
+            let mut e = testing::stripe_event("charge.dispute.created");
+            e["id"] = json!(id);
+            e["type"] = json!(kind);
+            e["created"] = json!(chrono::Utc::now().timestamp());
+            let o = &mut e["data"]["object"];
+            o["id"] = json!("dp_cart");
+            o["amount"] = json!(5950);
+            o["currency"] = json!("usd");
+            o["charge"] = charge.clone();
+            o["payment_intent"] = json!(pi);
+            o["status"] = json!(status);
+            e
+        };
+        for e in [
+            dispute("evt_dp_open", "charge.dispute.created", "needs_response"),
+            dispute("evt_dp_lost", "charge.dispute.closed", "lost"),
+        ] {
+            assert_eq!(apps.webhook(&apps.mur_base, &e).await, 200);
+            assert_eq!(apps.webhook(&apps.pay_base, &e).await, 200);
+        }
+        // Delivered again: nothing twice.
+        let mut again = dispute("evt_dp_lost_again", "charge.dispute.closed", "lost");
+        again["id"] = json!("evt_dp_lost_again");
+        assert_eq!(apps.webhook(&apps.mur_base, &again).await, 200);
+        apps.murchases.service.send_movements().await.expect("reversals");
+
+        // 5950 + the 1500 fee = 7450, shared 3204 : 2746 → 4012 / 3438.
+        let a = entry(&apps, "ma").await;
+        let b = entry(&apps, "mb").await;
+        assert_parties_sum(&a);
+        assert_parties_sum(&b);
+        assert_eq!(balances(&apps, "ma").await, (2559 - 4012, 284), "{:?}", t.backend);
+        assert_eq!(balances(&apps, "mb").await, (2265 - 3438, 252));
+        let transfers = transfers_from(&apps, charge.as_str().expect("charge"));
+        let reversed = |acct: &str| {
+            transfers.iter().find(|t| t["destination"] == acct).map(|t| {
+                apps.stripe.transfer(t["id"].as_str().expect("id")).expect("transfer")["amount_reversed"].clone()
+            })
+        };
+        assert_eq!(reversed(&acct_a), Some(json!(2559)), "at most what the transfer holds");
+        assert_eq!(reversed(&acct_b), Some(json!(2265)));
+
+        // Payments: the platform's dispute, on no seller's account; both stay ACTIVE.
+        use sea_orm::EntityTrait;
+        let disputes = entity::disputes::Entity::find().all(&t.conn).await.expect("disputes");
+        assert_eq!(disputes.len(), 1, "{disputes:?}");
+        assert_eq!(disputes[0].account_id, None, "{disputes:?}");
+        for malet in ["ma", "mb"] {
+            assert_eq!(apps.balances(malet).await["status"], "ACTIVE");
+        }
+    }
+}

@@ -567,7 +567,23 @@ impl Murchases {
     /// the fee when the sellers bear it) is shared across them by the largest-remainder method on
     /// each entry's gross, each share posted and moved as for a one-seller dispute (keyed by the
     /// dispute and the entry). The entries are marked disputed while it is open.
+    /// A dispute on a multi-seller charge moves every seller's share or none (a savepoint).
     async fn on_order_dispute(
+        &self,
+        txn: &DatabaseTransaction,
+        dispute: &Dispute,
+        entries: Vec<entity::commission_ledger::Model>,
+    ) -> Result<Outcome, ApplyError> {
+        let savepoint = txn.begin().await?;
+        let outcome = self.apply_order_dispute(&savepoint, dispute, entries).await;
+        match outcome {
+            Ok(Outcome::Applied | Outcome::Ignored(_)) => savepoint.commit().await?,
+            _ => savepoint.rollback().await?,
+        }
+        outcome
+    }
+
+    async fn apply_order_dispute(
         &self,
         txn: &DatabaseTransaction,
         dispute: &Dispute,

@@ -283,24 +283,29 @@ impl Payments {
         }
         // Which seller: the account the disputed sale credited (murchases' ledger, read-only),
         // never "the Malet's live account".
-        let mut entry = None;
+        let mut entries = Vec::new();
         if let Some(payment_id) = &obj.payment.payment_id {
-            entry = commission_ledger::Entity::find()
+            entries = commission_ledger::Entity::find()
                 .filter(commission_ledger::Column::Provider.eq(entity::enums::Provider::from(event.provider)))
                 .filter(commission_ledger::Column::ProviderPaymentId.eq(payment_id.clone()))
-                .one(txn)
+                .all(txn)
                 .await?;
         }
-        if entry.is_none()
+        if entries.is_empty()
             && let Some(charge_id) = &obj.payment.charge_id
         {
-            entry = commission_ledger::Entity::find()
+            entries = commission_ledger::Entity::find()
                 .filter(commission_ledger::Column::ProviderChargeId.eq(charge_id.clone()))
-                .one(txn)
+                .all(txn)
                 .await?;
         }
+        // A multi-seller charge is the platform's own (separate charges and transfers): the
+        // dispute is the platform's, its cost is shared across the sellers by murchases, and it
+        // counts toward no single seller's chargeback threshold.
+        let platform_charge = entries.len() > 1 || entries.iter().any(|e| e.transfers_net());
         let charge_id = obj.payment.charge_id.clone().or_else(|| obj.payment.payment_id.clone()).unwrap_or_default();
-        let account = match entry.as_ref().map(|e| (e.account_id.clone(), e.destination_account_id.clone())) {
+        let account = match entries.first().map(|e| (e.account_id.clone(), e.destination_account_id.clone())) {
+            _ if platform_charge => None,
             Some((Some(id), _)) => repo::accounts::by_id(txn, &id).await?,
             Some((None, Some(acct))) => repo::accounts::by_provider_account(txn, &acct).await?,
             _ => None,
@@ -338,6 +343,10 @@ impl Payments {
             }
         }
         if closed {
+            return Ok(Outcome::Applied);
+        }
+        if platform_charge {
+            tracing::info!(dispute = %obj.dispute_id, sellers = entries.len(), "a dispute on a multi-seller platform charge");
             return Ok(Outcome::Applied);
         }
         let Some(account) = account else {
