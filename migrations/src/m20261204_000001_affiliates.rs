@@ -1,5 +1,6 @@
 //! Affiliates as payees (issue 13, item 2): an affiliate registered with its own payout account,
-//! and the payouts of its share of each order. What an affiliate earned is not copied: it is the
+//! and the payouts of its share of each order; and the per-order view (item 3) reads an order's
+//! entries across its sellers by an index on the order id. What an affiliate earned is not copied: it is the
 //! current `affiliate_amount` of the ledger entries that name it (refunds lower it by postings),
 //! so its balance is always the sum of postings less what was paid.
 
@@ -47,10 +48,15 @@ const UP: &[&str] = &[
     // An affiliate's lines and sums read only its own entries.
     "CREATE INDEX commission_ledger_affiliate ON commission_ledger (affiliate_id, currency, created_at) \
      WHERE affiliate_id IS NOT NULL",
+    "CREATE INDEX commission_ledger_order ON commission_ledger (order_id)",
 ];
 
-const DOWN: &[&str] =
-    &["DROP INDEX commission_ledger_affiliate", "DROP TABLE affiliate_payouts", "DROP TABLE affiliates"];
+const DOWN: &[&str] = &[
+    "DROP INDEX commission_ledger_order",
+    "DROP INDEX commission_ledger_affiliate",
+    "DROP TABLE affiliate_payouts",
+    "DROP TABLE affiliates",
+];
 
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {

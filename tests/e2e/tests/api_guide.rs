@@ -162,12 +162,6 @@ async fn step(s: &Stack, what: &str) {
                 .expect("refund at the fake Stripe");
             assert!(res.status().is_success(), "{what}: {}", res.text().await.unwrap_or_default());
         }
-        // A sale is priced by the rule in force at its payment's `created` second: a sale right
-        // after a rule change waits for the next second, as any real one would be later.
-        ["next", "second"] => {
-            let into = chrono::Utc::now().timestamp_subsec_millis();
-            tokio::time::sleep(Duration::from_millis(u64::from(1000 - into.min(999)) + 50)).await;
-        }
         _ => panic!("unknown step {what:?} in docs/api.md"),
     }
 }

@@ -145,6 +145,27 @@ async fn a_two_seller_cart_is_one_charge_two_entries_and_two_transfers_sent_once
         assert_eq!((run.found, run.new), (0, 0), "{:?}: {run:?}", t.backend);
         assert!(run.compared >= 3, "{run:?}");
 
+        // The order across its sellers: every party of the whole order, summing to the charge.
+        let order = "query($o: ID!) { order(orderId: $o) { orderId paymentIds totals { currency grossAmount parties { role id amount ruleVersions } } entries { maletId grossAmount } } }";
+        let res = apps.mur.run(Some(&admin_token()), order, json!({"o": ORDER})).await;
+        assert_eq!(
+            res["data"]["order"],
+            json!({"orderId": ORDER, "paymentIds": [pi], "totals": [{"currency": "USD", "grossAmount": 5950, "parties": [
+                {"role": "PLATFORM", "id": null, "amount": 387, "ruleVersions": [0, 1]},
+                {"role": "PROCESSING_FEE", "id": null, "amount": 203, "ruleVersions": [0, 1]},
+                {"role": "RESERVE", "id": "ma", "amount": 284, "ruleVersions": [0]},
+                {"role": "SELLER", "id": "ma", "amount": 2559, "ruleVersions": [0]},
+                {"role": "RESERVE", "id": "mb", "amount": 252, "ruleVersions": [1]},
+                {"role": "SELLER", "id": "mb", "amount": 2265, "ruleVersions": [1]}
+            ]}], "entries": [{"maletId": "ma", "grossAmount": 3204}, {"maletId": "mb", "grossAmount": 2746}]}),
+            "{res}"
+        );
+        // A seller sees its own part of the order; someone else's order is refused.
+        let res = apps.mur.run(Some(&owner), order, json!({"o": ORDER})).await;
+        assert_eq!(res["data"]["order"]["entries"], json!([{"maletId": "ma", "grossAmount": 3204}]), "{res}");
+        let res = apps.mur.run(Some(&testing::owner_token("mc")), order, json!({"o": ORDER})).await;
+        assert_eq!(testing::error_code(&res).as_deref(), Some("FORBIDDEN"), "{res}");
+
         // Refund of mb's item: only mb's entry changes, and its transfer is reversed by its net.
         let refund = "mutation($m: ID!, $o: ID!, $a: Int!) { refundMurchase(maletId: $m, orderId: $o, amount: $a, reason: \"returned\") { refundedAmount status netPayout } }";
         let res = apps.mur.run(Some(&admin_token()), refund, json!({"m": "mb", "o": ORDER, "a": 2746})).await;

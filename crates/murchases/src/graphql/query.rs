@@ -1,13 +1,13 @@
 use async_graphql::{Context, ID, Object};
 use chrono::{DateTime, Utc};
-use domain::ids::{AffiliateId, MaletId};
+use domain::ids::{AffiliateId, MaletId, OrderId};
 use domain::permissions::Permission;
 use service_core::graphql::{AdminGuard, ApiError, Authenticated, actor};
 use service_core::scalars::Long;
 
 use super::types::{
     Affiliate, ApplicationFeeRefund, AuditLogEntry, CommissionBreakdown, CommissionLedger, CommissionRule,
-    EarningsSummary, FeeRefundStatus, Malet, OrderInput, OutgoingMovement, OutgoingStatus, PaymentException,
+    EarningsSummary, FeeRefundStatus, Malet, Order, OrderInput, OutgoingMovement, OutgoingStatus, PaymentException,
     ReconciliationMismatch, WebhookEvent, WebhookEventStatus, WebhookReceiver, page_cost, svc,
 };
 
@@ -15,6 +15,16 @@ pub struct Query;
 
 #[Object]
 impl Query {
+    /// An order across its sellers: its entries (one per Malet of a cart) and what each party
+    /// holds of the whole order. Platform-wide readers (admins, the order service) see every
+    /// entry; a Malet Owner sees its own.
+    #[graphql(guard = "Authenticated")]
+    async fn order(&self, ctx: &Context<'_>, order_id: ID) -> Result<Order, ApiError> {
+        let order_id = OrderId::parse(&order_id)?;
+        let entries = svc(ctx)?.order_entries(actor(ctx), &order_id).await?;
+        Ok(Order { order_id: order_id.into_string(), entries })
+    }
+
     /// An affiliate's earnings, held and paid amounts, lines and payouts: the affiliate itself
     /// (VIEW_REVENUE with the claim `affiliate`) or a platform admin.
     #[graphql(guard = "Authenticated")]

@@ -98,6 +98,131 @@ pub enum PartyRole {
     Buyer,
 }
 
+/// Who holds what of an entry now; the amounts sum to its gross (R-MONEY-2 per party). The
+/// platform and the seller are always listed, the others when not zero.
+fn party_lines(e: &entity::commission_ledger::Model) -> Result<Vec<(PartyRole, Option<String>, i64)>, ApiError> {
+    let seller =
+        e.net_payout.checked_sub(e.dispute_debit).ok_or_else(|| ApiError::internal("seller part overflows"))?;
+    let lines = [
+        (PartyRole::Platform, None, e.commission_amount),
+        (PartyRole::ProcessingFee, None, e.processing_fee),
+        (PartyRole::Reserve, Some(e.malet_id.clone()), e.reserve_amount),
+        (PartyRole::Affiliate, e.affiliate_id.clone(), e.affiliate_amount),
+        (PartyRole::Seller, Some(e.malet_id.clone()), seller),
+        (PartyRole::Dispute, None, e.dispute_debit),
+        (PartyRole::Buyer, None, e.refunded_amount),
+    ];
+    Ok(lines
+        .into_iter()
+        .filter(|(role, _, amount)| *amount != 0 || matches!(role, PartyRole::Platform | PartyRole::Seller))
+        .collect())
+}
+
+/// An order across its sellers (item 3 of issue 13): its entries (one per Malet of a cart) and,
+/// per currency, what each party holds of the whole order. The parties of an order sum to its
+/// gross exactly, as each entry's do (R-MONEY-2, R-COMM-7).
+pub struct Order {
+    pub order_id: String,
+    pub entries: Vec<entity::commission_ledger::Model>,
+}
+
+#[Object]
+impl Order {
+    async fn order_id(&self) -> ID {
+        ID(self.order_id.clone())
+    }
+    /// The provider payments of its entries (one for a cart; several only if unrelated orders of
+    /// different Malets share the id).
+    async fn payment_ids(&self) -> Vec<String> {
+        let mut ids: Vec<String> = self.entries.iter().map(|e| e.provider_payment_id.clone()).collect();
+        ids.sort();
+        ids.dedup();
+        ids
+    }
+    /// Per currency: the order's gross and each party's part of it.
+    async fn totals(&self) -> Result<Vec<OrderTotal>, ApiError> {
+        let mut totals: Vec<OrderTotal> = Vec::new();
+        for e in &self.entries {
+            let at = match totals.iter().position(|t| t.currency == e.currency) {
+                Some(i) => i,
+                None => {
+                    totals.push(OrderTotal { currency: e.currency.clone(), gross: 0, parties: Vec::new() });
+                    totals.len() - 1
+                }
+            };
+            let total = &mut totals[at];
+            total.gross =
+                total.gross.checked_add(e.gross_amount).ok_or_else(|| ApiError::internal("order gross overflows"))?;
+            for (role, id, amount) in party_lines(e)? {
+                match total.parties.iter_mut().find(|p| p.role == role && p.id == id) {
+                    Some(p) => {
+                        p.amount = p.amount.checked_add(amount).ok_or_else(|| ApiError::internal("party overflows"))?;
+                        if !p.rule_versions.contains(&e.rule_version) {
+                            p.rule_versions.push(e.rule_version);
+                        }
+                    }
+                    None => {
+                        total.parties.push(OrderPartyTotal { role, id, amount, rule_versions: vec![e.rule_version] })
+                    }
+                }
+            }
+        }
+        Ok(totals)
+    }
+    /// The entries the caller may read, by Malet.
+    async fn entries(&self) -> Vec<CommissionLedger> {
+        self.entries.iter().cloned().map(CommissionLedger).collect()
+    }
+}
+
+/// An order's figures in one currency.
+pub struct OrderTotal {
+    currency: String,
+    gross: i64,
+    parties: Vec<OrderPartyTotal>,
+}
+
+#[Object]
+impl OrderTotal {
+    async fn currency(&self) -> &str {
+        &self.currency
+    }
+    async fn gross_amount(&self) -> Result<Long, ApiError> {
+        Long::new(self.gross)
+    }
+    /// Each party's part of the order (summed over its entries); they sum to `grossAmount`.
+    async fn parties(&self) -> Result<Vec<OrderParty>, ApiError> {
+        self.parties
+            .iter()
+            .map(|p| {
+                Ok(OrderParty {
+                    role: p.role,
+                    id: p.id.clone().map(ID),
+                    amount: Long::new(p.amount)?,
+                    rule_versions: p.rule_versions.clone(),
+                })
+            })
+            .collect()
+    }
+}
+
+struct OrderPartyTotal {
+    role: PartyRole,
+    id: Option<String>,
+    amount: i64,
+    rule_versions: Vec<i64>,
+}
+
+/// One party's part of an order, and the rule versions (of each seller's entry) it came from.
+#[derive(SimpleObject)]
+pub struct OrderParty {
+    pub role: PartyRole,
+    /// The Malet (seller, reserve) or the affiliate.
+    pub id: Option<ID>,
+    pub amount: Long,
+    pub rule_versions: Vec<i64>,
+}
+
 /// One party's part of a ledger entry, and the rule version it came from.
 #[derive(SimpleObject, Clone, Debug)]
 pub struct EntryParty {
@@ -291,18 +416,8 @@ impl CommissionLedger {
     /// what lost disputes took, and what was refunded to the buyer; they sum to the gross.
     async fn parties(&self) -> Result<Vec<EntryParty>, ApiError> {
         let e = &self.0;
-        let lines = [
-            (PartyRole::Platform, None, e.commission_amount),
-            (PartyRole::ProcessingFee, None, e.processing_fee),
-            (PartyRole::Reserve, Some(e.malet_id.clone()), e.reserve_amount),
-            (PartyRole::Affiliate, e.affiliate_id.clone(), e.affiliate_amount),
-            (PartyRole::Seller, Some(e.malet_id.clone()), e.net_payout - e.dispute_debit),
-            (PartyRole::Dispute, None, e.dispute_debit),
-            (PartyRole::Buyer, None, e.refunded_amount),
-        ];
-        lines
+        party_lines(e)?
             .into_iter()
-            .filter(|(role, _, amount)| *amount != 0 || matches!(role, PartyRole::Platform | PartyRole::Seller))
             .map(|(role, id, amount)| {
                 Ok(EntryParty { role, id: id.map(ID), amount: int32(amount)?, rule_version: e.rule_version })
             })

@@ -828,6 +828,31 @@ impl Murchases {
 
     // ---- reads --------------------------------------------------------------------------
 
+    /// `order(orderId)`: the entries of an order across its sellers (one per Malet of a cart)
+    /// that the caller may read: all of them for platform-wide readers (admins, the order
+    /// service), a seller's own for a Malet Owner. Permission comes before the lookup; a caller
+    /// who may read none of them learns nothing (FORBIDDEN), an admin gets NOT_FOUND.
+    pub async fn order_entries(
+        &self,
+        actor: &Actor,
+        order_id: &OrderId,
+    ) -> ServiceResult<Vec<commission_ledger::Model>> {
+        use sea_orm::{ColumnTrait, QueryFilter, QueryOrder, QuerySelect};
+        actor.may(Permission::ViewRevenue)?;
+        let entries = commission_ledger::Entity::find()
+            .filter(commission_ledger::Column::OrderId.eq(order_id.as_str()))
+            .order_by_asc(commission_ledger::Column::MaletId)
+            .limit(MAX_PAGE as u64)
+            .all(&self.db)
+            .await?;
+        let visible: Vec<_> =
+            entries.into_iter().filter(|e| actor.can(Permission::ViewRevenue, &e.malet_id).is_ok()).collect();
+        if visible.is_empty() {
+            return Err(ServiceError::missing(actor, format!("order {order_id}")));
+        }
+        Ok(visible)
+    }
+
     /// A page of a Malet's entries, newest first: `offset` paging, or keyset paging with
     /// `after` (the `cursor` of the last entry of the previous page), which costs the same at
     /// any depth of the ledger. Not both.

@@ -82,8 +82,12 @@ impl Murchases {
             ))
             .await;
         }
+        // The provider dates a payment in whole seconds; it cannot be older than the checkout that
+        // created it, whose rule is the one the buyer was charged with.
+        let mut paid_at = Utc.timestamp_opt(pi.paid_at, 0).single().unwrap_or_else(Utc::now);
         // A payment our checkout created is recorded with the breakdown checkout charged.
         if let Some(checkout) = checkouts.into_iter().next() {
+            paid_at = paid_at.max(checkout.created_at);
             if let Some(reason) =
                 checkout_disagreement(&checkout, &metadata, &pi.metadata, &account.id, amount, currency)
             {
@@ -104,7 +108,7 @@ impl Murchases {
             currency,
             amount,
             provider_fee_amount: pi.platform_fee,
-            paid_at: Utc.timestamp_opt(pi.paid_at, 0).single().unwrap_or_else(Utc::now),
+            paid_at,
             metadata,
             funding: Funding::DestinationCharge,
             transfer_group: None,
@@ -409,7 +413,8 @@ impl Murchases {
                 currency: pi.currency,
                 amount: c.gross_amount,
                 provider_fee_amount: None,
-                paid_at: Utc.timestamp_opt(pi.paid_at, 0).single().unwrap_or_else(Utc::now),
+                // Priced with the rule checkout quoted (the payment is not older than it).
+                paid_at: Utc.timestamp_opt(pi.paid_at, 0).single().unwrap_or_else(Utc::now).max(c.created_at),
                 metadata: part,
                 funding: Funding::SeparateTransfer,
                 transfer_group: group.clone(),
