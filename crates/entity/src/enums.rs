@@ -188,9 +188,11 @@ stored! {
 }
 
 stored! {
-    /// `affiliates.status`: an ACTIVE affiliate is paid; a SUSPENDED one keeps earning but is
-    /// not paid until an admin reinstates it.
+    /// `affiliates.status`: an ACTIVE affiliate is paid; an ONBOARDING or SUSPENDED one keeps
+    /// earning but is not paid.
     AffiliateStatus {
+        /// Onboarding with the provider (self-onboarding); paid once the provider enables it.
+        Onboarding => "ONBOARDING",
         Active => "ACTIVE",
         Suspended => "SUSPENDED",
     }

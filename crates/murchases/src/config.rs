@@ -17,6 +17,20 @@ pub struct Config {
     /// then paid (R-AFF-2).
     #[arg(long, env = "AFFILIATE_HOLD_DAYS", default_value_t = 30)]
     pub affiliate_hold_days: i64,
+    /// Where the provider sends an affiliate who finished its onboarding.
+    #[arg(
+        long,
+        env = "AFFILIATE_ONBOARDING_RETURN_URL",
+        default_value = "http://localhost:3000/affiliates/payouts?onboarding=done"
+    )]
+    pub affiliate_onboarding_return_url: String,
+    /// Where the provider sends an affiliate whose onboarding link expired.
+    #[arg(
+        long,
+        env = "AFFILIATE_ONBOARDING_REFRESH_URL",
+        default_value = "http://localhost:3000/affiliates/payouts?onboarding=refresh"
+    )]
+    pub affiliate_onboarding_refresh_url: String,
     #[command(flatten)]
     pub common: CommonSettings,
 }

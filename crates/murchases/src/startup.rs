@@ -25,6 +25,10 @@ pub fn state(config: &Config, db: DatabaseConnection) -> anyhow::Result<AppState
         providers: common.providers()?,
         settle_after_days: config.settle_after_days,
         affiliate_hold_days: config.affiliate_hold_days,
+        affiliate_onboarding: crate::service::AffiliateOnboardingUrls {
+            return_url: config.affiliate_onboarding_return_url.clone(),
+            refresh_url: config.affiliate_onboarding_refresh_url.clone(),
+        },
     };
     let schema = graphql::build(Some(service.clone()), common.development());
     // The same inbox the admin replay uses (`Murchases::inbox`).

@@ -185,11 +185,11 @@ pub fn owner_token(malet: &str) -> String {
 }
 
 /// A platform admin's token (`malets: ["*"]`, every permission).
-/// An affiliate's own token: `VIEW_REVENUE` with the claim `affiliate`, no Malets.
+/// An affiliate's own token: `VIEW_REVENUE MANAGE_PAYOUTS` with the claim `affiliate`, no Malets.
 pub fn affiliate_token(affiliate: &str) -> String {
     let claims = service_core::auth::Claims {
         sub: format!("affiliate-{affiliate}"),
-        scope: "VIEW_REVENUE".into(),
+        scope: "VIEW_REVENUE MANAGE_PAYOUTS".into(),
         malets: Vec::new(),
         affiliate: Some(affiliate.to_owned()),
         exp: chrono::Utc::now().timestamp() + 3600,

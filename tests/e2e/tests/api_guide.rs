@@ -130,9 +130,12 @@ fn substitute(text: &str, captured: &HashMap<String, Value>) -> String {
 async fn step(s: &Stack, what: &str) {
     let words: Vec<&str> = what.split_whitespace().collect();
     match words.as_slice() {
-        // Stripe reports the finished onboarding of a connected account to payments.
+        // Stripe reports the finished onboarding of a connected account, to both subgraphs'
+        // endpoints (payments acts on sellers' accounts, murchases on affiliates').
         ["stripe", "account.updated", acct] => {
-            assert_eq!(s.webhook(&s.payments_base, &account_updated(acct)).await, 200, "{what}");
+            let e = account_updated(acct);
+            assert_eq!(s.webhook(&s.payments_base, &e).await, 200, "{what}");
+            assert_eq!(s.webhook(&s.murchases_base, &e).await, 200, "{what}");
         }
         // The buyer paid the PaymentIntent a checkout created: Stripe sends it, as it stands, to
         // murchases.

@@ -39,6 +39,8 @@ pub fn configs(stripe: &FakeStripe, paypal: &FakePaypal) -> (payments::config::C
         addr: "127.0.0.1:0".parse().expect("addr"),
         settle_after_days: 2,
         affiliate_hold_days: 30,
+        affiliate_onboarding_return_url: "http://localhost/done".into(),
+        affiliate_onboarding_refresh_url: "http://localhost/refresh".into(),
         common,
     };
     (pconf, mconf)

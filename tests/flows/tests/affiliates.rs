@@ -294,3 +294,57 @@ async fn a_lost_dispute_forfeits_the_affiliate_share() {
         assert!(transfers_to(&apps, &acct).is_empty(), "nothing is paid for a lost sale");
     }
 }
+
+/// An affiliate onboards itself through Stripe's hosted onboarding, as a seller does: the
+/// account is made once, Stripe's `account.updated` activates it, and its shares are paid to it.
+#[tokio::test]
+async fn an_affiliate_onboards_itself_and_is_paid_once_stripe_enables_its_account() {
+    const START: &str = "mutation($id: ID!) { startAffiliateOnboarding(affiliateId: $id) { onboardingUrl affiliate { id registered provider providerAccountId status } } }";
+    for t in TestDb::all().await {
+        let apps = spawn(&t.conn).await;
+        apps.active_account("m1").await;
+        let rule = "mutation { setCommissionOverride(input: {maletId: \"m1\", affiliateRate: \"0.05\", affiliateFunding: PLATFORM, reason: \"affiliate program\"}) { version } }";
+        assert!(apps.mur.run(Some(&admin_token()), rule, json!({})).await["errors"].is_null());
+
+        // Only the affiliate itself (or an admin) starts its onboarding.
+        for token in [affiliate_token("aff_2"), owner_token("m1")] {
+            let res = apps.mur.run(Some(&token), START, json!({"id": "aff_1"})).await;
+            assert_eq!(testing::error_code(&res).as_deref(), Some("FORBIDDEN"), "{res}");
+        }
+        let me = affiliate_token("aff_1");
+        let res = apps.mur.run(Some(&me), START, json!({"id": "aff_1"})).await;
+        let started = &res["data"]["startAffiliateOnboarding"];
+        assert_eq!(started["affiliate"]["status"], "ONBOARDING", "{:?}: {res}", t.backend);
+        assert_eq!(started["affiliate"]["provider"], "STRIPE_CONNECT");
+        assert!(started["onboardingUrl"].as_str().is_some_and(|u| !u.is_empty()), "{res}");
+        let acct = started["affiliate"]["providerAccountId"].as_str().expect("acct").to_owned();
+        assert!(apps.stripe.account(&acct).is_some(), "the account exists at Stripe");
+        // A second call resumes with a fresh link for the same account.
+        let res = apps.mur.run(Some(&me), START, json!({"id": "aff_1"})).await;
+        assert_eq!(res["data"]["startAffiliateOnboarding"]["affiliate"]["providerAccountId"], acct.as_str(), "{res}");
+        let made = apps
+            .stripe
+            .requests_to("/v1/accounts")
+            .into_iter()
+            .filter(|r| r.idempotency_key.as_deref() == Some("affiliate-account:aff_1"))
+            .count();
+        assert_eq!(made, 1, "one account made");
+
+        // Not paid while onboarding.
+        let _ = sale_with_affiliate(&apps, "ord_1").await;
+        settled_days_ago(&apps, &t, "ord_1", 31).await;
+        assert_eq!(apps.murchases.service.pay_affiliates(chrono::Utc::now()).await.expect("job"), 0);
+
+        // Stripe enables the account: both subgraphs get the event, murchases activates it.
+        let e = testing::events::account_updated("evt_aff_acct", &acct, chrono::Utc::now().timestamp(), true);
+        assert_eq!(apps.webhook(&apps.pay_base, &e).await, 200);
+        assert_eq!(apps.webhook(&apps.mur_base, &e).await, 200);
+        let v = view(&apps, &me, "aff_1").await;
+        assert_eq!(v["data"]["affiliate"]["status"], "ACTIVE", "{v}");
+        let res = apps.mur.run(Some(&me), START, json!({"id": "aff_1"})).await;
+        assert_eq!(testing::error_code(&res).as_deref(), Some("CONFLICT"), "already onboarded: {res}");
+
+        assert_eq!(apps.murchases.service.pay_affiliates(chrono::Utc::now()).await.expect("job"), 1);
+        assert_eq!(transfers_to(&apps, &acct), vec![500]);
+    }
+}

@@ -5,9 +5,9 @@ use domain::rate::Rate;
 use service_core::graphql::{AdminGuard, ApiError, Authenticated, actor};
 
 use super::types::{
-    Affiliate, CartInput, CommissionBreakdown, CommissionLedger, CommissionOverrideInput, CommissionRule,
-    MismatchResolution, MurchaseCapture, MurchasePayment, OrderInput, OrderPayment, ReconciliationMismatch,
-    ReconciliationRun, RegisterAffiliateInput, Tier, WebhookEvent, svc,
+    Affiliate, AffiliateOnboarding, CartInput, CommissionBreakdown, CommissionLedger, CommissionOverrideInput,
+    CommissionRule, MismatchResolution, MurchaseCapture, MurchasePayment, OrderInput, OrderPayment,
+    ReconciliationMismatch, ReconciliationRun, RegisterAffiliateInput, Tier, WebhookEvent, svc,
 };
 
 pub struct Mutation;
@@ -164,6 +164,25 @@ impl Mutation {
             .register_affiliate(actor(ctx), &id, input.provider.into(), input.provider_account_id.as_deref(), currency)
             .await?;
         Ok(Affiliate(service.affiliate(actor(ctx), &id).await?))
+    }
+
+    /// The affiliate itself (MANAGE_PAYOUTS with the claim `affiliate`) or an admin: start (or
+    /// resume) the affiliate's Stripe onboarding. Returns the affiliate, ONBOARDING, and the link
+    /// to send it to; Stripe's `account.updated` with charges and payouts enabled makes it ACTIVE.
+    #[graphql(guard = "Authenticated")]
+    async fn start_affiliate_onboarding(
+        &self,
+        ctx: &Context<'_>,
+        affiliate_id: ID,
+        #[graphql(default_with = "String::from(\"USD\")")] currency: String,
+    ) -> Result<AffiliateOnboarding, ApiError> {
+        let service = svc(ctx)?;
+        let id = AffiliateId::parse(&affiliate_id)?;
+        let currency = domain::money::Currency::parse(&currency)
+            .map_err(|e| ApiError::from(crate::service::ServiceError::bad_input(e)))?;
+        let (_, link) = service.start_affiliate_onboarding(actor(ctx), &id, currency).await?;
+        let affiliate = Affiliate(service.affiliate(actor(ctx), &id).await?);
+        Ok(AffiliateOnboarding { affiliate, onboarding_url: link.url })
     }
 
     /// Admin: record a payout made by hand to a MANUAL affiliate, once per `reference`, at most

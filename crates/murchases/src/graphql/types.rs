@@ -1213,3 +1213,10 @@ pub struct AffiliatePayout {
     pub last_error: Option<String>,
     pub created_at: DateTime<Utc>,
 }
+
+/// An affiliate's onboarding: where to send it (the provider's hosted onboarding).
+#[derive(SimpleObject)]
+pub struct AffiliateOnboarding {
+    pub affiliate: Affiliate,
+    pub onboarding_url: String,
+}

@@ -13,7 +13,7 @@ use chrono::{DateTime, Duration, Utc};
 use domain::ids::AffiliateId;
 use domain::money::Currency;
 use domain::permissions::{Actor, Permission};
-use domain::provider::{OutgoingKind, ProviderKind};
+use domain::provider::{CreateAccount, OnboardingLink, OnboardingLinkRequest, OutgoingKind, ProviderKind};
 use entity::enums::{AffiliatePayoutStatus, AffiliateStatus, MovementOwner};
 use entity::{affiliate_payouts, affiliates, commission_ledger};
 use sea_orm::sea_query::Expr;
@@ -204,6 +204,143 @@ impl Murchases {
         .await?;
         txn.commit().await?;
         Ok(row)
+    }
+
+    /// `startAffiliateOnboarding`: an affiliate onboards itself through the provider's hosted
+    /// onboarding, as a seller does (or an admin starts it for it): a Stripe connected account is
+    /// created once (key `affiliate-account:<id>`), the affiliate is ONBOARDING, and each call
+    /// returns a fresh onboarding link. The provider's `account.updated` with charges and payouts
+    /// enabled makes it ACTIVE (see `on_affiliate_account`).
+    pub async fn start_affiliate_onboarding(
+        &self,
+        actor: &Actor,
+        id: &AffiliateId,
+        currency: Currency,
+    ) -> ServiceResult<(affiliates::Model, OnboardingLink)> {
+        actor.can_affiliate(Permission::ManagePayouts, id.as_str())?;
+        let provider = ProviderKind::StripeConnect;
+        let api = self.providers.get(provider)?;
+        let existing = affiliates::Entity::find_by_id(id.as_str().to_owned()).one(&self.db).await?;
+        let row = match existing {
+            Some(row) if row.status == AffiliateStatus::Onboarding => row,
+            Some(row) => {
+                return Err(ServiceError::Conflict(format!("affiliate {id} is already registered ({})", row.status)));
+            }
+            None => {
+                let created = api
+                    .create_account(CreateAccount {
+                        malet_id: id.as_str().to_owned(),
+                        user_id: actor.subject().unwrap_or("unknown").to_owned(),
+                        country: None,
+                        email: None,
+                        idempotency_key: format!("affiliate-account:{id}"),
+                    })
+                    .await?;
+                let account = created
+                    .provider_account_id
+                    .ok_or_else(|| ServiceError::Internal("the provider returned no account id".into()))?;
+                let txn = service_core::db::begin_write(&self.db).await?;
+                let now = clock::now();
+                let by = actor.subject().unwrap_or("unknown");
+                // A concurrent call made the same account (same key): keep the first row.
+                let inserted = affiliates::Entity::insert(affiliates::ActiveModel {
+                    id: Set(id.as_str().to_owned()),
+                    provider: Set(provider.into()),
+                    provider_account_id: Set(Some(account.clone())),
+                    currency: Set(currency.code().to_owned()),
+                    status: Set(AffiliateStatus::Onboarding),
+                    created_by: Set(by.to_owned()),
+                    created_at: Set(now),
+                    updated_at: Set(now),
+                })
+                .on_conflict_do_nothing_on([affiliates::Column::Id])
+                .exec_without_returning(&*txn)
+                .await?;
+                if matches!(inserted, sea_orm::TryInsertResult::Inserted(1)) {
+                    audit::record(
+                        &txn,
+                        AuditEntry {
+                            actor: by,
+                            action: "start_affiliate_onboarding",
+                            entity_type: "affiliate",
+                            entity_id: id.as_str(),
+                            malet_id: None,
+                            before: None,
+                            after: Some(serde_json::json!({"provider": provider.to_string(), "account": account})),
+                            reason: None,
+                        },
+                    )
+                    .await?;
+                }
+                let row = affiliates::Entity::find_by_id(id.as_str().to_owned())
+                    .one(&*txn)
+                    .await?
+                    .ok_or_else(|| ServiceError::Internal("affiliate just registered".into()))?;
+                txn.commit().await?;
+                if row.status != AffiliateStatus::Onboarding {
+                    return Err(ServiceError::Conflict(format!(
+                        "affiliate {id} is already registered ({})",
+                        row.status
+                    )));
+                }
+                row
+            }
+        };
+        let link = api
+            .onboarding_link(OnboardingLinkRequest {
+                account_id: row.id.clone(),
+                provider_account_id: row.provider_account_id.clone(),
+                refresh_url: self.affiliate_onboarding.refresh_url.clone(),
+                return_url: self.affiliate_onboarding.return_url.clone(),
+            })
+            .await?;
+        Ok((row, link))
+    }
+
+    /// A provider's account snapshot (from the webhook, in its transaction): an ONBOARDING
+    /// affiliate whose account can now take charges and payouts becomes ACTIVE. `None` when the
+    /// account is no affiliate's.
+    pub(crate) async fn on_affiliate_account(
+        &self,
+        txn: &DatabaseTransaction,
+        provider: ProviderKind,
+        snapshot: &domain::events::AccountSnapshot,
+    ) -> ServiceResult<Option<bool>> {
+        let Some(row) = affiliates::Entity::find()
+            .filter(affiliates::Column::Provider.eq(entity::enums::Provider::from(provider)))
+            .filter(affiliates::Column::ProviderAccountId.eq(snapshot.provider_account_id.clone()))
+            .one(txn)
+            .await?
+        else {
+            return Ok(None);
+        };
+        if row.status != AffiliateStatus::Onboarding || !(snapshot.charges_enabled && snapshot.payouts_enabled) {
+            return Ok(Some(false));
+        }
+        let updated = affiliates::Entity::update_many()
+            .col_expr(affiliates::Column::Status, Expr::value(AffiliateStatus::Active.as_str()))
+            .col_expr(affiliates::Column::UpdatedAt, Expr::value(clock::now()))
+            .filter(affiliates::Column::Id.eq(row.id.clone()))
+            .filter(affiliates::Column::Status.eq(AffiliateStatus::Onboarding.as_str()))
+            .exec(txn)
+            .await?;
+        if updated.rows_affected == 1 {
+            audit::record(
+                txn,
+                AuditEntry {
+                    actor: &provider.to_string(),
+                    action: "affiliate_activated",
+                    entity_type: "affiliate",
+                    entity_id: &row.id,
+                    malet_id: None,
+                    before: Some(serde_json::json!({"status": "ONBOARDING"})),
+                    after: Some(serde_json::json!({"status": "ACTIVE"})),
+                    reason: None,
+                },
+            )
+            .await?;
+        }
+        Ok(Some(updated.rows_affected == 1))
     }
 
     /// `affiliate(id)`: the affiliate itself (JWT claim `affiliate`) or a platform admin.

@@ -30,6 +30,15 @@ pub struct Murchases {
     pub settle_after_days: i64,
     /// Days after settlement an affiliate's share is held before it is paid (R-AFF-2).
     pub affiliate_hold_days: i64,
+    /// Where the provider sends an affiliate after (or to restart) its onboarding.
+    pub affiliate_onboarding: AffiliateOnboardingUrls,
+}
+
+/// The return and refresh URLs of an affiliate's provider onboarding.
+#[derive(Debug, Clone, Default)]
+pub struct AffiliateOnboardingUrls {
+    pub return_url: String,
+    pub refresh_url: String,
 }
 
 pub use service_core::error::ServiceError;

@@ -333,6 +333,14 @@ impl EventApplier for MurchasesEvents {
                     .map_err(|e| db(e.into()))?;
                 Ok(Outcome::Applied)
             }
+            // An affiliate's payout account finished its onboarding (sellers' accounts are
+            // payments' business: it is not an affiliate's, nothing happens here).
+            EventKind::AccountSnapshot(a) => match self.0.on_affiliate_account(txn, event.provider, a).await {
+                Ok(Some(true)) => Ok(Outcome::Applied),
+                Ok(Some(false)) => Ok(Outcome::Ignored("affiliate account unchanged".into())),
+                Ok(None) => Ok(Outcome::Ignored(format!("{} is not handled by murchases", event.event_type))),
+                Err(e) => Err(db(e)),
+            },
             EventKind::Invalid(invalid)
                 if matches!(invalid.category, Category::Payment | Category::Refund | Category::Dispute) =>
             {

@@ -19,6 +19,8 @@ pub fn config(stripe_base: Option<String>) -> Config {
         addr: "127.0.0.1:0".parse().expect("addr"),
         settle_after_days: 2,
         affiliate_hold_days: 30,
+        affiliate_onboarding_return_url: "http://localhost/done".into(),
+        affiliate_onboarding_refresh_url: "http://localhost/refresh".into(),
         common: testing::common_settings(stripe_base),
     }
 }
