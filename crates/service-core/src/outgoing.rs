@@ -22,8 +22,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 use domain::money::Currency;
 use domain::provider::{
-    FeeRefundRequest, MOVEMENT_ID_KEY, MovementLookup, OutgoingKind, ProviderError, ProviderKind, RefundRequest,
-    ReversalRequest, TransferRequest,
+    FeeRefundRequest, MOVEMENT_ID_KEY, MovementLookup, OutgoingKind, PayoutRequest, ProviderError, ProviderKind,
+    RefundRequest, ReversalRequest, TransferRequest,
 };
 use entity::enums::{MovementOwner, OutgoingStatus};
 use entity::outgoing_movements::{self, Column, Model};
@@ -444,6 +444,17 @@ impl Sender {
                 })
                 .await
                 .map(|r| r.reversal_id),
+            // A payout of the platform's money to a payee's provider account (an affiliate's
+            // PayPal id).
+            (OutgoingKind::Payout, Some(destination), _) => provider
+                .payout(PayoutRequest {
+                    provider_account_id: destination.clone(),
+                    amount: row.amount,
+                    currency,
+                    idempotency_key: row.idempotency_key.clone(),
+                })
+                .await
+                .map(|p| p.payout_id),
             (OutgoingKind::Refund, _, Some(payment)) => provider
                 .refund(RefundRequest {
                     payment_id: payment.clone(),

@@ -348,3 +348,33 @@ async fn an_affiliate_onboards_itself_and_is_paid_once_stripe_enables_its_accoun
         assert_eq!(transfers_to(&apps, &acct), vec![500]);
     }
 }
+
+/// A PayPal affiliate is paid by a Payouts item to its PayPal id, once.
+#[tokio::test]
+async fn a_paypal_affiliate_is_paid_by_a_payouts_item() {
+    for t in TestDb::all().await {
+        let apps = spawn(&t.conn).await;
+        apps.active_account("m1").await;
+        let rule = "mutation { setCommissionOverride(input: {maletId: \"m1\", affiliateRate: \"0.05\", affiliateFunding: PLATFORM, reason: \"affiliate program\"}) { version } }";
+        assert!(apps.mur.run(Some(&admin_token()), rule, json!({})).await["errors"].is_null());
+        let bad = json!({"i": {"affiliateId": "aff_1", "provider": "PAYPAL", "providerAccountId": "not a payer id"}});
+        let res = apps.mur.run(Some(&admin_token()), REGISTER, bad).await;
+        assert_eq!(testing::error_code(&res).as_deref(), Some("BAD_USER_INPUT"), "{res}");
+        let input = json!({"i": {"affiliateId": "aff_1", "provider": "PAYPAL", "providerAccountId": "PAYERAFF1234X"}});
+        let res = apps.mur.run(Some(&admin_token()), REGISTER, input).await;
+        assert_eq!(res["data"]["registerAffiliate"]["provider"], "PAYPAL", "{res}");
+        let _ = sale_with_affiliate(&apps, "ord_1").await;
+        settled_days_ago(&apps, &t, "ord_1", 31).await;
+        let svc = &apps.murchases.service;
+        assert_eq!(svc.pay_affiliates(chrono::Utc::now()).await.expect("job"), 1);
+        assert_eq!(svc.pay_affiliates(chrono::Utc::now()).await.expect("job again"), 0);
+        let payouts: Vec<_> = apps.paypal.requests().into_iter().filter(|r| r.path == "/v1/payments/payouts").collect();
+        assert_eq!(payouts.len(), 1, "{:?}", t.backend);
+        let item = &payouts[0].body["items"][0];
+        assert_eq!(item["receiver"], "PAYERAFF1234X");
+        assert_eq!(item["amount"], json!({"value": "5.00", "currency": "USD"}));
+        let v = view(&apps, &admin_token(), "aff_1").await;
+        assert_eq!(figures(&v), (500, 0, 500, 500, 0), "{v}");
+        assert_eq!(v["data"]["affiliate"]["payouts"][0]["status"], "PAID");
+    }
+}

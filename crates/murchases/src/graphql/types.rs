@@ -1071,6 +1071,8 @@ impl AuditLogEntry {
 pub enum AffiliatePayoutProvider {
     /// Transfers to its Stripe connected account.
     StripeConnect,
+    /// A PayPal Payouts item to its PayPal id (payer id).
+    Paypal,
     /// Paid by hand; an admin records each payout (`recordAffiliatePayout`).
     Manual,
 }
@@ -1079,6 +1081,7 @@ impl From<AffiliatePayoutProvider> for domain::provider::ProviderKind {
     fn from(p: AffiliatePayoutProvider) -> Self {
         match p {
             AffiliatePayoutProvider::StripeConnect => domain::provider::ProviderKind::StripeConnect,
+            AffiliatePayoutProvider::Paypal => domain::provider::ProviderKind::Paypal,
             AffiliatePayoutProvider::Manual => domain::provider::ProviderKind::Manual,
         }
     }
@@ -1089,7 +1092,7 @@ impl From<AffiliatePayoutProvider> for domain::provider::ProviderKind {
 pub struct RegisterAffiliateInput {
     pub affiliate_id: ID,
     pub provider: AffiliatePayoutProvider,
-    /// The Stripe connected account (`acct_…`) it is paid to; none for MANUAL.
+    /// The Stripe connected account (`acct_…`) or the PayPal id it is paid to; none for MANUAL.
     pub provider_account_id: Option<String>,
     #[graphql(default = "USD")]
     pub currency: String,

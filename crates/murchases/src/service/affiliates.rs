@@ -152,6 +152,14 @@ impl Murchases {
                     "a Stripe affiliate needs its connected account id (acct_…)".into(),
                 ));
             }
+            (ProviderKind::Paypal, Some(a))
+                if (1..=64).contains(&a.len()) && a.chars().all(|c| c.is_ascii_alphanumeric()) =>
+            {
+                self.providers.get(provider)?;
+            }
+            (ProviderKind::Paypal, _) => {
+                return Err(ServiceError::BadInput("a PayPal affiliate needs its PayPal id (payer id)".into()));
+            }
             (ProviderKind::Manual, None) => {}
             (ProviderKind::Manual, Some(_)) => {
                 return Err(ServiceError::BadInput("a MANUAL affiliate has no provider account".into()));
@@ -426,9 +434,14 @@ impl Murchases {
             return Ok(false);
         };
         let api = self.providers.get(provider)?;
-        if !api.moves(OutgoingKind::Transfer) {
+        // A transfer to a Stripe account; a Payouts item to a PayPal id.
+        let kind = if api.moves(OutgoingKind::Transfer) {
+            OutgoingKind::Transfer
+        } else if api.moves(OutgoingKind::Payout) {
+            OutgoingKind::Payout
+        } else {
             return Ok(false);
-        }
+        };
         let last = affiliate_payouts::Entity::find()
             .filter(affiliate_payouts::Column::AffiliateId.eq(id))
             .order_by_desc(affiliate_payouts::Column::CreatedAt)
@@ -471,7 +484,7 @@ impl Murchases {
             &txn,
             NewOutgoing {
                 owner: MovementOwner::Murchases,
-                kind: OutgoingKind::Transfer,
+                kind,
                 provider,
                 // The payee of an affiliate movement is the affiliate.
                 malet_id: id,

@@ -210,6 +210,12 @@ impl PayoutProvider for Paypal {
         ProviderKind::Paypal
     }
 
+    /// PayPal pays a seller at capture (no transfers); a payee of the platform's own money (an
+    /// affiliate) is paid by a Payouts item to its PayPal id.
+    fn moves(&self, kind: domain::provider::OutgoingKind) -> bool {
+        matches!(kind, domain::provider::OutgoingKind::Payout)
+    }
+
     /// Nothing to create yet: the seller's merchant id arrives with
     /// `MERCHANT.ONBOARDING.COMPLETED`, matched by the referral's `tracking_id`.
     async fn create_account(&self, _req: CreateAccount) -> Result<ProviderAccount, ProviderError> {
