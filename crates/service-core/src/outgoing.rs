@@ -587,7 +587,6 @@ pub async fn by_id<C: ConnectionTrait>(conn: &C, id: &str) -> Result<Option<Mode
     outgoing_movements::Entity::find_by_id(id.to_owned()).one(conn).await
 }
 
-/// The movement with this idempotency key ([`key_of`] its posting's).
 /// What reversals (not failed) take, or will take, from the transfer movement `transfer_id`.
 pub async fn reversed_from<C: ConnectionTrait>(conn: &C, transfer_id: &str) -> Result<i64, DbErr> {
     let rows = outgoing_movements::Entity::find()
@@ -600,6 +599,7 @@ pub async fn reversed_from<C: ConnectionTrait>(conn: &C, transfer_id: &str) -> R
         .ok_or_else(|| DbErr::Custom("reversals overflow".into()))
 }
 
+/// The movement with this idempotency key ([`key_of`] its posting's).
 pub async fn by_key<C: ConnectionTrait>(conn: &C, key: &str) -> Result<Option<Model>, DbErr> {
     outgoing_movements::Entity::find().filter(Column::IdempotencyKey.eq(key)).one(conn).await
 }

@@ -332,3 +332,63 @@ async fn a_lost_dispute_on_a_cart_is_shared_by_gross_and_counts_against_no_singl
         }
     }
 }
+
+/// A seller's net transfer that Stripe refuses stays owed: an admin retries it once the cause is
+/// fixed, under a new key, once; a later refund takes back from the transfer that was made.
+#[tokio::test]
+async fn a_refused_net_transfer_is_retried_by_an_admin_once_and_later_refunds_reverse_the_retry() {
+    const MOVES: &str = "query($s: OutgoingStatus) { outgoingMovements(status: $s) { id kind status amount maletId postingKey providerRef } }";
+    const RETRY: &str = "mutation($id: ID!) { retryOutgoingMovement(id: $id, reason: \"transfers capability enabled\") { id status amount postingKey providerRef } }";
+    for t in TestDb::all().await {
+        let apps = spawn(&t.conn).await;
+        apps.active_account("ma").await;
+        apps.active_account("mb").await;
+        set_pro(&apps, "mb").await;
+        let res = apps.mur.run(Some(&order_service_token()), CREATE, cart()).await;
+        let pi = res["data"]["createOrderPayment"]["paymentIntentId"].as_str().expect("pi").to_owned();
+        let mut paid = testing::stripe_event("payment_intent.succeeded");
+        paid["id"] = json!(format!("evt_paid_{pi}"));
+        paid["data"]["object"] = apps.stripe.payment_intent(&pi).expect("pi object");
+        // Stripe refuses the first transfer it is asked for.
+        apps.stripe.fail_next("/v1/transfers", 400);
+        assert_eq!(apps.webhook(&apps.mur_base, &paid).await, 200);
+        apps.murchases.service.send_movements().await.expect("send");
+        let admin = admin_token();
+        let failed =
+            apps.mur.run(Some(&admin), MOVES, json!({"s": "FAILED"})).await["data"]["outgoingMovements"].clone();
+        assert_eq!(failed.as_array().map(Vec::len), Some(1), "{:?}: {failed}", t.backend);
+        let failed = &failed[0];
+        let malet = failed["maletId"].as_str().expect("malet").to_owned();
+        let net = failed["amount"].as_i64().expect("amount");
+        let charge = apps.stripe.payment_intent(&pi).expect("pi")["latest_charge"].as_str().expect("charge").to_owned();
+        assert_eq!(transfers_from(&apps, &charge).len(), 1, "one of the two was made");
+        // The seller is still owed it: its balance stands.
+        assert_eq!(balances(&apps, &malet).await.0, net);
+
+        let id = failed["id"].clone();
+        let res = apps.mur.run(Some(&testing::owner_token(&malet)), RETRY, json!({"id": id})).await;
+        assert_eq!(testing::error_code(&res).as_deref(), Some("FORBIDDEN"), "{res}");
+        let res = apps.mur.run(Some(&admin), RETRY, json!({"id": id})).await;
+        let retry = &res["data"]["retryOutgoingMovement"];
+        assert_eq!((retry["status"].as_str(), retry["amount"].as_i64()), (Some("CONFIRMED"), Some(net)), "{res}");
+        assert!(retry["postingKey"].as_str().is_some_and(|k| k.ends_with(":retry-1")), "{res}");
+        let res = apps.mur.run(Some(&admin), RETRY, json!({"id": id})).await;
+        assert_eq!(testing::error_code(&res).as_deref(), Some("CONFLICT"), "retried once: {res}");
+        let res = apps.mur.run(Some(&admin), RETRY, json!({"id": retry["id"]})).await;
+        assert_eq!(testing::error_code(&res).as_deref(), Some("CONFLICT"), "a made transfer is not retried: {res}");
+        let transfers = transfers_from(&apps, &charge);
+        assert_eq!(transfers.len(), 2, "{transfers:?}");
+        let made = transfers.iter().find(|t| t["id"] == retry["providerRef"]).expect("the retry's transfer");
+        assert_eq!(made["amount"].as_i64(), Some(net));
+
+        // A refund of that seller's items reverses the retry's transfer.
+        let gross = if malet == "ma" { 3204 } else { 2746 };
+        let refund = "mutation($m: ID!, $o: ID!, $a: Int!) { refundMurchase(maletId: $m, orderId: $o, amount: $a, reason: \"returned\") { status } }";
+        let res = apps.mur.run(Some(&admin), refund, json!({"m": malet, "o": ORDER, "a": gross})).await;
+        assert_eq!(res["data"]["refundMurchase"]["status"], "REFUNDED", "{res}");
+        apps.murchases.service.send_movements().await.expect("send");
+        let reversed =
+            apps.stripe.transfer(made["id"].as_str().expect("id")).expect("transfer")["amount_reversed"].clone();
+        assert_eq!(reversed, json!(net), "taken back from the transfer that was made");
+    }
+}

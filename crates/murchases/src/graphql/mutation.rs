@@ -6,7 +6,7 @@ use service_core::graphql::{AdminGuard, ApiError, Authenticated, actor};
 
 use super::types::{
     Affiliate, AffiliateOnboarding, CartInput, CommissionBreakdown, CommissionLedger, CommissionOverrideInput,
-    CommissionRule, MismatchResolution, MurchaseCapture, MurchasePayment, OrderInput, OrderPayment,
+    CommissionRule, MismatchResolution, MurchaseCapture, MurchasePayment, OrderInput, OrderPayment, OutgoingMovement,
     ReconciliationMismatch, ReconciliationRun, RegisterAffiliateInput, Tier, WebhookEvent, svc,
 };
 
@@ -183,6 +183,20 @@ impl Mutation {
         let (_, link) = service.start_affiliate_onboarding(actor(ctx), &id, currency).await?;
         let affiliate = Affiliate(service.affiliate(actor(ctx), &id).await?);
         Ok(AffiliateOnboarding { affiliate, onboarding_url: link.url })
+    }
+
+    /// Admin: send again a seller's net transfer from a multi-seller charge that the provider
+    /// refused, after fixing its cause (a new movement of the same amount under a new key).
+    /// Refused when something was taken back from the refused transfer meanwhile.
+    #[graphql(guard = "Authenticated")]
+    async fn retry_outgoing_movement(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        reason: String,
+    ) -> Result<OutgoingMovement, ApiError> {
+        let id = RecordId::parse(&id)?;
+        svc(ctx)?.retry_outgoing_movement(actor(ctx), id.as_str(), &reason).await?.try_into()
     }
 
     /// Admin: record a payout made by hand to a MANUAL affiliate, once per `reference`, at most

@@ -31,6 +31,31 @@ pub(crate) fn net_transfer_posting_key(ledger_id: &str) -> String {
     format!("earning:{ledger_id}")
 }
 
+/// Whether `posting_key` names a net transfer of `ledger_id`: the first one, or an admin's
+/// retry of a refused one (`earning:<entry>:retry-<n>`).
+fn is_net_transfer_of(posting_key: &str, ledger_id: &str) -> bool {
+    let first = net_transfer_posting_key(ledger_id);
+    posting_key == first || posting_key.strip_prefix(&first).is_some_and(|rest| rest.starts_with(":retry-"))
+}
+
+/// The net transfer of a multi-seller entry that holds its seller's money: the newest one not
+/// refused (a retry after a refusal), else the newest.
+pub(crate) async fn net_transfer_of(
+    txn: &DatabaseTransaction,
+    ledger_id: &str,
+) -> ServiceResult<Option<entity::outgoing_movements::Model>> {
+    let mut transfers: Vec<_> = outgoing::of_ledger(txn, ledger_id)
+        .await?
+        .into_iter()
+        .filter(|m| m.kind == entity::enums::OutgoingKind::Transfer && is_net_transfer_of(&m.posting_key, ledger_id))
+        .collect();
+    let newest_made = transfers.iter().rposition(|m| m.status != entity::enums::OutgoingStatus::Failed);
+    Ok(match newest_made {
+        Some(i) => Some(transfers.swap_remove(i)),
+        None => transfers.pop(),
+    })
+}
+
 impl Murchases {
     /// The sender of murchases' outgoing movements.
     pub fn movement_sender(&self) -> Sender {
@@ -76,9 +101,7 @@ impl Murchases {
         let mut amount = seller_delta.checked_abs().ok_or_else(|| ServiceError::Internal("delta overflows".into()))?;
         let source_transfer = match (kind, entry.transfers_net()) {
             (OutgoingKind::TransferReversal, true) => {
-                let Some(transfer) =
-                    outgoing::by_key(txn, &outgoing::key_of(&net_transfer_posting_key(&entry.id))).await?
-                else {
+                let Some(transfer) = net_transfer_of(txn, &entry.id).await? else {
                     tracing::error!(ledger_id = %entry.id, "no net transfer to take back from; the change stays in the books for finance");
                     return Ok(None);
                 };
@@ -165,6 +188,95 @@ impl Murchases {
         )
         .await?;
         Ok(())
+    }
+
+    /// `retryOutgoingMovement`: an admin sends again a seller's net transfer from a multi-seller
+    /// charge that the provider refused (after fixing its cause, e.g. the account's transfers
+    /// capability). The books never stopped owing it; the retry is a new movement of the same
+    /// amount under a new key (`earning:<entry>:retry-<n>`: the provider would answer the old key
+    /// with its refusal). Refused when anything was taken back from the refused transfer
+    /// meanwhile (those changes need finance), or when a retry is already under way.
+    pub async fn retry_outgoing_movement(
+        &self,
+        actor: &domain::permissions::Actor,
+        id: &str,
+        reason: &str,
+    ) -> ServiceResult<entity::outgoing_movements::Model> {
+        use entity::enums::{OutgoingKind as Stored, OutgoingStatus};
+        actor.can_admin(domain::permissions::Permission::ManageCommissions)?;
+        if reason.trim().is_empty() {
+            return Err(ServiceError::BadInput("a reason is required".into()));
+        }
+        let txn = service_core::db::begin_write(&self.db).await?;
+        let failed =
+            outgoing::by_id(&*txn, id).await?.ok_or_else(|| ServiceError::NotFound(format!("movement {id}")))?;
+        let ledger_id = failed.ledger_id.clone().unwrap_or_default();
+        if failed.owner != MovementOwner::Murchases
+            || failed.kind != Stored::Transfer
+            || !is_net_transfer_of(&failed.posting_key, &ledger_id)
+        {
+            return Err(ServiceError::BadInput(
+                "only a seller's net transfer from a multi-seller charge can be retried".into(),
+            ));
+        }
+        if failed.status != OutgoingStatus::Failed {
+            return Err(ServiceError::Conflict(format!("movement {id} is {}, not FAILED", failed.status)));
+        }
+        let of_entry = outgoing::of_ledger(&*txn, &ledger_id).await?;
+        if of_entry.iter().any(|m| m.source_transfer.as_deref() == Some(id)) {
+            return Err(ServiceError::Conflict(
+                "changes were taken back from this transfer while it was refused: settle them by hand".into(),
+            ));
+        }
+        let retries: Vec<_> = of_entry
+            .iter()
+            .filter(|m| m.kind == Stored::Transfer && is_net_transfer_of(&m.posting_key, &ledger_id))
+            .collect();
+        if retries.iter().any(|m| m.status != OutgoingStatus::Failed) {
+            return Err(ServiceError::Conflict("this transfer is already being retried".into()));
+        }
+        let posting_key = format!("{}:retry-{}", net_transfer_posting_key(&ledger_id), retries.len());
+        let currency =
+            Currency::parse(&failed.currency).map_err(|e| ServiceError::Internal(format!("stored currency: {e}")))?;
+        let retry = outgoing::enqueue(
+            &txn,
+            NewOutgoing {
+                owner: MovementOwner::Murchases,
+                kind: OutgoingKind::Transfer,
+                provider: failed.provider.kind(),
+                malet_id: &failed.malet_id,
+                account_id: &failed.account_id,
+                ledger_id: Some(&ledger_id),
+                posting_key: &posting_key,
+                amount: failed.amount,
+                currency,
+                destination: failed.destination.as_deref(),
+                source_ref: failed.source_ref.as_deref(),
+                source_charge: failed.source_charge.as_deref(),
+                transfer_group: failed.transfer_group.as_deref(),
+                source_transfer: None,
+                idempotency_key: None,
+                metadata: None,
+            },
+        )
+        .await?;
+        audit::record(
+            &txn,
+            AuditEntry {
+                actor: actor.subject().unwrap_or("unknown"),
+                action: "retry_outgoing_movement",
+                entity_type: "outgoing_movement",
+                entity_id: id,
+                malet_id: Some(&failed.malet_id),
+                before: Some(serde_json::json!({"movement": id, "status": "FAILED", "error": failed.last_error})),
+                after: Some(serde_json::json!({"retry": retry.id, "amount": retry.amount})),
+                reason: Some(reason),
+            },
+        )
+        .await?;
+        txn.commit().await?;
+        self.send_movements_of(&ledger_id).await;
+        Ok(outgoing::by_id(&self.db, &retry.id).await?.unwrap_or(retry))
     }
 
     /// Sends the movements of one entry now (after its posting committed); what fails stays
@@ -444,6 +556,16 @@ impl OnFailed for ReverseOnFailure {
             // The clawback stands; the fee refund it owes is kept FAILED for finance.
             return self.0.fee_refund_outcome(txn, movement, Err(reason)).await.map_err(|e| e.to_string());
         }
+        // A multi-seller net transfer the provider refused: the seller is still owed its net (the
+        // entry and balance stand, the money is on the platform's balance); an admin retries it
+        // once the cause is fixed (`retryOutgoingMovement`), or finance pays it.
+        if movement.kind == entity::enums::OutgoingKind::Transfer
+            && is_net_transfer_of(&movement.posting_key, movement.ledger_id.as_deref().unwrap_or_default())
+        {
+            tracing::error!(movement = %movement.id, reason,
+                "a seller's net transfer was refused; the seller is owed it (retryOutgoingMovement)");
+            return Ok(());
+        }
         let posting = ledger_postings::Entity::find()
             .filter(ledger_postings::Column::IdempotencyKey.eq(movement.posting_key.clone()))
             .one(txn)
@@ -453,14 +575,6 @@ impl OnFailed for ReverseOnFailure {
         match posting.kind {
             PostingKind::Adjustment => {
                 self.0.reverse_adjustment(txn, &posting, reason).await.map_err(|e| e.to_string())
-            }
-            // A multi-seller net transfer the provider refused: the seller is still owed its
-            // net (the entry and balance stand, the money is on the platform's balance); finance
-            // sees the FAILED movement and pays it.
-            PostingKind::Earning => {
-                tracing::error!(movement = %movement.id, posting = %posting.idempotency_key, reason,
-                    "a seller's net transfer was refused; the seller is owed it and finance settles the money");
-                Ok(())
             }
             // A lost dispute's debit stands (the platform lost the money); what could not be
             // taken back stays a debt on the seller's balance. A reinstatement that could not be
