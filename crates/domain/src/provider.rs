@@ -117,16 +117,32 @@ pub struct DestinationCharge {
     pub idempotency_key: String,
 }
 
-/// A multi-seller order as one charge on the platform (issue 13; Stripe's *separate charges and
-/// transfers*): the platform is paid, and each seller's net is transferred from this charge.
+/// A multi-seller order as one payment by the buyer (issue 13). A provider that transfers
+/// ([`PayoutProvider::moves`] transfers: Stripe's *separate charges and transfers*) charges the
+/// platform and each seller's net is transferred from the charge; one that pays sellers at
+/// capture (PayPal) makes one purchase unit per seller, paying that seller with the platform's
+/// fee of its part.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PlatformCharge {
     pub amount: i64,
     pub currency: Currency,
     /// Our order id: the charge and every transfer from it are grouped under it.
     pub transfer_group: String,
+    /// Each seller's part, in the order of the cart's sellers; their amounts sum to `amount`.
+    pub parts: Vec<ChargePart>,
     pub metadata: BTreeMap<String, String>,
     pub idempotency_key: String,
+}
+
+/// One seller's part of a [`PlatformCharge`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChargePart {
+    pub malet_id: String,
+    /// The seller's provider account (PayPal: its merchant id).
+    pub destination: String,
+    pub amount: i64,
+    /// What the platform keeps of this part (the seller's application fee).
+    pub platform_fee: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -365,8 +381,8 @@ pub trait PayoutProvider: Send + Sync {
         schedule: PayoutSchedule,
     ) -> Result<(), ProviderError>;
     async fn create_destination_charge(&self, req: DestinationCharge) -> Result<ChargeCreated, ProviderError>;
-    /// Charges the buyer on the platform for a multi-seller order (the sellers are paid by
-    /// [`PayoutProvider::transfer`]s from it).
+    /// Charges the buyer once for a multi-seller order: on the platform (the sellers are paid by
+    /// [`PayoutProvider::transfer`]s from it), or as one unit per seller (see [`PlatformCharge`]).
     async fn create_platform_charge(&self, req: PlatformCharge) -> Result<ChargeCreated, ProviderError> {
         let _ = req;
         Err(ProviderError::NotSupported(format!("{}: one charge for several sellers", self.kind())))

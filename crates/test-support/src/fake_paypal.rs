@@ -7,11 +7,13 @@
 //! - every other call: a current bearer token (else 401, like PayPal).
 //! - `POST /v2/customer/partner-referrals`: `tracking_id`, `operations`, granted
 //!   `legal_consents` → the example response with its `action_url`.
-//! - `POST /v2/checkout/orders`: `intent`, `purchase_units[0].amount`, `.payee.merchant_id`,
+//! - `POST /v2/checkout/orders`: `intent`, 1–10 `purchase_units` each with an `amount` (and
+//!   distinct `reference_id`s when there are several), `.payee.merchant_id`,
 //!   `PayPal-Request-Id` → the example order with a new id (the same one again for the same
 //!   request id).
 //! - `POST /v2/checkout/orders/{id}/capture`: an order it created, once → the order COMPLETED
-//!   with its capture (PayPal's example capture with the order's amount, payee, ids and fees).
+//!   with one capture per unit (PayPal's example capture with the unit's amount, payee, ids and
+//!   fees).
 //! - `POST /v2/payments/captures/{id}/refund`: `amount` → the example refund, with the capture's
 //!   refunded total.
 //! - `POST /v1/payments/payouts`: `sender_batch_header.sender_batch_id`, one item → the example
@@ -137,9 +139,17 @@ impl FakePaypal {
 
     /// The capture of a captured order (what `PAYMENT.CAPTURE.COMPLETED` carries).
     pub fn capture_of(&self, order_id: &str) -> Option<Value> {
-        let order = self.shared.lock().by_id.get(order_id).cloned()?;
-        let capture = order["purchase_units"][0]["payments"]["captures"][0].clone();
-        (!capture.is_null()).then_some(capture)
+        self.captures_of(order_id).into_iter().next()
+    }
+
+    /// Every capture of a captured order, one per purchase unit (each its own
+    /// `PAYMENT.CAPTURE.COMPLETED`).
+    pub fn captures_of(&self, order_id: &str) -> Vec<Value> {
+        let Some(order) = self.shared.lock().by_id.get(order_id).cloned() else { return Vec::new() };
+        order["purchase_units"]
+            .as_array()
+            .map(|units| units.iter().map(|u| u["payments"]["captures"][0].clone()).filter(|c| !c.is_null()).collect())
+            .unwrap_or_default()
     }
 
     /// Keeps a webhook event (a body as sent) in PayPal's events list, as PayPal does for every
@@ -271,12 +281,40 @@ async fn order(State(s): State<Shared>, headers: HeaderMap, body: Bytes) -> Resp
         Ok(b) => b,
         Err(r) => return r,
     };
-    let unit = &body["purchase_units"][0];
     if body["intent"].as_str().is_none() {
         return missing("intent");
     }
-    if unit["amount"]["value"].as_str().is_none() || unit["amount"]["currency_code"].as_str().is_none() {
-        return missing("purchase_units[0].amount");
+    let units = body["purchase_units"].as_array().cloned().unwrap_or_default();
+    if units.is_empty() {
+        return missing("purchase_units");
+    }
+    // As PayPal: at most 10 units, each with an amount, and distinct `reference_id`s when there
+    // are several.
+    if units.len() > 10 {
+        return error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "UNPROCESSABLE_ENTITY",
+            "MAX_NUMBER_OF_PURCHASE_UNITS_EXCEEDED",
+            "At most 10 purchase units.",
+        );
+    }
+    for (i, unit) in units.iter().enumerate() {
+        if unit["amount"]["value"].as_str().is_none() || unit["amount"]["currency_code"].as_str().is_none() {
+            return missing(&format!("purchase_units[{i}].amount"));
+        }
+    }
+    if units.len() > 1 {
+        let mut ids: Vec<&str> = units.iter().filter_map(|u| u["reference_id"].as_str()).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        if ids.len() != units.len() {
+            return error(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "UNPROCESSABLE_ENTITY",
+                "REFERENCE_ID_REQUIRED",
+                "Each purchase unit needs a distinct reference_id.",
+            );
+        }
     }
     let request_id = headers.get("paypal-request-id").and_then(|v| v.to_str().ok()).map(str::to_owned);
     let mut inner = s.lock();
@@ -323,20 +361,24 @@ async fn capture(State(s): State<Shared>, Path(order_id): Path<String>, headers:
             "Order already captured.",
         );
     }
-    let unit = &order["purchase_units"][0];
-    let mut c = fixture("capture");
-    c["id"] = json!(new_id());
-    c["amount"] = unit["amount"].clone();
-    c["payee"] = unit["payee"].clone();
-    c["invoice_id"] = unit["invoice_id"].clone();
-    c["custom_id"] = unit["custom_id"].clone();
-    c["supplementary_data"]["related_ids"]["order_id"] = json!(order_id);
-    c["seller_receivable_breakdown"]["gross_amount"] = unit["amount"].clone();
-    c["seller_receivable_breakdown"]["platform_fees"] =
-        unit["payment_instruction"]["platform_fees"].as_array().cloned().map(Value::Array).unwrap_or(json!([]));
     let mut captured = order.clone();
     captured["status"] = json!("COMPLETED");
-    captured["purchase_units"][0]["payments"] = json!({"captures": [c]});
+    // Each purchase unit is captured for its own payee.
+    let count = order["purchase_units"].as_array().map_or(0, Vec::len);
+    for i in 0..count {
+        let unit = &order["purchase_units"][i];
+        let mut c = fixture("capture");
+        c["id"] = json!(new_id());
+        c["amount"] = unit["amount"].clone();
+        c["payee"] = unit["payee"].clone();
+        c["invoice_id"] = unit["invoice_id"].clone();
+        c["custom_id"] = unit["custom_id"].clone();
+        c["supplementary_data"]["related_ids"]["order_id"] = json!(order_id);
+        c["seller_receivable_breakdown"]["gross_amount"] = unit["amount"].clone();
+        c["seller_receivable_breakdown"]["platform_fees"] =
+            unit["payment_instruction"]["platform_fees"].as_array().cloned().map(Value::Array).unwrap_or(json!([]));
+        captured["purchase_units"][i]["payments"] = json!({"captures": [c]});
+    }
     inner.by_id.insert(order_id, captured.clone());
     (StatusCode::CREATED, axum::Json(captured)).into_response()
 }

@@ -6,7 +6,7 @@
 
 use serde_json::{Value, json};
 use test_support::paypal::{fixture, webhook};
-use test_support::{TestDb, admin_token, owner_token};
+use test_support::{TestDb, admin_token, order_service_token, owner_token};
 
 const MERCHANT: &str = "7KNGBPH2U58GQ";
 
@@ -162,6 +162,133 @@ async fn a_paypal_seller_onboards_sells_and_refunds_through_the_same_books_as_st
         let recorded = entity::disputes::Entity::find().one(&t.conn).await.expect("q").expect("dispute");
         assert_eq!(recorded.status, entity::enums::DisputeStatus::Won);
         assert!(payments::repo::movements::balance_mismatches(&t.conn).await.expect("check").is_empty());
+        assert!(murchases::repo::ledger::totals_mismatches(&t.conn, None).await.expect("check").is_empty());
+    }
+}
+
+/// A PayPal seller of `malet` onboarded as `merchant` (partner referral, then PayPal's webhook).
+async fn paypal_seller(apps: &flows::Apps, malet: &str, merchant: &str) -> String {
+    let create = "mutation($m: ID!) { createConnectedAccount(input: {maletId: $m, provider: PAYPAL}) { id } }";
+    let res = apps.pay.run(Some(&owner_token(malet)), create, json!({"m": malet})).await;
+    let account_id = res["data"]["createConnectedAccount"]["id"].as_str().expect("id").to_owned();
+    let onboarded = webhook(
+        &format!("WH-ONBOARDED-{malet}"),
+        "MERCHANT.ONBOARDING.COMPLETED",
+        json!({"merchant_id": merchant, "tracking_id": account_id, "partner_client_id": "PARTNER"}),
+    );
+    assert_eq!(apps.paypal_webhook(&apps.pay_base, &onboarded).await, 200);
+    account_id
+}
+
+/// Issue 13, item 1 with PayPal (R-COMM-7): a cart of two PayPal sellers is one PayPal order of
+/// one purchase unit per seller, each paying its seller less its platform fee; each unit's
+/// capture records that seller's entry; a refund of one seller's item refunds its capture only.
+#[tokio::test]
+async fn a_paypal_cart_is_one_order_with_a_purchase_unit_per_seller() {
+    const MB: &str = "MERCHANTB4TQ2";
+    for t in TestDb::all().await {
+        let apps = flows::spawn(&t.conn).await;
+        paypal_seller(&apps, "ma", MERCHANT).await;
+        paypal_seller(&apps, "mb", MB).await;
+        let set_pro = "mutation { setMaletTier(maletId: \"mb\", tier: PRO, reason: \"plan\") { version } }";
+        assert!(apps.mur.run(Some(&admin_token()), set_pro, json!({})).await["errors"].is_null());
+
+        // The issue's cart: 59.50 charged; ma 32.04 (fee 20.08 → 6.45), mb 27.46 (fee 4.81).
+        let create = "mutation($i: CartInput!) { createOrderPayment(input: $i) { paymentIntentId approvalUrl clientSecret grossAmount parts { maletId grossAmount applicationFeeAmount netPayout } } }";
+        let cart = json!({"i": {"orderId": "ord_pp_cart", "items": [
+            {"maletId": "ma", "amount": 2000}, {"maletId": "mb", "amount": 3000}, {"maletId": "ma", "amount": 1500}
+        ], "shipping": 100, "discount": 650}});
+        let res = apps.mur.run(Some(&order_service_token()), create, cart).await;
+        let made = &res["data"]["createOrderPayment"];
+        assert_eq!(made["grossAmount"], 5950, "{:?}: {res}", t.backend);
+        assert!(made["clientSecret"].is_null());
+        let order_id = made["paymentIntentId"].as_str().expect("order id").to_owned();
+        assert!(made["approvalUrl"].as_str().is_some_and(|u| u.contains(&order_id)), "{res}");
+        let fee_of = |m: &str| {
+            made["parts"].as_array().expect("parts").iter().find(|p| p["maletId"] == m).expect("part")
+                ["applicationFeeAmount"]
+                .as_i64()
+                .expect("fee")
+        };
+        let (fee_a, fee_b) = (fee_of("ma"), fee_of("mb"));
+        // ma: commission 252 + fee 109 + reserve 284; mb: 135 + 94 + 252.
+        assert_eq!((fee_a, fee_b), (645, 481));
+
+        // One PayPal order, one unit per seller: payee, amount and platform fee.
+        let sent = apps.paypal.last("/v2/checkout/orders").expect("order");
+        let units = sent.body["purchase_units"].as_array().expect("units").clone();
+        assert_eq!(units.len(), 2, "{units:?}");
+        let unit = |m: &str| units.iter().find(|u| u["reference_id"] == m).cloned().expect("unit");
+        assert_eq!(unit("ma")["payee"]["merchant_id"], MERCHANT);
+        assert_eq!(unit("ma")["amount"]["value"], "32.04");
+        assert_eq!(unit("ma")["payment_instruction"]["platform_fees"][0]["amount"]["value"], "6.45");
+        assert_eq!(unit("mb")["payee"]["merchant_id"], MB);
+        assert_eq!(unit("mb")["amount"]["value"], "27.46");
+        assert_eq!(unit("mb")["payment_instruction"]["platform_fees"][0]["amount"]["value"], "4.81");
+
+        // The buyer approves; one capture call captures both units; PayPal reports each.
+        let capture = "mutation { captureMurchasePayment(maletId: \"ma\", orderId: \"ord_pp_cart\") { completed } }";
+        let res = apps.mur.run(Some(&order_service_token()), capture, json!({})).await;
+        assert_eq!(res["data"]["captureMurchasePayment"]["completed"], true, "{res}");
+        let captures = apps.paypal.captures_of(&order_id);
+        assert_eq!(captures.len(), 2);
+        for (i, c) in captures.iter().enumerate() {
+            let body = webhook(&format!("WH-CAPTURED-CART-{i}"), "PAYMENT.CAPTURE.COMPLETED", c.clone());
+            assert_eq!(apps.paypal_webhook(&apps.mur_base, &body).await, 200);
+            // Delivered twice: once.
+            assert_eq!(apps.paypal_webhook(&apps.mur_base, &body).await, 200);
+        }
+        let ledger = "query($m: ID!) { commissionLedger(maletId: $m) { id orderId grossAmount netPayout applicationFeeAmount funding refundedAmount } }";
+        let entry = |m: &'static str| {
+            let apps = &apps;
+            async move {
+                let res = apps.mur.run(Some(&admin_token()), ledger, json!({"m": m})).await;
+                let entries = res["data"]["commissionLedger"].as_array().cloned().unwrap_or_else(|| panic!("{res}"));
+                assert_eq!(entries.len(), 1, "{m}: {res}");
+                entries[0].clone()
+            }
+        };
+        let a = entry("ma").await;
+        let b = entry("mb").await;
+        assert_eq!(
+            (a["grossAmount"].as_i64(), a["netPayout"].as_i64(), a["applicationFeeAmount"].as_i64()),
+            (Some(3204), Some(2559), Some(645)),
+            "{a}"
+        );
+        assert_eq!(
+            (b["grossAmount"].as_i64(), b["netPayout"].as_i64(), b["applicationFeeAmount"].as_i64()),
+            (Some(2746), Some(2265), Some(481)),
+            "{b}"
+        );
+        assert_eq!(
+            (a["funding"].as_str(), b["funding"].as_str()),
+            (Some("DESTINATION_CHARGE"), Some("DESTINATION_CHARGE"))
+        );
+        let exceptions = apps.mur.run(Some(&admin_token()), "{ paymentExceptions { reason } }", json!({})).await;
+        assert_eq!(exceptions["data"]["paymentExceptions"], json!([]), "{exceptions}");
+
+        // Refund mb's item: mb's capture only.
+        let capture_of = |m: &str| {
+            captures.iter().find(|c| c["custom_id"] == m).and_then(|c| c["id"].as_str()).expect("capture").to_owned()
+        };
+        let refund = "mutation { refundMurchase(maletId: \"mb\", orderId: \"ord_pp_cart\", amount: 2746, reason: \"returned\") { refundedAmount status } }";
+        let res = apps.mur.run(Some(&admin_token()), refund, json!({})).await;
+        assert_eq!(res["data"]["refundMurchase"]["status"], "REFUNDED", "{res}");
+        let cb = capture_of("mb");
+        assert!(apps.paypal.last(&format!("/v2/payments/captures/{cb}/refund")).is_some(), "mb's capture refunded");
+        assert!(apps.paypal.last(&format!("/v2/payments/captures/{}/refund", capture_of("ma"))).is_none());
+        // PayPal's webhook of that refund names mb's capture: ma's entry is untouched.
+        use sea_orm::EntityTrait;
+        let made = entity::provider_refunds::Entity::find().one(&t.conn).await.expect("q").expect("refund recorded");
+        let mut r = fixture("refund");
+        r["id"] = json!(made.provider_refund_id);
+        r["amount"] = json!({"currency_code": "USD", "value": "27.46"});
+        r["seller_payable_breakdown"]["total_refunded_amount"] = json!({"currency_code": "USD", "value": "27.46"});
+        r["links"][1]["href"] = json!(format!("https://api-m.paypal.com/v2/payments/captures/{cb}"));
+        let refunded = webhook("WH-REFUNDED-CART", "PAYMENT.CAPTURE.REFUNDED", r);
+        assert_eq!(apps.paypal_webhook(&apps.mur_base, &refunded).await, 200);
+        assert_eq!(entry("ma").await["refundedAmount"], 0);
+        assert_eq!(entry("mb").await["refundedAmount"], 2746);
         assert!(murchases::repo::ledger::totals_mismatches(&t.conn, None).await.expect("check").is_empty());
     }
 }

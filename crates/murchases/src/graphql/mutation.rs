@@ -38,11 +38,13 @@ impl Mutation {
         })
     }
 
-    /// Creates one charge on the platform for a cart whose items belong to several Malets
-    /// (Stripe separate charges and transfers, `transfer_group` = the order id). Order-level
-    /// shipping, discount and the processing fee are shared by largest remainder on each seller's
-    /// item subtotal; when the charge succeeds each seller gets its own ledger entry and its net
-    /// is transferred from the charge. Order service only: CREATE_MURCHASE_PAYMENTS on every
+    /// Creates one payment for a cart whose items belong to several Malets: with Stripe one
+    /// charge on the platform (separate charges and transfers, `transfer_group` = the order id),
+    /// each seller's net transferred from it when it succeeds; with PayPal one order of one
+    /// purchase unit per seller, each paying its seller less the platform's fee at capture.
+    /// Order-level shipping, discount and the processing fee are shared by largest remainder on
+    /// each seller's item subtotal, and each seller gets its own ledger entry. Every seller must
+    /// be paid through the same provider. Order service only: CREATE_MURCHASE_PAYMENTS on every
     /// Malet of the cart.
     #[graphql(guard = "Authenticated")]
     async fn create_order_payment(&self, ctx: &Context<'_>, input: CartInput) -> Result<OrderPayment, ApiError> {
@@ -52,6 +54,7 @@ impl Mutation {
             order_id: ID(input.order_id.to_string()),
             payment_intent_id: made.created.payment_id,
             client_secret: made.created.client_secret,
+            approval_url: made.created.approval_url,
             gross_amount: service_core::scalars::int32(made.gross)?,
             processing_fee_estimate: service_core::scalars::int32(made.processing_fee_estimate)?,
             parts: made

@@ -297,7 +297,11 @@ impl TryFrom<CartInput> for crate::service::checkout::CartInput {
 pub struct OrderPayment {
     pub order_id: ID,
     pub payment_intent_id: String,
+    /// Stripe: what the buyer's browser confirms the charge with.
     pub client_secret: Option<String>,
+    /// PayPal: where the buyer approves the order (then `captureMurchasePayment` with any of its
+    /// sellers captures every seller's unit).
+    pub approval_url: Option<String>,
     pub gross_amount: i32,
     /// The provider's fee on the whole charge, shared across the sellers.
     pub processing_fee_estimate: i32,

@@ -213,13 +213,24 @@ impl Murchases {
         // The key names the order and its sellers: a retry never charges twice, and another cart
         // under the same order id is refused by the provider instead of answered with this one.
         let key = format!("order-payment:{order_id}:{}", service_core::clock::short_hash(&sellers.join(",")));
-        let created = self
-            .providers
-            .get(kind)?
+        let api = self.providers.get(kind)?;
+        // A provider that transfers is paid on the platform and transfers each net (Stripe); one
+        // that pays sellers at capture (PayPal) pays each seller its part, less its fee, directly.
+        let separate = api.moves(domain::provider::OutgoingKind::Transfer);
+        let created = api
             .create_platform_charge(PlatformCharge {
                 amount: gross,
                 currency,
                 transfer_group: order_id.to_owned(),
+                parts: parts
+                    .iter()
+                    .map(|p| domain::provider::ChargePart {
+                        malet_id: p.malet_id.as_str().to_owned(),
+                        destination: p.destination.clone(),
+                        amount: p.amounts.gross,
+                        platform_fee: p.breakdown.application_fee_amount,
+                    })
+                    .collect(),
                 metadata: metadata.to_map(),
                 idempotency_key: key,
             })
@@ -243,8 +254,8 @@ impl Murchases {
                     tax: Set(p.amounts.tax),
                     shipping: Set(p.amounts.shipping),
                     affiliate_id: Set(None),
-                    funding: Set(Funding::SeparateTransfer),
-                    transfer_group: Set(Some(order_id.to_owned())),
+                    funding: Set(if separate { Funding::SeparateTransfer } else { Funding::DestinationCharge }),
+                    transfer_group: Set(separate.then(|| order_id.to_owned())),
                     processing_fee_estimate: Set(Some(p.fee)),
                     created_by: Set(actor.subject().unwrap_or("unknown").to_owned()),
                     created_at: Set(service_core::clock::now()),

@@ -241,11 +241,13 @@ impl Murchases {
             return Ok(Recorded::AlreadyRecorded(existing.id));
         }
         let separate = p.funding == Funding::SeparateTransfer;
-        if !separate
-            && let Some(other) =
-                repo::ledger::for_update(txn, repo::ledger::by_payment_select(p.provider, &p.payment_id)).await?
-        {
-            // A destination charge pays one seller: never credited to a second one.
+        // A destination charge pays one seller: never credited to a second one. (One PayPal
+        // order of a cart has one capture per seller: the capture is the charge.)
+        let same_charge = match &p.charge_id {
+            Some(charge) => repo::ledger::by_charge_select(charge),
+            None => repo::ledger::by_payment_select(p.provider, &p.payment_id),
+        };
+        if !separate && let Some(other) = repo::ledger::for_update(txn, same_charge).await? {
             return Err(ServiceError::BadInput(format!(
                 "payment {} is already recorded for Malet {}",
                 p.payment_id, other.malet_id

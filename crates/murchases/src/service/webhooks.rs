@@ -85,9 +85,26 @@ impl Murchases {
         // The provider dates a payment in whole seconds; it cannot be older than the checkout that
         // created it, whose rule is the one the buyer was charged with.
         let mut paid_at = Utc.timestamp_opt(pi.paid_at, 0).single().unwrap_or_else(Utc::now);
-        // A payment our checkout created is recorded with the breakdown checkout charged.
-        if let Some(checkout) = checkouts.into_iter().next() {
+        // A payment our checkout created is recorded with the breakdown checkout charged: the
+        // checkout of the seller the money went to (a PayPal order of a cart pays each seller
+        // by its own unit and capture).
+        let mut processing_fee_estimate = None;
+        let checkout = match checkouts.len() {
+            0 => None,
+            1 => checkouts.into_iter().next(),
+            _ => match checkouts.into_iter().find(|c| c.account_id == account.id) {
+                Some(c) => Some(c),
+                None => {
+                    return attention(format!(
+                        "the payment's destination {destination} is none of its checkout's sellers"
+                    ))
+                    .await;
+                }
+            },
+        };
+        if let Some(checkout) = checkout {
             paid_at = paid_at.max(checkout.created_at);
+            processing_fee_estimate = checkout.processing_fee_estimate;
             if let Some(reason) =
                 checkout_disagreement(&checkout, &metadata, &pi.metadata, &account.id, amount, currency)
             {
@@ -112,7 +129,7 @@ impl Murchases {
             metadata,
             funding: Funding::DestinationCharge,
             transfer_group: None,
-            processing_fee_estimate: None,
+            processing_fee_estimate,
         };
         match self.record_payment(txn, &payment, &account.malet_id).await {
             Ok(Recorded::Created(_)) => {
@@ -165,14 +182,16 @@ impl Murchases {
         provider: domain::provider::ProviderKind,
         payment: &PaymentRef,
     ) -> Result<Option<entity::commission_ledger::Model>, ApplyError> {
+        // The charge first: a PayPal order of a cart has one capture per seller (each its own
+        // entry) under one order id.
         let mut entry = None;
-        if let Some(id) = &payment.payment_id {
-            entry = repo::ledger::for_update(txn, repo::ledger::by_payment_select(provider, id)).await?;
+        if let Some(id) = &payment.charge_id {
+            entry = repo::ledger::for_update(txn, repo::ledger::by_charge_select(id)).await?;
         }
         if entry.is_none()
-            && let Some(id) = &payment.charge_id
+            && let Some(id) = &payment.payment_id
         {
-            entry = repo::ledger::for_update(txn, repo::ledger::by_charge_select(id)).await?;
+            entry = repo::ledger::for_update(txn, repo::ledger::by_payment_select(provider, id)).await?;
         }
         Ok(entry)
     }

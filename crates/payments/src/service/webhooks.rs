@@ -283,26 +283,28 @@ impl Payments {
         }
         // Which seller: the account the disputed sale credited (murchases' ledger, read-only),
         // never "the Malet's live account".
+        // The disputed charge first (a PayPal order of a cart has one capture per seller), else
+        // the payment.
         let mut entries = Vec::new();
-        if let Some(payment_id) = &obj.payment.payment_id {
+        if let Some(charge_id) = &obj.payment.charge_id {
+            entries = commission_ledger::Entity::find()
+                .filter(commission_ledger::Column::ProviderChargeId.eq(charge_id.clone()))
+                .all(txn)
+                .await?;
+        }
+        if entries.is_empty()
+            && let Some(payment_id) = &obj.payment.payment_id
+        {
             entries = commission_ledger::Entity::find()
                 .filter(commission_ledger::Column::Provider.eq(entity::enums::Provider::from(event.provider)))
                 .filter(commission_ledger::Column::ProviderPaymentId.eq(payment_id.clone()))
                 .all(txn)
                 .await?;
         }
-        if entries.is_empty()
-            && let Some(charge_id) = &obj.payment.charge_id
-        {
-            entries = commission_ledger::Entity::find()
-                .filter(commission_ledger::Column::ProviderChargeId.eq(charge_id.clone()))
-                .all(txn)
-                .await?;
-        }
-        // A multi-seller charge is the platform's own (separate charges and transfers): the
-        // dispute is the platform's, its cost is shared across the sellers by murchases, and it
-        // counts toward no single seller's chargeback threshold.
-        let platform_charge = entries.len() > 1 || entries.iter().any(|e| e.transfers_net());
+        // A multi-seller charge on the platform (separate charges and transfers) is the
+        // platform's own: the dispute is the platform's, its cost is shared across the sellers by
+        // murchases, and it counts toward no single seller's chargeback threshold.
+        let platform_charge = entries.iter().any(|e| e.transfers_net());
         let charge_id = obj.payment.charge_id.clone().or_else(|| obj.payment.payment_id.clone()).unwrap_or_default();
         let account = match entries.first().map(|e| (e.account_id.clone(), e.destination_account_id.clone())) {
             _ if platform_charge => None,

@@ -6,9 +6,10 @@
 //! |---|---|
 //! | onboarding link | `POST /v2/customer/partner-referrals` (`tracking_id` = our account id; the `action_url` link) |
 //! | destination charge | `POST /v2/checkout/orders`: `payee.merchant_id` = the seller, `payment_instruction.platform_fees` = the engine's application fee |
+//! | multi-seller order | one `POST /v2/checkout/orders` with one purchase unit per seller (`reference_id` = the Malet, its payee and platform fee); each unit's capture is its own sale |
 //! | capture | `POST /v2/checkout/orders/{id}/capture` after the buyer approved |
 //! | refund | `POST /v2/payments/captures/{capture}/refund` (`Prefer: return=representation` for the refunded total) |
-//! | payout | `POST /v1/payments/payouts`: one item to the seller's PayPal id, `sender_batch_id` = our key |
+//! | payout | `POST /v1/payments/payouts`: one item to a payee's PayPal id (an affiliate), `sender_batch_id` = our key |
 //! | events (backfill) | `GET /v1/notifications/webhooks-events?start_time=…` (the platform's) |
 //! | account, schedule | nothing to call: the seller's id comes with `MERCHANT.ONBOARDING.COMPLETED`; the platform keeps the schedule |
 //!
@@ -24,9 +25,9 @@ use async_trait::async_trait;
 use domain::money::Currency;
 use domain::provider::{
     CaptureRequest, Captured, ChargeCreated, CreateAccount, DestinationCharge, FeeRefundCreated, FeeRefundRequest,
-    OnboardingLink, OnboardingLinkRequest, PayoutCreated, PayoutProvider, PayoutRequest, ProviderAccount,
-    ProviderBalance, ProviderError, ProviderEvent, ProviderKind, RefundCreated, RefundRequest, TransferCreated,
-    TransferRequest,
+    OnboardingLink, OnboardingLinkRequest, PayoutCreated, PayoutProvider, PayoutRequest, PlatformCharge,
+    ProviderAccount, ProviderBalance, ProviderError, ProviderEvent, ProviderKind, RefundCreated, RefundRequest,
+    TransferCreated, TransferRequest,
 };
 use domain::schedule::PayoutSchedule;
 use secrecy::{ExposeSecret, SecretString};
@@ -200,6 +201,9 @@ fn link(body: &Value, rels: &[&str]) -> Option<String> {
         .and_then(|l| l["href"].as_str().map(str::to_owned))
 }
 
+/// The most purchase units PayPal takes in one order.
+const MAX_PURCHASE_UNITS: usize = 10;
+
 fn not_supported(what: &str) -> ProviderError {
     ProviderError::NotSupported(format!("PayPal: {what}"))
 }
@@ -270,6 +274,47 @@ impl PayoutProvider for Paypal {
             });
         }
         let body = json!({"intent": "CAPTURE", "purchase_units": [unit]});
+        let order = self.post("/v2/checkout/orders", &body, Some(&req.idempotency_key)).await?;
+        let id = order["id"].as_str().ok_or_else(|| ProviderError::Ambiguous("PayPal returned no order id".into()))?;
+        Ok(ChargeCreated {
+            payment_id: id.to_owned(),
+            client_secret: None,
+            approval_url: link(&order, &["approve", "payer-action"]),
+        })
+    }
+
+    /// A multi-seller order: one `POST /v2/checkout/orders` with one purchase unit per seller
+    /// (`reference_id` = the Malet, as PayPal requires distinct ids when there are several; the
+    /// seller as `payee`, its platform fee in `payment_instruction`); PayPal pays each seller at
+    /// capture, and each unit's capture is its own `PAYMENT.CAPTURE.COMPLETED`.
+    async fn create_platform_charge(&self, req: PlatformCharge) -> Result<ChargeCreated, ProviderError> {
+        if req.parts.is_empty() || req.parts.len() > MAX_PURCHASE_UNITS {
+            return Err(not_supported(&format!(
+                "an order of {} sellers (PayPal takes 1 to {MAX_PURCHASE_UNITS} purchase units)",
+                req.parts.len()
+            )));
+        }
+        let units: Vec<Value> = req
+            .parts
+            .iter()
+            .map(|p| {
+                let mut unit = json!({
+                    "reference_id": p.malet_id,
+                    "invoice_id": req.transfer_group,
+                    "custom_id": p.malet_id,
+                    "amount": amount(req.currency, p.amount),
+                    "payee": {"merchant_id": p.destination},
+                });
+                if p.platform_fee > 0 {
+                    unit["payment_instruction"] = json!({
+                        "disbursement_mode": "INSTANT",
+                        "platform_fees": [{"amount": amount(req.currency, p.platform_fee)}]
+                    });
+                }
+                unit
+            })
+            .collect();
+        let body = json!({"intent": "CAPTURE", "purchase_units": units});
         let order = self.post("/v2/checkout/orders", &body, Some(&req.idempotency_key)).await?;
         let id = order["id"].as_str().ok_or_else(|| ProviderError::Ambiguous("PayPal returned no order id".into()))?;
         Ok(ChargeCreated {
