@@ -356,6 +356,24 @@ pub mod events {
         d
     }
 
+    /// A Stripe dispute event `kind` (`charge.dispute.created`, `.closed`, `.funds_withdrawn`,
+    /// …) of dispute `dp` for `amount` cents (USD) on `charge` of `pi`, with its `status`
+    /// (`needs_response`, `won`, `lost`), dated now.
+    pub fn dispute(event_id: &str, kind: &str, dp: &str, pi: &str, charge: &str, amount: i64, status: &str) -> Value {
+        let mut e = stripe_event("charge.dispute.created");
+        e["id"] = json!(event_id);
+        e["type"] = json!(kind);
+        e["created"] = json!(chrono::Utc::now().timestamp());
+        let o = &mut e["data"]["object"];
+        o["id"] = json!(dp);
+        o["amount"] = json!(amount);
+        o["currency"] = json!("usd");
+        o["charge"] = json!(charge);
+        o["payment_intent"] = json!(pi);
+        o["status"] = json!(status);
+        e
+    }
+
     /// `charge.refunded` for the charge `ch_<pi>` with a cumulative `amount_refunded`.
     pub fn charge_refunded(event_id: &str, pi: &str, amount: i64, amount_refunded: i64) -> Value {
         let mut e = stripe_event("charge.refunded");

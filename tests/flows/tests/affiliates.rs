@@ -262,19 +262,9 @@ async fn a_lost_dispute_forfeits_the_affiliate_share() {
         let input = json!({"i": {"affiliateId": "aff_1", "provider": "STRIPE_CONNECT", "providerAccountId": acct}});
         assert!(apps.mur.run(Some(&admin_token()), REGISTER, input).await["errors"].is_null());
         let pi = sale_with_affiliate(&apps, "ord_1").await;
+        let charge = apps.stripe.payment_intent(&pi).expect("pi")["latest_charge"].as_str().expect("charge").to_owned();
         let dispute = |id: &str, kind: &str, status: &str| {
-            let mut e = testing::stripe_event("charge.dispute.created");
-            e["id"] = json!(id);
-            e["type"] = json!(kind);
-            e["created"] = json!(chrono::Utc::now().timestamp());
-            let o = &mut e["data"]["object"];
-            o["id"] = json!("dp_1");
-            o["amount"] = json!(10_000);
-            o["currency"] = json!("usd");
-            o["charge"] = apps.stripe.payment_intent(&pi).expect("pi")["latest_charge"].clone();
-            o["payment_intent"] = json!(pi);
-            o["status"] = json!(status);
-            e
+            testing::events::dispute(id, kind, "dp_1", &pi, &charge, 10_000, status)
         };
         let admin = admin_token();
         assert_eq!(

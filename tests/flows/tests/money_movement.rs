@@ -220,19 +220,8 @@ async fn a_refused_transfer_fails_and_reverses_its_adjustment() {
 }
 
 fn dispute_event(id: &str, kind: &str, dp: &str, apps: &Apps, pi: &str, status: &str) -> Value {
-    let mut e = testing::stripe_event("charge.dispute.created");
-    e["id"] = json!(id);
-    e["type"] = json!(kind);
-    e["created"] = json!(chrono::Utc::now().timestamp());
-    let charge = apps.stripe.payment_intent(pi).expect("pi")["latest_charge"].clone();
-    let o = &mut e["data"]["object"];
-    o["id"] = json!(dp);
-    o["amount"] = json!(10_000);
-    o["currency"] = json!("usd");
-    o["charge"] = charge;
-    o["payment_intent"] = json!(pi);
-    o["status"] = json!(status);
-    e
+    let charge = apps.stripe.payment_intent(pi).expect("pi")["latest_charge"].as_str().expect("charge").to_owned();
+    testing::events::dispute(id, kind, dp, pi, &charge, 10_000, status)
 }
 
 #[tokio::test]

@@ -44,6 +44,14 @@ fn cart() -> Value {
     ], "shipping": 100, "discount": 650}})
 }
 
+/// Stripe's `payment_intent.succeeded` for the intent `pi` as the fake holds it.
+fn succeeded(apps: &Apps, pi: &str) -> Value {
+    let mut paid = testing::stripe_event("payment_intent.succeeded");
+    paid["id"] = json!(format!("evt_paid_{pi}"));
+    paid["data"]["object"] = apps.stripe.payment_intent(pi).expect("pi object");
+    paid
+}
+
 fn transfers_from(apps: &Apps, charge: &str) -> Vec<Value> {
     apps.stripe.transfers().into_iter().filter(|t| t["source_transaction"] == charge).collect()
 }
@@ -94,9 +102,7 @@ async fn a_two_seller_cart_is_one_charge_two_entries_and_two_transfers_sent_once
         assert_eq!(sent.field("application_fee_amount"), None);
 
         // Stripe delivers payment_intent.succeeded 20 times, to both instances at once.
-        let mut paid = testing::stripe_event("payment_intent.succeeded");
-        paid["id"] = json!(format!("evt_paid_{pi}"));
-        paid["data"]["object"] = apps.stripe.payment_intent(&pi).expect("pi object");
+        let mut paid = succeeded(&apps, &pi);
         paid["data"]["object"]["created"] = json!(chrono::Utc::now().timestamp());
         let deliveries = (0..20).map(|i| {
             let base = if i % 2 == 0 { apps.mur_base.clone() } else { replica.mur_base.clone() };
@@ -242,9 +248,8 @@ async fn a_multi_seller_payment_that_disagrees_with_its_checkout_credits_nobody(
         apps.active_account("mb").await;
         let res = apps.mur.run(Some(&order_service_token()), CREATE, cart()).await;
         let pi = res["data"]["createOrderPayment"]["paymentIntentId"].as_str().expect("pi").to_owned();
-        let mut paid = testing::stripe_event("payment_intent.succeeded");
+        let mut paid = succeeded(&apps, &pi);
         paid["id"] = json!("evt_paid_tampered");
-        paid["data"]["object"] = apps.stripe.payment_intent(&pi).expect("pi object");
         paid["data"]["object"]["transfer_group"] = json!("another_order");
         assert_eq!(apps.webhook(&apps.mur_base, &paid).await, 200);
         for malet in ["ma", "mb"] {
@@ -272,26 +277,14 @@ async fn a_lost_dispute_on_a_cart_is_shared_by_gross_and_counts_against_no_singl
         set_pro(&apps, "mb").await;
         let res = apps.mur.run(Some(&order_service_token()), CREATE, cart()).await;
         let pi = res["data"]["createOrderPayment"]["paymentIntentId"].as_str().expect("pi").to_owned();
-        let mut paid = testing::stripe_event("payment_intent.succeeded");
-        paid["id"] = json!(format!("evt_paid_{pi}"));
-        paid["data"]["object"] = apps.stripe.payment_intent(&pi).expect("pi object");
+        let paid = succeeded(&apps, &pi);
         assert_eq!(apps.webhook(&apps.mur_base, &paid).await, 200);
         apps.murchases.service.send_movements().await.expect("transfers");
         let charge = apps.stripe.payment_intent(&pi).expect("pi")["latest_charge"].clone();
 
+        let charge_id = charge.as_str().expect("charge").to_owned();
         let dispute = |id: &str, kind: &str, status: &str| {
-            let mut e = testing::stripe_event("charge.dispute.created");
-            e["id"] = json!(id);
-            e["type"] = json!(kind);
-            e["created"] = json!(chrono::Utc::now().timestamp());
-            let o = &mut e["data"]["object"];
-            o["id"] = json!("dp_cart");
-            o["amount"] = json!(5950);
-            o["currency"] = json!("usd");
-            o["charge"] = charge.clone();
-            o["payment_intent"] = json!(pi);
-            o["status"] = json!(status);
-            e
+            testing::events::dispute(id, kind, "dp_cart", &pi, &charge_id, 5950, status)
         };
         for e in [
             dispute("evt_dp_open", "charge.dispute.created", "needs_response"),
@@ -346,9 +339,7 @@ async fn a_refused_net_transfer_is_retried_by_an_admin_once_and_later_refunds_re
         set_pro(&apps, "mb").await;
         let res = apps.mur.run(Some(&order_service_token()), CREATE, cart()).await;
         let pi = res["data"]["createOrderPayment"]["paymentIntentId"].as_str().expect("pi").to_owned();
-        let mut paid = testing::stripe_event("payment_intent.succeeded");
-        paid["id"] = json!(format!("evt_paid_{pi}"));
-        paid["data"]["object"] = apps.stripe.payment_intent(&pi).expect("pi object");
+        let paid = succeeded(&apps, &pi);
         // Stripe refuses the first transfer it is asked for.
         apps.stripe.fail_next("/v1/transfers", 400);
         assert_eq!(apps.webhook(&apps.mur_base, &paid).await, 200);

@@ -114,6 +114,28 @@ impl Murchases {
         Ok(sums)
     }
 
+    /// An affiliate's sums as of `now`, what was paid, and its balance (due less paid).
+    async fn affiliate_balance<C: ConnectionTrait>(
+        &self,
+        conn: &C,
+        affiliate_id: &str,
+        currency: &str,
+        now: DateTime<Utc>,
+    ) -> ServiceResult<(Sums, i64, i64)> {
+        let sums = self.affiliate_sums(conn, affiliate_id, currency, now).await?;
+        let paid = self.affiliate_paid(conn, affiliate_id, currency).await?;
+        let balance = sums.due.checked_sub(paid).ok_or_else(overflow)?;
+        Ok((sums, paid, balance))
+    }
+
+    /// The affiliate's row, locked for the payout decision (PostgreSQL; SQLite's write
+    /// transaction holds the whole database).
+    async fn locked_affiliate(txn: &DatabaseTransaction, id: &str) -> ServiceResult<Option<affiliates::Model>> {
+        let select = affiliates::Entity::find_by_id(id.to_owned());
+        let select = if txn.get_database_backend() == DbBackend::Postgres { select.lock_exclusive() } else { select };
+        Ok(select.one(txn).await?)
+    }
+
     /// Paid out so far (payouts made or being made; refused ones are due again).
     async fn affiliate_paid<C: ConnectionTrait>(
         &self,
@@ -371,8 +393,7 @@ impl Murchases {
             (None, None) => "USD".to_owned(),
         };
         let now = clock::now();
-        let sums = self.affiliate_sums(&self.db, id.as_str(), &currency, now).await?;
-        let paid = self.affiliate_paid(&self.db, id.as_str(), &currency).await?;
+        let (sums, paid, balance) = self.affiliate_balance(&self.db, id.as_str(), &currency, now).await?;
         let payouts = affiliate_payouts::Entity::find()
             .filter(affiliate_payouts::Column::AffiliateId.eq(id.as_str()))
             .order_by_desc(affiliate_payouts::Column::CreatedAt)
@@ -392,7 +413,7 @@ impl Murchases {
             held: sums.held,
             due: sums.due,
             paid,
-            balance: sums.due.checked_sub(paid).ok_or_else(overflow)?,
+            balance,
             lines,
             payouts,
         })
@@ -424,9 +445,7 @@ impl Murchases {
     /// Decides one affiliate's payout under a lock of its row.
     async fn pay_affiliate(&self, id: &str, now: DateTime<Utc>) -> ServiceResult<bool> {
         let txn = service_core::db::begin_write(&self.db).await?;
-        let select = affiliates::Entity::find_by_id(id.to_owned());
-        let select = if txn.get_database_backend() == DbBackend::Postgres { select.lock_exclusive() } else { select };
-        let Some(affiliate) = select.one(&*txn).await? else { return Ok(false) };
+        let Some(affiliate) = Self::locked_affiliate(&txn, id).await? else { return Ok(false) };
         if affiliate.status != AffiliateStatus::Active {
             return Ok(false);
         }
@@ -453,9 +472,7 @@ impl Murchases {
         {
             return Ok(false);
         }
-        let sums = self.affiliate_sums(&*txn, id, &affiliate.currency, now).await?;
-        let paid = self.affiliate_paid(&*txn, id, &affiliate.currency).await?;
-        let balance = sums.due.checked_sub(paid).ok_or_else(overflow)?;
+        let (_, _, balance) = self.affiliate_balance(&*txn, id, &affiliate.currency, now).await?;
         if balance <= 0 {
             return Ok(false);
         }
@@ -524,15 +541,13 @@ impl Murchases {
             return Err(ServiceError::BadInput("a payout reference is required".into()));
         }
         let txn = service_core::db::begin_write(&self.db).await?;
-        let select = affiliates::Entity::find_by_id(id.as_str().to_owned());
-        let select = if txn.get_database_backend() == DbBackend::Postgres { select.lock_exclusive() } else { select };
-        let affiliate = select.one(&*txn).await?.ok_or_else(|| ServiceError::NotFound(format!("affiliate {id}")))?;
+        let affiliate = Self::locked_affiliate(&txn, id.as_str())
+            .await?
+            .ok_or_else(|| ServiceError::NotFound(format!("affiliate {id}")))?;
         if affiliate.provider.kind() != ProviderKind::Manual {
             return Err(ServiceError::Conflict(format!("affiliate {id} is paid through {}", affiliate.provider)));
         }
-        let sums = self.affiliate_sums(&*txn, id.as_str(), &affiliate.currency, clock::now()).await?;
-        let paid = self.affiliate_paid(&*txn, id.as_str(), &affiliate.currency).await?;
-        let balance = sums.due.checked_sub(paid).ok_or_else(overflow)?;
+        let (_, _, balance) = self.affiliate_balance(&*txn, id.as_str(), &affiliate.currency, clock::now()).await?;
         if amount > balance {
             return Err(ServiceError::BadInput(format!("payout {amount} exceeds the due balance {balance}")));
         }

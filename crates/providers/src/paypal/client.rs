@@ -201,6 +201,33 @@ fn link(body: &Value, rels: &[&str]) -> Option<String> {
         .and_then(|l| l["href"].as_str().map(str::to_owned))
 }
 
+/// One purchase unit paying `payee` (its merchant id) `total`, of which the platform keeps
+/// `platform_fee`; our order in `invoice_id`, the Malet in `custom_id`.
+fn purchase_unit(
+    currency: Currency,
+    reference_id: &str,
+    invoice_id: &str,
+    custom_id: &str,
+    total: i64,
+    payee: &str,
+    platform_fee: i64,
+) -> Value {
+    let mut unit = json!({
+        "reference_id": reference_id,
+        "invoice_id": invoice_id,
+        "custom_id": custom_id,
+        "amount": amount(currency, total),
+        "payee": {"merchant_id": payee},
+    });
+    if platform_fee > 0 {
+        unit["payment_instruction"] = json!({
+            "disbursement_mode": "INSTANT",
+            "platform_fees": [{"amount": amount(currency, platform_fee)}]
+        });
+    }
+    unit
+}
+
 /// The most purchase units PayPal takes in one order.
 const MAX_PURCHASE_UNITS: usize = 10;
 
@@ -260,19 +287,15 @@ impl PayoutProvider for Paypal {
     async fn create_destination_charge(&self, req: DestinationCharge) -> Result<ChargeCreated, ProviderError> {
         let order_id = req.metadata.get("orderId").cloned().unwrap_or_default();
         let malet_id = req.metadata.get("maletId").cloned().unwrap_or_default();
-        let mut unit = json!({
-            "reference_id": order_id,
-            "invoice_id": order_id,
-            "custom_id": malet_id,
-            "amount": amount(req.currency, req.amount),
-            "payee": {"merchant_id": req.destination},
-        });
-        if req.application_fee_amount > 0 {
-            unit["payment_instruction"] = json!({
-                "disbursement_mode": "INSTANT",
-                "platform_fees": [{"amount": amount(req.currency, req.application_fee_amount)}]
-            });
-        }
+        let unit = purchase_unit(
+            req.currency,
+            &order_id,
+            &order_id,
+            &malet_id,
+            req.amount,
+            &req.destination,
+            req.application_fee_amount,
+        );
         let body = json!({"intent": "CAPTURE", "purchase_units": [unit]});
         let order = self.post("/v2/checkout/orders", &body, Some(&req.idempotency_key)).await?;
         let id = order["id"].as_str().ok_or_else(|| ProviderError::Ambiguous("PayPal returned no order id".into()))?;
@@ -298,20 +321,15 @@ impl PayoutProvider for Paypal {
             .parts
             .iter()
             .map(|p| {
-                let mut unit = json!({
-                    "reference_id": p.malet_id,
-                    "invoice_id": req.transfer_group,
-                    "custom_id": p.malet_id,
-                    "amount": amount(req.currency, p.amount),
-                    "payee": {"merchant_id": p.destination},
-                });
-                if p.platform_fee > 0 {
-                    unit["payment_instruction"] = json!({
-                        "disbursement_mode": "INSTANT",
-                        "platform_fees": [{"amount": amount(req.currency, p.platform_fee)}]
-                    });
-                }
-                unit
+                purchase_unit(
+                    req.currency,
+                    &p.malet_id,
+                    &req.transfer_group,
+                    &p.malet_id,
+                    p.amount,
+                    &p.destination,
+                    p.platform_fee,
+                )
             })
             .collect();
         let body = json!({"intent": "CAPTURE", "purchase_units": units});
