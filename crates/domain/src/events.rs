@@ -206,6 +206,9 @@ pub struct PayoutUpdate {
     pub amount: i64,
     pub currency: Currency,
     pub outcome: PayoutOutcome,
+    /// Our key of the payout item, where the provider sends it back (PayPal's `sender_item_id`):
+    /// names a payout the platform made (an affiliate's).
+    pub reference: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -15,7 +15,7 @@ pub struct Config {
     pub settle_after_days: i64,
     /// Days after an entry settles during which its affiliate share is held (the refund window),
     /// then paid (R-AFF-2).
-    #[arg(long, env = "AFFILIATE_HOLD_DAYS", default_value_t = 30)]
+    #[arg(long, env = "AFFILIATE_HOLD_DAYS", default_value_t = 30, value_parser = clap::value_parser!(i64).range(0..=3650))]
     pub affiliate_hold_days: i64,
     /// Where the provider sends an affiliate who finished its onboarding.
     #[arg(

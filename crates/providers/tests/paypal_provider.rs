@@ -121,6 +121,15 @@ async fn payouts_are_one_item_batches_keyed_by_our_payout() {
     // A retry is the same batch, never a second payout.
     let retry = paypal.payout(request("payout:p-1")).await.expect("retry");
     assert_eq!(retry.payout_id, first.payout_id);
+    // PayPal refuses our batch id once its request id is forgotten, because it made that batch:
+    // the outcome is unknown (looked up, never paid again), not refused.
+    fake.fail_next(
+        400,
+        json!({"name": "USER_BUSINESS_ERROR", "message": "Batch with given sender_batch_id already exists",
+        "details": [{"issue": "DUPLICATE_SENDER_BATCH_ID", "description": "duplicate"}]}),
+    );
+    let err = paypal.payout(request("payout:p-1")).await.expect_err("duplicate");
+    assert!(matches!(err, ProviderError::Ambiguous(_)), "{err:?}");
 }
 
 #[tokio::test]

@@ -366,5 +366,24 @@ async fn a_paypal_affiliate_is_paid_by_a_payouts_item() {
         let v = view(&apps, &admin_token(), "aff_1").await;
         assert_eq!(figures(&v), (500, 0, 500, 500, 0), "{v}");
         assert_eq!(v["data"]["affiliate"]["payouts"][0]["status"], "PAID");
+
+        // PayPal reports later that the item went unclaimed: the payout failed, the share is due
+        // again, and it is paid again a day later under a new key.
+        let key = payouts[0].body["items"][0]["sender_item_id"].as_str().expect("key").to_owned();
+        let mut item = test_support::paypal::fixture("payout_item");
+        item["payout_item"]["sender_item_id"] = json!(key);
+        item["payout_item"]["receiver"] = json!("PAYERAFF1234X");
+        item["payout_item"]["amount"] = json!({"currency": "USD", "value": "5.00"});
+        let body = test_support::paypal::webhook("WH-ITEM-UNCLAIMED", "PAYMENT.PAYOUTS-ITEM.UNCLAIMED", item);
+        assert_eq!(apps.paypal_webhook(&apps.mur_base, &body).await, 200);
+        assert_eq!(apps.paypal_webhook(&apps.pay_base, &body).await, 200, "payments acknowledges it");
+        let v = view(&apps, &admin_token(), "aff_1").await;
+        assert_eq!(v["data"]["affiliate"]["payouts"][0]["status"], "FAILED", "{:?}: {v}", t.backend);
+        assert_eq!(figures(&v), (500, 0, 500, 0, 500), "due again: {v}");
+        assert_eq!(svc.pay_affiliates(chrono::Utc::now()).await.expect("job"), 0, "not at once");
+        assert_eq!(svc.pay_affiliates(chrono::Utc::now() + chrono::Duration::days(2)).await.expect("job"), 1);
+        let payouts: Vec<_> = apps.paypal.requests().into_iter().filter(|r| r.path == "/v1/payments/payouts").collect();
+        assert_eq!(payouts.len(), 2);
+        assert_ne!(payouts[1].body["items"][0]["sender_item_id"], json!(key), "a new batch");
     }
 }

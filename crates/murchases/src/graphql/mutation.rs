@@ -151,7 +151,7 @@ impl Mutation {
     }
 
     /// Admin: register an affiliate as a payee with the account it is paid to (a Stripe
-    /// connected account, or MANUAL). Its shares are held through the refund window
+    /// connected account, a PayPal id, or MANUAL). Its shares are held through the refund window
     /// (`AFFILIATE_HOLD_DAYS` after each order settles), then paid once.
     #[graphql(guard = "Authenticated")]
     async fn register_affiliate(
@@ -166,7 +166,7 @@ impl Mutation {
         service
             .register_affiliate(actor(ctx), &id, input.provider.into(), input.provider_account_id.as_deref(), currency)
             .await?;
-        Ok(Affiliate(service.affiliate(actor(ctx), &id).await?))
+        Ok(Affiliate(service.affiliate_view(actor(ctx), &id).await?))
     }
 
     /// The affiliate itself (MANAGE_PAYOUTS with the claim `affiliate`) or an admin: start (or
@@ -184,7 +184,7 @@ impl Mutation {
         let currency = domain::money::Currency::parse(&currency)
             .map_err(|e| ApiError::from(crate::service::ServiceError::bad_input(e)))?;
         let (_, link) = service.start_affiliate_onboarding(actor(ctx), &id, currency).await?;
-        let affiliate = Affiliate(service.affiliate(actor(ctx), &id).await?);
+        let affiliate = Affiliate(service.affiliate_view(actor(ctx), &id).await?);
         Ok(AffiliateOnboarding { affiliate, onboarding_url: link.url })
     }
 
@@ -215,7 +215,7 @@ impl Mutation {
         let service = svc(ctx)?;
         let id = AffiliateId::parse(&affiliate_id)?;
         service.record_affiliate_payout(actor(ctx), &id, i64::from(amount), &reference).await?;
-        Ok(Affiliate(service.affiliate(actor(ctx), &id).await?))
+        Ok(Affiliate(service.affiliate_view(actor(ctx), &id).await?))
     }
 
     /// Admin: move `amount` minor units from the seller's net to the commission (negative:

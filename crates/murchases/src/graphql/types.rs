@@ -1123,7 +1123,7 @@ impl Affiliate {
     async fn provider_account_id(&self) -> Option<&str> {
         self.0.registration.as_ref().and_then(|r| r.provider_account_id.as_deref())
     }
-    /// ACTIVE or SUSPENDED.
+    /// ONBOARDING, ACTIVE or SUSPENDED (null until registered).
     async fn status(&self) -> Option<String> {
         self.0.registration.as_ref().map(|r| r.status.to_string())
     }

@@ -79,8 +79,9 @@ fn overflow() -> ServiceError {
 }
 
 impl Murchases {
-    /// The share an entry earns its affiliate now: nothing once a dispute was lost (the buyer's
-    /// money went back), else the entry's affiliate amount (lowered by refunds).
+    /// The share an entry earns its affiliate now: nothing while a dispute's funds are withdrawn
+    /// (a lost dispute, or Stripe's withdrawal when it opens; a won one restores it), else the
+    /// entry's affiliate amount (lowered by refunds).
     fn earned_by(entry: &commission_ledger::Model) -> i64 {
         if entry.dispute_debit > 0 { 0 } else { entry.affiliate_amount }
     }
@@ -153,8 +154,8 @@ impl Murchases {
     }
 
     /// `registerAffiliate`: an admin registers an affiliate with the payout account it is paid
-    /// to: a Stripe connected account (`acct_…`, onboarded with Stripe) or MANUAL (paid by hand
-    /// and recorded with `recordAffiliatePayout`).
+    /// to: a Stripe connected account (`acct_…`, onboarded with Stripe), a PayPal id (paid by
+    /// Payouts items) or MANUAL (paid by hand and recorded with `recordAffiliatePayout`).
     pub async fn register_affiliate(
         &self,
         actor: &Actor,
@@ -259,8 +260,9 @@ impl Murchases {
             None => {
                 let created = api
                     .create_account(CreateAccount {
+                        // The same parameters whoever calls (the key is the affiliate's).
                         malet_id: id.as_str().to_owned(),
-                        user_id: actor.subject().unwrap_or("unknown").to_owned(),
+                        user_id: format!("affiliate:{id}"),
                         country: None,
                         email: None,
                         idempotency_key: format!("affiliate-account:{id}"),
@@ -376,6 +378,12 @@ impl Murchases {
     /// `affiliate(id)`: the affiliate itself (JWT claim `affiliate`) or a platform admin.
     pub async fn affiliate(&self, actor: &Actor, id: &AffiliateId) -> ServiceResult<AffiliateView> {
         actor.can_affiliate(Permission::ViewRevenue, id.as_str())?;
+        self.affiliate_view(actor, id).await
+    }
+
+    /// The affiliate's figures, for a caller already allowed (by `affiliate`, or by the mutation
+    /// that just changed it).
+    pub async fn affiliate_view(&self, actor: &Actor, id: &AffiliateId) -> ServiceResult<AffiliateView> {
         let registration = affiliates::Entity::find_by_id(id.as_str().to_owned()).one(&self.db).await?;
         let entries = commission_ledger::Entity::find()
             .filter(commission_ledger::Column::AffiliateId.eq(id.as_str()))
@@ -610,7 +618,13 @@ impl Murchases {
             .col_expr(affiliate_payouts::Column::LastError, Expr::value(error))
             .col_expr(affiliate_payouts::Column::UpdatedAt, Expr::value(clock::now()))
             .filter(affiliate_payouts::Column::Id.eq(payout_id))
-            .filter(affiliate_payouts::Column::Status.eq(AffiliatePayoutStatus::Sending.as_str()))
+            // A payout item can fail after its batch was accepted (PayPal: unclaimed, returned).
+            .filter(affiliate_payouts::Column::Status.is_in(match status {
+                AffiliatePayoutStatus::Failed => {
+                    vec![AffiliatePayoutStatus::Sending.as_str(), AffiliatePayoutStatus::Paid.as_str()]
+                }
+                _ => vec![AffiliatePayoutStatus::Sending.as_str()],
+            }))
             .exec(txn)
             .await?;
         Ok(())

@@ -222,18 +222,28 @@ impl Murchases {
         if failed.status != OutgoingStatus::Failed {
             return Err(ServiceError::Conflict(format!("movement {id} is {}, not FAILED", failed.status)));
         }
+        // Under the entry's lock, as every change that takes back from its transfer: none can
+        // pick the refused transfer while the retry is decided.
+        repo::ledger::for_update(&*txn, repo::ledger::by_id_select(&ledger_id))
+            .await?
+            .ok_or_else(|| ServiceError::NotFound(format!("ledger entry of movement {id}")))?;
         let of_entry = outgoing::of_ledger(&*txn, &ledger_id).await?;
-        if of_entry.iter().any(|m| m.source_transfer.as_deref() == Some(id)) {
-            return Err(ServiceError::Conflict(
-                "changes were taken back from this transfer while it was refused: settle them by hand".into(),
-            ));
-        }
         let retries: Vec<_> = of_entry
             .iter()
             .filter(|m| m.kind == Stored::Transfer && is_net_transfer_of(&m.posting_key, &ledger_id))
             .collect();
         if retries.iter().any(|m| m.status != OutgoingStatus::Failed) {
             return Err(ServiceError::Conflict("this transfer is already being retried".into()));
+        }
+        if retries.last().is_some_and(|newest| newest.id != failed.id) {
+            return Err(ServiceError::Conflict("only the newest attempt of this transfer can be retried".into()));
+        }
+        // Anything taken back from any attempt of it (a refund, a dispute, an adjustment) was
+        // refused with it: the amount owed is no longer the transfer's, so finance settles it.
+        if of_entry.iter().any(|m| m.source_transfer.as_deref().is_some_and(|t| retries.iter().any(|r| r.id == t))) {
+            return Err(ServiceError::Conflict(
+                "changes were taken back from this transfer while it was refused: settle them by hand".into(),
+            ));
         }
         let posting_key = format!("{}:retry-{}", net_transfer_posting_key(&ledger_id), retries.len());
         let currency =

@@ -292,7 +292,7 @@ impl Murchases {
         let their_charges: std::collections::HashSet<&str> =
             records.iter().filter(|r| r.object == ReconObjectKind::Charge).map(|r| r.id.as_str()).collect();
         for r in records.iter().filter(|r| r.object == ReconObjectKind::Charge) {
-            let ours = by_charge.get(&r.id).map(|v| charge_side(v));
+            let ours = by_charge.get(&r.id).and_then(|v| charge_side(v));
             if ours.is_some() || in_window(r) {
                 pairs.push((ours, Some(r)));
             }
@@ -301,7 +301,7 @@ impl Murchases {
             if of_charge.iter().any(|e| e.created_at >= from && e.created_at < to)
                 && !their_charges.contains(charge.as_str())
             {
-                pairs.push((Some(charge_side(of_charge)), None));
+                pairs.push((charge_side(of_charge), None));
             }
         }
         let refunds = provider_refunds::Entity::find()
@@ -691,11 +691,11 @@ fn check_window(from: DateTime<Utc>, to: DateTime<Utc>) -> ServiceResult<()> {
 
 /// Our side of a charge: the gross of its entries (one, or one per seller of a multi-seller
 /// charge; never an empty list).
-fn charge_side(entries: &[&commission_ledger::Model]) -> Ours {
-    let first = entries[0];
-    let gross: i64 = entries.iter().map(|e| e.gross_amount).sum();
+fn charge_side(entries: &[&commission_ledger::Model]) -> Option<Ours> {
+    let first = entries.first()?;
+    let gross = entries.iter().try_fold(0i64, |acc, e| acc.checked_add(e.gross_amount))?;
     let ledgers: Vec<&str> = entries.iter().map(|e| e.id.as_str()).collect();
-    Ours {
+    Some(Ours {
         object: ReconObjectKind::Charge,
         reference: format!("ledger:{}", ledgers.join(",")),
         amount: gross,
@@ -705,7 +705,7 @@ fn charge_side(entries: &[&commission_ledger::Model]) -> Ours {
         at: entries.iter().map(|e| e.created_at).min().unwrap_or(first.created_at),
         json: serde_json::json!({"ledger": if ledgers.len() == 1 { serde_json::json!(first.id) } else { serde_json::json!(ledgers) },
             "order": first.order_id, "charge": first.provider_charge_id, "gross": gross}),
-    }
+    })
 }
 
 /// Our side of a destination charge's transfer: the gross less the fee the provider charged,

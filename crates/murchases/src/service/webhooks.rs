@@ -352,6 +352,22 @@ impl EventApplier for MurchasesEvents {
                     .map_err(|e| db(e.into()))?;
                 Ok(Outcome::Applied)
             }
+            // A payout item of an affiliate's payout failed after its batch was accepted (PayPal:
+            // unclaimed, returned, blocked…): the amount is due again.
+            EventKind::Payout(p)
+                if p.outcome == domain::events::PayoutOutcome::Failed
+                    && p.reference.as_deref().is_some_and(|r| {
+                        r.starts_with(&service_core::outgoing::key_of(super::affiliates::PAYOUT_KEY_PREFIX))
+                    }) =>
+            {
+                let key = p.reference.as_deref().unwrap_or_default();
+                let Some(movement) = service_core::outgoing::by_key(txn, key).await.map_err(|e| db(e.into()))? else {
+                    return Ok(Outcome::NeedsAttention(format!("no affiliate payout has the key {key}")));
+                };
+                let reason = format!("{} ({})", event.event_type, p.payout_id);
+                self.0.affiliate_payout_outcome(txn, &movement, Err(&reason)).await.map_err(db)?;
+                Ok(Outcome::Applied)
+            }
             // An affiliate's payout account finished its onboarding (sellers' accounts are
             // payments' business: it is not an affiliate's, nothing happens here).
             EventKind::AccountSnapshot(a) => match self.0.on_affiliate_account(txn, event.provider, a).await {

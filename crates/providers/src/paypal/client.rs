@@ -371,7 +371,23 @@ impl PayoutProvider for Paypal {
                 "sender_item_id": req.idempotency_key
             }]
         });
-        let created = self.post("/v1/payments/payouts", &body, Some(&req.idempotency_key)).await?;
+        let created = match self.post("/v1/payments/payouts", &body, Some(&req.idempotency_key)).await {
+            // Our key names one batch: PayPal refuses it again when its request id has expired,
+            // because it made the batch. Its outcome is not "refused": never pay it again.
+            Err(ProviderError::Rejected { code: Some(code), message }) if code == "DUPLICATE_SENDER_BATCH_ID" => {
+                return Err(ProviderError::Ambiguous(format!(
+                    "the batch {} was made before: {message}",
+                    req.idempotency_key
+                )));
+            }
+            other => other?,
+        };
+        if created["batch_header"]["batch_status"] == "DENIED" {
+            return Err(ProviderError::Rejected {
+                code: Some("DENIED".into()),
+                message: "PayPal denied the payout batch".into(),
+            });
+        }
         let id = created["batch_header"]["payout_batch_id"]
             .as_str()
             .ok_or_else(|| ProviderError::Ambiguous("PayPal returned no payout_batch_id".into()))?;

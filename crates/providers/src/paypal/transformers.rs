@@ -160,6 +160,8 @@ struct PayoutItemDetails {
     amount: PayoutAmount,
     #[serde(default)]
     receiver: Option<String>,
+    #[serde(default)]
+    sender_item_id: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -341,6 +343,7 @@ fn kind_of(envelope: &Envelope, created: i64) -> Result<EventKind, String> {
                 amount,
                 currency,
                 outcome,
+                reference: item.payout_item.sender_item_id,
             })
         }
     })

@@ -299,6 +299,7 @@ fn kind_of(envelope: &Envelope) -> Result<EventKind, String> {
                 amount: p.amount,
                 currency: currency(&p.currency)?,
                 outcome: if envelope.event_type == "payout.paid" { PayoutOutcome::Paid } else { PayoutOutcome::Failed },
+                reference: None,
             })
         }
         "transfer.created" => {
