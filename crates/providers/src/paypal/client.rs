@@ -144,6 +144,17 @@ impl Paypal {
     }
 
     /// `POST {base}{path}` with `body`, with our idempotency key when given.
+    /// `POST /v2/checkout/orders` with `body`; the buyer approves the order at its link.
+    async fn create_order(&self, body: &Value, key: &str) -> Result<ChargeCreated, ProviderError> {
+        let order = self.post("/v2/checkout/orders", body, Some(key)).await?;
+        let id = order["id"].as_str().ok_or_else(|| ProviderError::Ambiguous("PayPal returned no order id".into()))?;
+        Ok(ChargeCreated {
+            payment_id: id.to_owned(),
+            client_secret: None,
+            approval_url: link(&order, &["approve", "payer-action"]),
+        })
+    }
+
     async fn post(&self, path: &str, body: &Value, request_id: Option<&str>) -> Result<Value, ProviderError> {
         self.send(|token| {
             let request = self
@@ -297,13 +308,7 @@ impl PayoutProvider for Paypal {
             req.application_fee_amount,
         );
         let body = json!({"intent": "CAPTURE", "purchase_units": [unit]});
-        let order = self.post("/v2/checkout/orders", &body, Some(&req.idempotency_key)).await?;
-        let id = order["id"].as_str().ok_or_else(|| ProviderError::Ambiguous("PayPal returned no order id".into()))?;
-        Ok(ChargeCreated {
-            payment_id: id.to_owned(),
-            client_secret: None,
-            approval_url: link(&order, &["approve", "payer-action"]),
-        })
+        self.create_order(&body, &req.idempotency_key).await
     }
 
     /// A multi-seller order: one `POST /v2/checkout/orders` with one purchase unit per seller
@@ -333,13 +338,7 @@ impl PayoutProvider for Paypal {
             })
             .collect();
         let body = json!({"intent": "CAPTURE", "purchase_units": units});
-        let order = self.post("/v2/checkout/orders", &body, Some(&req.idempotency_key)).await?;
-        let id = order["id"].as_str().ok_or_else(|| ProviderError::Ambiguous("PayPal returned no order id".into()))?;
-        Ok(ChargeCreated {
-            payment_id: id.to_owned(),
-            client_secret: None,
-            approval_url: link(&order, &["approve", "payer-action"]),
-        })
+        self.create_order(&body, &req.idempotency_key).await
     }
 
     /// `POST /v2/checkout/orders/{id}/capture` once the buyer approved the order; the
