@@ -230,13 +230,27 @@ async fn a_paypal_cart_is_one_order_with_a_purchase_unit_per_seller() {
         let capture = "mutation { captureMurchasePayment(maletId: \"ma\", orderId: \"ord_pp_cart\") { completed } }";
         let res = apps.mur.run(Some(&order_service_token()), capture, json!({})).await;
         assert_eq!(res["data"]["captureMurchasePayment"]["completed"], true, "{res}");
-        let captures = apps.paypal.captures_of(&order_id);
+        let mut captures = apps.paypal.captures_of(&order_id);
         assert_eq!(captures.len(), 2);
+        // A capture paying someone who is none of the order's sellers credits nobody and waits
+        // for an admin, until every seller of the order is recorded.
+        let mut stray = captures[0].clone();
+        stray["payee"]["merchant_id"] = json!("UNKNOWNMERCH1");
+        let body = webhook("WH-CAPTURED-STRAY", "PAYMENT.CAPTURE.COMPLETED", stray);
+        assert_eq!(apps.paypal_webhook(&apps.mur_base, &body).await, 200);
+        let open_exceptions = || async {
+            let res = apps.mur.run(Some(&admin_token()), "{ paymentExceptions { reason } }", json!({})).await;
+            res["data"]["paymentExceptions"].as_array().map_or(0, Vec::len)
+        };
+        assert_eq!(open_exceptions().await, 1);
+        captures.reverse();
         for (i, c) in captures.iter().enumerate() {
             let body = webhook(&format!("WH-CAPTURED-CART-{i}"), "PAYMENT.CAPTURE.COMPLETED", c.clone());
             assert_eq!(apps.paypal_webhook(&apps.mur_base, &body).await, 200);
             // Delivered twice: once.
             assert_eq!(apps.paypal_webhook(&apps.mur_base, &body).await, 200);
+            // One seller recorded is not the whole order: the exception stays open until both are.
+            assert_eq!(open_exceptions().await, usize::from(i == 0), "{:?} after capture {i}", t.backend);
         }
         let ledger = "query($m: ID!) { commissionLedger(maletId: $m) { id orderId grossAmount netPayout applicationFeeAmount funding refundedAmount } }";
         let entry = |m: &'static str| {

@@ -50,6 +50,7 @@ impl Murchases {
             Err(e) => return attention(e.to_string()).await,
         };
         let checkouts = repo::checkouts::by_payment(txn, provider, &pi.payment_id).await?;
+        let sellers_of_payment = checkouts.len().max(1);
         // One charge for several sellers: the sellers are the ones our checkout stored for it.
         if checkouts.iter().any(|c| c.funding == Funding::SeparateTransfer) {
             return match self.order_parts(txn, pi, &metadata, &checkouts).await? {
@@ -133,7 +134,14 @@ impl Murchases {
         };
         match self.record_payment(txn, &payment, &account.malet_id).await {
             Ok(Recorded::Created(_)) => {
-                repo::ledger::resolve_exceptions(txn, provider, &pi.payment_id).await?;
+                // The payment's exception is resolved once every seller of it is recorded (a
+                // PayPal order of a cart has one capture per seller under one order id).
+                let recorded =
+                    sea_orm::PaginatorTrait::count(repo::ledger::by_payment_select(provider, &pi.payment_id), txn)
+                        .await?;
+                if usize::try_from(recorded).unwrap_or(usize::MAX) >= sellers_of_payment {
+                    repo::ledger::resolve_exceptions(txn, provider, &pi.payment_id).await?;
+                }
                 Ok(Outcome::Applied)
             }
             Ok(Recorded::AlreadyRecorded(id)) => Ok(Outcome::Ignored(format!("already recorded as {id}"))),
