@@ -130,6 +130,12 @@ async fn payouts_are_one_item_batches_keyed_by_our_payout() {
     );
     let err = paypal.payout(request("payout:p-1")).await.expect_err("duplicate");
     assert!(matches!(err, ProviderError::Ambiguous(_)), "{err:?}");
+    // A batch PayPal accepts but denies at once pays nobody: refused.
+    let mut denied = test_support::paypal::fixture("payout_batch_response");
+    denied["batch_header"]["batch_status"] = json!("DENIED");
+    fake.fail_next(201, denied);
+    let err = paypal.payout(request("payout:p-2")).await.expect_err("denied");
+    assert!(matches!(&err, ProviderError::Rejected { code: Some(c), .. } if c == "DENIED"), "{err:?}");
 }
 
 #[tokio::test]
