@@ -20,6 +20,18 @@ mod m20261204_000001_affiliates;
 
 pub struct Migrator;
 
+/// Runs `statements` in order, with `{TS}` standing for the backend's timestamp type
+/// (TIMESTAMPTZ on PostgreSQL, TEXT on SQLite).
+async fn execute_all(manager: &SchemaManager<'_>, statements: &[&str]) -> Result<(), DbErr> {
+    use sea_orm_migration::sea_orm::{ConnectionTrait, DbBackend};
+    let ts = if manager.get_database_backend() == DbBackend::Postgres { "TIMESTAMPTZ" } else { "TEXT" };
+    let conn = manager.get_connection();
+    for s in statements {
+        conn.execute_unprepared(&s.replace("{TS}", ts)).await?;
+    }
+    Ok(())
+}
+
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {

@@ -3,7 +3,6 @@
 //! transaction as the clawback that causes it, and each entry keeps the fee the provider charged.
 
 use sea_orm_migration::prelude::*;
-use sea_orm_migration::sea_orm::{ConnectionTrait, DbBackend};
 
 pub struct Migration;
 
@@ -69,19 +68,10 @@ const DOWN: &[&str] = &[
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        let ts = if manager.get_database_backend() == DbBackend::Postgres { "TIMESTAMPTZ" } else { "TEXT" };
-        let conn = manager.get_connection();
-        for s in UP {
-            conn.execute_unprepared(&s.replace("{TS}", ts)).await?;
-        }
-        Ok(())
+        crate::execute_all(manager, UP).await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        let conn = manager.get_connection();
-        for s in DOWN {
-            conn.execute_unprepared(s).await?;
-        }
-        Ok(())
+        crate::execute_all(manager, DOWN).await
     }
 }

@@ -3,7 +3,6 @@
 //! (`OPEN`, `WON`, `LOST`) instead of one provider's words.
 
 use sea_orm_migration::prelude::*;
-use sea_orm_migration::sea_orm::ConnectionTrait;
 
 pub struct Migration;
 
@@ -40,18 +39,10 @@ const DOWN: &[&str] = &[
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        let conn = manager.get_connection();
-        for s in UP {
-            conn.execute_unprepared(s).await?;
-        }
-        Ok(())
+        crate::execute_all(manager, UP).await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        let conn = manager.get_connection();
-        for s in DOWN {
-            conn.execute_unprepared(s).await?;
-        }
-        Ok(())
+        crate::execute_all(manager, DOWN).await
     }
 }

@@ -5,7 +5,6 @@
 //! so its balance is always the sum of postings less what was paid.
 
 use sea_orm_migration::prelude::*;
-use sea_orm_migration::sea_orm::{ConnectionTrait, DbBackend};
 
 pub struct Migration;
 
@@ -61,19 +60,10 @@ const DOWN: &[&str] = &[
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        let ts = if manager.get_database_backend() == DbBackend::Postgres { "TIMESTAMPTZ" } else { "TEXT" };
-        let conn = manager.get_connection();
-        for s in UP {
-            conn.execute_unprepared(&s.replace("{TS}", ts)).await?;
-        }
-        Ok(())
+        crate::execute_all(manager, UP).await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        let conn = manager.get_connection();
-        for s in DOWN {
-            conn.execute_unprepared(s).await?;
-        }
-        Ok(())
+        crate::execute_all(manager, DOWN).await
     }
 }

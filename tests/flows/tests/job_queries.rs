@@ -31,6 +31,11 @@ async fn every_job_query_uses_an_index() {
         for i in 0..5 {
             apps.pay_order(&format!("ord_{i}"), &format!("pi_{i}"), &acct, 10_000).await;
         }
+        // A few entries with affiliates among many without.
+        t.conn
+            .execute_unprepared("UPDATE commission_ledger SET affiliate_id = 'aff_1' WHERE order_id = 'ord_0'")
+            .await
+            .expect("affiliate");
         // Other sellers, most of them not active: a realistic spread for the planner's statistics
         // (with one row in a table, a scan of it is as cheap as an index, and SQLite may pick it).
         for i in 0..60 {
@@ -74,6 +79,10 @@ async fn every_job_query_uses_an_index() {
                     .to_string(),
             ),
             ("reserve release", payments::service::reserve::due_holds_select(now).build(b).to_string()),
+            (
+                "affiliate payouts (due shares)",
+                murchases::repo::ledger::affiliate_shares_select("aff_1", "USD", Some(now)).build(b).to_string(),
+            ),
         ];
         for (what, sql) in queries {
             let plan = plan(&t, &sql).await;

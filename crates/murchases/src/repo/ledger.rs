@@ -7,6 +7,27 @@ use sea_orm::{
     Select,
 };
 
+/// `SUM(affiliate_amount)` (as `total`) of an affiliate's entries in `currency`, counting no share
+/// while a dispute's funds are withdrawn; with `settled_by`, only entries settled by then. Read
+/// through the affiliate's index.
+pub fn affiliate_shares_select(
+    affiliate_id: &str,
+    currency: &str,
+    settled_by: Option<chrono::DateTime<chrono::Utc>>,
+) -> Select<commission_ledger::Entity> {
+    use commission_ledger::Column as C;
+    let select = commission_ledger::Entity::find()
+        .select_only()
+        .column_as(service_core::db::sum_bigint("affiliate_amount"), "total")
+        .filter(C::AffiliateId.eq(affiliate_id))
+        .filter(C::Currency.eq(currency))
+        .filter(C::DisputeDebit.lte(0));
+    match settled_by {
+        Some(at) => select.filter(C::SettlementDate.is_not_null()).filter(C::SettlementDate.lte(at)),
+        None => select,
+    }
+}
+
 pub async fn by_id<C: ConnectionTrait>(conn: &C, id: &str) -> Result<Option<commission_ledger::Model>, DbErr> {
     commission_ledger::Entity::find_by_id(id.to_owned()).one(conn).await
 }

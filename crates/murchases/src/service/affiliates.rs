@@ -97,22 +97,13 @@ impl Murchases {
         currency: &str,
         now: DateTime<Utc>,
     ) -> ServiceResult<Sums> {
-        let entries = commission_ledger::Entity::find()
-            .filter(commission_ledger::Column::AffiliateId.eq(affiliate_id))
-            .filter(commission_ledger::Column::Currency.eq(currency))
-            .all(conn)
-            .await?;
-        let mut sums = Sums::default();
-        for e in &entries {
-            let earned = Self::earned_by(e);
-            sums.earned = sums.earned.checked_add(earned).ok_or_else(overflow)?;
-            if self.due_at(e).is_some_and(|d| d <= now) {
-                sums.due = sums.due.checked_add(earned).ok_or_else(overflow)?;
-            } else {
-                sums.held = sums.held.checked_add(earned).ok_or_else(overflow)?;
-            }
-        }
-        Ok(sums)
+        // Summed by the database over the affiliate's index: what [`Self::earned_by`] counts, and
+        // of it what [`Self::due_at`] makes due by `now`.
+        let sum = |settled_by| crate::repo::ledger::affiliate_shares_select(affiliate_id, currency, settled_by);
+        let earned = sum(None).into_tuple::<i64>().one(conn).await?.unwrap_or(0);
+        let settled_by = now - Duration::days(self.affiliate_hold_days);
+        let due = sum(Some(settled_by)).into_tuple::<i64>().one(conn).await?.unwrap_or(0);
+        Ok(Sums { earned, held: earned.checked_sub(due).ok_or_else(overflow)?, due })
     }
 
     /// An affiliate's sums as of `now`, what was paid, and its balance (due less paid).
@@ -144,13 +135,16 @@ impl Murchases {
         affiliate_id: &str,
         currency: &str,
     ) -> ServiceResult<i64> {
-        let payouts = affiliate_payouts::Entity::find()
+        Ok(affiliate_payouts::Entity::find()
+            .select_only()
+            .column_as(service_core::db::sum_bigint("amount"), "total")
             .filter(affiliate_payouts::Column::AffiliateId.eq(affiliate_id))
             .filter(affiliate_payouts::Column::Currency.eq(currency))
             .filter(affiliate_payouts::Column::Status.ne(AffiliatePayoutStatus::Failed))
-            .all(conn)
-            .await?;
-        payouts.iter().try_fold(0i64, |acc, p| acc.checked_add(p.amount)).ok_or_else(overflow)
+            .into_tuple::<i64>()
+            .one(conn)
+            .await?
+            .unwrap_or(0))
     }
 
     /// `registerAffiliate`: an admin registers an affiliate with the payout account it is paid

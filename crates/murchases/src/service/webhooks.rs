@@ -20,6 +20,19 @@ use entity::enums::Funding;
 
 pub const RECEIVER: &str = "murchases";
 
+/// Keeps what `outcome` did inside `savepoint` when it took effect (or had nothing to do), and
+/// undoes all of it otherwise: an event that needs attention or fails moves no entry.
+async fn all_or_none(
+    savepoint: DatabaseTransaction,
+    outcome: Result<Outcome, ApplyError>,
+) -> Result<Outcome, ApplyError> {
+    match outcome {
+        Ok(Outcome::Applied | Outcome::Ignored(_)) => savepoint.commit().await?,
+        _ => savepoint.rollback().await?,
+    }
+    outcome
+}
+
 fn db(e: ServiceError) -> ApplyError {
     match e {
         ServiceError::Db(d) => ApplyError::Db(d),
@@ -136,10 +149,13 @@ impl Murchases {
             Ok(Recorded::Created(_)) => {
                 // The payment's exception is resolved once every seller of it is recorded (a
                 // PayPal order of a cart has one capture per seller under one order id).
-                let recorded =
-                    sea_orm::PaginatorTrait::count(repo::ledger::by_payment_select(provider, &pi.payment_id), txn)
-                        .await?;
-                if usize::try_from(recorded).unwrap_or(usize::MAX) >= sellers_of_payment {
+                // (Counted only for a cart: a single-seller payment is whole once recorded.)
+                let whole = sellers_of_payment <= 1 || {
+                    let select = repo::ledger::by_payment_select(provider, &pi.payment_id);
+                    let recorded = sea_orm::PaginatorTrait::count(select, txn).await?;
+                    usize::try_from(recorded).unwrap_or(usize::MAX) >= sellers_of_payment
+                };
+                if whole {
                     repo::ledger::resolve_exceptions(txn, provider, &pi.payment_id).await?;
                 }
                 Ok(Outcome::Applied)
@@ -529,11 +545,7 @@ impl Murchases {
     ) -> Result<Outcome, ApplyError> {
         let savepoint = txn.begin().await?;
         let outcome = self.apply_order_refund(&savepoint, event, refund, entries).await;
-        match outcome {
-            Ok(Outcome::Applied | Outcome::Ignored(_)) => savepoint.commit().await?,
-            _ => savepoint.rollback().await?,
-        }
-        outcome
+        all_or_none(savepoint, outcome).await
     }
 
     async fn apply_order_refund(
@@ -632,11 +644,7 @@ impl Murchases {
     ) -> Result<Outcome, ApplyError> {
         let savepoint = txn.begin().await?;
         let outcome = self.apply_order_dispute(&savepoint, dispute, entries).await;
-        match outcome {
-            Ok(Outcome::Applied | Outcome::Ignored(_)) => savepoint.commit().await?,
-            _ => savepoint.rollback().await?,
-        }
-        outcome
+        all_or_none(savepoint, outcome).await
     }
 
     async fn apply_order_dispute(
