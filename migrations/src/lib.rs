@@ -17,6 +17,7 @@ mod m20261202_000002_audit_malet;
 mod m20261202_000003_money_movement;
 mod m20261203_000001_multi_party;
 mod m20261204_000001_affiliates;
+mod m20261205_000001_storefronts;
 
 pub struct Migrator;
 
@@ -45,6 +46,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000003_money_movement::Migration),
             Box::new(m20261203_000001_multi_party::Migration),
             Box::new(m20261204_000001_affiliates::Migration),
+            Box::new(m20261205_000001_storefronts::Migration),
         ]
     }
 }

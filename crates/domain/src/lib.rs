@@ -16,6 +16,7 @@ pub mod rate;
 pub mod refund;
 pub mod reserve;
 pub mod schedule;
+pub mod storefront;
 
 pub use commission::{Breakdown, CommissionConfig, CommissionError, CommissionRule, OrderAmounts, Tier};
 pub use ids::{IdError, MaletId, OrderId, RecordId};

@@ -16,13 +16,31 @@ pub enum RefundError {
 }
 
 /// The parts of a ledger entry before any refund (adjustments included).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
 pub struct OriginalParts {
     pub gross: i64,
     pub commission: i64,
     pub processing_fee: i64,
     pub reserve: i64,
     pub affiliate: i64,
+    /// What a storefront said its refunds took back, item by item (all zero otherwise).
+    pub items: ItemRefunds,
+}
+
+/// The refunds of an entry of a storefront order, as the storefront reported them (issue 14):
+/// which items came back, not only how much money. Commission and the affiliate share are rates
+/// of the items' base (R-COMM-3), so a refund of one item takes back exactly that item's share
+/// (`refunded_base / base`); money refunded beyond what the storefront explained (a refund made
+/// at the payment provider only) is taken back in proportion to the gross, as for any entry.
+/// Cumulative like the money refunded, so the two sources converge in either order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
+pub struct ItemRefunds {
+    /// The entry's commissionable base (items less discounts); 0 when no storefront order.
+    pub base: i64,
+    /// The base the storefront's refunds took back, in total.
+    pub refunded_base: i64,
+    /// The money the storefront's refunds returned, in total.
+    pub refunded_amount: i64,
 }
 
 /// The entry's parts after a cumulative refund. Identity:
@@ -65,9 +83,24 @@ pub fn clawback(original: &OriginalParts, cumulative_refunded: i64) -> Result<Re
     }
     let he = Rounding::HalfEven;
     let share = |part: i64| mul_div(part, cumulative_refunded, original.gross, he);
-    let refunded_commission = share(original.commission)?;
+    let items = original.items;
+    // A rate of the base: the storefront's item refunds take back their items' share; money the
+    // storefront did not explain is shared by gross.
+    let base_share = |part: i64| -> Result<i64, MoneyError> {
+        if items.base <= 0 || (items.refunded_base <= 0 && items.refunded_amount <= 0) {
+            return share(part);
+        }
+        if cumulative_refunded == original.gross {
+            return Ok(part);
+        }
+        let by_items = mul_div(part, items.refunded_base.clamp(0, items.base), items.base, he)?;
+        let unexplained = cumulative_refunded.checked_sub(items.refunded_amount).ok_or(MoneyError::Overflow)?.max(0);
+        let by_money = mul_div(part, unexplained, original.gross, he)?;
+        Ok(by_items.checked_add(by_money).ok_or(MoneyError::Overflow)?.min(part))
+    };
+    let refunded_commission = base_share(original.commission)?;
     let refunded_reserve = share(original.reserve)?;
-    let refunded_affiliate = share(original.affiliate)?;
+    let refunded_affiliate = base_share(original.affiliate)?;
     let commission = original.commission - refunded_commission;
     let reserve = original.reserve - refunded_reserve;
     let affiliate = original.affiliate - refunded_affiliate;

@@ -62,7 +62,7 @@ proptest! {
         let commission = gross * i64::from(c_bp) / 10_000;
         let reserve = gross * i64::from(r_bp) / 10_000;
         let affiliate = gross * i64::from(a_bp) / 10_000;
-        let original = OriginalParts { gross, commission, processing_fee: fee.min(gross), reserve, affiliate };
+        let original = OriginalParts { gross, commission, processing_fee: fee.min(gross), reserve, affiliate, ..Default::default() };
         // Split the gross into random positive pieces that sum to it.
         let total_w: u64 = cuts.iter().map(|c| u64::from(*c)).sum();
         let mut pieces: Vec<i64> = cuts.iter().map(|c| ((gross as u128 * u128::from(*c)) / u128::from(total_w)) as i64).collect();
@@ -147,7 +147,7 @@ mod fee_refund_steps {
         ) {
             let commission = gross * commission_pct / 100;
             let reserve = (gross - commission) / 10;
-            let original = OriginalParts { gross, commission, processing_fee: 0, reserve, affiliate: 0 };
+            let original = OriginalParts { gross, commission, processing_fee: 0, reserve, affiliate: 0, ..Default::default() };
             let fee_held = (commission + reserve) * fee_cut / 100;
             let total: i64 = cuts.iter().sum();
             let mut cumulative = 0;
@@ -225,5 +225,33 @@ mod carts {
                 prop_assert!(b.net >= 0);
             }
         }
+    }
+}
+
+proptest! {
+    /// Issue 14: with a storefront's item refunds, the entry's identity holds, the clawback never
+    /// exceeds the part, never goes down as either source's cumulative total grows, and a full
+    /// refund takes back everything.
+    #[test]
+    fn item_refunds_keep_the_identity_and_only_grow(base in 1i64..=10_000_000, extra in 0i64..=1_000_000,
+                                                    c_bp in 0u32..=3000, a_bp in 0u32..=500,
+                                                    rb in 0u32..=1000, ra in 0u32..=1000, m in 0u32..=1000) {
+        let gross = base + extra;
+        let commission = base * i64::from(c_bp) / 10_000;
+        let affiliate = base * i64::from(a_bp) / 10_000;
+        let scaled = |total: i64, per_mille: u32| total * i64::from(per_mille) / 1000;
+        let mut original = OriginalParts { gross, commission, affiliate, ..Default::default() };
+        original.items = refund::ItemRefunds { base, refunded_base: scaled(base, rb), refunded_amount: scaled(gross, ra) };
+        let money = scaled(gross, m);
+        let parts = refund::clawback(&original, money).expect("within gross");
+        prop_assert!(parts.refunded_commission >= 0 && parts.refunded_commission <= commission);
+        prop_assert!(parts.refunded_affiliate >= 0 && parts.refunded_affiliate <= affiliate);
+        prop_assert_eq!(gross - money, parts.commission + parts.processing_fee + parts.reserve + parts.affiliate + parts.net);
+        let more_money = refund::clawback(&original, (money + 1).min(gross)).expect("more");
+        prop_assert!(more_money.refunded_commission >= parts.refunded_commission);
+        let mut more_items = original;
+        more_items.items.refunded_base = (more_items.items.refunded_base + 1).min(base);
+        prop_assert!(refund::clawback(&more_items, money).expect("items").refunded_commission >= parts.refunded_commission);
+        prop_assert_eq!(refund::clawback(&original, gross).expect("full").commission, 0);
     }
 }

@@ -114,7 +114,14 @@ fn bad_orders_are_typed_errors() {
 
 #[test]
 fn refund_4000_of_10000_with_800_commission() {
-    let original = OriginalParts { gross: 10_000, commission: 800, processing_fee: 0, reserve: 0, affiliate: 0 };
+    let original = OriginalParts {
+        gross: 10_000,
+        commission: 800,
+        processing_fee: 0,
+        reserve: 0,
+        affiliate: 0,
+        ..Default::default()
+    };
     let r = refund::refund(&original, 0, 4_000).expect("refund");
     assert_eq!(r.refunded_amount, 4_000);
     assert_eq!(r.refunded_commission, 320);
@@ -128,7 +135,14 @@ fn refund_4000_of_10000_with_800_commission() {
 
 #[test]
 fn over_refunds_and_non_positive_refunds_are_rejected() {
-    let original = OriginalParts { gross: 10_000, commission: 800, processing_fee: 320, reserve: 888, affiliate: 0 };
+    let original = OriginalParts {
+        gross: 10_000,
+        commission: 800,
+        processing_fee: 320,
+        reserve: 888,
+        affiliate: 0,
+        ..Default::default()
+    };
     assert_eq!(
         refund::refund(&original, 4_000, 6_001),
         Err(RefundError::ExceedsRemaining { requested: 6_001, remaining: 6_000 })
@@ -139,4 +153,31 @@ fn over_refunds_and_non_positive_refunds_are_rejected() {
     let full = refund::clawback(&original, 10_000).expect("full");
     assert_eq!((full.commission, full.reserve, full.processing_fee, full.net), (0, 0, 320, -320));
     assert_eq!(full.application_fee_refunded(), Ok(800 + 888));
+}
+
+/// Issue 14: a storefront order of 100.00 in two items (60.00 and 40.00), 8.00 tax and 5.00
+/// shipping: gross 113.00, commission 8% of the items = 800. Refunding the 40.00 item (43.20
+/// with its tax) takes back exactly that item's commission (320), whichever of the storefront's
+/// refund and the payment provider's refund is known first; the gross share (306) applies only
+/// to money the storefront has not explained.
+#[test]
+fn a_storefront_item_refund_takes_back_that_items_commission() {
+    use domain::refund::ItemRefunds;
+    let mut original = OriginalParts { gross: 11_300, commission: 800, processing_fee: 358, ..Default::default() };
+    original.items.base = 10_000;
+    // The provider's refund alone: shared by gross.
+    assert_eq!(refund::clawback(&original, 4_320).expect("refund").refunded_commission, 306);
+    // The storefront's refund of the item, before the money is refunded…
+    original.items = ItemRefunds { base: 10_000, refunded_base: 4_000, refunded_amount: 4_320 };
+    let storefront_first = refund::clawback(&original, 0).expect("items");
+    assert_eq!(storefront_first.refunded_commission, 320);
+    // …and after: the same item share, no second clawback of the same money.
+    let both = refund::clawback(&original, 4_320).expect("both");
+    assert_eq!((both.refunded_commission, both.commission), (320, 480));
+    assert_eq!(both.net, 11_300 - 4_320 - 480 - 358);
+    // A shipping refund of 5.00 the storefront explains takes no commission back.
+    original.items = ItemRefunds { base: 10_000, refunded_base: 4_000, refunded_amount: 4_820 };
+    assert_eq!(refund::clawback(&original, 4_820).expect("shipping").refunded_commission, 320);
+    // A full refund takes everything back.
+    assert_eq!(refund::clawback(&original, 11_300).expect("full").commission, 0);
 }

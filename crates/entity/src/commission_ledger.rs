@@ -43,6 +43,12 @@ pub struct Model {
     pub funding: crate::enums::Funding,
     /// The order the charge and its transfers are grouped under at the provider (multi-seller).
     pub transfer_group: Option<String>,
+    /// A storefront order's commissionable base (items less discounts); 0 for other entries.
+    pub items_base: i64,
+    /// What the storefront's refunds took back of that base, in total.
+    pub items_refunded_base: i64,
+    /// The money the storefront's refunds returned, in total.
+    pub items_refunded_amount: i64,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

@@ -403,3 +403,37 @@ impl WebhookStatus {
         WebhookStatus::ALL.into_iter().find(|s| s.as_str() == text)
     }
 }
+
+mirrored! {
+    /// Where a storefront order was placed (`storefront_*.platform`).
+    Platform = domain::storefront::Platform {
+        Shopify => "shopify",
+        Woocommerce => "woocommerce",
+        Tiktok => "tiktok",
+        Instagram => "instagram",
+        Mallnline => "mallnline",
+    }
+}
+
+mirrored! {
+    /// `storefront_orders.status`, as the storefront says.
+    StorefrontOrderStatus = domain::storefront::StorefrontOrderStatus {
+        Pending => "PENDING",
+        Paid => "PAID",
+        PartiallyRefunded => "PARTIALLY_REFUNDED",
+        Refunded => "REFUNDED",
+        Cancelled => "CANCELLED",
+    }
+}
+
+stored! {
+    /// What a storefront delivery came to (`storefront_deliveries.status`).
+    DeliveryStatus {
+        /// Applied to the order record (and the ledger where a payment was waiting).
+        Applied => "APPLIED",
+        /// A topic we do not act on: recorded, acknowledged.
+        Ignored => "IGNORED",
+        /// Recorded for an admin (e.g. the order's numbers do not add up).
+        NeedsAttention => "NEEDS_ATTENTION",
+    }
+}

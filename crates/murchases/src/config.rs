@@ -31,6 +31,11 @@ pub struct Config {
         default_value = "http://localhost:3000/affiliates/payouts?onboarding=refresh"
     )]
     pub affiliate_onboarding_refresh_url: String,
+    /// The Shopify app's secret: the key of `X-Shopify-Hmac-Sha256` for every registered shop
+    /// that has no secret of its own (`registerStorefrontShop(secretEnv)`). Unset: only shops
+    /// with their own secret are received.
+    #[arg(long, env = "SHOPIFY_WEBHOOK_SECRET", hide_env_values = true)]
+    pub shopify_webhook_secret: Option<secrecy::SecretString>,
     #[command(flatten)]
     pub common: CommonSettings,
 }

@@ -2,6 +2,7 @@
 
 pub mod config;
 pub mod graphql;
+pub mod http;
 pub mod repo;
 pub mod service;
 pub mod startup;

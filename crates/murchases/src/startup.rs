@@ -29,11 +29,16 @@ pub fn state(config: &Config, db: DatabaseConnection) -> anyhow::Result<AppState
             return_url: config.affiliate_onboarding_return_url.clone(),
             refresh_url: config.affiliate_onboarding_refresh_url.clone(),
         },
+        storefront_secrets: crate::service::storefronts::StorefrontSecrets {
+            shopify: config.shopify_webhook_secret.clone(),
+        },
     };
     let schema = graphql::build(Some(service.clone()), common.development());
     // The same inbox the admin replay uses (`Murchases::inbox`).
     let applier = service.inbox().applier;
-    SubgraphState::assemble(SERVICE, common, db, service, schema, applier)
+    let mut state = SubgraphState::assemble(SERVICE, common, db, service.clone(), schema, applier)?;
+    state.routes = crate::http::storefront_routes(service, common.stripe.webhook_body_limit);
+    Ok(state)
 }
 
 /// Background jobs: webhook retries (every `retry_every`), settlement, application-fee refunds,

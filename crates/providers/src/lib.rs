@@ -12,4 +12,5 @@
 pub mod events;
 pub mod manual;
 pub mod paypal;
+pub mod shopify;
 pub mod stripe;

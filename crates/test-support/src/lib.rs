@@ -12,6 +12,7 @@ use service_core::db;
 pub mod fake_paypal;
 pub mod fake_stripe;
 pub mod paypal;
+pub mod shopify;
 
 pub const DEFAULT_TEST_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
 

@@ -41,6 +41,9 @@ pub fn configs(stripe: &FakeStripe, paypal: &FakePaypal) -> (payments::config::C
         affiliate_hold_days: 30,
         affiliate_onboarding_return_url: "http://localhost/done".into(),
         affiliate_onboarding_refresh_url: "http://localhost/refresh".into(),
+        shopify_webhook_secret: Some(secrecy::SecretString::from(
+            test_support::shopify::TEST_SHOPIFY_SECRET.to_owned(),
+        )),
         common,
     };
     (pconf, mconf)

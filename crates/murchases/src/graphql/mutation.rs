@@ -7,7 +7,8 @@ use service_core::graphql::{AdminGuard, ApiError, Authenticated, actor};
 use super::types::{
     Affiliate, AffiliateOnboarding, CartInput, CommissionBreakdown, CommissionLedger, CommissionOverrideInput,
     CommissionRule, MismatchResolution, MurchaseCapture, MurchasePayment, OrderInput, OrderPayment, OutgoingMovement,
-    ReconciliationMismatch, ReconciliationRun, RegisterAffiliateInput, Tier, WebhookEvent, svc,
+    ReconciliationMismatch, ReconciliationRun, RegisterAffiliateInput, RegisterStorefrontShopInput, StorefrontShop,
+    Tier, WebhookEvent, svc,
 };
 
 pub struct Mutation;
@@ -167,6 +168,28 @@ impl Mutation {
             .register_affiliate(actor(ctx), &id, input.provider.into(), input.provider_account_id.as_deref(), currency)
             .await?;
         Ok(Affiliate(service.affiliate_view(actor(ctx), &id).await?))
+    }
+
+    /// Admin: register a storefront shop (Shopify) as a Malet's, with where its webhook secret is
+    /// read from. Its signed order webhooks (`POST /webhooks/shopify`) then become order records,
+    /// and a payment naming one of its orders is recorded with the order's numbers.
+    #[graphql(guard = "Authenticated")]
+    async fn register_storefront_shop(
+        &self,
+        ctx: &Context<'_>,
+        input: RegisterStorefrontShopInput,
+    ) -> Result<StorefrontShop, ApiError> {
+        let malet = MaletId::parse(&input.malet_id)?;
+        let shop = svc(ctx)?
+            .register_storefront_shop(
+                actor(ctx),
+                input.platform.into(),
+                &input.shop,
+                &malet,
+                input.secret_env.as_deref(),
+            )
+            .await?;
+        Ok(shop.into())
     }
 
     /// The affiliate itself (MANAGE_PAYOUTS with the claim `affiliate`) or an admin: start (or

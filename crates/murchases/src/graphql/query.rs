@@ -8,7 +8,8 @@ use service_core::scalars::Long;
 use super::types::{
     Affiliate, ApplicationFeeRefund, AuditLogEntry, CommissionBreakdown, CommissionLedger, CommissionRule,
     EarningsSummary, FeeRefundStatus, Malet, Order, OrderInput, OutgoingMovement, OutgoingStatus, PaymentException,
-    ReconciliationMismatch, WebhookEvent, WebhookEventStatus, WebhookReceiver, page_cost, svc,
+    ReconciliationMismatch, StorefrontOrder, StorefrontPlatform, WebhookEvent, WebhookEventStatus, WebhookReceiver,
+    page_cost, svc,
 };
 
 pub struct Query;
@@ -23,6 +24,23 @@ impl Query {
         let order_id = OrderId::parse(&order_id)?;
         let entries = svc(ctx)?.order_entries(actor(ctx), &order_id).await?;
         Ok(Order { order_id: order_id.into_string(), entries })
+    }
+
+    /// A page of a Malet's storefront orders (Shopify…), newest first (limit 1–100): each with
+    /// its lines, the storefront's refunds, its payment, its ledger entry and any open
+    /// exception. The Malet Owner (VIEW_REVENUE) and admins.
+    #[graphql(guard = "Authenticated", complexity = "page_cost(limit, child_complexity)")]
+    async fn storefront_orders(
+        &self,
+        ctx: &Context<'_>,
+        malet_id: ID,
+        platform: Option<StorefrontPlatform>,
+        #[graphql(default = 20)] limit: i32,
+        #[graphql(default = 0)] offset: i32,
+    ) -> Result<Vec<StorefrontOrder>, ApiError> {
+        let malet_id = MaletId::parse(&malet_id)?;
+        let views = svc(ctx)?.storefront_orders(actor(ctx), &malet_id, platform.map(Into::into), limit, offset).await?;
+        Ok(views.into_iter().map(StorefrontOrder).collect())
     }
 
     /// An affiliate's earnings, held and paid amounts, lines and payouts: the affiliate itself

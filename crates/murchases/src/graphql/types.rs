@@ -1227,3 +1227,218 @@ pub struct AffiliateOnboarding {
     pub affiliate: Affiliate,
     pub onboarding_url: String,
 }
+
+/// Where a storefront order was placed.
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+pub enum StorefrontPlatform {
+    Shopify,
+    Woocommerce,
+    Tiktok,
+    Instagram,
+    Mallnline,
+}
+
+impl From<StorefrontPlatform> for domain::storefront::Platform {
+    fn from(p: StorefrontPlatform) -> Self {
+        use domain::storefront::Platform as P;
+        match p {
+            StorefrontPlatform::Shopify => P::Shopify,
+            StorefrontPlatform::Woocommerce => P::Woocommerce,
+            StorefrontPlatform::Tiktok => P::Tiktok,
+            StorefrontPlatform::Instagram => P::Instagram,
+            StorefrontPlatform::Mallnline => P::Mallnline,
+        }
+    }
+}
+
+impl From<domain::storefront::Platform> for StorefrontPlatform {
+    fn from(p: domain::storefront::Platform) -> Self {
+        use domain::storefront::Platform as P;
+        match p {
+            P::Shopify => StorefrontPlatform::Shopify,
+            P::Woocommerce => StorefrontPlatform::Woocommerce,
+            P::Tiktok => StorefrontPlatform::Tiktok,
+            P::Instagram => StorefrontPlatform::Instagram,
+            P::Mallnline => StorefrontPlatform::Mallnline,
+        }
+    }
+}
+
+/// A storefront order's status, as the storefront says.
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+pub enum StorefrontOrderStatus {
+    Pending,
+    Paid,
+    PartiallyRefunded,
+    Refunded,
+    Cancelled,
+}
+
+impl From<domain::storefront::StorefrontOrderStatus> for StorefrontOrderStatus {
+    fn from(s: domain::storefront::StorefrontOrderStatus) -> Self {
+        use domain::storefront::StorefrontOrderStatus as S;
+        match s {
+            S::Pending => StorefrontOrderStatus::Pending,
+            S::Paid => StorefrontOrderStatus::Paid,
+            S::PartiallyRefunded => StorefrontOrderStatus::PartiallyRefunded,
+            S::Refunded => StorefrontOrderStatus::Refunded,
+            S::Cancelled => StorefrontOrderStatus::Cancelled,
+        }
+    }
+}
+
+#[derive(InputObject)]
+pub struct RegisterStorefrontShopInput {
+    pub platform: StorefrontPlatform,
+    /// The shop: its Shopify shop domain (`example.myshopify.com`).
+    pub shop: String,
+    /// The Malet whose shop it is: its orders' commissions are this Malet's.
+    pub malet_id: ID,
+    /// The environment variable on the murchases server holding this shop's webhook secret;
+    /// none: the platform's (`SHOPIFY_WEBHOOK_SECRET`). The secret itself is never sent here.
+    pub secret_env: Option<String>,
+}
+
+/// A registered storefront shop (its secret is never returned).
+#[derive(SimpleObject)]
+pub struct StorefrontShop {
+    pub id: ID,
+    pub platform: StorefrontPlatform,
+    pub shop: String,
+    pub malet_id: ID,
+    /// Where its webhook secret is read from: an environment variable name, or none for the
+    /// platform's.
+    pub secret_env: Option<String>,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+}
+
+impl From<entity::storefront_shops::Model> for StorefrontShop {
+    fn from(m: entity::storefront_shops::Model) -> Self {
+        StorefrontShop {
+            id: ID(m.id),
+            platform: m.platform.domain().into(),
+            shop: m.shop,
+            malet_id: ID(m.malet_id),
+            secret_env: m.secret_env,
+            created_at: m.created_at,
+        }
+    }
+}
+
+/// A line of a storefront order (minor units of the order's currency).
+#[derive(SimpleObject)]
+pub struct StorefrontOrderLine {
+    pub line_id: String,
+    pub product: String,
+    pub quantity: i64,
+    pub unit_price: i64,
+    /// Before discounts, tax excluded.
+    pub amount: i64,
+    pub vendor: Option<String>,
+    pub discount: i64,
+    pub tax: i64,
+}
+
+/// The payment of a storefront order.
+#[derive(SimpleObject)]
+pub struct StorefrontOrderPayment {
+    pub provider: String,
+    pub payment_id: String,
+}
+
+/// A storefront order as its storefront described it (signed), with its payment, its ledger
+/// entry and any open exception. Amounts are minor units of `currency`.
+pub struct StorefrontOrder(pub crate::service::storefronts::OrderView);
+
+#[Object(guard = "MaletGuard::new(Permission::ViewRevenue, &self.0.order.malet_id)")]
+impl StorefrontOrder {
+    async fn id(&self) -> ID {
+        ID(self.0.order.id.clone())
+    }
+    async fn platform(&self) -> StorefrontPlatform {
+        self.0.order.platform.domain().into()
+    }
+    async fn shop(&self) -> &str {
+        &self.0.order.shop
+    }
+    /// The storefront's order id (what payment metadata `orderId` names).
+    async fn order_id(&self) -> ID {
+        ID(self.0.order.platform_order_id.clone())
+    }
+    async fn malet_id(&self) -> ID {
+        ID(self.0.order.malet_id.clone())
+    }
+    async fn currency(&self) -> &str {
+        &self.0.order.currency
+    }
+    async fn status(&self) -> StorefrontOrderStatus {
+        self.0.order.status.domain().into()
+    }
+    /// Items before discounts.
+    async fn subtotal(&self) -> i64 {
+        self.0.order.subtotal
+    }
+    async fn discount(&self) -> i64 {
+        self.0.order.discount
+    }
+    async fn tax(&self) -> i64 {
+        self.0.order.tax
+    }
+    async fn shipping(&self) -> i64 {
+        self.0.order.shipping
+    }
+    async fn total(&self) -> i64 {
+        self.0.order.total
+    }
+    /// The commissionable base (R-COMM-3): items less discounts.
+    async fn commissionable_base(&self) -> i64 {
+        self.0.order.subtotal - self.0.order.discount
+    }
+    /// What the storefront's refunds took back of the base, and the money they returned.
+    async fn refunded_base(&self) -> i64 {
+        self.0.refunded_base
+    }
+    async fn refunded_amount(&self) -> i64 {
+        self.0.refunded_amount
+    }
+    async fn affiliate_id(&self) -> Option<ID> {
+        self.0.order.affiliate_id.clone().map(ID)
+    }
+    async fn lines(&self) -> Vec<StorefrontOrderLine> {
+        self.0
+            .lines
+            .iter()
+            .map(|l| StorefrontOrderLine {
+                line_id: l.line_id.clone(),
+                product: l.product.clone(),
+                quantity: l.quantity,
+                unit_price: l.unit_price,
+                amount: l.amount,
+                vendor: l.vendor.clone(),
+                discount: l.discount,
+                tax: l.tax,
+            })
+            .collect()
+    }
+    /// The payment joined to it (by its metadata's order id), once one arrived.
+    async fn payment(&self) -> Option<StorefrontOrderPayment> {
+        match (self.0.order.provider, &self.0.order.provider_payment_id) {
+            (Some(p), Some(id)) => {
+                Some(StorefrontOrderPayment { provider: p.as_str().to_owned(), payment_id: id.clone() })
+            }
+            _ => None,
+        }
+    }
+    /// Its ledger entry, once its payment is recorded.
+    async fn ledger_entry(&self) -> Option<CommissionLedger> {
+        self.0.entry.clone().map(CommissionLedger)
+    }
+    /// The open exception of its payment (a disagreement with the order, or a payment that
+    /// waited for it), for admins to resolve.
+    async fn exception(&self) -> Option<&str> {
+        self.0.exception.as_deref()
+    }
+    async fn created_at(&self) -> chrono::DateTime<chrono::Utc> {
+        self.0.order.created_at
+    }
+}

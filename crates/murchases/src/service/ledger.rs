@@ -47,6 +47,9 @@ pub struct SucceededPayment {
     pub funding: Funding,
     /// The multi-seller order's group at the provider.
     pub transfer_group: Option<String>,
+    /// The commissionable base of the storefront order it pays (0: none), kept on the entry so
+    /// the storefront's item refunds take back their items' share.
+    pub items_base: i64,
     /// This seller's share of the order's processing fee (multi-seller); `None`: estimated on
     /// this payment's own gross.
     pub processing_fee_estimate: Option<i64>,
@@ -92,6 +95,11 @@ pub(crate) fn original_parts(e: &commission_ledger::Model) -> OriginalParts {
         processing_fee: e.processing_fee,
         reserve: e.original_reserve,
         affiliate: e.original_affiliate,
+        items: domain::refund::ItemRefunds {
+            base: e.items_base,
+            refunded_base: e.items_refunded_base,
+            refunded_amount: e.items_refunded_amount,
+        },
     }
 }
 
@@ -333,6 +341,9 @@ impl Murchases {
             dispute_debit: Set(0),
             funding: Set(p.funding),
             transfer_group: Set(p.transfer_group.clone()),
+            items_base: Set(p.items_base),
+            items_refunded_base: Set(0),
+            items_refunded_amount: Set(0),
             created_at: Set(now),
             updated_at: Set(now),
         };
@@ -476,10 +487,25 @@ impl Murchases {
         }
         .insert(txn)
         .await?;
+        self.move_refund_money(txn, entry, &updated, &before, &parts, &key, true).await?;
+        Ok(Some(parts))
+    }
+
+    /// The money a refund step moves with the seller: for a multi-seller charge, what it takes
+    /// from the seller is reversed out of our transfer (with the reserve share when the reserve
+    /// was already released to it); otherwise the application-fee share is refunded.
+    #[allow(clippy::too_many_arguments)]
+    async fn move_refund_money(
+        &self,
+        txn: &DatabaseTransaction,
+        entry: &commission_ledger::Model,
+        updated: &commission_ledger::Model,
+        before: &RefundedParts,
+        parts: &RefundedParts,
+        key: &str,
+        money_step: bool,
+    ) -> ServiceResult<()> {
         if updated.transfers_net() {
-            // The seller of a multi-seller charge was paid by our transfer: what the refund takes
-            // from it is reversed out of that transfer (with the reserve share when the reserve
-            // was already released to it).
             let mut taken = entry.net_payout - updated.net_payout;
             let released = match entity::queries::reserve_hold_for_ledger(txn, &entry.id).await? {
                 Some(hold) => hold.status != entity::enums::HoldStatus::Held,
@@ -488,11 +514,64 @@ impl Murchases {
             if released {
                 taken += entry.reserve_amount - updated.reserve_amount;
             }
-            self.queue_movement_of(txn, &updated, -taken, &key).await?;
+            self.queue_movement_of(txn, updated, -taken, key).await?;
+        } else if money_step {
+            self.queue_fee_refund(txn, updated, before, parts).await?;
         } else {
-            self.queue_fee_refund(txn, &updated, &before, &parts).await?;
+            self.queue_fee_refund_keyed(txn, updated, before, parts, key).await?;
         }
-        Ok(Some(parts))
+        Ok(())
+    }
+
+    /// Brings an entry of a storefront order to the storefront's item refunds (cumulative: the
+    /// refunded base and the money its refunds returned, issue 14). The refunded items take back
+    /// exactly their commission and affiliate share; the money refunded stays what the payment
+    /// provider reported. Returns whether anything changed.
+    pub(crate) async fn apply_item_refunds(
+        &self,
+        txn: &DatabaseTransaction,
+        entry: &commission_ledger::Model,
+        refunded_base: i64,
+        refunded_amount: i64,
+    ) -> ServiceResult<bool> {
+        let refunded_base = refunded_base.clamp(0, entry.items_base.max(0));
+        if entry.items_base <= 0
+            || (entry.items_refunded_base, entry.items_refunded_amount) == (refunded_base, refunded_amount)
+        {
+            return Ok(false);
+        }
+        let old = original_parts(entry);
+        let mut new = old;
+        new.items.refunded_base = refunded_base;
+        new.items.refunded_amount = refunded_amount;
+        let before = refund::clawback(&old, entry.refunded_amount).map_err(ServiceError::bad_input)?;
+        let parts = refund::clawback(&new, entry.refunded_amount).map_err(ServiceError::bad_input)?;
+        let mut am: commission_ledger::ActiveModel = entry.clone().into();
+        am.items_refunded_base = Set(refunded_base);
+        am.items_refunded_amount = Set(refunded_amount);
+        am.refunded_commission = Set(parts.refunded_commission);
+        am.commission_amount = Set(parts.commission);
+        am.reserve_amount = Set(parts.reserve);
+        am.affiliate_amount = Set(parts.affiliate);
+        am.net_payout = Set(parts.net);
+        am.updated_at = Set(clock::now());
+        let key = format!("storefront-refund:{}:{refunded_base}:{refunded_amount}", entry.id);
+        let updated = post(
+            txn,
+            Some(entry),
+            am,
+            Posting {
+                kind: PostingKind::Refund,
+                adjustment: 0,
+                key: &key,
+                actor: None,
+                reason: Some("the storefront's item refunds"),
+                occurred_at: clock::now(),
+            },
+        )
+        .await?;
+        self.move_refund_money(txn, entry, &updated, &before, &parts, &key, false).await?;
+        Ok(true)
     }
 
     /// `refundMurchase`: refunds through the provider (reversing the transfer and returning

@@ -1,6 +1,6 @@
 //! The murchases services: commission rules, the ledger (earnings, refunds, adjustments,
-//! settlement), checkout (preview and destination charges), affiliates as payees and the webhook
-//! applier.
+//! settlement), checkout (preview and destination charges), affiliates as payees, storefront
+//! orders and the webhook applier.
 
 pub mod affiliates;
 pub mod audit;
@@ -12,6 +12,7 @@ pub mod movements;
 pub mod reconciliation;
 pub mod rules;
 pub mod settlement;
+pub mod storefronts;
 pub mod webhooks;
 
 use std::sync::Arc;
@@ -32,6 +33,8 @@ pub struct Murchases {
     pub affiliate_hold_days: i64,
     /// Where the provider sends an affiliate after (or to restart) its onboarding.
     pub affiliate_onboarding: AffiliateOnboardingUrls,
+    /// The storefronts' default webhook secrets (issue 14).
+    pub storefront_secrets: storefronts::StorefrontSecrets,
 }
 
 /// The return and refresh URLs of an affiliate's provider onboarding.

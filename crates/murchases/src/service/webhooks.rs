@@ -41,7 +41,7 @@ fn db(e: ServiceError) -> ApplyError {
 }
 
 impl Murchases {
-    async fn on_payment_succeeded(
+    pub(crate) async fn on_payment_succeeded(
         &self,
         txn: &DatabaseTransaction,
         event: &ProviderEvent,
@@ -116,6 +116,25 @@ impl Murchases {
                 }
             },
         };
+        // A storefront order we receive by webhook: its record's numbers, never the metadata's.
+        let mut items_base = 0;
+        let mut storefront_order = None;
+        if checkout.is_none() {
+            let payment = (pi.payment_id.as_str(), amount, currency);
+            match self.storefront_join(txn, event, payment, &metadata, &pi.metadata, &account.malet_id).await? {
+                super::storefronts::Join::NotStorefront => {}
+                super::storefronts::Join::Attention(reason) => return attention(reason).await,
+                super::storefronts::Join::Order(order) => {
+                    metadata.subtotal = Some(order.subtotal);
+                    metadata.discount = order.discount;
+                    metadata.tax = order.tax;
+                    metadata.shipping = order.shipping;
+                    metadata.affiliate_id = order.affiliate_id.clone();
+                    items_base = order.subtotal - order.discount;
+                    storefront_order = Some(order);
+                }
+            }
+        }
         if let Some(checkout) = checkout {
             paid_at = paid_at.max(checkout.created_at);
             processing_fee_estimate = checkout.processing_fee_estimate;
@@ -144,9 +163,10 @@ impl Murchases {
             funding: Funding::DestinationCharge,
             transfer_group: None,
             processing_fee_estimate,
+            items_base,
         };
         match self.record_payment(txn, &payment, &account.malet_id).await {
-            Ok(Recorded::Created(_)) => {
+            Ok(Recorded::Created(entry_id)) => {
                 // The payment's exception is resolved once every seller of it is recorded (a
                 // PayPal order of a cart has one capture per seller under one order id).
                 // (Counted only for a cart: a single-seller payment is whole once recorded.)
@@ -157,6 +177,13 @@ impl Murchases {
                 };
                 if whole {
                     repo::ledger::resolve_exceptions(txn, provider, &pi.payment_id).await?;
+                }
+                if let Some(order) = storefront_order {
+                    match self.link_storefront_order(txn, &order, &entry_id, event, &pi.payment_id).await {
+                        Ok(()) => {}
+                        Err(ServiceError::BadInput(reason)) => return attention(reason).await,
+                        Err(e) => return Err(db(e)),
+                    }
                 }
                 Ok(Outcome::Applied)
             }
@@ -486,6 +513,7 @@ impl Murchases {
                 funding: Funding::SeparateTransfer,
                 transfer_group: group.clone(),
                 processing_fee_estimate: c.processing_fee_estimate,
+                items_base: 0,
             });
         }
         if !problems.is_empty() {

@@ -1,0 +1,100 @@
+//! Storefront webhook routes (issue 14): `POST /webhooks/shopify`. The shop is looked up from
+//! its header and the signature checked with that shop's secret before the body is parsed; a
+//! shop nobody registered, a bad signature, a missing header or a body that is not an order are
+//! refused with 4xx and nothing stored; a duplicate delivery id is acknowledged and changes
+//! nothing. Only a database that cannot store the delivery answers 503 (the storefront then
+//! delivers it again).
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use domain::storefront::Platform;
+use providers::shopify;
+use secrecy::ExposeSecret as _;
+
+use crate::service::Murchases;
+use crate::service::storefronts::Delivered;
+
+fn reject(status: StatusCode, code: &str, message: &str) -> Response {
+    metrics::counter!("webhook_rejected_total", "reason" => code.to_ascii_lowercase()).increment(1);
+    (status, axum::Json(serde_json::json!({"error": {"code": code, "message": message}}))).into_response()
+}
+
+fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim).filter(|v| !v.is_empty())
+}
+
+/// The storefront routes, body-limited like the providers' webhooks (413 above the limit).
+pub fn storefront_routes(service: Murchases, body_limit: usize) -> Router {
+    Router::new()
+        .route("/webhooks/shopify", post(shopify_webhook))
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(body_limit))
+        .with_state(service)
+}
+
+async fn shopify_webhook(State(service): State<Murchases>, headers: HeaderMap, body: Bytes) -> Response {
+    let missing = |name: &str| reject(StatusCode::BAD_REQUEST, "MISSING_HEADER", &format!("missing {name} header"));
+    let Some(shop_domain) = header(&headers, shopify::SHOP_HEADER) else { return missing("X-Shopify-Shop-Domain") };
+    let shop = match service.storefront_shop(Platform::Shopify, shop_domain).await {
+        Ok(Some(shop)) => shop,
+        Ok(None) => {
+            return reject(StatusCode::BAD_REQUEST, "UNKNOWN_SHOP", &format!("shop {shop_domain} is not registered"));
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "cannot read storefront shops");
+            return reject(StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE", "try again");
+        }
+    };
+    let secret = match service.storefront_secret(&shop) {
+        Ok(secret) => secret,
+        Err(why) => {
+            // Our configuration, not the sender's fault: Shopify retries until it is fixed.
+            tracing::error!(shop = %shop.shop, %why, "no webhook secret for a registered shop");
+            return reject(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "NOT_CONFIGURED",
+                "this shop's webhook secret is not configured",
+            );
+        }
+    };
+    if let Err(e) =
+        shopify::webhook::verify(secret.expose_secret().as_bytes(), &body, header(&headers, shopify::HMAC_HEADER))
+    {
+        tracing::info!(shop = %shop.shop, reason = %e, "Shopify webhook signature rejected");
+        return reject(StatusCode::UNAUTHORIZED, "INVALID_SIGNATURE", &e.to_string());
+    }
+    let Some(delivery) = header(&headers, shopify::WEBHOOK_ID_HEADER) else { return missing("X-Shopify-Webhook-Id") };
+    let Some(topic) = header(&headers, shopify::TOPIC_HEADER) else { return missing("X-Shopify-Topic") };
+    let event_id = header(&headers, shopify::EVENT_ID_HEADER).map(str::to_owned);
+    let Ok(text) = std::str::from_utf8(&body) else {
+        return reject(StatusCode::BAD_REQUEST, "MALFORMED_EVENT", "body is not UTF-8");
+    };
+    let event = match shopify::transformers::normalize(&shop.shop, delivery, topic, text) {
+        Ok(event) => event,
+        Err(e) => return reject(StatusCode::BAD_REQUEST, "MALFORMED_EVENT", &e.0),
+    };
+    let raw = text.to_owned();
+    // Stored and applied in their own task: a client that hangs up does not cancel them halfway.
+    let outcome =
+        tokio::spawn(async move { service.receive_storefront(&shop, &event, event_id.as_deref(), &raw).await }).await;
+    match outcome {
+        Ok(Ok(Delivered::Duplicate)) => {
+            (StatusCode::OK, axum::Json(serde_json::json!({"received": true, "duplicate": true}))).into_response()
+        }
+        Ok(Ok(Delivered::New(status))) => {
+            (StatusCode::OK, axum::Json(serde_json::json!({"received": true, "status": status.as_str()})))
+                .into_response()
+        }
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "cannot store storefront delivery");
+            reject(StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE", "try again")
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "storefront delivery task failed");
+            reject(StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE", "try again")
+        }
+    }
+}

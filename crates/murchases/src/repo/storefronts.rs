@@ -1,0 +1,133 @@
+//! Storefront shops, orders, their lines and refunds, deliveries and waiting payments.
+
+use entity::enums::Platform;
+use entity::{
+    storefront_order_lines, storefront_orders, storefront_payment_waits, storefront_refunds, storefront_shops,
+};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Select,
+};
+
+/// `select` locked for update on PostgreSQL (SQLite's write transaction holds the database).
+fn locked<C: ConnectionTrait, E: EntityTrait>(conn: &C, select: Select<E>) -> Select<E> {
+    if conn.get_database_backend() == DbBackend::Postgres { select.lock_exclusive() } else { select }
+}
+
+pub async fn shop<C: ConnectionTrait>(
+    conn: &C,
+    platform: Platform,
+    shop: &str,
+) -> Result<Option<storefront_shops::Model>, DbErr> {
+    storefront_shops::Entity::find()
+        .filter(storefront_shops::Column::Platform.eq(platform))
+        .filter(storefront_shops::Column::Shop.eq(shop))
+        .one(conn)
+        .await
+}
+
+/// Locks the shop's row: a storefront's deliveries and the payments of its Malet on that platform
+/// take this lock first, so a payment that finds no order and the order that arrives meanwhile
+/// cannot miss each other.
+pub async fn lock_shop<C: ConnectionTrait>(conn: &C, id: &str) -> Result<Option<storefront_shops::Model>, DbErr> {
+    locked(conn, storefront_shops::Entity::find_by_id(id.to_owned())).one(conn).await
+}
+
+/// The shops of a Malet on a platform, locked (in id order, so two lockers never deadlock).
+pub async fn lock_malet_shops<C: ConnectionTrait>(
+    conn: &C,
+    platform: Platform,
+    malet_id: &str,
+) -> Result<Vec<storefront_shops::Model>, DbErr> {
+    let select = storefront_shops::Entity::find()
+        .filter(storefront_shops::Column::MaletId.eq(malet_id))
+        .filter(storefront_shops::Column::Platform.eq(platform))
+        .order_by_asc(storefront_shops::Column::Id);
+    locked(conn, select).all(conn).await
+}
+
+pub async fn order_by_key<C: ConnectionTrait>(
+    conn: &C,
+    platform: Platform,
+    shop: &str,
+    order_id: &str,
+) -> Result<Option<storefront_orders::Model>, DbErr> {
+    let select = storefront_orders::Entity::find()
+        .filter(storefront_orders::Column::Platform.eq(platform))
+        .filter(storefront_orders::Column::Shop.eq(shop))
+        .filter(storefront_orders::Column::PlatformOrderId.eq(order_id));
+    locked(conn, select).one(conn).await
+}
+
+/// The orders of a Malet with this platform order id (one per shop; normally one).
+pub async fn orders_of_malet<C: ConnectionTrait>(
+    conn: &C,
+    platform: Platform,
+    malet_id: &str,
+    order_id: &str,
+) -> Result<Vec<storefront_orders::Model>, DbErr> {
+    let select = storefront_orders::Entity::find()
+        .filter(storefront_orders::Column::MaletId.eq(malet_id))
+        .filter(storefront_orders::Column::Platform.eq(platform))
+        .filter(storefront_orders::Column::PlatformOrderId.eq(order_id))
+        .limit(2);
+    locked(conn, select).all(conn).await
+}
+
+pub async fn refunds_of<C: ConnectionTrait>(
+    conn: &C,
+    order: &storefront_orders::Model,
+) -> Result<Vec<storefront_refunds::Model>, DbErr> {
+    storefront_refunds::Entity::find()
+        .filter(storefront_refunds::Column::Platform.eq(order.platform))
+        .filter(storefront_refunds::Column::Shop.eq(&order.shop))
+        .filter(storefront_refunds::Column::PlatformOrderId.eq(&order.platform_order_id))
+        .order_by_asc(storefront_refunds::Column::CreatedAt)
+        .all(conn)
+        .await
+}
+
+pub async fn lines_of<C: ConnectionTrait>(
+    conn: &C,
+    order_ids: Vec<String>,
+) -> Result<Vec<storefront_order_lines::Model>, DbErr> {
+    storefront_order_lines::Entity::find()
+        .filter(storefront_order_lines::Column::OrderId.is_in(order_ids))
+        .order_by_asc(storefront_order_lines::Column::OrderId)
+        .order_by_asc(storefront_order_lines::Column::LineId)
+        .all(conn)
+        .await
+}
+
+pub async fn waits_for<C: ConnectionTrait>(
+    conn: &C,
+    order: &storefront_orders::Model,
+) -> Result<Vec<storefront_payment_waits::Model>, DbErr> {
+    storefront_payment_waits::Entity::find()
+        .filter(storefront_payment_waits::Column::Platform.eq(order.platform))
+        .filter(storefront_payment_waits::Column::MaletId.eq(&order.malet_id))
+        .filter(storefront_payment_waits::Column::PlatformOrderId.eq(&order.platform_order_id))
+        .order_by_asc(storefront_payment_waits::Column::CreatedAt)
+        .all(conn)
+        .await
+}
+
+/// A page of a Malet's orders, newest first.
+pub async fn page<C: ConnectionTrait>(
+    conn: &C,
+    malet_id: &str,
+    platform: Option<Platform>,
+    limit: u64,
+    offset: u64,
+) -> Result<Vec<storefront_orders::Model>, DbErr> {
+    let mut select = storefront_orders::Entity::find().filter(storefront_orders::Column::MaletId.eq(malet_id));
+    if let Some(p) = platform {
+        select = select.filter(storefront_orders::Column::Platform.eq(p));
+    }
+    select
+        .order_by_desc(storefront_orders::Column::CreatedAt)
+        .order_by_desc(storefront_orders::Column::Id)
+        .limit(limit)
+        .offset(offset)
+        .all(conn)
+        .await
+}

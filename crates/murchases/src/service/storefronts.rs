@@ -1,0 +1,739 @@
+//! Storefront orders (issue 14, R-HOOK-5): shops admins register, the order records their
+//! webhooks keep, and how a payment is joined to its order.
+//!
+//! - A shop is registered by an admin (MANAGE_COMMISSIONS): platform, shop (Shopify shop domain),
+//!   the Malet whose shop it is, and optionally the environment variable holding its webhook
+//!   secret (otherwise the platform's, e.g. `SHOPIFY_WEBHOOK_SECRET`). The secret itself is
+//!   never stored nor returned. A delivery from a shop nobody registered is refused.
+//! - Each delivery is stored once by its delivery id, and applied in the same transaction: an
+//!   order delivery writes the order record (unique on platform, shop, order id) and its lines;
+//!   a refund delivery records the refund (once by its id) and, once the order's payment is
+//!   recorded, moves the entry to the storefront's item refunds (`ItemRefunds`: a refunded item
+//!   takes back exactly its share).
+//! - A payment whose metadata names a storefront order (`platform`, `orderId`) of a Malet with a
+//!   registered shop on that platform is recorded with the order record's numbers, never the
+//!   metadata's; metadata that disagrees with the record is an exception for admins. A payment
+//!   that arrives before its order waits (an exception saying so) and is recorded when the order
+//!   arrives, in the order's transaction: either order of arrival gives the same entry.
+//!   Both paths lock the shop's row first, so they cannot miss each other.
+
+use std::collections::{BTreeMap, HashMap};
+
+use domain::events::{EventKind, ProviderEvent};
+use domain::ids::MaletId;
+use domain::metadata::PaymentMetadata;
+use domain::permissions::{Actor, Permission};
+use domain::storefront::{Platform, StorefrontEvent, StorefrontEventKind, StorefrontOrder, StorefrontRefund};
+use entity::enums::{DeliveryStatus, WebhookStatus};
+use entity::{
+    commission_ledger, payment_exceptions, storefront_deliveries, storefront_order_lines, storefront_orders,
+    storefront_payment_waits, storefront_refunds, storefront_shops, webhook_events,
+};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseTransaction, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    TransactionTrait as _, TryInsertResult,
+};
+use secrecy::SecretString;
+use service_core::audit::{self, AuditEntry};
+use service_core::clock;
+use service_core::webhook::Outcome;
+
+use super::{Murchases, ServiceError, ServiceResult};
+use crate::repo;
+
+/// Orders per page at most.
+pub const MAX_ORDER_PAGE: i32 = 100;
+
+/// The platforms whose orders arrive by webhook (a payment naming one of them waits for its
+/// order when the Malet has a shop registered there).
+pub const WEBHOOK_PLATFORMS: [Platform; 3] = [Platform::Shopify, Platform::Woocommerce, Platform::Tiktok];
+
+/// The platforms' default webhook secrets (from the environment), used for shops registered
+/// without a secret of their own.
+#[derive(Clone, Default)]
+pub struct StorefrontSecrets {
+    pub shopify: Option<SecretString>,
+}
+
+impl std::fmt::Debug for StorefrontSecrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StorefrontSecrets").field("shopify", &self.shopify.as_ref().map(|_| "[set]")).finish()
+    }
+}
+
+/// What a delivery came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Delivered {
+    New(DeliveryStatus),
+    Duplicate,
+}
+
+/// How a payment stands towards its storefront order.
+pub(crate) enum Join {
+    /// Not a storefront order we receive (no shop registered): the metadata path.
+    NotStorefront,
+    /// Needs an admin, or waits for its order; the reason.
+    Attention(String),
+    /// Recorded with this order's numbers.
+    Order(Box<storefront_orders::Model>),
+}
+
+/// A storefront order with everything its view shows.
+#[derive(Debug, Clone)]
+pub struct OrderView {
+    pub order: storefront_orders::Model,
+    pub lines: Vec<storefront_order_lines::Model>,
+    pub refunded_base: i64,
+    pub refunded_amount: i64,
+    pub entry: Option<commission_ledger::Model>,
+    /// The open exception of its payment (or of the waiting payment), if any.
+    pub exception: Option<String>,
+}
+
+fn env_name_ok(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 100
+        && name.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
+        && !name.as_bytes()[0].is_ascii_digit()
+}
+
+/// A shop's canonical key: Shopify shop domains are case-insensitive host names.
+pub fn canonical_shop(platform: Platform, shop: &str) -> ServiceResult<String> {
+    let shop = shop.trim().to_ascii_lowercase();
+    let ok = match platform {
+        Platform::Shopify => {
+            !shop.is_empty()
+                && shop.len() <= 255
+                && shop.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+                && shop.contains('.')
+        }
+        _ => !shop.is_empty() && shop.len() <= 255 && !shop.chars().any(char::is_control),
+    };
+    if ok { Ok(shop) } else { Err(ServiceError::BadInput(format!("{shop:?} is not a {platform} shop"))) }
+}
+
+impl Murchases {
+    /// `registerStorefrontShop` (MANAGE_COMMISSIONS, platform-wide): which Malet a shop is, and
+    /// where its webhook secret is read from. Registering a shop again for the same Malet changes
+    /// its secret reference (rotation); a shop of another Malet is refused (credit follows the
+    /// shop: moving it is a deliberate re-registration after removal, not an overwrite).
+    pub async fn register_storefront_shop(
+        &self,
+        actor: &Actor,
+        platform: Platform,
+        shop: &str,
+        malet: &MaletId,
+        secret_env: Option<&str>,
+    ) -> ServiceResult<storefront_shops::Model> {
+        actor.can_admin(Permission::ManageCommissions)?;
+        if platform != Platform::Shopify {
+            return Err(ServiceError::BadInput(format!("{platform} webhooks are not received yet")));
+        }
+        let shop = canonical_shop(platform, shop)?;
+        let secret_env = secret_env.map(str::trim).filter(|s| !s.is_empty());
+        match secret_env {
+            Some(name) if !env_name_ok(name) => {
+                return Err(ServiceError::BadInput(format!("{name:?} is not an environment variable name")));
+            }
+            Some(name) if std::env::var(name).map(|v| v.is_empty()).unwrap_or(true) => {
+                return Err(ServiceError::BadInput(format!("environment variable {name} is not set on this server")));
+            }
+            None if self.storefront_secrets.shopify.is_none() => {
+                return Err(ServiceError::BadInput(
+                    "SHOPIFY_WEBHOOK_SECRET is not set: name the environment variable holding this shop's secret"
+                        .into(),
+                ));
+            }
+            _ => {}
+        }
+        let txn = service_core::db::begin_write(&self.db).await?;
+        let now = clock::now();
+        let who = actor.subject().unwrap_or("unknown");
+        let existing = repo::storefronts::shop(&*txn, platform.into(), &shop).await?;
+        let before = existing.as_ref().map(|e| serde_json::json!({"malet": e.malet_id, "secretEnv": e.secret_env}));
+        let row = match existing {
+            Some(e) if e.malet_id != malet.as_str() => {
+                return Err(ServiceError::Conflict(format!("shop {shop} is registered to Malet {}", e.malet_id)));
+            }
+            Some(e) => {
+                let mut am: storefront_shops::ActiveModel = e.into();
+                am.secret_env = Set(secret_env.map(str::to_owned));
+                am.updated_at = Set(now);
+                am.update(&*txn).await?
+            }
+            None => {
+                storefront_shops::ActiveModel {
+                    id: Set(uuid::Uuid::now_v7().to_string()),
+                    platform: Set(platform.into()),
+                    shop: Set(shop.clone()),
+                    malet_id: Set(malet.as_str().to_owned()),
+                    secret_env: Set(secret_env.map(str::to_owned)),
+                    created_by: Set(who.to_owned()),
+                    created_at: Set(now),
+                    updated_at: Set(now),
+                }
+                .insert(&*txn)
+                .await?
+            }
+        };
+        audit::record(
+            &*txn,
+            AuditEntry {
+                actor: who,
+                action: "register_storefront_shop",
+                entity_type: "storefront_shop",
+                entity_id: &row.id,
+                malet_id: Some(malet.as_str()),
+                before,
+                after: Some(serde_json::json!({"platform": platform.as_str(), "shop": shop,
+                    "malet": malet.as_str(), "secretEnv": row.secret_env})),
+                reason: None,
+            },
+        )
+        .await?;
+        txn.commit().await?;
+        Ok(row)
+    }
+
+    /// The registered shop a delivery claims to come from.
+    pub async fn storefront_shop(
+        &self,
+        platform: Platform,
+        shop: &str,
+    ) -> ServiceResult<Option<storefront_shops::Model>> {
+        let Ok(shop) = canonical_shop(platform, shop) else { return Ok(None) };
+        Ok(repo::storefronts::shop(&self.db, platform.into(), &shop).await?)
+    }
+
+    /// The webhook secret of a shop: its own environment variable, or the platform's.
+    pub fn storefront_secret(&self, shop: &storefront_shops::Model) -> Result<SecretString, String> {
+        match &shop.secret_env {
+            Some(name) => match std::env::var(name) {
+                Ok(v) if !v.is_empty() => Ok(SecretString::from(v)),
+                _ => Err(format!("environment variable {name} (the secret of shop {}) is not set", shop.shop)),
+            },
+            None => match shop.platform.domain() {
+                Platform::Shopify => {
+                    self.storefront_secrets.shopify.clone().ok_or_else(|| "SHOPIFY_WEBHOOK_SECRET is not set".into())
+                }
+                other => Err(format!("no default webhook secret for {other}")),
+            },
+        }
+    }
+
+    /// Stores a verified delivery once (by platform and delivery id) and applies it in the same
+    /// transaction. What cannot apply as it is (numbers that do not add up, another Malet's id)
+    /// is stored as NEEDS_ATTENTION with nothing else written; an `Err` stored nothing (answer
+    /// 5xx: the storefront delivers it again).
+    pub async fn receive_storefront(
+        &self,
+        shop: &storefront_shops::Model,
+        event: &StorefrontEvent,
+        event_id: Option<&str>,
+        raw: &str,
+    ) -> ServiceResult<Delivered> {
+        let txn = service_core::db::begin_write(&self.db).await?;
+        let row_id = uuid::Uuid::now_v7().to_string();
+        let inserted = storefront_deliveries::Entity::insert(storefront_deliveries::ActiveModel {
+            id: Set(row_id.clone()),
+            platform: Set(event.platform.into()),
+            shop: Set(shop.shop.clone()),
+            delivery_id: Set(event.delivery_id.clone()),
+            event_id: Set(event_id.map(str::to_owned)),
+            topic: Set(event.topic.clone()),
+            status: Set(DeliveryStatus::Applied),
+            note: Set(None),
+            payload: Set(raw.to_owned()),
+            received_at: Set(clock::now()),
+        })
+        .on_conflict_do_nothing_on([storefront_deliveries::Column::Platform, storefront_deliveries::Column::DeliveryId])
+        .exec_without_returning(&*txn)
+        .await?;
+        if !matches!(inserted, TryInsertResult::Inserted(n) if n > 0) {
+            txn.commit().await?;
+            return Ok(Delivered::Duplicate);
+        }
+        // Deliveries of one shop apply one at a time (and before any payment of its Malet).
+        repo::storefronts::lock_shop(&*txn, &shop.id).await?;
+        let savepoint = txn.begin().await?;
+        let applied = match &event.kind {
+            StorefrontEventKind::Order(order) => self.apply_storefront_order(&savepoint, shop, order).await,
+            StorefrontEventKind::Refund(refund) => self.apply_storefront_refund(&savepoint, shop, refund).await,
+            StorefrontEventKind::Unhandled => Ok(Err(format!("topic {} is not acted on", event.topic))),
+        };
+        let (status, note) = match applied {
+            Ok(Ok(())) => {
+                savepoint.commit().await?;
+                (DeliveryStatus::Applied, None)
+            }
+            Ok(Err(reason)) if matches!(event.kind, StorefrontEventKind::Unhandled) => {
+                savepoint.commit().await?;
+                (DeliveryStatus::Ignored, Some(reason))
+            }
+            Ok(Err(reason)) | Err(ServiceError::BadInput(reason)) => {
+                savepoint.rollback().await?;
+                tracing::warn!(platform = %event.platform, shop = %shop.shop, delivery = %event.delivery_id, %reason,
+                    "storefront delivery needs attention");
+                (DeliveryStatus::NeedsAttention, Some(reason))
+            }
+            Err(e) => return Err(e),
+        };
+        storefront_deliveries::Entity::update_many()
+            .col_expr(storefront_deliveries::Column::Status, Expr::value(status))
+            .col_expr(storefront_deliveries::Column::Note, Expr::value(note))
+            .filter(storefront_deliveries::Column::Id.eq(row_id))
+            .exec(&*txn)
+            .await?;
+        txn.commit().await?;
+        metrics::counter!("storefront_deliveries_total", "platform" => event.platform.as_str(), "status" => status.as_str())
+            .increment(1);
+        Ok(Delivered::New(status))
+    }
+
+    /// Writes the order as the storefront describes it, then records a payment that waited for
+    /// it and brings its entry to the order's refunds. `Ok(Err(reason))`: needs an admin.
+    async fn apply_storefront_order(
+        &self,
+        txn: &DatabaseTransaction,
+        shop: &storefront_shops::Model,
+        o: &StorefrontOrder,
+    ) -> ServiceResult<Result<(), String>> {
+        if let Err(e) = o.validate() {
+            return Ok(Err(format!("order {}: {e}", o.order_id)));
+        }
+        if let Some(m) = &o.malet_id
+            && *m != shop.malet_id
+        {
+            return Ok(Err(format!(
+                "order {} names Malet {m}, but shop {} is Malet {}'s: nothing is credited from it",
+                o.order_id, shop.shop, shop.malet_id
+            )));
+        }
+        let now = clock::now();
+        let existing = repo::storefronts::order_by_key(txn, shop.platform, &shop.shop, &o.order_id).await?;
+        let same_numbers = |r: &storefront_orders::Model| {
+            r.currency == o.currency.code()
+                && (r.subtotal, r.discount, r.tax, r.shipping, r.total)
+                    == (o.subtotal, o.discount, o.tax, o.shipping, o.total)
+                && r.affiliate_id == o.affiliate_id
+        };
+        let row = match existing {
+            Some(r) if r.ledger_id.is_some() && !same_numbers(&r) => {
+                return Ok(Err(format!(
+                    "order {} changed after its payment was recorded (entry {}): an admin adjusts the entry",
+                    o.order_id,
+                    r.ledger_id.unwrap_or_default()
+                )));
+            }
+            Some(r) => {
+                let replace_lines = !same_numbers(&r);
+                let id = r.id.clone();
+                let mut am: storefront_orders::ActiveModel = r.into();
+                am.status = Set(o.status.into());
+                am.currency = Set(o.currency.code().to_owned());
+                am.subtotal = Set(o.subtotal);
+                am.discount = Set(o.discount);
+                am.tax = Set(o.tax);
+                am.shipping = Set(o.shipping);
+                am.total = Set(o.total);
+                am.affiliate_id = Set(o.affiliate_id.clone());
+                am.updated_at = Set(now);
+                let row = am.update(txn).await?;
+                if replace_lines {
+                    storefront_order_lines::Entity::delete_many()
+                        .filter(storefront_order_lines::Column::OrderId.eq(id))
+                        .exec(txn)
+                        .await?;
+                    self.insert_lines(txn, &row.id, o).await?;
+                }
+                row
+            }
+            None => {
+                let row = storefront_orders::ActiveModel {
+                    id: Set(uuid::Uuid::now_v7().to_string()),
+                    platform: Set(shop.platform),
+                    shop: Set(shop.shop.clone()),
+                    platform_order_id: Set(o.order_id.clone()),
+                    malet_id: Set(shop.malet_id.clone()),
+                    currency: Set(o.currency.code().to_owned()),
+                    status: Set(o.status.into()),
+                    subtotal: Set(o.subtotal),
+                    discount: Set(o.discount),
+                    tax: Set(o.tax),
+                    shipping: Set(o.shipping),
+                    total: Set(o.total),
+                    affiliate_id: Set(o.affiliate_id.clone()),
+                    ledger_id: Set(None),
+                    provider: Set(None),
+                    provider_payment_id: Set(None),
+                    created_at: Set(now),
+                    updated_at: Set(now),
+                }
+                .insert(txn)
+                .await?;
+                self.insert_lines(txn, &row.id, o).await?;
+                row
+            }
+        };
+        for r in &o.refunds {
+            if let Err(reason) = self.insert_refund(txn, shop, r).await? {
+                return Ok(Err(reason));
+            }
+        }
+        self.apply_waiting_payments(txn, &row).await?;
+        // The row again: a waiting payment may just have been recorded for it.
+        if let Some(row) = repo::storefronts::order_by_key(txn, shop.platform, &shop.shop, &o.order_id).await? {
+            return self.sync_item_refunds(txn, &row).await;
+        }
+        Ok(Ok(()))
+    }
+
+    async fn insert_lines(&self, txn: &DatabaseTransaction, order_id: &str, o: &StorefrontOrder) -> ServiceResult<()> {
+        if o.lines.is_empty() {
+            return Ok(());
+        }
+        let mut seen = std::collections::HashSet::new();
+        let rows =
+            o.lines.iter().filter(|l| seen.insert(l.line_id.clone())).map(|l| storefront_order_lines::ActiveModel {
+                id: Set(uuid::Uuid::now_v7().to_string()),
+                order_id: Set(order_id.to_owned()),
+                line_id: Set(l.line_id.clone()),
+                product: Set(l.product.clone()),
+                quantity: Set(l.quantity),
+                unit_price: Set(l.unit_price),
+                amount: Set(l.amount),
+                vendor: Set(l.vendor.clone()),
+                discount: Set(l.discount),
+                tax: Set(l.tax),
+            });
+        storefront_order_lines::Entity::insert_many(rows).exec_without_returning(txn).await?;
+        Ok(())
+    }
+
+    /// Records a storefront refund once (by its id). `Ok(Err(reason))` when it cannot be.
+    async fn insert_refund(
+        &self,
+        txn: &DatabaseTransaction,
+        shop: &storefront_shops::Model,
+        r: &StorefrontRefund,
+    ) -> ServiceResult<Result<(), String>> {
+        storefront_refunds::Entity::insert(storefront_refunds::ActiveModel {
+            id: Set(uuid::Uuid::now_v7().to_string()),
+            platform: Set(shop.platform),
+            shop: Set(shop.shop.clone()),
+            platform_order_id: Set(r.order_id.clone()),
+            refund_id: Set(r.refund_id.clone()),
+            currency: Set(r.currency.code().to_owned()),
+            base: Set(r.base),
+            amount: Set(r.amount),
+            created_at: Set(clock::now()),
+        })
+        .on_conflict_do_nothing_on([
+            storefront_refunds::Column::Platform,
+            storefront_refunds::Column::Shop,
+            storefront_refunds::Column::PlatformOrderId,
+            storefront_refunds::Column::RefundId,
+        ])
+        .exec_without_returning(txn)
+        .await?;
+        Ok(Ok(()))
+    }
+
+    /// A refund the storefront made: recorded once; the order's entry (once its payment is
+    /// recorded) takes back the refunded items' share.
+    async fn apply_storefront_refund(
+        &self,
+        txn: &DatabaseTransaction,
+        shop: &storefront_shops::Model,
+        r: &StorefrontRefund,
+    ) -> ServiceResult<Result<(), String>> {
+        let order = repo::storefronts::order_by_key(txn, shop.platform, &shop.shop, &r.order_id).await?;
+        if let Some(o) = &order
+            && o.currency != r.currency.code()
+        {
+            return Ok(Err(format!("refund {} is in {}, its order in {}", r.refund_id, r.currency.code(), o.currency)));
+        }
+        if let Err(reason) = self.insert_refund(txn, shop, r).await? {
+            return Ok(Err(reason));
+        }
+        match order {
+            Some(o) => self.sync_item_refunds(txn, &o).await,
+            // Kept for its order: applied when the order and its payment are recorded.
+            None => Ok(Ok(())),
+        }
+    }
+
+    /// Brings the order's entry to the storefront's refunds of it (cumulative, so repeated or
+    /// reordered deliveries converge).
+    async fn sync_item_refunds(
+        &self,
+        txn: &DatabaseTransaction,
+        order: &storefront_orders::Model,
+    ) -> ServiceResult<Result<(), String>> {
+        let Some(ledger_id) = &order.ledger_id else { return Ok(Ok(())) };
+        let refunds = repo::storefronts::refunds_of(txn, order).await?;
+        if refunds.is_empty() {
+            return Ok(Ok(()));
+        }
+        let sum = |f: fn(&storefront_refunds::Model) -> i64| {
+            refunds
+                .iter()
+                .try_fold(0i64, |acc, r| acc.checked_add(f(r)))
+                .ok_or_else(|| ServiceError::BadInput("refunds overflow".into()))
+        };
+        let (base, amount) = (sum(|r| r.base)?, sum(|r| r.amount)?);
+        let Some(entry) = repo::ledger::for_update(txn, repo::ledger::by_id_select(ledger_id)).await? else {
+            return Ok(Err(format!("ledger entry {ledger_id} of order {} is missing", order.platform_order_id)));
+        };
+        if base > entry.items_base || amount > entry.gross_amount {
+            return Ok(Err(format!(
+                "the storefront's refunds of order {} ({amount}, items {base}) exceed the order (gross {}, items {})",
+                order.platform_order_id, entry.gross_amount, entry.items_base
+            )));
+        }
+        self.apply_item_refunds(txn, &entry, base, amount).await?;
+        Ok(Ok(()))
+    }
+
+    /// Records the payments that waited for this order (in its transaction), each as its inbox
+    /// event would have been, and marks their inbox events with the outcome.
+    async fn apply_waiting_payments(
+        &self,
+        txn: &DatabaseTransaction,
+        order: &storefront_orders::Model,
+    ) -> ServiceResult<()> {
+        for wait in repo::storefronts::waits_for(txn, order).await? {
+            storefront_payment_waits::Entity::delete_by_id(wait.id.clone()).exec(txn).await?;
+            let Some(row) = webhook_events::Entity::find()
+                .filter(webhook_events::Column::Receiver.eq(super::webhooks::RECEIVER))
+                .filter(webhook_events::Column::Provider.eq(wait.provider))
+                .filter(webhook_events::Column::EventId.eq(&wait.webhook_event_id))
+                .one(txn)
+                .await?
+            else {
+                continue;
+            };
+            let event = match providers::events::normalize(wait.provider.kind(), &row.payload) {
+                Ok(e) => e,
+                Err(e) => {
+                    tracing::warn!(event = %row.id, error = %e, "a waiting payment's event does not read");
+                    continue;
+                }
+            };
+            let EventKind::PaymentSucceeded(pi) = event.kind.clone() else { continue };
+            let outcome = self.on_payment_succeeded(txn, &event, &pi, &row.payload).await.map_err(|e| match e {
+                service_core::webhook::ApplyError::Db(d) => ServiceError::Db(d),
+                other => ServiceError::Internal(other.to_string()),
+            })?;
+            let (status, error) = match outcome {
+                Outcome::Applied => (WebhookStatus::Processed, None),
+                Outcome::Ignored(why) => (WebhookStatus::Ignored, Some(why)),
+                Outcome::NeedsAttention(why) => (WebhookStatus::NeedsAttention, Some(why)),
+            };
+            webhook_events::Entity::update_many()
+                .col_expr(webhook_events::Column::Status, Expr::value(status))
+                .col_expr(webhook_events::Column::LastError, Expr::value(error))
+                .col_expr(webhook_events::Column::ProcessedAt, Expr::value(Some(clock::now())))
+                .filter(webhook_events::Column::Id.eq(row.id))
+                .exec(txn)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// How a succeeded payment of `malet` stands towards the storefront order its metadata
+    /// names. A payment that finds no order yet is kept waiting for it.
+    pub(crate) async fn storefront_join(
+        &self,
+        txn: &DatabaseTransaction,
+        event: &ProviderEvent,
+        payment: (&str, i64, domain::money::Currency),
+        metadata: &PaymentMetadata,
+        carried: &BTreeMap<String, String>,
+        malet_id: &str,
+    ) -> Result<Join, DbErr> {
+        let (payment_id, amount, currency) = payment;
+        let Some(platform) = metadata.platform.as_deref().and_then(|p| p.parse::<Platform>().ok()) else {
+            return Ok(Join::NotStorefront);
+        };
+        if !WEBHOOK_PLATFORMS.contains(&platform) {
+            return Ok(Join::NotStorefront);
+        }
+        // The same lock the shop's deliveries take: an order arriving now is seen, or sees us.
+        if repo::storefronts::lock_malet_shops(txn, platform.into(), malet_id).await?.is_empty() {
+            return Ok(Join::NotStorefront);
+        }
+        let mut orders = repo::storefronts::orders_of_malet(txn, platform.into(), malet_id, &metadata.order_id).await?;
+        if orders.len() > 1 {
+            return Ok(Join::Attention(format!(
+                "{platform} order {} exists in two of Malet {malet_id}'s shops: which one this payment is for needs an admin",
+                metadata.order_id
+            )));
+        }
+        let Some(order) = orders.pop() else {
+            storefront_payment_waits::Entity::insert(storefront_payment_waits::ActiveModel {
+                id: Set(uuid::Uuid::now_v7().to_string()),
+                platform: Set(platform.into()),
+                malet_id: Set(malet_id.to_owned()),
+                platform_order_id: Set(metadata.order_id.clone()),
+                provider: Set(event.provider.into()),
+                provider_payment_id: Set(payment_id.to_owned()),
+                webhook_event_id: Set(event.id.clone()),
+                created_at: Set(clock::now()),
+            })
+            .on_conflict_do_nothing_on([
+                storefront_payment_waits::Column::Platform,
+                storefront_payment_waits::Column::MaletId,
+                storefront_payment_waits::Column::PlatformOrderId,
+                storefront_payment_waits::Column::Provider,
+                storefront_payment_waits::Column::ProviderPaymentId,
+            ])
+            .exec_without_returning(txn)
+            .await?;
+            return Ok(Join::Attention(format!(
+                "waiting for {platform} order {}: the entry is recorded when the storefront's order arrives",
+                metadata.order_id
+            )));
+        };
+        let mut diffs = Vec::new();
+        if !order.currency.eq_ignore_ascii_case(currency.code()) {
+            diffs.push(format!("currency {} (order: {})", currency.code(), order.currency));
+        }
+        if order.total != amount {
+            diffs.push(format!("amount {amount} (order total: {})", order.total));
+        }
+        let fields = [
+            ("subtotal", metadata.subtotal.unwrap_or_default(), order.subtotal),
+            ("discount", metadata.discount, order.discount),
+            ("tax", metadata.tax, order.tax),
+            ("shipping", metadata.shipping, order.shipping),
+        ];
+        for (field, got, want) in fields {
+            if carried.contains_key(field) && got != want {
+                diffs.push(format!("metadata.{field} {got} (order: {want})"));
+            }
+        }
+        if carried.contains_key("affiliateId") && metadata.affiliate_id != order.affiliate_id {
+            diffs.push(format!("metadata.affiliateId {:?} (order: {:?})", metadata.affiliate_id, order.affiliate_id));
+        }
+        if !diffs.is_empty() {
+            // The order shows the payment that disagrees with it, and its exception.
+            if order.ledger_id.is_none() {
+                let mut am: storefront_orders::ActiveModel = order.into();
+                am.provider = Set(Some(event.provider.into()));
+                am.provider_payment_id = Set(Some(payment_id.to_owned()));
+                am.updated_at = Set(clock::now());
+                am.update(txn).await?;
+            }
+            return Ok(Join::Attention(format!(
+                "the payment disagrees with {platform} order {}: {}",
+                metadata.order_id,
+                diffs.join(", ")
+            )));
+        }
+        Ok(Join::Order(Box::new(order)))
+    }
+
+    /// Links an order to the entry just recorded for its payment, and applies refunds the
+    /// storefront reported before.
+    pub(crate) async fn link_storefront_order(
+        &self,
+        txn: &DatabaseTransaction,
+        order: &storefront_orders::Model,
+        ledger_id: &str,
+        event: &ProviderEvent,
+        payment_id: &str,
+    ) -> ServiceResult<()> {
+        let mut am: storefront_orders::ActiveModel = order.clone().into();
+        am.ledger_id = Set(Some(ledger_id.to_owned()));
+        am.provider = Set(Some(event.provider.into()));
+        am.provider_payment_id = Set(Some(payment_id.to_owned()));
+        am.updated_at = Set(clock::now());
+        let linked = am.update(txn).await?;
+        if let Err(reason) = self.sync_item_refunds(txn, &linked).await? {
+            return Err(ServiceError::BadInput(reason));
+        }
+        Ok(())
+    }
+
+    /// `storefrontOrders`: a page of a Malet's storefront orders (VIEW_REVENUE on the Malet,
+    /// checked before anything is read), newest first, each with its lines, the storefront's
+    /// refunds, its ledger entry and the open exception of its payment.
+    pub async fn storefront_orders(
+        &self,
+        actor: &Actor,
+        malet: &MaletId,
+        platform: Option<Platform>,
+        limit: i32,
+        offset: i32,
+    ) -> ServiceResult<Vec<OrderView>> {
+        actor.can(Permission::ViewRevenue, malet.as_str())?;
+        if !(1..=MAX_ORDER_PAGE).contains(&limit) {
+            return Err(ServiceError::BadInput(format!("limit must be between 1 and {MAX_ORDER_PAGE}")));
+        }
+        let offset = u64::try_from(offset).map_err(|_| ServiceError::BadInput("offset must not be negative".into()))?;
+        let orders = repo::storefronts::page(
+            &self.db,
+            malet.as_str(),
+            platform.map(Into::into),
+            u64::try_from(limit).unwrap_or(100),
+            offset,
+        )
+        .await?;
+        if orders.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut lines: HashMap<String, Vec<storefront_order_lines::Model>> = HashMap::new();
+        for l in repo::storefronts::lines_of(&self.db, orders.iter().map(|o| o.id.clone()).collect()).await? {
+            lines.entry(l.order_id.clone()).or_default().push(l);
+        }
+        let ledger_ids: Vec<String> = orders.iter().filter_map(|o| o.ledger_id.clone()).collect();
+        let mut entries: HashMap<String, commission_ledger::Model> = commission_ledger::Entity::find()
+            .filter(commission_ledger::Column::Id.is_in(ledger_ids))
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(|e| (e.id.clone(), e))
+            .collect();
+        let mut views = Vec::with_capacity(orders.len());
+        for order in orders {
+            let refunds = repo::storefronts::refunds_of(&self.db, &order).await?;
+            let exception = self.order_exception(&order).await?;
+            views.push(OrderView {
+                lines: lines.remove(&order.id).unwrap_or_default(),
+                refunded_base: refunds.iter().map(|r| r.base).sum(),
+                refunded_amount: refunds.iter().map(|r| r.amount).sum(),
+                entry: order.ledger_id.as_ref().and_then(|id| entries.remove(id)),
+                exception,
+                order,
+            });
+        }
+        Ok(views)
+    }
+
+    /// The open exception of the order's payment: the recorded one, or one still waiting or
+    /// refused for it (found by the payments that named the order).
+    async fn order_exception(&self, order: &storefront_orders::Model) -> ServiceResult<Option<String>> {
+        let mut payments: Vec<(entity::enums::Provider, String)> = Vec::new();
+        if let (Some(p), Some(id)) = (order.provider, &order.provider_payment_id) {
+            payments.push((p, id.clone()));
+        }
+        for w in repo::storefronts::waits_for(&self.db, order).await? {
+            payments.push((w.provider, w.provider_payment_id));
+        }
+        for (provider, id) in payments {
+            if let Some(e) = payment_exceptions::Entity::find()
+                .filter(payment_exceptions::Column::Provider.eq(provider))
+                .filter(payment_exceptions::Column::ProviderPaymentId.eq(id))
+                .filter(payment_exceptions::Column::ResolvedAt.is_null())
+                .order_by_desc(payment_exceptions::Column::CreatedAt)
+                .one(&self.db)
+                .await?
+            {
+                return Ok(Some(e.reason));
+            }
+        }
+        Ok(None)
+    }
+}

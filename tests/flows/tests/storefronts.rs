@@ -1,0 +1,251 @@
+//! Storefront orders (issue 14): a signed Shopify `orders/paid` and the Stripe payment for it give
+//! one ledger entry priced on the order's own numbers (8% of the items less discounts, R-COMM-3),
+//! in either order of arrival; a `refunds/create` for one line item takes back that item's
+//! share, whether Stripe's refund comes before or after it; what is unsigned, unknown, malformed
+//! or a duplicate is refused or deduplicated, never applied twice, never a 5xx.
+
+use flows::{Apps, spawn};
+use serde_json::{Value, json};
+use test_support::shopify::{Delivery, fixture};
+use test_support::{TestDb, admin_token, error_code, events, owner_token};
+
+const SHOP: &str = "mall-one.myshopify.com";
+
+const REGISTER: &str = "mutation($i: RegisterStorefrontShopInput!) { registerStorefrontShop(input: $i) { id platform shop maletId secretEnv } }";
+
+const ORDERS: &str = "query($m: ID!) { storefrontOrders(maletId: $m, platform: SHOPIFY) { orderId status subtotal discount tax shipping total commissionableBase refundedBase refundedAmount exception payment { paymentId } lines { lineId quantity amount tax vendor } ledgerEntry { grossAmount commissionAmount processingFee reserveAmount netPayout refundedAmount refundedCommission } } }";
+
+async fn register(apps: &Apps, malet: &str) {
+    let res = apps
+        .mur
+        .run(Some(&admin_token()), REGISTER, json!({"i": {"platform": "SHOPIFY", "shop": SHOP, "maletId": malet}}))
+        .await;
+    assert_eq!(res["data"]["registerStorefrontShop"]["shop"], SHOP, "{res}");
+}
+
+fn order(id: u64) -> Value {
+    let mut o = fixture("orders_paid");
+    o["id"] = json!(id);
+    o
+}
+
+fn refund(order_id: u64, refund_id: u64) -> Value {
+    let mut r = fixture("refunds_create");
+    r["id"] = json!(refund_id);
+    r["order_id"] = json!(order_id);
+    r
+}
+
+/// Stripe's `payment_intent.succeeded` for a Shopify order paid to `acct`.
+fn payment(pi: &str, order_id: u64, acct: &str, amount: i64) -> Value {
+    let mut e = events::payment_succeeded(&format!("evt_{pi}"), pi, &order_id.to_string(), None, Some(acct), amount);
+    e["data"]["object"]["metadata"]["platform"] = json!("shopify");
+    e
+}
+
+async fn orders(apps: &Apps, malet: &str) -> Vec<Value> {
+    let res = apps.mur.run(Some(&owner_token(malet)), ORDERS, json!({"m": malet})).await;
+    res["data"]["storefrontOrders"].as_array().unwrap_or_else(|| panic!("{res}")).clone()
+}
+
+async fn order_view(apps: &Apps, malet: &str, id: u64) -> Value {
+    orders(apps, malet).await.into_iter().find(|o| o["orderId"].as_str() == Some(id.to_string().as_str())).unwrap_or(Value::Null)
+}
+
+#[tokio::test]
+async fn an_order_and_its_payment_give_one_entry_in_either_order_and_an_item_refund_takes_back_its_share() {
+    for t in TestDb::all().await {
+        let apps = spawn(&t.conn).await;
+        let (_, acct) = apps.active_account("m1").await;
+        // Only an admin registers shops.
+        let res = apps
+            .mur
+            .run(
+                Some(&owner_token("m1")),
+                REGISTER,
+                json!({"i": {"platform": "SHOPIFY", "shop": SHOP, "maletId": "m1"}}),
+            )
+            .await;
+        assert_eq!(error_code(&res).as_deref(), Some("FORBIDDEN"), "{res}");
+        register(&apps, "m1").await;
+
+        // A: the order first, then its payment.
+        let (status, body) =
+            Delivery::new(SHOP, "orders/paid", "wh-a", &order(1001)).post(&apps.http, &apps.mur_base).await;
+        assert_eq!((status, body["status"].as_str()), (200, Some("APPLIED")), "{body}");
+        let a = order_view(&apps, "m1", 1001).await;
+        assert_eq!(
+            (a["subtotal"].as_i64(), a["tax"].as_i64(), a["shipping"].as_i64(), a["total"].as_i64()),
+            (Some(10_000), Some(800), Some(500), Some(11_300))
+        );
+        assert_eq!(a["commissionableBase"], 10_000);
+        assert_eq!(a["lines"].as_array().map(Vec::len), Some(2));
+        assert!(a["ledgerEntry"].is_null());
+        assert_eq!(apps.webhook(&apps.mur_base, &payment("pi_a", 1001, &acct, 11_300)).await, 200);
+        let a = order_view(&apps, "m1", 1001).await;
+        let entry_a = a["ledgerEntry"].clone();
+        // 8% of the items (10000), not of the 11300 charged: tax and shipping are not commissioned.
+        assert_eq!(entry_a["grossAmount"], 11_300, "{:?}: {a}", t.backend);
+        assert_eq!(entry_a["commissionAmount"], 800);
+        assert_eq!(a["payment"]["paymentId"], "pi_a");
+        assert!(a["exception"].is_null(), "{a}");
+
+        // B: the payment first (it waits for its order, visibly), then the order.
+        assert_eq!(apps.webhook(&apps.mur_base, &payment("pi_b", 1002, &acct, 11_300)).await, 200);
+        let ex =
+            apps.mur.run(Some(&admin_token()), "{ paymentExceptions { providerPaymentId reason } }", json!({})).await;
+        let waiting = ex["data"]["paymentExceptions"].as_array().expect("exceptions").iter().any(|e| {
+            e["providerPaymentId"] == "pi_b"
+                && e["reason"].as_str().is_some_and(|r| r.contains("waiting for shopify order 1002"))
+        });
+        assert!(waiting, "{ex}");
+        let (status, _) =
+            Delivery::new(SHOP, "orders/paid", "wh-b", &order(1002)).post(&apps.http, &apps.mur_base).await;
+        assert_eq!(status, 200);
+        let b = order_view(&apps, "m1", 1002).await;
+        assert_eq!(b["ledgerEntry"], entry_a, "the same entry whichever arrived first: {b}");
+        assert!(b["exception"].is_null(), "the waiting payment's exception is resolved: {b}");
+        let ex = apps.mur.run(Some(&admin_token()), "{ paymentExceptions { providerPaymentId } }", json!({})).await;
+        assert!(
+            !ex["data"]["paymentExceptions"]
+                .as_array()
+                .expect("exceptions")
+                .iter()
+                .any(|e| e["providerPaymentId"] == "pi_b"),
+            "{ex}"
+        );
+        // Redelivering the payment changes nothing.
+        assert_eq!(apps.webhook(&apps.mur_base, &payment("pi_b", 1002, &acct, 11_300)).await, 200);
+        let count =
+            apps.mur.run(Some(&owner_token("m1")), "{ commissionLedger(maletId: \"m1\") { id } }", json!({})).await;
+        assert_eq!(count["data"]["commissionLedger"].as_array().map(Vec::len), Some(2), "{count}");
+
+        // The 40.00 line comes back (43.20 with its tax): A hears Shopify first, then Stripe.
+        let (status, _) =
+            Delivery::new(SHOP, "refunds/create", "wh-ra", &refund(1001, 9001)).post(&apps.http, &apps.mur_base).await;
+        assert_eq!(status, 200);
+        let a = order_view(&apps, "m1", 1001).await;
+        assert_eq!((a["refundedBase"].as_i64(), a["refundedAmount"].as_i64()), (Some(4_000), Some(4_320)));
+        assert_eq!(a["ledgerEntry"]["refundedCommission"], 320, "exactly the item's 8%: {a}");
+        assert_eq!(a["ledgerEntry"]["commissionAmount"], 480);
+        assert_eq!(apps.webhook(&apps.mur_base, &events::charge_refunded("evt_ra", "pi_a", 11_300, 4_320)).await, 200);
+        let a = order_view(&apps, "m1", 1001).await;
+        assert_eq!(a["ledgerEntry"]["refundedAmount"], 4_320);
+        assert_eq!(a["ledgerEntry"]["refundedCommission"], 320, "the same money is not clawed back twice: {a}");
+        // B hears Stripe first (shared by gross: 306), then Shopify (the item's 320).
+        assert_eq!(apps.webhook(&apps.mur_base, &events::charge_refunded("evt_rb", "pi_b", 11_300, 4_320)).await, 200);
+        assert_eq!(order_view(&apps, "m1", 1002).await["ledgerEntry"]["refundedCommission"], 306);
+        let (status, _) =
+            Delivery::new(SHOP, "refunds/create", "wh-rb", &refund(1002, 9002)).post(&apps.http, &apps.mur_base).await;
+        assert_eq!(status, 200);
+        let b = order_view(&apps, "m1", 1002).await;
+        let a = order_view(&apps, "m1", 1001).await;
+        assert_eq!(b["ledgerEntry"], a["ledgerEntry"], "both orders of arrival converge");
+        // A redelivered refund (same webhook id) and the same refund under a new id change nothing.
+        let (status, body) =
+            Delivery::new(SHOP, "refunds/create", "wh-rb", &refund(1002, 9002)).post(&apps.http, &apps.mur_base).await;
+        assert_eq!((status, body["duplicate"].as_bool()), (200, Some(true)), "{body}");
+        let (status, _) = Delivery::new(SHOP, "refunds/create", "wh-rb-2", &refund(1002, 9002))
+            .post(&apps.http, &apps.mur_base)
+            .await;
+        assert_eq!(status, 200);
+        assert_eq!(order_view(&apps, "m1", 1002).await["ledgerEntry"], a["ledgerEntry"]);
+
+        // The balances see exactly the entries' nets (each refund step once).
+        apps.payments.service.consume_ledger_events(100).await.expect("balances");
+        let net = a["ledgerEntry"]["netPayout"].as_i64().expect("net");
+        let reserve = a["ledgerEntry"]["reserveAmount"].as_i64().expect("reserve");
+        let balances = apps.balances("m1").await;
+        assert_eq!(balances["totalEarnings"].as_i64(), Some(2 * (net + reserve)), "{balances}");
+
+        // Another owner sees none of it.
+        let res = apps.mur.run(Some(&owner_token("m2")), ORDERS, json!({"m": "m1"})).await;
+        assert_eq!(error_code(&res).as_deref(), Some("FORBIDDEN"), "{res}");
+    }
+}
+
+#[tokio::test]
+async fn unsigned_unknown_malformed_and_disagreeing_deliveries_are_refused_or_held_never_applied() {
+    for t in TestDb::all().await {
+        let apps = spawn(&t.conn).await;
+        let (_, acct) = apps.active_account("m1").await;
+        register(&apps, "m1").await;
+
+        let mut bad = Delivery::new(SHOP, "orders/paid", "wh-1", &order(2001));
+        bad.secret = "not-the-secret";
+        assert_eq!(bad.post(&apps.http, &apps.mur_base).await.0, 401, "bad signature");
+        let (status, body) = Delivery::new("other.myshopify.com", "orders/paid", "wh-2", &order(2001))
+            .post(&apps.http, &apps.mur_base)
+            .await;
+        assert_eq!((status, body["error"]["code"].as_str()), (400, Some("UNKNOWN_SHOP")), "{body}");
+        let mut malformed = Delivery::new(SHOP, "orders/paid", "wh-3", &json!({}));
+        malformed.body = "{\"id\": 1, ".to_owned();
+        let (status, body) = malformed.post(&apps.http, &apps.mur_base).await;
+        assert_eq!((status, body["error"]["code"].as_str()), (400, Some("MALFORMED_EVENT")), "{body}");
+        let mut huge = Delivery::new(SHOP, "orders/paid", "wh-4", &json!({}));
+        huge.body = format!("{{\"pad\": \"{}\"}}", "x".repeat(300 * 1024));
+        assert_eq!(huge.post(&apps.http, &apps.mur_base).await.0, 413, "over the body limit");
+        let res = apps
+            .http
+            .post(format!("{}/webhooks/shopify", apps.mur_base))
+            .header("X-Shopify-Shop-Domain", SHOP)
+            .body(order(2001).to_string())
+            .send()
+            .await
+            .expect("post");
+        assert_eq!(res.status().as_u16(), 401, "no signature");
+        assert!(orders(&apps, "m1").await.is_empty(), "nothing stored");
+
+        // Numbers that do not add up, or another Malet's id: stored for an admin, no order.
+        let mut off = order(2002);
+        off["current_total_price"] = json!("120.00");
+        let (status, body) = Delivery::new(SHOP, "orders/paid", "wh-5", &off).post(&apps.http, &apps.mur_base).await;
+        assert_eq!((status, body["status"].as_str()), (200, Some("NEEDS_ATTENTION")), "{body}");
+        let mut theirs = order(2003);
+        theirs["note_attributes"] = json!([{"name": "maletId", "value": "m2"}]);
+        let (status, body) = Delivery::new(SHOP, "orders/paid", "wh-6", &theirs).post(&apps.http, &apps.mur_base).await;
+        assert_eq!((status, body["status"].as_str()), (200, Some("NEEDS_ATTENTION")), "{body}");
+        let (status, body) =
+            Delivery::new(SHOP, "orders/create", "wh-7", &order(2004)).post(&apps.http, &apps.mur_base).await;
+        assert_eq!((status, body["status"].as_str()), (200, Some("IGNORED")), "{body}");
+        assert!(orders(&apps, "m1").await.is_empty(), "{:?}", t.backend);
+
+        // A payment that disagrees with its order (amount, or a smaller subtotal in its
+        // metadata) is an exception on the order, never an entry.
+        assert_eq!(
+            Delivery::new(SHOP, "orders/paid", "wh-8", &order(2005)).post(&apps.http, &apps.mur_base).await.0,
+            200
+        );
+        let mut shrunk = payment("pi_s", 2005, &acct, 11_300);
+        shrunk["data"]["object"]["metadata"]["subtotal"] = json!("100");
+        assert_eq!(apps.webhook(&apps.mur_base, &shrunk).await, 200);
+        let o = order_view(&apps, "m1", 2005).await;
+        assert!(o["ledgerEntry"].is_null(), "{o}");
+        assert!(o["exception"].as_str().is_some_and(|e| e.contains("metadata.subtotal 100 (order: 10000)")), "{o}");
+        assert_eq!(
+            Delivery::new(SHOP, "orders/paid", "wh-9", &order(2006)).post(&apps.http, &apps.mur_base).await.0,
+            200
+        );
+        assert_eq!(apps.webhook(&apps.mur_base, &payment("pi_t", 2006, &acct, 9_000)).await, 200);
+        let o = order_view(&apps, "m1", 2006).await;
+        assert!(
+            o["ledgerEntry"].is_null() && o["exception"].as_str().is_some_and(|e| e.contains("amount 9000")),
+            "{o}"
+        );
+
+        // A duplicate delivery of an order changes nothing.
+        let (status, body) =
+            Delivery::new(SHOP, "orders/paid", "wh-9", &order(2006)).post(&apps.http, &apps.mur_base).await;
+        assert_eq!((status, body["duplicate"].as_bool()), (200, Some(true)), "{body}");
+        assert_eq!(orders(&apps, "m1").await.len(), 2);
+
+        // A shop of another Malet cannot be taken over by registering it again.
+        let res = apps
+            .mur
+            .run(Some(&admin_token()), REGISTER, json!({"i": {"platform": "SHOPIFY", "shop": SHOP, "maletId": "m2"}}))
+            .await;
+        assert_eq!(error_code(&res).as_deref(), Some("CONFLICT"), "{res}");
+        let res = apps.mur.run(Some(&admin_token()), REGISTER, json!({"i": {"platform": "SHOPIFY", "shop": "x.myshopify.com", "maletId": "m2", "secretEnv": "NOT_SET_ANYWHERE_1234"}})).await;
+        assert_eq!(error_code(&res).as_deref(), Some("BAD_USER_INPUT"), "{res}");
+    }
+}
