@@ -64,7 +64,7 @@ async fn shopify_webhook(State(service): State<Murchases>, headers: HeaderMap, b
         shopify::webhook::verify(secret.expose_secret().as_bytes(), &body, header(&headers, shopify::HMAC_HEADER))
     {
         tracing::info!(shop = %shop.shop, reason = %e, "Shopify webhook signature rejected");
-        return reject(StatusCode::UNAUTHORIZED, "INVALID_SIGNATURE", &e.to_string());
+        return reject(StatusCode::BAD_REQUEST, "INVALID_SIGNATURE", &e.to_string());
     }
     let Some(delivery) = header(&headers, shopify::WEBHOOK_ID_HEADER) else { return missing("X-Shopify-Webhook-Id") };
     let Some(topic) = header(&headers, shopify::TOPIC_HEADER) else { return missing("X-Shopify-Topic") };

@@ -165,6 +165,38 @@ async fn step(s: &Stack, what: &str) {
                 .expect("refund at the fake Stripe");
             assert!(res.status().is_success(), "{what}: {}", res.text().await.unwrap_or_default());
         }
+        // A Shopify shop reports a paid order (the worked example's: two lines of 100.00 in all,
+        // 8.00 tax, 5.00 shipping), signed with the app's secret.
+        ["shopify", "orders/paid", shop, order, malet] => {
+            let mut o = testing::shopify::fixture("orders_paid");
+            o["id"] = json!(order.parse::<u64>().expect("a Shopify order id"));
+            o["note_attributes"] = json!([{"name": "maletId", "value": malet}]);
+            let id = format!("wh-{order}");
+            let delivery = testing::shopify::Delivery::new(shop, "orders/paid", &id, &o);
+            assert_eq!(delivery.post(&s.http, &s.murchases_base).await.0, 200, "{what}");
+        }
+        // Shopify refunds one line (40.00 and its 3.20 tax) of an order.
+        ["shopify", "refunds/create", shop, order, refund] => {
+            let mut r = testing::shopify::fixture("refunds_create");
+            r["id"] = json!(refund.parse::<u64>().expect("a Shopify refund id"));
+            r["order_id"] = json!(order.parse::<u64>().expect("a Shopify order id"));
+            let id = format!("wh-r{refund}");
+            let delivery = testing::shopify::Delivery::new(shop, "refunds/create", &id, &r);
+            assert_eq!(delivery.post(&s.http, &s.murchases_base).await.0, 200, "{what}");
+        }
+        // Stripe reports a charge's refunds (cumulative), to murchases.
+        ["stripe", "charge.refunded", pi, amount, refunded] => {
+            let (amount, refunded) = (amount.parse().expect("amount"), refunded.parse().expect("refunded"));
+            let e = testing::events::charge_refunded(&format!("evt_refunded_{pi}_{refunded}"), pi, amount, refunded);
+            assert_eq!(s.webhook(&s.murchases_base, &e).await, 200, "{what}");
+        }
+        // The Stripe payment of a Shopify order, made by the shop's checkout to the seller.
+        ["stripe", "shopify", "payment", pi, order, acct, amount] => {
+            let amount = amount.parse::<i64>().expect("amount");
+            let mut e = testing::events::payment_succeeded(&format!("evt_{pi}"), pi, order, None, Some(acct), amount);
+            e["data"]["object"]["metadata"]["platform"] = json!("shopify");
+            assert_eq!(s.webhook(&s.murchases_base, &e).await, 200, "{what}");
+        }
         _ => panic!("unknown step {what:?} in docs/api.md"),
     }
 }
