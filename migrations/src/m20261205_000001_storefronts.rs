@@ -91,6 +91,8 @@ const UP: &[&str] = &[
     received_at  {TS} NOT NULL
 )"#,
     "CREATE UNIQUE INDEX storefront_deliveries_delivery ON storefront_deliveries (platform, delivery_id)",
+    // Admins list the deliveries that need them.
+    "CREATE INDEX storefront_deliveries_status ON storefront_deliveries (status, received_at)",
     r#"CREATE TABLE storefront_payment_waits (
     id                   TEXT PRIMARY KEY,
     platform             TEXT NOT NULL,

@@ -214,6 +214,19 @@ async fn unsigned_unknown_malformed_and_disagreeing_deliveries_are_refused_or_he
             Delivery::new(SHOP, "orders/create", "wh-7", &order(2004)).post(&apps.http, &apps.mur_base).await;
         assert_eq!((status, body["status"].as_str()), (200, Some("IGNORED")), "{body}");
         assert!(orders(&apps, "m1").await.is_empty(), "{:?}", t.backend);
+        // Admins see what needs them; an owner does not.
+        let q = "{ storefrontDeliveries(status: NEEDS_ATTENTION) { deliveryId topic status note } }";
+        let res = apps.mur.run(Some(&admin_token()), q, json!({})).await;
+        let held = res["data"]["storefrontDeliveries"].as_array().unwrap_or_else(|| panic!("{res}")).clone();
+        assert_eq!(
+            held.iter().map(|d| d["deliveryId"].as_str().unwrap_or_default()).collect::<Vec<_>>(),
+            ["wh-6", "wh-5"],
+            "{res}"
+        );
+        assert!(held[1]["note"].as_str().is_some_and(|n| n.contains("the order's total is 12000")), "{res}");
+        assert!(held[0]["note"].as_str().is_some_and(|n| n.contains("names Malet m2")), "{res}");
+        let res = apps.mur.run(Some(&owner_token("m1")), q, json!({})).await;
+        assert_eq!(error_code(&res).as_deref(), Some("FORBIDDEN"), "{res}");
 
         // A payment that disagrees with its order (amount, or a smaller subtotal in its
         // metadata) is an exception on the order, never an entry.

@@ -8,8 +8,8 @@ use service_core::scalars::Long;
 use super::types::{
     Affiliate, ApplicationFeeRefund, AuditLogEntry, CommissionBreakdown, CommissionLedger, CommissionRule,
     EarningsSummary, FeeRefundStatus, Malet, Order, OrderInput, OutgoingMovement, OutgoingStatus, PaymentException,
-    ReconciliationMismatch, StorefrontOrder, StorefrontPlatform, WebhookEvent, WebhookEventStatus, WebhookReceiver,
-    page_cost, svc,
+    ReconciliationMismatch, StorefrontDelivery, StorefrontDeliveryStatus, StorefrontOrder, StorefrontPlatform,
+    WebhookEvent, WebhookEventStatus, WebhookReceiver, page_cost, svc,
 };
 
 pub struct Query;
@@ -41,6 +41,20 @@ impl Query {
         let malet_id = MaletId::parse(&malet_id)?;
         let views = svc(ctx)?.storefront_orders(actor(ctx), &malet_id, platform.map(Into::into), limit, offset).await?;
         Ok(views.into_iter().map(StorefrontOrder).collect())
+    }
+
+    /// Admin: storefront webhook deliveries, newest first (limit 1–100), optionally of one status
+    /// (NEEDS_ATTENTION: an order whose numbers do not add up, or that names another Malet).
+    #[graphql(guard = "Authenticated", complexity = "page_cost(limit, child_complexity)")]
+    async fn storefront_deliveries(
+        &self,
+        ctx: &Context<'_>,
+        status: Option<StorefrontDeliveryStatus>,
+        #[graphql(default = 20)] limit: i32,
+        #[graphql(default = 0)] offset: i32,
+    ) -> Result<Vec<StorefrontDelivery>, ApiError> {
+        let rows = svc(ctx)?.storefront_deliveries(actor(ctx), status.map(Into::into), limit, offset).await?;
+        Ok(rows.into_iter().map(Into::into).collect())
     }
 
     /// An affiliate's earnings, held and paid amounts, lines and payouts: the affiliate itself

@@ -1442,3 +1442,60 @@ impl StorefrontOrder {
         self.0.order.created_at
     }
 }
+
+/// What a storefront delivery came to.
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+pub enum StorefrontDeliveryStatus {
+    /// Applied to the order record (and the ledger).
+    Applied,
+    /// A topic not acted on: recorded.
+    Ignored,
+    /// Stored for an admin, nothing applied (see `note`).
+    NeedsAttention,
+}
+
+impl From<StorefrontDeliveryStatus> for entity::enums::DeliveryStatus {
+    fn from(s: StorefrontDeliveryStatus) -> Self {
+        match s {
+            StorefrontDeliveryStatus::Applied => entity::enums::DeliveryStatus::Applied,
+            StorefrontDeliveryStatus::Ignored => entity::enums::DeliveryStatus::Ignored,
+            StorefrontDeliveryStatus::NeedsAttention => entity::enums::DeliveryStatus::NeedsAttention,
+        }
+    }
+}
+
+/// A storefront webhook delivery as stored (its body is kept, not shown here).
+#[derive(SimpleObject)]
+pub struct StorefrontDelivery {
+    pub id: ID,
+    pub platform: StorefrontPlatform,
+    pub shop: String,
+    pub delivery_id: String,
+    pub event_id: Option<String>,
+    pub topic: String,
+    pub status: StorefrontDeliveryStatus,
+    /// Why it needs attention (or was ignored).
+    pub note: Option<String>,
+    pub received_at: chrono::DateTime<chrono::Utc>,
+}
+
+impl From<entity::storefront_deliveries::Model> for StorefrontDelivery {
+    fn from(m: entity::storefront_deliveries::Model) -> Self {
+        use entity::enums::DeliveryStatus as D;
+        StorefrontDelivery {
+            id: ID(m.id),
+            platform: m.platform.domain().into(),
+            shop: m.shop,
+            delivery_id: m.delivery_id,
+            event_id: m.event_id,
+            topic: m.topic,
+            status: match m.status {
+                D::Applied => StorefrontDeliveryStatus::Applied,
+                D::Ignored => StorefrontDeliveryStatus::Ignored,
+                D::NeedsAttention => StorefrontDeliveryStatus::NeedsAttention,
+            },
+            note: m.note,
+            received_at: m.received_at,
+        }
+    }
+}

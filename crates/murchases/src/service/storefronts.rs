@@ -32,7 +32,7 @@ use entity::{
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseTransaction, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    TransactionTrait as _, TryInsertResult,
+    QuerySelect as _, TransactionTrait as _, TryInsertResult,
 };
 use secrecy::SecretString;
 use service_core::audit::{self, AuditEntry};
@@ -735,5 +735,34 @@ impl Murchases {
             }
         }
         Ok(None)
+    }
+}
+
+impl Murchases {
+    /// `storefrontDeliveries` (MANAGE_COMMISSIONS, platform-wide): storefront deliveries, newest
+    /// first, optionally of one status (NEEDS_ATTENTION: what an admin must look at).
+    pub async fn storefront_deliveries(
+        &self,
+        actor: &Actor,
+        status: Option<DeliveryStatus>,
+        limit: i32,
+        offset: i32,
+    ) -> ServiceResult<Vec<storefront_deliveries::Model>> {
+        actor.can_admin(Permission::ManageCommissions)?;
+        if !(1..=MAX_ORDER_PAGE).contains(&limit) {
+            return Err(ServiceError::BadInput(format!("limit must be between 1 and {MAX_ORDER_PAGE}")));
+        }
+        let offset = u64::try_from(offset).map_err(|_| ServiceError::BadInput("offset must not be negative".into()))?;
+        let mut select = storefront_deliveries::Entity::find();
+        if let Some(status) = status {
+            select = select.filter(storefront_deliveries::Column::Status.eq(status));
+        }
+        Ok(select
+            .order_by_desc(storefront_deliveries::Column::ReceivedAt)
+            .order_by_desc(storefront_deliveries::Column::Id)
+            .limit(u64::try_from(limit).unwrap_or(100))
+            .offset(offset)
+            .all(&self.db)
+            .await?)
     }
 }
