@@ -81,6 +81,18 @@ pub struct RefundOrigin<'a> {
     pub actor: Option<&'a str>,
 }
 
+/// The entry with the parts of a refund state (the posting of the difference is `post`'s).
+fn with_refunded_parts(entry: &commission_ledger::Model, parts: &RefundedParts) -> commission_ledger::ActiveModel {
+    let mut am: commission_ledger::ActiveModel = entry.clone().into();
+    am.refunded_commission = Set(parts.refunded_commission);
+    am.commission_amount = Set(parts.commission);
+    am.reserve_amount = Set(parts.reserve);
+    am.affiliate_amount = Set(parts.affiliate);
+    am.net_payout = Set(parts.net);
+    am.updated_at = Set(clock::now());
+    am
+}
+
 /// What recording a payment did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Recorded {
@@ -456,15 +468,9 @@ impl Murchases {
             parts.net - entry.net_payout,
             cumulative - entry.refunded_amount,
         ];
-        let mut am: commission_ledger::ActiveModel = entry.clone().into();
+        let mut am = with_refunded_parts(entry, &parts);
         am.refunded_amount = Set(cumulative);
-        am.refunded_commission = Set(parts.refunded_commission);
-        am.commission_amount = Set(parts.commission);
-        am.reserve_amount = Set(parts.reserve);
-        am.affiliate_amount = Set(parts.affiliate);
-        am.net_payout = Set(parts.net);
         am.status = Set(new_status.into());
-        am.updated_at = Set(clock::now());
         let key = format!("refund:{}:{cumulative}", entry.id);
         let updated = post(
             txn,
@@ -546,15 +552,9 @@ impl Murchases {
         new.items.refunded_amount = refunded_amount;
         let before = refund::clawback(&old, entry.refunded_amount).map_err(ServiceError::bad_input)?;
         let parts = refund::clawback(&new, entry.refunded_amount).map_err(ServiceError::bad_input)?;
-        let mut am: commission_ledger::ActiveModel = entry.clone().into();
+        let mut am = with_refunded_parts(entry, &parts);
         am.items_refunded_base = Set(refunded_base);
         am.items_refunded_amount = Set(refunded_amount);
-        am.refunded_commission = Set(parts.refunded_commission);
-        am.commission_amount = Set(parts.commission);
-        am.reserve_amount = Set(parts.reserve);
-        am.affiliate_amount = Set(parts.affiliate);
-        am.net_payout = Set(parts.net);
-        am.updated_at = Set(clock::now());
         let key = format!("storefront-refund:{}:{refunded_base}:{refunded_amount}", entry.id);
         let updated = post(
             txn,
