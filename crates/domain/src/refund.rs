@@ -93,8 +93,16 @@ pub fn clawback(original: &OriginalParts, cumulative_refunded: i64) -> Result<Re
         if cumulative_refunded == original.gross {
             return Ok(part);
         }
-        let by_items = mul_div(part, items.refunded_base.clamp(0, items.base), items.base, he)?;
-        let unexplained = cumulative_refunded.checked_sub(items.refunded_amount).ok_or(MoneyError::Overflow)?.max(0);
+        // Only money the provider actually refunded is re-split by item: a storefront refund
+        // alone (store credit, a failed or pending refund) takes nothing back and gives nothing.
+        let explained = cumulative_refunded.min(items.refunded_amount).max(0);
+        let by_items = if items.refunded_amount > 0 {
+            let items_share = mul_div(part, items.refunded_base.clamp(0, items.base), items.base, he)?;
+            mul_div(items_share, explained, items.refunded_amount, he)?
+        } else {
+            0
+        };
+        let unexplained = cumulative_refunded.checked_sub(explained).ok_or(MoneyError::Overflow)?;
         let by_money = mul_div(part, unexplained, original.gross, he)?;
         Ok(by_items.checked_add(by_money).ok_or(MoneyError::Overflow)?.min(part))
     };

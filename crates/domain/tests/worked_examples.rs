@@ -167,10 +167,11 @@ fn a_storefront_item_refund_takes_back_that_items_commission() {
     original.items.base = 10_000;
     // The provider's refund alone: shared by gross.
     assert_eq!(refund::clawback(&original, 4_320).expect("refund").refunded_commission, 306);
-    // The storefront's refund of the item, before the money is refunded…
+    // The storefront's refund of the item, before the money is refunded, takes nothing back
+    // (no money has left yet)…
     original.items = ItemRefunds { base: 10_000, refunded_base: 4_000, refunded_amount: 4_320 };
     let storefront_first = refund::clawback(&original, 0).expect("items");
-    assert_eq!(storefront_first.refunded_commission, 320);
+    assert_eq!(storefront_first.refunded_commission, 0);
     // …and after: the same item share, no second clawback of the same money.
     let both = refund::clawback(&original, 4_320).expect("both");
     assert_eq!((both.refunded_commission, both.commission), (320, 480));
