@@ -110,9 +110,10 @@ pub struct StorefrontOrder {
     pub shipping: i64,
     /// What the buyer pays: `subtotal − discount + tax + shipping`.
     pub total: i64,
-    /// Our Malet id, when the storefront carries it (Shopify `note_attributes`, WooCommerce
-    /// `meta_data`); the shop's registration says whose shop it is either way.
-    pub malet_id: Option<String>,
+    /// The affiliate the storefront attributes the sale to (Shopify `note_attributes`
+    /// `affiliateId`). Buyers can write these attributes: the order is credited to an affiliate
+    /// only when it names one that is registered. Whose shop it is (the Malet) comes from the
+    /// shop's registration and the payment's destination, never from the order.
     pub affiliate_id: Option<String>,
     /// Refunds the order itself lists (WooCommerce `refunds[]`); Shopify sends them apart.
     pub refunds: Vec<StorefrontRefund>,
@@ -252,7 +253,6 @@ mod tests {
             tax: 800,
             shipping: 500,
             total: 11_300,
-            malet_id: None,
             affiliate_id: None,
             refunds: vec![],
         }

@@ -1,9 +1,11 @@
 //! Storefront webhook routes (issue 14): `POST /webhooks/shopify`. The shop is looked up from
 //! its header and the signature checked with that shop's secret before the body is parsed; a
-//! shop nobody registered, a bad signature, a missing header or a body that is not an order are
-//! refused with 4xx and nothing stored; a duplicate delivery id is acknowledged and changes
-//! nothing. Only a database that cannot store the delivery answers 503 (the storefront then
-//! delivers it again).
+//! shop nobody registered answers exactly like a bad signature (a sender cannot probe which
+//! shops are registered), and a missing header is refused: 4xx, nothing stored. A verified
+//! delivery whose body does not read is stored as NEEDS_ATTENTION (an admin replays it once
+//! fixed) rather than refused, so the storefront does not retry it nor drop the subscription;
+//! a duplicate delivery id is acknowledged and changes nothing. Only a database that cannot
+//! store the delivery answers 503 (the storefront then delivers it again).
 
 use axum::Router;
 use axum::body::Bytes;
@@ -17,6 +19,9 @@ use secrecy::ExposeSecret as _;
 
 use crate::service::Murchases;
 use crate::service::storefronts::Delivered;
+
+/// What a sender learns of a refused signature, or of a shop nobody registered.
+const SIGNATURE_REFUSED: &str = "the webhook signature does not verify for this shop";
 
 fn reject(status: StatusCode, code: &str, message: &str) -> Response {
     metrics::counter!("webhook_rejected_total", "reason" => code.to_ascii_lowercase()).increment(1);
@@ -41,7 +46,8 @@ async fn shopify_webhook(State(service): State<Murchases>, headers: HeaderMap, b
     let shop = match service.storefront_shop(Platform::Shopify, shop_domain).await {
         Ok(Some(shop)) => shop,
         Ok(None) => {
-            return reject(StatusCode::BAD_REQUEST, "UNKNOWN_SHOP", &format!("shop {shop_domain} is not registered"));
+            tracing::info!(shop = %shop_domain, "Shopify webhook from a shop that is not registered");
+            return reject(StatusCode::BAD_REQUEST, "INVALID_SIGNATURE", SIGNATURE_REFUSED);
         }
         Err(e) => {
             tracing::error!(error = %e, "cannot read storefront shops");
@@ -64,22 +70,28 @@ async fn shopify_webhook(State(service): State<Murchases>, headers: HeaderMap, b
         shopify::webhook::verify(secret.expose_secret().as_bytes(), &body, header(&headers, shopify::HMAC_HEADER))
     {
         tracing::info!(shop = %shop.shop, reason = %e, "Shopify webhook signature rejected");
-        return reject(StatusCode::BAD_REQUEST, "INVALID_SIGNATURE", &e.to_string());
+        return reject(StatusCode::BAD_REQUEST, "INVALID_SIGNATURE", SIGNATURE_REFUSED);
     }
     let Some(delivery) = header(&headers, shopify::WEBHOOK_ID_HEADER) else { return missing("X-Shopify-Webhook-Id") };
     let Some(topic) = header(&headers, shopify::TOPIC_HEADER) else { return missing("X-Shopify-Topic") };
     let event_id = header(&headers, shopify::EVENT_ID_HEADER).map(str::to_owned);
-    let Ok(text) = std::str::from_utf8(&body) else {
-        return reject(StatusCode::BAD_REQUEST, "MALFORMED_EVENT", "body is not UTF-8");
+    let raw = String::from_utf8_lossy(&body).into_owned();
+    let event = match std::str::from_utf8(&body) {
+        Ok(text) => shopify::transformers::normalize(&shop.shop, delivery, topic, text).map_err(|e| e.0),
+        Err(_) => Err("Shopify: the body is not UTF-8".to_owned()),
     };
-    let event = match shopify::transformers::normalize(&shop.shop, delivery, topic, text) {
-        Ok(event) => event,
-        Err(e) => return reject(StatusCode::BAD_REQUEST, "MALFORMED_EVENT", &e.0),
-    };
-    let raw = text.to_owned();
+    let (delivery, topic) = (delivery.to_owned(), topic.to_owned());
     // Stored and applied in their own task: a client that hangs up does not cancel them halfway.
-    let outcome =
-        tokio::spawn(async move { service.receive_storefront(&shop, &event, event_id.as_deref(), &raw).await }).await;
+    let outcome = tokio::spawn(async move {
+        match event {
+            Ok(event) => service.receive_storefront(&shop, &event, event_id.as_deref(), &raw).await,
+            Err(reason) => {
+                let key = (delivery.as_str(), topic.as_str(), event_id.as_deref());
+                service.receive_unreadable_storefront(&shop, key, &raw, &reason).await
+            }
+        }
+    })
+    .await;
     match outcome {
         Ok(Ok(Delivered::Duplicate)) => {
             (StatusCode::OK, axum::Json(serde_json::json!({"received": true, "duplicate": true}))).into_response()

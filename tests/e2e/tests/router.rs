@@ -55,7 +55,10 @@ async fn acceptance(db: &TestDb) {
     assert_eq!(s.webhook(&s.murchases_base, &paid).await, 200);
     let balances = eventually("the first order's balances through the router", || async {
         let r = s.router_gql(Some(&owner), BALANCES, json!({"m": "m1"})).await;
-        if r["data"]["connectedAccount"]["pendingBalance"].as_i64().is_some_and(|v| v != 0) { Ok(r) } else { Err(r) }
+        // The sale's posting and its reserve hold reach payments as separate ledger events: wait for both.
+        let a = &r["data"]["connectedAccount"];
+        let nonzero = |k: &str| a[k].as_i64().is_some_and(|v| v != 0);
+        if nonzero("pendingBalance") && nonzero("reserveBalance") { Ok(r) } else { Err(r) }
     })
     .await;
     assert_ok(&balances, "balances query");
@@ -132,7 +135,12 @@ async fn acceptance(db: &TestDb) {
     assert!(gross > i64::from(i32::MAX), "the scenario must exceed 2^31 − 1, got {gross}");
     let big = eventually("totals above 2^31 through the router", || async {
         let r = s.router_gql(Some(&owner), BALANCES, json!({"m": "m1"})).await;
-        if r["data"]["connectedAccount"]["pendingBalance"].as_i64() == Some(net) { Ok(r) } else { Err(r) }
+        let a = &r["data"]["connectedAccount"];
+        if a["pendingBalance"].as_i64() == Some(net) && a["reserveBalance"].as_i64() == Some(reserve) {
+            Ok(r)
+        } else {
+            Err(r)
+        }
     })
     .await;
     let a = &big["data"]["connectedAccount"];

@@ -7,8 +7,8 @@ use service_core::graphql::{AdminGuard, ApiError, Authenticated, actor};
 use super::types::{
     Affiliate, AffiliateOnboarding, CartInput, CommissionBreakdown, CommissionLedger, CommissionOverrideInput,
     CommissionRule, MismatchResolution, MurchaseCapture, MurchasePayment, OrderInput, OrderPayment, OutgoingMovement,
-    ReconciliationMismatch, ReconciliationRun, RegisterAffiliateInput, RegisterStorefrontShopInput, StorefrontShop,
-    Tier, WebhookEvent, svc,
+    ReconciliationMismatch, ReconciliationRun, RegisterAffiliateInput, RegisterStorefrontShopInput, StorefrontDelivery,
+    StorefrontShop, Tier, WebhookEvent, svc,
 };
 
 pub struct Mutation;
@@ -190,6 +190,15 @@ impl Mutation {
             )
             .await?;
         Ok(shop.into())
+    }
+
+    /// Admin: apply a storefront delivery that needs attention again, read from its stored body
+    /// (e.g. once the affiliate it names is registered). Only NEEDS_ATTENTION deliveries are
+    /// replayed (CONFLICT otherwise); the result is the delivery with its new status and note.
+    #[graphql(guard = "Authenticated")]
+    async fn replay_storefront_delivery(&self, ctx: &Context<'_>, id: ID) -> Result<StorefrontDelivery, ApiError> {
+        let id = RecordId::parse(&id)?;
+        Ok(svc(ctx)?.replay_storefront_delivery(actor(ctx), id.as_str()).await?.into())
     }
 
     /// The affiliate itself (MANAGE_PAYOUTS with the claim `affiliate`) or an admin: start (or

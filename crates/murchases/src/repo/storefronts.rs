@@ -2,7 +2,8 @@
 
 use entity::enums::Platform;
 use entity::{
-    storefront_order_lines, storefront_orders, storefront_payment_waits, storefront_refunds, storefront_shops,
+    storefront_deliveries, storefront_order_lines, storefront_orders, storefront_payment_waits, storefront_refunds,
+    storefront_shops,
 };
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Select,
@@ -25,14 +26,10 @@ pub async fn shop<C: ConnectionTrait>(
         .await
 }
 
-/// Locks the shop's row: a storefront's deliveries and the payments of its Malet on that platform
-/// take this lock first, so a payment that finds no order and the order that arrives meanwhile
-/// cannot miss each other.
-pub async fn lock_shop<C: ConnectionTrait>(conn: &C, id: &str) -> Result<Option<storefront_shops::Model>, DbErr> {
-    locked(conn, storefront_shops::Entity::find_by_id(id.to_owned())).one(conn).await
-}
-
-/// The shops of a Malet on a platform, locked (in id order, so two lockers never deadlock).
+/// The shops of a Malet on a platform, locked: a storefront's deliveries and the payments of its
+/// Malet on that platform take this lock first, so a payment that finds no order and the order
+/// that arrives meanwhile cannot miss each other.
+/// (In id order, so two lockers never deadlock.)
 pub async fn lock_malet_shops<C: ConnectionTrait>(
     conn: &C,
     platform: Platform,
@@ -43,6 +40,14 @@ pub async fn lock_malet_shops<C: ConnectionTrait>(
         .filter(storefront_shops::Column::Platform.eq(platform))
         .order_by_asc(storefront_shops::Column::Id);
     locked(conn, select).all(conn).await
+}
+
+/// A stored delivery, locked (a replay applies it once).
+pub async fn delivery_for_update<C: ConnectionTrait>(
+    conn: &C,
+    id: &str,
+) -> Result<Option<storefront_deliveries::Model>, DbErr> {
+    locked(conn, storefront_deliveries::Entity::find_by_id(id.to_owned())).one(conn).await
 }
 
 pub async fn order_by_key<C: ConnectionTrait>(
@@ -82,6 +87,42 @@ pub async fn refunds_of<C: ConnectionTrait>(
         .filter(storefront_refunds::Column::Shop.eq(&order.shop))
         .filter(storefront_refunds::Column::PlatformOrderId.eq(&order.platform_order_id))
         .order_by_asc(storefront_refunds::Column::CreatedAt)
+        .all(conn)
+        .await
+}
+
+/// The refunds of a page of orders, in one query (matched to their order by the caller).
+pub async fn refunds_of_orders<C: ConnectionTrait>(
+    conn: &C,
+    orders: &[storefront_orders::Model],
+) -> Result<Vec<storefront_refunds::Model>, DbErr> {
+    let ids: Vec<String> = orders.iter().map(|o| o.platform_order_id.clone()).collect();
+    let rows = storefront_refunds::Entity::find()
+        .filter(storefront_refunds::Column::PlatformOrderId.is_in(ids))
+        .order_by_asc(storefront_refunds::Column::CreatedAt)
+        .all(conn)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .filter(|r| {
+            orders
+                .iter()
+                .any(|o| (o.platform, &o.shop, &o.platform_order_id) == (r.platform, &r.shop, &r.platform_order_id))
+        })
+        .collect())
+}
+
+/// The waiting payments of a page of orders (one Malet's), in one query.
+pub async fn waits_of_orders<C: ConnectionTrait>(
+    conn: &C,
+    malet_id: &str,
+    orders: &[storefront_orders::Model],
+) -> Result<Vec<storefront_payment_waits::Model>, DbErr> {
+    let ids: Vec<String> = orders.iter().map(|o| o.platform_order_id.clone()).collect();
+    storefront_payment_waits::Entity::find()
+        .filter(storefront_payment_waits::Column::MaletId.eq(malet_id))
+        .filter(storefront_payment_waits::Column::PlatformOrderId.is_in(ids))
+        .order_by_asc(storefront_payment_waits::Column::CreatedAt)
         .all(conn)
         .await
 }

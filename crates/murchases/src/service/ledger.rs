@@ -100,6 +100,20 @@ pub enum Recorded {
     AlreadyRecorded(String),
 }
 
+/// The refund state of `entry` at `cumulative` refunded with `original` parts, never taking back
+/// less than the entry already took back (a refund step only adds to a clawback).
+fn floored(
+    entry: &commission_ledger::Model,
+    original: &OriginalParts,
+    cumulative: i64,
+) -> ServiceResult<RefundedParts> {
+    let refunded_affiliate = entry.original_affiliate.saturating_sub(entry.affiliate_amount);
+    refund::clawback(original, cumulative)
+        .map_err(ServiceError::bad_input)?
+        .at_least(original, entry.refunded_commission, refunded_affiliate)
+        .map_err(ServiceError::bad_input)
+}
+
 pub(crate) fn original_parts(e: &commission_ledger::Model) -> OriginalParts {
     OriginalParts {
         gross: e.gross_amount,
@@ -236,10 +250,21 @@ impl Murchases {
             resolved_at: Set(None),
             created_at: Set(clock::now()),
         })
-        .on_conflict_do_nothing_on([
-            payment_exceptions::Column::Provider,
-            payment_exceptions::Column::ProviderPaymentId,
-        ])
+        // One exception per payment: a new reason replaces the old one and reopens it if it had
+        // been resolved (a payment recorded once can still need an admin later).
+        .on_conflict(
+            sea_orm::sea_query::OnConflict::columns([
+                payment_exceptions::Column::Provider,
+                payment_exceptions::Column::ProviderPaymentId,
+            ])
+            .update_columns([
+                payment_exceptions::Column::EventId,
+                payment_exceptions::Column::Reason,
+                payment_exceptions::Column::Payload,
+                payment_exceptions::Column::ResolvedAt,
+            ])
+            .to_owned(),
+        )
         .exec(conn)
         .await?;
         tracing::warn!(payment_id, reason, "payment needs attention");
@@ -353,7 +378,10 @@ impl Murchases {
             dispute_debit: Set(0),
             funding: Set(p.funding),
             transfer_group: Set(p.transfer_group.clone()),
-            items_base: Set(p.items_base),
+            // Item refunds re-split the commission by the items' share of the base it was
+            // computed on: only when that base is the items (a rule that commissions tax or
+            // shipping shares refunds by money, R-REF-1).
+            items_base: Set(if b.commissionable_base == p.items_base { p.items_base } else { 0 }),
             items_refunded_base: Set(0),
             items_refunded_amount: Set(0),
             created_at: Set(now),
@@ -457,8 +485,8 @@ impl Murchases {
             return Ok(None);
         }
         let original = original_parts(entry);
-        let before = refund::clawback(&original, entry.refunded_amount).map_err(ServiceError::bad_input)?;
-        let parts = refund::clawback(&original, cumulative).map_err(ServiceError::bad_input)?;
+        let before = floored(entry, &original, entry.refunded_amount)?;
+        let parts = floored(entry, &original, cumulative)?;
         let status: LedgerStatus = entry.status.domain();
         let new_status = status.after_refund(cumulative, entry.gross_amount)?;
         let delta = [
@@ -550,8 +578,8 @@ impl Murchases {
         let mut new = old;
         new.items.refunded_base = refunded_base;
         new.items.refunded_amount = refunded_amount;
-        let before = refund::clawback(&old, entry.refunded_amount).map_err(ServiceError::bad_input)?;
-        let parts = refund::clawback(&new, entry.refunded_amount).map_err(ServiceError::bad_input)?;
+        let before = floored(entry, &old, entry.refunded_amount)?;
+        let parts = floored(entry, &new, entry.refunded_amount)?;
         let mut am = with_refunded_parts(entry, &parts);
         am.items_refunded_base = Set(refunded_base);
         am.items_refunded_amount = Set(refunded_amount);

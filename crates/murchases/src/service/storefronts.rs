@@ -254,15 +254,125 @@ impl Murchases {
             txn.commit().await?;
             return Ok(Delivered::Duplicate);
         }
-        // Deliveries of one shop apply one at a time (and before any payment of its Malet).
-        repo::storefronts::lock_shop(&*txn, &shop.id).await?;
+        let (status, note) = self.apply_delivery(&txn, shop, event).await?;
+        storefront_deliveries::Entity::update_many()
+            .col_expr(storefront_deliveries::Column::Status, Expr::value(status))
+            .col_expr(storefront_deliveries::Column::Note, Expr::value(note))
+            .filter(storefront_deliveries::Column::Id.eq(row_id))
+            .exec(&*txn)
+            .await?;
+        txn.commit().await?;
+        metrics::counter!("storefront_deliveries_total", "platform" => event.platform.as_str(), "status" => status.as_str())
+            .increment(1);
+        Ok(Delivered::New(status))
+    }
+
+    /// Stores a verified delivery whose body does not read as its topic (NEEDS_ATTENTION, with
+    /// why): the storefront is not asked to send it again, an admin looks at it and can replay
+    /// it once the reader (or the shop's data) is fixed.
+    pub async fn receive_unreadable_storefront(
+        &self,
+        shop: &storefront_shops::Model,
+        delivery: (&str, &str, Option<&str>),
+        raw: &str,
+        reason: &str,
+    ) -> ServiceResult<Delivered> {
+        let (delivery_id, topic, event_id) = delivery;
+        let inserted = storefront_deliveries::Entity::insert(storefront_deliveries::ActiveModel {
+            id: Set(uuid::Uuid::now_v7().to_string()),
+            platform: Set(shop.platform),
+            shop: Set(shop.shop.clone()),
+            delivery_id: Set(delivery_id.to_owned()),
+            event_id: Set(event_id.map(str::to_owned)),
+            topic: Set(topic.to_owned()),
+            status: Set(DeliveryStatus::NeedsAttention),
+            note: Set(Some(reason.to_owned())),
+            payload: Set(raw.to_owned()),
+            received_at: Set(clock::now()),
+        })
+        .on_conflict_do_nothing_on([storefront_deliveries::Column::Platform, storefront_deliveries::Column::DeliveryId])
+        .exec_without_returning(&self.db)
+        .await?;
+        if !matches!(inserted, TryInsertResult::Inserted(n) if n > 0) {
+            return Ok(Delivered::Duplicate);
+        }
+        tracing::warn!(platform = %shop.platform.domain(), shop = %shop.shop, delivery = delivery_id, reason,
+            "storefront delivery does not read");
+        metrics::counter!("storefront_deliveries_total", "platform" => shop.platform.domain().as_str(),
+            "status" => DeliveryStatus::NeedsAttention.as_str())
+        .increment(1);
+        Ok(Delivered::New(DeliveryStatus::NeedsAttention))
+    }
+
+    /// `replayStorefrontDelivery` (MANAGE_COMMISSIONS, platform-wide): applies a stored delivery
+    /// that needs attention again, as it was received (read again from its stored body), e.g.
+    /// after the affiliate it names was registered or the reader was fixed. Only a
+    /// NEEDS_ATTENTION delivery is replayed; it ends APPLIED, IGNORED or NEEDS_ATTENTION with
+    /// the new reason. Audited.
+    pub async fn replay_storefront_delivery(
+        &self,
+        actor: &Actor,
+        id: &str,
+    ) -> ServiceResult<storefront_deliveries::Model> {
+        actor.can_admin(Permission::ManageCommissions)?;
+        let txn = service_core::db::begin_write(&self.db).await?;
+        let delivery = repo::storefronts::delivery_for_update(&*txn, id)
+            .await?
+            .ok_or_else(|| ServiceError::NotFound(format!("storefront delivery {id}")))?;
+        if delivery.status != DeliveryStatus::NeedsAttention {
+            return Err(ServiceError::Conflict(format!(
+                "delivery {id} is {}: only a delivery that needs attention is replayed",
+                delivery.status.as_str()
+            )));
+        }
+        let shop = repo::storefronts::shop(&*txn, delivery.platform, &delivery.shop)
+            .await?
+            .ok_or_else(|| ServiceError::Conflict(format!("shop {} is no longer registered", delivery.shop)))?;
+        let (status, note) = match normalize_stored(&delivery) {
+            Ok(event) => self.apply_delivery(&txn, &shop, &event).await?,
+            Err(reason) => (DeliveryStatus::NeedsAttention, Some(reason)),
+        };
+        let mut am: storefront_deliveries::ActiveModel = delivery.clone().into();
+        am.status = Set(status);
+        am.note = Set(note.clone());
+        let updated = am.update(&*txn).await?;
+        audit::record(
+            &*txn,
+            AuditEntry {
+                actor: actor.subject().unwrap_or("unknown"),
+                action: "replay_storefront_delivery",
+                entity_type: "storefront_delivery",
+                entity_id: id,
+                malet_id: Some(&shop.malet_id),
+                before: Some(serde_json::json!({"status": delivery.status.as_str(), "note": delivery.note})),
+                after: Some(serde_json::json!({"status": status.as_str(), "note": note})),
+                reason: None,
+            },
+        )
+        .await?;
+        txn.commit().await?;
+        Ok(updated)
+    }
+
+    /// Applies a delivery in `txn` (whose row is already written): takes the locks of the Malet's
+    /// shops, then applies it in a savepoint. What cannot apply as it is rolls back to the
+    /// savepoint and is the delivery's NEEDS_ATTENTION note.
+    async fn apply_delivery(
+        &self,
+        txn: &DatabaseTransaction,
+        shop: &storefront_shops::Model,
+        event: &StorefrontEvent,
+    ) -> ServiceResult<(DeliveryStatus, Option<String>)> {
+        // Deliveries of the Malet's shops on the platform apply one at a time, and before or after
+        // any payment of the Malet: every path locks all of them, in the same order, first.
+        repo::storefronts::lock_malet_shops(txn, shop.platform, &shop.malet_id).await?;
         let savepoint = txn.begin().await?;
         let applied = match &event.kind {
             StorefrontEventKind::Order(order) => self.apply_storefront_order(&savepoint, shop, order).await,
             StorefrontEventKind::Refund(refund) => self.apply_storefront_refund(&savepoint, shop, refund).await,
             StorefrontEventKind::Unhandled => Ok(Err(format!("topic {} is not acted on", event.topic))),
         };
-        let (status, note) = match applied {
+        Ok(match applied {
             Ok(Ok(())) => {
                 savepoint.commit().await?;
                 (DeliveryStatus::Applied, None)
@@ -278,17 +388,7 @@ impl Murchases {
                 (DeliveryStatus::NeedsAttention, Some(reason))
             }
             Err(e) => return Err(e),
-        };
-        storefront_deliveries::Entity::update_many()
-            .col_expr(storefront_deliveries::Column::Status, Expr::value(status))
-            .col_expr(storefront_deliveries::Column::Note, Expr::value(note))
-            .filter(storefront_deliveries::Column::Id.eq(row_id))
-            .exec(&*txn)
-            .await?;
-        txn.commit().await?;
-        metrics::counter!("storefront_deliveries_total", "platform" => event.platform.as_str(), "status" => status.as_str())
-            .increment(1);
-        Ok(Delivered::New(status))
+        })
     }
 
     /// Writes the order as the storefront describes it, then records a payment that waited for
@@ -302,13 +402,20 @@ impl Murchases {
         if let Err(e) = o.validate() {
             return Ok(Err(format!("order {}: {e}", o.order_id)));
         }
-        if let Some(m) = &o.malet_id
-            && *m != shop.malet_id
-        {
-            return Ok(Err(format!(
-                "order {} names Malet {m}, but shop {} is Malet {}'s: nothing is credited from it",
-                o.order_id, shop.shop, shop.malet_id
-            )));
+        // Buyers can write the attribute that names an affiliate: only a registered affiliate
+        // (by its canonical id) is credited; any other name waits for an admin, who registers
+        // the affiliate and replays the delivery, or leaves it.
+        if let Some(named) = &o.affiliate_id {
+            let known = match domain::ids::AffiliateId::parse(named) {
+                Ok(id) => entity::affiliates::Entity::find_by_id(id.as_str().to_owned()).one(txn).await?.is_some(),
+                Err(_) => false,
+            };
+            if !known {
+                return Ok(Err(format!(
+                    "order {} names affiliate {named:?}, who is not registered: nothing is credited to it",
+                    o.order_id
+                )));
+            }
         }
         let now = clock::now();
         let existing = repo::storefronts::order_by_key(txn, shop.platform, &shop.shop, &o.order_id).await?;
@@ -486,7 +593,9 @@ impl Murchases {
         let Some(entry) = repo::ledger::for_update(txn, repo::ledger::by_id_select(ledger_id)).await? else {
             return Ok(Err(format!("ledger entry {ledger_id} of order {} is missing", order.platform_order_id)));
         };
-        if base > entry.items_base || amount > entry.gross_amount {
+        // (An entry without an items base, e.g. under a rule that commissions tax or shipping,
+        // shares its refunds by money: the items' numbers are not its to check.)
+        if (entry.items_base > 0 && base > entry.items_base) || amount > entry.gross_amount {
             return Ok(Err(format!(
                 "the storefront's refunds of order {} ({amount}, items {base}) exceed the order (gross {}, items {})",
                 order.platform_order_id, entry.gross_amount, entry.items_base
@@ -504,16 +613,20 @@ impl Murchases {
         order: &storefront_orders::Model,
     ) -> ServiceResult<()> {
         for wait in repo::storefronts::waits_for(txn, order).await? {
-            storefront_payment_waits::Entity::delete_by_id(wait.id.clone()).exec(txn).await?;
-            let Some(row) = webhook_events::Entity::find()
+            let done = storefront_payment_waits::Entity::delete_by_id(wait.id.clone());
+            let row = webhook_events::Entity::find()
                 .filter(webhook_events::Column::Receiver.eq(super::webhooks::RECEIVER))
                 .filter(webhook_events::Column::Provider.eq(wait.provider))
                 .filter(webhook_events::Column::EventId.eq(&wait.webhook_event_id))
                 .one(txn)
-                .await?
-            else {
+                .await?;
+            // Only an event still waiting is applied here: one an admin or a later delivery
+            // already settled (processed, ignored) has nothing left to wait for.
+            let Some(row) = row.filter(|r| r.status == WebhookStatus::NeedsAttention) else {
+                done.exec(txn).await?;
                 continue;
             };
+            // An event that does not read stays waiting, with its exception, for an admin.
             let event = match providers::events::normalize(wait.provider.kind(), &row.payload) {
                 Ok(e) => e,
                 Err(e) => {
@@ -521,7 +634,10 @@ impl Murchases {
                     continue;
                 }
             };
-            let EventKind::PaymentSucceeded(pi) = event.kind.clone() else { continue };
+            let EventKind::PaymentSucceeded(pi) = event.kind.clone() else {
+                done.exec(txn).await?;
+                continue;
+            };
             let outcome = self.on_payment_succeeded(txn, &event, &pi, &row.payload).await.map_err(|e| match e {
                 service_core::webhook::ApplyError::Db(d) => ServiceError::Db(d),
                 other => ServiceError::Internal(other.to_string()),
@@ -531,6 +647,11 @@ impl Murchases {
                 Outcome::Ignored(why) => (WebhookStatus::Ignored, Some(why)),
                 Outcome::NeedsAttention(why) => (WebhookStatus::NeedsAttention, Some(why)),
             };
+            // Recorded (or settled): waiting is over. A payment that still needs an admin (one
+            // that disagrees with its order) keeps waiting, so a corrected order applies it.
+            if status != WebhookStatus::NeedsAttention {
+                done.exec(txn).await?;
+            }
             webhook_events::Entity::update_many()
                 .col_expr(webhook_events::Column::Status, Expr::value(status))
                 .col_expr(webhook_events::Column::LastError, Expr::value(error))
@@ -632,6 +753,19 @@ impl Murchases {
                 diffs.join(", ")
             )));
         }
+        // Refunds the storefront reported before must fit the order, or the entry recorded now
+        // could not take them: checked before anything is recorded.
+        let refunds = repo::storefronts::refunds_of(txn, &order).await?;
+        let base = refunds.iter().try_fold(0i64, |acc, r| acc.checked_add(r.base));
+        let money = refunds.iter().try_fold(0i64, |acc, r| acc.checked_add(r.amount));
+        let fits =
+            base.is_some_and(|b| b <= order.subtotal - order.discount) && money.is_some_and(|m| m <= order.total);
+        if !fits {
+            return Ok(Join::Attention(format!(
+                "the storefront's refunds of {platform} order {} exceed the order: an admin looks at them first",
+                metadata.order_id
+            )));
+        }
         Ok(Join::Order(Box::new(order)))
     }
 
@@ -696,14 +830,42 @@ impl Murchases {
             .into_iter()
             .map(|e| (e.id.clone(), e))
             .collect();
+        let refunds = repo::storefronts::refunds_of_orders(&self.db, &orders).await?;
+        let waits = repo::storefronts::waits_of_orders(&self.db, malet.as_str(), &orders).await?;
+        // The payments that named each order: the recorded one, or ones waiting for it.
+        let payments_of = |o: &storefront_orders::Model| -> Vec<(entity::enums::Provider, String)> {
+            let recorded = o.provider.zip(o.provider_payment_id.clone());
+            let waiting = waits
+                .iter()
+                .filter(|w| (w.platform, &w.platform_order_id) == (o.platform, &o.platform_order_id))
+                .map(|w| (w.provider, w.provider_payment_id.clone()));
+            recorded.into_iter().chain(waiting).collect()
+        };
+        let payment_ids: Vec<String> =
+            orders.iter().flat_map(|o| payments_of(o).into_iter().map(|(_, id)| id)).collect();
+        let open: Vec<payment_exceptions::Model> = payment_exceptions::Entity::find()
+            .filter(payment_exceptions::Column::ProviderPaymentId.is_in(payment_ids))
+            .filter(payment_exceptions::Column::ResolvedAt.is_null())
+            .order_by_desc(payment_exceptions::Column::CreatedAt)
+            .all(&self.db)
+            .await?;
         let mut views = Vec::with_capacity(orders.len());
         for order in orders {
-            let refunds = repo::storefronts::refunds_of(&self.db, &order).await?;
-            let exception = self.order_exception(&order).await?;
+            let mine: Vec<&storefront_refunds::Model> = refunds
+                .iter()
+                .filter(|r| {
+                    (r.platform, &r.shop, &r.platform_order_id)
+                        == (order.platform, &order.shop, &order.platform_order_id)
+                })
+                .collect();
+            // The open exception of the order's payment (or of one still waiting for it).
+            let exception = payments_of(&order).into_iter().find_map(|(provider, id)| {
+                open.iter().find(|e| e.provider == provider && e.provider_payment_id == id).map(|e| e.reason.clone())
+            });
             views.push(OrderView {
                 lines: lines.remove(&order.id).unwrap_or_default(),
-                refunded_base: refunds.iter().map(|r| r.base).sum(),
-                refunded_amount: refunds.iter().map(|r| r.amount).sum(),
+                refunded_base: mine.iter().map(|r| r.base).sum(),
+                refunded_amount: mine.iter().map(|r| r.amount).sum(),
                 entry: order.ledger_id.as_ref().and_then(|id| entries.remove(id)),
                 exception,
                 order,
@@ -711,30 +873,15 @@ impl Murchases {
         }
         Ok(views)
     }
+}
 
-    /// The open exception of the order's payment: the recorded one, or one still waiting or
-    /// refused for it (found by the payments that named the order).
-    async fn order_exception(&self, order: &storefront_orders::Model) -> ServiceResult<Option<String>> {
-        let mut payments: Vec<(entity::enums::Provider, String)> = Vec::new();
-        if let (Some(p), Some(id)) = (order.provider, &order.provider_payment_id) {
-            payments.push((p, id.clone()));
+/// A stored delivery read again as its platform's event.
+fn normalize_stored(d: &storefront_deliveries::Model) -> Result<StorefrontEvent, String> {
+    match d.platform.domain() {
+        Platform::Shopify => {
+            providers::shopify::transformers::normalize(&d.shop, &d.delivery_id, &d.topic, &d.payload).map_err(|e| e.0)
         }
-        for w in repo::storefronts::waits_for(&self.db, order).await? {
-            payments.push((w.provider, w.provider_payment_id));
-        }
-        for (provider, id) in payments {
-            if let Some(e) = payment_exceptions::Entity::find()
-                .filter(payment_exceptions::Column::Provider.eq(provider))
-                .filter(payment_exceptions::Column::ProviderPaymentId.eq(id))
-                .filter(payment_exceptions::Column::ResolvedAt.is_null())
-                .order_by_desc(payment_exceptions::Column::CreatedAt)
-                .one(&self.db)
-                .await?
-            {
-                return Ok(Some(e.reason));
-            }
-        }
-        Ok(None)
+        other => Err(format!("{other} deliveries are not read yet")),
     }
 }
 

@@ -2,10 +2,13 @@
 //! currency's decimal strings, converted exactly; numbers that do not add up are refused.
 //!
 //! `orders/paid` (an order object): the commissionable base is `current_subtotal_price` (items
-//! after discounts; less `current_total_tax` when the shop's prices include tax), tax is
-//! `current_total_tax`, shipping `total_shipping_price_set.shop_money`, discounts the difference
-//! between the lines and the base (`current_total_discounts` when there are no lines).
-//! `note_attributes` `maletId` / `affiliateId` carry our ids. `refunds/create` (a refund object):
+//! after discounts; less the lines' `tax_lines` when the shop's prices include tax), tax is
+//! `current_total_tax`, shipping `total_shipping_price_set.shop_money` (less the tax that is not
+//! the lines' when prices include tax), discounts the difference between the lines and the base
+//! (`current_total_discounts` when there are no lines).
+//! `note_attributes` `affiliateId` names an affiliate (buyer-writable: honoured only for a
+//! registered affiliate; a `maletId` attribute is ignored, the shop's registration says whose
+//! shop it is). `refunds/create` (a refund object):
 //! the base it takes back is the sum of `refund_line_items[].subtotal` (the line's price times
 //! the refunded quantity less its discounts when `subtotal` is absent), the money is the sum of
 //! successful `transactions[kind=refund]`.
@@ -201,12 +204,9 @@ pub fn order(body: &str) -> Result<StorefrontOrder, MalformedEvent> {
     let o: Order = serde_json::from_str(body).map_err(|e| malformed(format!("not an order: {e}")))?;
     let currency = Currency::parse(&o.currency).map_err(|e| malformed(format!("currency: {e}")))?;
     let tax = minor(currency, either(&o.current_total_tax, &o.total_tax, "total tax")?, "current_total_tax")?;
-    let mut base =
+    let subtotal_price =
         minor(currency, either(&o.current_subtotal_price, &o.subtotal_price, "subtotal")?, "current_subtotal_price")?;
-    if o.taxes_included {
-        base -= tax;
-    }
-    let shipping = match &o.total_shipping_price_set {
+    let shipping_price = match &o.total_shipping_price_set {
         Some(set) => {
             if let Some(code) = &set.shop_money.currency_code
                 && !code.eq_ignore_ascii_case(currency.code())
@@ -218,12 +218,29 @@ pub fn order(body: &str) -> Result<StorefrontOrder, MalformedEvent> {
         None => sum(currency, &o.shipping_lines, "shipping_lines[].price")?,
     };
     let lines = o.line_items.iter().map(|l| line(currency, l, o.taxes_included)).collect::<Result<Vec<_>, _>>()?;
+    let overflow = || malformed("amounts overflow");
+    // Prices that include tax: the items' own tax comes off the base, and the rest of the
+    // order's tax (the shipping's) off the shipping, so each stays what it is before tax.
+    let (base, shipping) = if o.taxes_included {
+        let items_tax = if lines.is_empty() {
+            tax
+        } else {
+            lines.iter().try_fold(0i64, |acc, l| acc.checked_add(l.tax)).ok_or_else(overflow)?
+        };
+        let other_tax = tax.checked_sub(items_tax).ok_or_else(overflow)?;
+        (
+            subtotal_price.checked_sub(items_tax).ok_or_else(overflow)?,
+            shipping_price.checked_sub(other_tax).ok_or_else(overflow)?,
+        )
+    } else {
+        (subtotal_price, shipping_price)
+    };
     let subtotal = if lines.is_empty() {
         let discounts = either(&o.current_total_discounts, &o.total_discounts, "total discounts")
             .and_then(|d| minor(currency, d, "discounts"))?;
-        base + discounts
+        base.checked_add(discounts).ok_or_else(overflow)?
     } else {
-        lines.iter().try_fold(0i64, |acc, l| acc.checked_add(l.amount)).ok_or_else(|| malformed("lines overflow"))?
+        lines.iter().try_fold(0i64, |acc, l| acc.checked_add(l.amount)).ok_or_else(overflow)?
     };
     let total = minor(currency, either(&o.current_total_price, &o.total_price, "total price")?, "current_total_price")?;
     let status = match (o.cancelled_at.as_deref(), o.financial_status.as_deref()) {
@@ -238,12 +255,11 @@ pub fn order(body: &str) -> Result<StorefrontOrder, MalformedEvent> {
         order_id: id_text(&o.id, "id")?,
         currency,
         status,
-        discount: subtotal - base,
+        discount: subtotal.checked_sub(base).ok_or_else(overflow)?,
         subtotal,
         tax,
         shipping,
         total,
-        malet_id: attribute(&o, "maletId"),
         affiliate_id: attribute(&o, "affiliateId"),
         lines,
         refunds: vec![],
@@ -335,7 +351,6 @@ mod tests {
         assert_eq!((o.subtotal, o.discount, o.tax, o.shipping, o.total), (10_000, 0, 800, 500, 11_300));
         assert_eq!(o.lines.len(), 2);
         assert_eq!((o.lines[0].amount, o.lines[0].tax, o.lines[0].quantity), (6_000, 480, 2));
-        assert_eq!(o.malet_id.as_deref(), Some("m1"));
         assert_eq!(o.status, StorefrontOrderStatus::Paid);
     }
 
@@ -356,6 +371,13 @@ mod tests {
         v["line_items"][1]["price"] = serde_json::json!("43.20");
         let o = order(&v.to_string()).expect("order");
         assert_eq!((o.subtotal, o.discount, o.tax, o.total), (10_000, 0, 800, 11_300));
+        o.validate().expect("adds up");
+        // ... and when the shipping is taxed too, only the items' tax comes off the base; the
+        // shipping's tax comes off the shipping (5.00 including 0.50 of tax).
+        v["current_total_tax"] = serde_json::json!("8.50");
+        v["current_total_price"] = serde_json::json!("113.00");
+        let o = order(&v.to_string()).expect("order");
+        assert_eq!((o.subtotal, o.discount, o.tax, o.shipping, o.total), (10_000, 0, 850, 450, 11_300));
         o.validate().expect("adds up");
     }
 
