@@ -167,10 +167,16 @@ async fn step(s: &Stack, what: &str) {
         }
         // A Shopify shop reports a paid order (the worked example's: two lines of 100.00 in all,
         // 8.00 tax, 5.00 shipping), signed with the app's secret.
-        ["shopify", "orders/paid", shop, order, malet] => {
+        // Shopify's `orders/paid` of the fixture order under another id (optionally naming an
+        // affiliate in its `note_attributes`, as a storefront app would).
+        ["shopify", "orders/paid", shop, order, rest @ ..] => {
             let mut o = testing::shopify::fixture("orders_paid");
             o["id"] = json!(order.parse::<u64>().expect("a Shopify order id"));
-            o["note_attributes"] = json!([{"name": "maletId", "value": malet}]);
+            o["note_attributes"] = match rest {
+                [] => json!([]),
+                ["affiliate", a] => json!([{"name": "affiliateId", "value": a}]),
+                _ => panic!("unknown step {what:?} in docs/api.md"),
+            };
             let id = format!("wh-{order}");
             let delivery = testing::shopify::Delivery::new(shop, "orders/paid", &id, &o);
             assert_eq!(delivery.post(&s.http, &s.murchases_base).await.0, 200, "{what}");
