@@ -22,6 +22,8 @@ const UP: &[&str] = &[
     shop        TEXT NOT NULL,
     malet_id    TEXT NOT NULL,
     secret_env  TEXT,
+    api_key_env    TEXT,
+    api_secret_env TEXT,
     created_by  TEXT NOT NULL,
     created_at  {TS} NOT NULL,
     updated_at  {TS} NOT NULL

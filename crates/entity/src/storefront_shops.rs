@@ -1,6 +1,6 @@
 use sea_orm::entity::prelude::*;
 
-/// A storefront shop an admin registered: whose it is, and which environment variable holds its webhook secret (never the secret).
+/// A storefront shop an admin registered: whose it is, and which environment variables hold its webhook secret and its API credentials (never the secrets).
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "storefront_shops")]
 pub struct Model {
@@ -11,6 +11,9 @@ pub struct Model {
     pub shop: String,
     pub malet_id: String,
     pub secret_env: Option<String>,
+    /// WooCommerce: the variables holding the REST API's consumer key and secret.
+    pub api_key_env: Option<String>,
+    pub api_secret_env: Option<String>,
     pub created_by: String,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,

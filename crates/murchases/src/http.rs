@@ -1,4 +1,5 @@
-//! Storefront webhook routes (issue 14): `POST /webhooks/shopify`. The shop is looked up from
+//! Storefront webhook routes (issue 14): `POST /webhooks/shopify` and `POST /webhooks/woocommerce`
+//! (whose unsigned setup ping, `webhook_id=<id>`, answers 200 and stores nothing). The shop is looked up from
 //! its header and the signature checked with that shop's secret before the body is parsed; a
 //! shop nobody registered answers exactly like a bad signature (a sender cannot probe which
 //! shops are registered), and a missing header is refused: 4xx, nothing stored. A verified
@@ -36,6 +37,7 @@ fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 pub fn storefront_routes(service: Murchases, body_limit: usize) -> Router {
     Router::new()
         .route("/webhooks/shopify", post(shopify_webhook))
+        .route("/webhooks/woocommerce", post(woocommerce_webhook))
         .layer(tower_http::limit::RequestBodyLimitLayer::new(body_limit))
         .with_state(service)
 }
@@ -43,28 +45,9 @@ pub fn storefront_routes(service: Murchases, body_limit: usize) -> Router {
 async fn shopify_webhook(State(service): State<Murchases>, headers: HeaderMap, body: Bytes) -> Response {
     let missing = |name: &str| reject(StatusCode::BAD_REQUEST, "MISSING_HEADER", &format!("missing {name} header"));
     let Some(shop_domain) = header(&headers, shopify::SHOP_HEADER) else { return missing("X-Shopify-Shop-Domain") };
-    let shop = match service.storefront_shop(Platform::Shopify, shop_domain).await {
-        Ok(Some(shop)) => shop,
-        Ok(None) => {
-            tracing::info!(shop = %shop_domain, "Shopify webhook from a shop that is not registered");
-            return reject(StatusCode::BAD_REQUEST, "INVALID_SIGNATURE", SIGNATURE_REFUSED);
-        }
-        Err(e) => {
-            tracing::error!(error = %e, "cannot read storefront shops");
-            return reject(StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE", "try again");
-        }
-    };
-    let secret = match service.storefront_secret(&shop) {
-        Ok(secret) => secret,
-        Err(why) => {
-            // Our configuration, not the sender's fault: Shopify retries until it is fixed.
-            tracing::error!(shop = %shop.shop, %why, "no webhook secret for a registered shop");
-            return reject(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "NOT_CONFIGURED",
-                "this shop's webhook secret is not configured",
-            );
-        }
+    let (shop, secret) = match shop_and_secret(&service, Platform::Shopify, shop_domain).await {
+        Ok(found) => found,
+        Err(answer) => return answer,
     };
     if let Err(e) =
         shopify::webhook::verify(secret.expose_secret().as_bytes(), &body, header(&headers, shopify::HMAC_HEADER))
@@ -80,13 +63,23 @@ async fn shopify_webhook(State(service): State<Murchases>, headers: HeaderMap, b
         Ok(text) => shopify::transformers::normalize(&shop.shop, delivery, topic, text).map_err(|e| e.0),
         Err(_) => Err("Shopify: the body is not UTF-8".to_owned()),
     };
-    let (delivery, topic) = (delivery.to_owned(), topic.to_owned());
+    store(service, shop, event, (delivery.to_owned(), topic.to_owned(), event_id), raw).await
+}
+
+/// The stored-and-applied answer of a delivery (the same for every storefront).
+async fn store(
+    service: Murchases,
+    shop: entity::storefront_shops::Model,
+    event: Result<domain::storefront::StorefrontEvent, String>,
+    key: (String, String, Option<String>),
+    raw: String,
+) -> Response {
     // Stored and applied in their own task: a client that hangs up does not cancel them halfway.
     let outcome = tokio::spawn(async move {
         match event {
-            Ok(event) => service.receive_storefront(&shop, &event, event_id.as_deref(), &raw).await,
+            Ok(event) => service.receive_storefront(&shop, &event, key.2.as_deref(), &raw).await,
             Err(reason) => {
-                let key = (delivery.as_str(), topic.as_str(), event_id.as_deref());
+                let key = (key.0.as_str(), key.1.as_str(), key.2.as_deref());
                 service.receive_unreadable_storefront(&shop, key, &raw, &reason).await
             }
         }
@@ -109,4 +102,65 @@ async fn shopify_webhook(State(service): State<Murchases>, headers: HeaderMap, b
             reject(StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE", "try again")
         }
     }
+}
+
+/// The registered shop a delivery names and its secret, or the answer that refuses it.
+async fn shop_and_secret(
+    service: &Murchases,
+    platform: Platform,
+    name: &str,
+) -> Result<(entity::storefront_shops::Model, secrecy::SecretString), Response> {
+    let shop = match service.storefront_shop(platform, name).await {
+        Ok(Some(shop)) => shop,
+        Ok(None) => {
+            tracing::info!(%platform, shop = %name, "storefront webhook from a shop that is not registered");
+            return Err(reject(StatusCode::BAD_REQUEST, "INVALID_SIGNATURE", SIGNATURE_REFUSED));
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "cannot read storefront shops");
+            return Err(reject(StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE", "try again"));
+        }
+    };
+    match service.storefront_secret(&shop) {
+        Ok(secret) => Ok((shop, secret)),
+        Err(why) => {
+            // Our configuration, not the sender's fault: answered 503 until it is fixed.
+            tracing::error!(shop = %shop.shop, %why, "no webhook secret for a registered shop");
+            Err(reject(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "NOT_CONFIGURED",
+                "this shop's webhook secret is not configured",
+            ))
+        }
+    }
+}
+
+async fn woocommerce_webhook(State(service): State<Murchases>, headers: HeaderMap, body: Bytes) -> Response {
+    use providers::woocommerce;
+    let signature = header(&headers, woocommerce::SIGNATURE_HEADER);
+    // The setup ping is unsigned and carries nothing: WooCommerce activates the webhook on a 200.
+    if signature.is_none() && woocommerce::webhook::is_ping(&body) {
+        return (StatusCode::OK, axum::Json(serde_json::json!({"received": true, "ping": true}))).into_response();
+    }
+    let missing = |name: &str| reject(StatusCode::BAD_REQUEST, "MISSING_HEADER", &format!("missing {name} header"));
+    let Some(source) = header(&headers, woocommerce::SOURCE_HEADER) else { return missing("X-WC-Webhook-Source") };
+    let (shop, secret) = match shop_and_secret(&service, Platform::Woocommerce, source).await {
+        Ok(found) => found,
+        Err(answer) => return answer,
+    };
+    if let Err(e) = woocommerce::webhook::verify(secret.expose_secret().as_bytes(), &body, signature) {
+        tracing::info!(shop = %shop.shop, reason = %e, "WooCommerce webhook signature rejected");
+        return reject(StatusCode::BAD_REQUEST, "INVALID_SIGNATURE", SIGNATURE_REFUSED);
+    }
+    let Some(delivery) = header(&headers, woocommerce::DELIVERY_ID_HEADER) else {
+        return missing("X-WC-Webhook-Delivery-ID");
+    };
+    let Some(topic) = header(&headers, woocommerce::TOPIC_HEADER) else { return missing("X-WC-Webhook-Topic") };
+    let event_id = header(&headers, woocommerce::WEBHOOK_ID_HEADER).map(|id| format!("webhook-{id}"));
+    let raw = String::from_utf8_lossy(&body).into_owned();
+    let event = match std::str::from_utf8(&body) {
+        Ok(text) => service.woocommerce_event(&shop, delivery, topic, text).await,
+        Err(_) => Err("WooCommerce: the body is not UTF-8".to_owned()),
+    };
+    store(service, shop, event, (delivery.to_owned(), topic.to_owned(), event_id), raw).await
 }

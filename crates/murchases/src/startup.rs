@@ -31,6 +31,8 @@ pub fn state(config: &Config, db: DatabaseConnection) -> anyhow::Result<AppState
         },
         storefront_secrets: crate::service::storefronts::StorefrontSecrets {
             shopify: config.shopify_webhook_secret.clone(),
+            woocommerce: config.woocommerce_webhook_secret.clone(),
+            variables: config.storefront_variables.clone(),
         },
     };
     let schema = graphql::build(Some(service.clone()), common.development());

@@ -13,4 +13,6 @@ pub mod events;
 pub mod manual;
 pub mod paypal;
 pub mod shopify;
+pub mod signature;
 pub mod stripe;
+pub mod woocommerce;

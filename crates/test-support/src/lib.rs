@@ -13,6 +13,7 @@ pub mod fake_paypal;
 pub mod fake_stripe;
 pub mod paypal;
 pub mod shopify;
+pub mod woocommerce;
 
 pub const DEFAULT_TEST_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
 

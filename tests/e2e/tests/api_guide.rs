@@ -190,6 +190,13 @@ async fn step(s: &Stack, what: &str) {
             let delivery = testing::shopify::Delivery::new(shop, "refunds/create", &id, &r);
             assert_eq!(delivery.post(&s.http, &s.murchases_base).await.0, 200, "{what}");
         }
+        // The WooCommerce store has an order (the worked example's numbers) created just now,
+        // whose webhook never arrived.
+        ["woocommerce", "store", "order", id] => {
+            let created = chrono::Utc::now() - chrono::Duration::seconds(1);
+            let id = id.parse::<u64>().expect("a WooCommerce order id");
+            s.woo.put_order(testing::woocommerce::order(id, &created.format("%Y-%m-%dT%H:%M:%S").to_string()));
+        }
         // Stripe reports a charge's refunds (cumulative), to murchases.
         ["stripe", "charge.refunded", pi, amount, refunded] => {
             let (amount, refunded) = (amount.parse().expect("amount"), refunded.parse().expect("refunded"));
@@ -247,6 +254,8 @@ async fn walk(db: &TestDb) {
     // The day the guide runs, for the periods of statements and reconciliation.
     let today = chrono::Utc::now().date_naive().and_hms_opt(0, 0, 0).expect("midnight").and_utc();
     let mut captured = HashMap::from([
+        // The test WooCommerce store's home URL (a random port).
+        ("woo".to_owned(), json!(s.woo.source().trim_end_matches('/'))),
         ("today".to_owned(), json!(today.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))),
         (
             "tomorrow".to_owned(),

@@ -7,8 +7,8 @@ use service_core::graphql::{AdminGuard, ApiError, Authenticated, actor};
 use super::types::{
     Affiliate, AffiliateOnboarding, CartInput, CommissionBreakdown, CommissionLedger, CommissionOverrideInput,
     CommissionRule, MismatchResolution, MurchaseCapture, MurchasePayment, OrderInput, OrderPayment, OutgoingMovement,
-    ReconciliationMismatch, ReconciliationRun, RegisterAffiliateInput, RegisterStorefrontShopInput, StorefrontDelivery,
-    StorefrontShop, Tier, WebhookEvent, svc,
+    ReconciliationMismatch, ReconciliationRun, RegisterAffiliateInput, RegisterStorefrontShopInput, StorefrontBackfill,
+    StorefrontDelivery, StorefrontPlatform, StorefrontShop, Tier, WebhookEvent, svc,
 };
 
 pub struct Mutation;
@@ -180,15 +180,15 @@ impl Mutation {
         input: RegisterStorefrontShopInput,
     ) -> Result<StorefrontShop, ApiError> {
         let malet = MaletId::parse(&input.malet_id)?;
-        let shop = svc(ctx)?
-            .register_storefront_shop(
-                actor(ctx),
-                input.platform.into(),
-                &input.shop,
-                &malet,
-                input.secret_env.as_deref(),
-            )
-            .await?;
+        let registration = crate::service::storefronts::ShopRegistration {
+            platform: input.platform.into(),
+            shop: &input.shop,
+            malet: &malet,
+            secret_env: input.secret_env.as_deref(),
+            api_key_env: input.api_key_env.as_deref(),
+            api_secret_env: input.api_secret_env.as_deref(),
+        };
+        let shop = svc(ctx)?.register_storefront_shop(actor(ctx), registration).await?;
         Ok(shop.into())
     }
 
@@ -199,6 +199,23 @@ impl Mutation {
     async fn replay_storefront_delivery(&self, ctx: &Context<'_>, id: ID) -> Result<StorefrontDelivery, ApiError> {
         let id = RecordId::parse(&id)?;
         Ok(svc(ctx)?.replay_storefront_delivery(actor(ctx), id.as_str()).await?.into())
+    }
+
+    /// Admin: pull the orders a WooCommerce shop created in [`from`, `to`) (at most 31 days)
+    /// through its REST API and apply each as a delivery: orders whose webhook was missed are
+    /// recorded, others converge unchanged. Idempotent (a second run applies nothing). The shop
+    /// needs API credentials (`apiKeyEnv`, `apiSecretEnv`).
+    #[graphql(guard = "Authenticated")]
+    async fn backfill_storefront_orders(
+        &self,
+        ctx: &Context<'_>,
+        platform: StorefrontPlatform,
+        shop: String,
+        from: chrono::DateTime<chrono::Utc>,
+        to: chrono::DateTime<chrono::Utc>,
+    ) -> Result<StorefrontBackfill, ApiError> {
+        let report = svc(ctx)?.backfill_storefront_orders(actor(ctx), platform.into(), &shop, from, to).await?;
+        Ok(report.into())
     }
 
     /// The affiliate itself (MANAGE_PAYOUTS with the claim `affiliate`) or an admin: start (or

@@ -1290,13 +1290,19 @@ impl From<domain::storefront::StorefrontOrderStatus> for StorefrontOrderStatus {
 #[derive(InputObject)]
 pub struct RegisterStorefrontShopInput {
     pub platform: StorefrontPlatform,
-    /// The shop: its Shopify shop domain (`example.myshopify.com`).
+    /// The shop: its Shopify shop domain (`example.myshopify.com`), or its WooCommerce site URL
+    /// (`https://shop.example`, as `X-WC-Webhook-Source` sends it).
     pub shop: String,
     /// The Malet whose shop it is: its orders' commissions are this Malet's.
     pub malet_id: ID,
     /// The environment variable on the murchases server holding this shop's webhook secret;
-    /// none: the platform's (`SHOPIFY_WEBHOOK_SECRET`). The secret itself is never sent here.
+    /// none: the platform's (`SHOPIFY_WEBHOOK_SECRET`, `WOOCOMMERCE_WEBHOOK_SECRET`). The secret
+    /// itself is never sent here.
     pub secret_env: Option<String>,
+    /// WooCommerce: the environment variables holding the store's REST API consumer key and
+    /// secret (read access to orders), for refunds' lines and the backfill. Both or neither.
+    pub api_key_env: Option<String>,
+    pub api_secret_env: Option<String>,
 }
 
 /// A registered storefront shop (its secret is never returned).
@@ -1309,6 +1315,9 @@ pub struct StorefrontShop {
     /// Where its webhook secret is read from: an environment variable name, or none for the
     /// platform's.
     pub secret_env: Option<String>,
+    /// Where its REST API credentials are read from (WooCommerce), if anywhere.
+    pub api_key_env: Option<String>,
+    pub api_secret_env: Option<String>,
     pub created_at: chrono::DateTime<chrono::Utc>,
 }
 
@@ -1320,6 +1329,8 @@ impl From<entity::storefront_shops::Model> for StorefrontShop {
             shop: m.shop,
             malet_id: ID(m.malet_id),
             secret_env: m.secret_env,
+            api_key_env: m.api_key_env,
+            api_secret_env: m.api_secret_env,
             created_at: m.created_at,
         }
     }
@@ -1440,6 +1451,31 @@ impl StorefrontOrder {
     }
     async fn created_at(&self) -> chrono::DateTime<chrono::Utc> {
         self.0.order.created_at
+    }
+}
+
+/// What a storefront backfill did.
+#[derive(SimpleObject)]
+pub struct StorefrontBackfill {
+    /// Orders the storefront listed in the window.
+    pub seen: u32,
+    /// Orders recorded that had no record before (the missed deliveries).
+    pub created: u32,
+    /// Orders that had a record already (brought to the storefront's numbers and refunds, which
+    /// a missed `order.updated` may have changed), or were already backfilled.
+    pub existing: u32,
+    /// Orders held for an admin (`storefrontDeliveries(status: NEEDS_ATTENTION)`).
+    pub needs_attention: u32,
+}
+
+impl From<crate::service::storefronts::BackfillReport> for StorefrontBackfill {
+    fn from(r: crate::service::storefronts::BackfillReport) -> Self {
+        StorefrontBackfill {
+            seen: r.seen,
+            created: r.created,
+            existing: r.existing,
+            needs_attention: r.needs_attention,
+        }
     }
 }
 

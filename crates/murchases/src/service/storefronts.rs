@@ -29,6 +29,7 @@ use entity::{
     commission_ledger, payment_exceptions, storefront_deliveries, storefront_order_lines, storefront_orders,
     storefront_payment_waits, storefront_refunds, storefront_shops, webhook_events,
 };
+use providers::woocommerce::client::WooClient;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseTransaction, DbErr, EntityTrait, QueryFilter, QueryOrder,
@@ -54,11 +55,31 @@ pub const WEBHOOK_PLATFORMS: [Platform; 3] = [Platform::Shopify, Platform::Wooco
 #[derive(Clone, Default)]
 pub struct StorefrontSecrets {
     pub shopify: Option<SecretString>,
+    pub woocommerce: Option<SecretString>,
+    /// Values the variables a shop names (`secretEnv`, `apiKeyEnv`, …) resolve to before the
+    /// process environment is read (tests and embedders that run several services in one
+    /// process); empty in the binaries.
+    pub variables: std::collections::BTreeMap<String, SecretString>,
+}
+
+impl StorefrontSecrets {
+    /// The value of a variable a shop names (never empty).
+    pub fn var(&self, name: &str) -> Option<SecretString> {
+        use secrecy::ExposeSecret as _;
+        match self.variables.get(name) {
+            Some(v) => Some(v.clone()),
+            None => std::env::var(name).ok().map(SecretString::from),
+        }
+        .filter(|v| !v.expose_secret().is_empty())
+    }
 }
 
 impl std::fmt::Debug for StorefrontSecrets {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("StorefrontSecrets").field("shopify", &self.shopify.as_ref().map(|_| "[set]")).finish()
+        f.debug_struct("StorefrontSecrets")
+            .field("shopify", &self.shopify.as_ref().map(|_| "[set]"))
+            .field("woocommerce", &self.woocommerce.as_ref().map(|_| "[set]"))
+            .finish()
     }
 }
 
@@ -91,6 +112,35 @@ pub struct OrderView {
     pub exception: Option<String>,
 }
 
+/// The prefixes of the variables a shop's secrets may be read from: no other server setting
+/// (a database URL, a provider's key) can be named as one.
+pub const SECRET_ENV_PREFIXES: [&str; 4] = ["SHOPIFY_", "WOOCOMMERCE_", "TIKTOK_", "STOREFRONT_"];
+
+/// What an admin registers a shop with (`registerStorefrontShop`).
+#[derive(Debug, Clone, Copy)]
+pub struct ShopRegistration<'a> {
+    pub platform: Platform,
+    pub shop: &'a str,
+    pub malet: &'a MaletId,
+    pub secret_env: Option<&'a str>,
+    pub api_key_env: Option<&'a str>,
+    pub api_secret_env: Option<&'a str>,
+}
+
+/// A variable a shop's secret is read from must be a variable name, and set on this server.
+fn check_env(secrets: &StorefrontSecrets, name: &str) -> ServiceResult<()> {
+    if !env_name_ok(name) || !SECRET_ENV_PREFIXES.iter().any(|p| name.starts_with(p)) {
+        return Err(ServiceError::BadInput(format!(
+            "{name:?} is not a storefront secret's variable name (it starts with one of {})",
+            SECRET_ENV_PREFIXES.join(", ")
+        )));
+    }
+    if secrets.var(name).is_none() {
+        return Err(ServiceError::BadInput(format!("environment variable {name} is not set on this server")));
+    }
+    Ok(())
+}
+
 fn env_name_ok(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 100
@@ -108,8 +158,18 @@ pub fn canonical_shop(platform: Platform, shop: &str) -> ServiceResult<String> {
                 && shop.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
                 && shop.contains('.')
         }
+        // A site's home URL: `http(s)://host[:port][/path]`, without its trailing slash.
+        Platform::Woocommerce => {
+            let (scheme, rest) = shop.split_once("://").unwrap_or(("", ""));
+            let host = rest.split('/').next().unwrap_or_default();
+            matches!(scheme, "http" | "https")
+                && !host.is_empty()
+                && shop.len() <= 255
+                && rest.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._~:/[]%".contains(&b))
+        }
         _ => !shop.is_empty() && shop.len() <= 255 && !shop.chars().any(char::is_control),
     };
+    let shop = if platform == Platform::Woocommerce { shop.trim_end_matches('/').to_owned() } else { shop };
     if ok { Ok(shop) } else { Err(ServiceError::BadInput(format!("{shop:?} is not a {platform} shop"))) }
 }
 
@@ -121,29 +181,34 @@ impl Murchases {
     pub async fn register_storefront_shop(
         &self,
         actor: &Actor,
-        platform: Platform,
-        shop: &str,
-        malet: &MaletId,
-        secret_env: Option<&str>,
+        input: ShopRegistration<'_>,
     ) -> ServiceResult<storefront_shops::Model> {
         actor.can_admin(Permission::ManageCommissions)?;
-        if platform != Platform::Shopify {
-            return Err(ServiceError::BadInput(format!("{platform} webhooks are not received yet")));
-        }
+        let ShopRegistration { platform, shop, malet, secret_env, api_key_env, api_secret_env } = input;
+        let default_secret = match platform {
+            Platform::Shopify => (self.storefront_secrets.shopify.is_some(), "SHOPIFY_WEBHOOK_SECRET"),
+            Platform::Woocommerce => (self.storefront_secrets.woocommerce.is_some(), "WOOCOMMERCE_WEBHOOK_SECRET"),
+            other => return Err(ServiceError::BadInput(format!("{other} webhooks are not received yet"))),
+        };
         let shop = canonical_shop(platform, shop)?;
-        let secret_env = secret_env.map(str::trim).filter(|s| !s.is_empty());
-        match secret_env {
-            Some(name) if !env_name_ok(name) => {
-                return Err(ServiceError::BadInput(format!("{name:?} is not an environment variable name")));
+        let trimmed = |v: Option<&'_ str>| v.map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned);
+        let (secret_env, api_key_env, api_secret_env) =
+            (trimmed(secret_env), trimmed(api_key_env), trimmed(api_secret_env));
+        for name in [&secret_env, &api_key_env, &api_secret_env].into_iter().flatten() {
+            check_env(&self.storefront_secrets, name)?;
+        }
+        if secret_env.is_none() && !default_secret.0 {
+            return Err(ServiceError::BadInput(format!(
+                "{} is not set: name the environment variable holding this shop's secret",
+                default_secret.1
+            )));
+        }
+        match (&api_key_env, &api_secret_env) {
+            (Some(_), None) | (None, Some(_)) => {
+                return Err(ServiceError::BadInput("apiKeyEnv and apiSecretEnv go together".into()));
             }
-            Some(name) if std::env::var(name).map(|v| v.is_empty()).unwrap_or(true) => {
-                return Err(ServiceError::BadInput(format!("environment variable {name} is not set on this server")));
-            }
-            None if self.storefront_secrets.shopify.is_none() => {
-                return Err(ServiceError::BadInput(
-                    "SHOPIFY_WEBHOOK_SECRET is not set: name the environment variable holding this shop's secret"
-                        .into(),
-                ));
+            (Some(_), Some(_)) if platform != Platform::Woocommerce => {
+                return Err(ServiceError::BadInput(format!("{platform} shops have no API credentials here")));
             }
             _ => {}
         }
@@ -151,14 +216,19 @@ impl Murchases {
         let now = clock::now();
         let who = actor.subject().unwrap_or("unknown");
         let existing = repo::storefronts::shop(&*txn, platform.into(), &shop).await?;
-        let before = existing.as_ref().map(|e| serde_json::json!({"malet": e.malet_id, "secretEnv": e.secret_env}));
+        let before = existing.as_ref().map(|e| {
+            serde_json::json!({"malet": e.malet_id, "secretEnv": e.secret_env,
+                "apiKeyEnv": e.api_key_env, "apiSecretEnv": e.api_secret_env})
+        });
         let row = match existing {
             Some(e) if e.malet_id != malet.as_str() => {
                 return Err(ServiceError::Conflict(format!("shop {shop} is registered to Malet {}", e.malet_id)));
             }
             Some(e) => {
                 let mut am: storefront_shops::ActiveModel = e.into();
-                am.secret_env = Set(secret_env.map(str::to_owned));
+                am.secret_env = Set(secret_env.clone());
+                am.api_key_env = Set(api_key_env.clone());
+                am.api_secret_env = Set(api_secret_env.clone());
                 am.updated_at = Set(now);
                 am.update(&*txn).await?
             }
@@ -168,7 +238,9 @@ impl Murchases {
                     platform: Set(platform.into()),
                     shop: Set(shop.clone()),
                     malet_id: Set(malet.as_str().to_owned()),
-                    secret_env: Set(secret_env.map(str::to_owned)),
+                    secret_env: Set(secret_env.clone()),
+                    api_key_env: Set(api_key_env.clone()),
+                    api_secret_env: Set(api_secret_env.clone()),
                     created_by: Set(who.to_owned()),
                     created_at: Set(now),
                     updated_at: Set(now),
@@ -187,7 +259,8 @@ impl Murchases {
                 malet_id: Some(malet.as_str()),
                 before,
                 after: Some(serde_json::json!({"platform": platform.as_str(), "shop": shop,
-                    "malet": malet.as_str(), "secretEnv": row.secret_env})),
+                    "malet": malet.as_str(), "secretEnv": row.secret_env,
+                    "apiKeyEnv": row.api_key_env, "apiSecretEnv": row.api_secret_env})),
                 reason: None,
             },
         )
@@ -209,14 +282,19 @@ impl Murchases {
     /// The webhook secret of a shop: its own environment variable, or the platform's.
     pub fn storefront_secret(&self, shop: &storefront_shops::Model) -> Result<SecretString, String> {
         match &shop.secret_env {
-            Some(name) => match std::env::var(name) {
-                Ok(v) if !v.is_empty() => Ok(SecretString::from(v)),
-                _ => Err(format!("environment variable {name} (the secret of shop {}) is not set", shop.shop)),
-            },
+            Some(name) => self
+                .storefront_secrets
+                .var(name)
+                .ok_or_else(|| format!("environment variable {name} (the secret of shop {}) is not set", shop.shop)),
             None => match shop.platform.domain() {
                 Platform::Shopify => {
                     self.storefront_secrets.shopify.clone().ok_or_else(|| "SHOPIFY_WEBHOOK_SECRET is not set".into())
                 }
+                Platform::Woocommerce => self
+                    .storefront_secrets
+                    .woocommerce
+                    .clone()
+                    .ok_or_else(|| "WOOCOMMERCE_WEBHOOK_SECRET is not set".into()),
                 other => Err(format!("no default webhook secret for {other}")),
             },
         }
@@ -328,7 +406,7 @@ impl Murchases {
         let shop = repo::storefronts::shop(&*txn, delivery.platform, &delivery.shop)
             .await?
             .ok_or_else(|| ServiceError::Conflict(format!("shop {} is no longer registered", delivery.shop)))?;
-        let (status, note) = match normalize_stored(&delivery) {
+        let (status, note) = match self.read_delivery(&shop, &delivery).await {
             Ok(event) => self.apply_delivery(&txn, &shop, &event).await?,
             Err(reason) => (DeliveryStatus::NeedsAttention, Some(reason)),
         };
@@ -875,14 +953,152 @@ impl Murchases {
     }
 }
 
-/// A stored delivery read again as its platform's event.
-fn normalize_stored(d: &storefront_deliveries::Model) -> Result<StorefrontEvent, String> {
-    match d.platform.domain() {
-        Platform::Shopify => {
-            providers::shopify::transformers::normalize(&d.shop, &d.delivery_id, &d.topic, &d.payload).map_err(|e| e.0)
+impl Murchases {
+    /// A stored delivery read again as its platform's event.
+    async fn read_delivery(
+        &self,
+        shop: &storefront_shops::Model,
+        d: &storefront_deliveries::Model,
+    ) -> Result<StorefrontEvent, String> {
+        match d.platform.domain() {
+            Platform::Shopify => {
+                providers::shopify::transformers::normalize(&d.shop, &d.delivery_id, &d.topic, &d.payload)
+                    .map_err(|e| e.0)
+            }
+            Platform::Woocommerce => self.woocommerce_event(shop, &d.delivery_id, &d.topic, &d.payload).await,
+            other => Err(format!("{other} deliveries are not read yet")),
         }
-        other => Err(format!("{other} deliveries are not read yet")),
     }
+
+    /// The REST client of a WooCommerce shop registered with API credentials (`None` without).
+    pub fn woocommerce_client(&self, shop: &storefront_shops::Model) -> Result<Option<WooClient>, String> {
+        let (Some(key_env), Some(secret_env)) = (&shop.api_key_env, &shop.api_secret_env) else { return Ok(None) };
+        let read = |name: &str| {
+            self.storefront_secrets.var(name).ok_or_else(|| {
+                format!("environment variable {name} (an API credential of shop {}) is not set", shop.shop)
+            })
+        };
+        let key = secrecy::ExposeSecret::expose_secret(&read(key_env)?).to_owned();
+        let client = WooClient::new(&shop.shop, key, read(secret_env)?);
+        client.map(Some).map_err(|e| e.to_string())
+    }
+
+    /// A verified WooCommerce delivery as a neutral event. Its order's refunds carry no lines, so
+    /// they are read from the shop's REST API; a shop without API credentials gives the order
+    /// without them (the payment provider's refunds are then shared by money). `Err`: why it
+    /// cannot be read now (kept for an admin, who replays it).
+    pub async fn woocommerce_event(
+        &self,
+        shop: &storefront_shops::Model,
+        delivery_id: &str,
+        topic: &str,
+        body: &str,
+    ) -> Result<StorefrontEvent, String> {
+        use providers::woocommerce::transformers;
+        let mut refunds = Vec::new();
+        if topic.starts_with("order.")
+            && let Ok(d) = transformers::order(body)
+            && !d.refund_ids.is_empty()
+            && let Some(client) = self.woocommerce_client(shop)?
+        {
+            refunds = client.refunds(&d.order.order_id, d.order.currency).await.map_err(|e| {
+                format!(
+                    "the refunds of order {} could not be read ({e}): replay once the API answers",
+                    d.order.order_id
+                )
+            })?;
+        }
+        transformers::normalize(&shop.shop, delivery_id, topic, body, refunds).map_err(|e| e.0)
+    }
+
+    /// `backfillStorefrontOrders` (MANAGE_COMMISSIONS, platform-wide): pulls the orders a
+    /// WooCommerce shop created in [`from`, `to`) through its REST API and applies each as a
+    /// delivery, so orders whose webhook was missed (WooCommerce disables a failing webhook and
+    /// never redelivers) are recorded. Idempotent: each order is delivered under
+    /// `backfill:<order id>:<date_modified_gmt>`, so a second run over the same window applies
+    /// nothing, and an order already received converges to the same record.
+    pub async fn backfill_storefront_orders(
+        &self,
+        actor: &Actor,
+        platform: Platform,
+        shop: &str,
+        from: chrono::DateTime<chrono::Utc>,
+        to: chrono::DateTime<chrono::Utc>,
+    ) -> ServiceResult<BackfillReport> {
+        actor.can_admin(Permission::ManageCommissions)?;
+        if platform != Platform::Woocommerce {
+            return Err(ServiceError::BadInput(format!("{platform} orders are not backfilled (only WooCommerce's)")));
+        }
+        if from >= to || to - from > chrono::Duration::days(MAX_BACKFILL_DAYS) {
+            return Err(ServiceError::BadInput(format!(
+                "the window must end after it starts and span at most {MAX_BACKFILL_DAYS} days"
+            )));
+        }
+        let shop = self
+            .storefront_shop(platform, shop)
+            .await?
+            .ok_or_else(|| ServiceError::NotFound(format!("{platform} shop {shop}")))?;
+        let client = self.woocommerce_client(&shop).map_err(ServiceError::BadInput)?.ok_or_else(|| {
+            ServiceError::BadInput(format!("shop {} has no API credentials (apiKeyEnv, apiSecretEnv)", shop.shop))
+        })?;
+        let unavailable = |e: providers::woocommerce::client::WooError| {
+            ServiceError::Provider(domain::provider::ProviderError::Unavailable(e.to_string()))
+        };
+        let mut report = BackfillReport::default();
+        let mut page = 1u32;
+        loop {
+            let (orders, pages) = client.orders(from, to, page).await.map_err(unavailable)?;
+            for (raw, d) in orders {
+                report.seen += 1;
+                let mut order = d.order;
+                let existed = repo::storefronts::order_by_key(&self.db, shop.platform, &shop.shop, &order.order_id)
+                    .await?
+                    .is_some();
+                let delivery_id = format!("backfill:{}:{}", order.order_id, d.modified.as_deref().unwrap_or("-"));
+                if !d.refund_ids.is_empty() {
+                    order.refunds = client.refunds(&order.order_id, order.currency).await.map_err(unavailable)?;
+                }
+                let event = StorefrontEvent {
+                    platform,
+                    shop: shop.shop.clone(),
+                    delivery_id,
+                    topic: "order.updated".into(),
+                    kind: StorefrontEventKind::Order(order),
+                };
+                match self.receive_storefront(&shop, &event, None, &raw).await? {
+                    Delivered::Duplicate => report.existing += 1,
+                    Delivered::New(DeliveryStatus::NeedsAttention) => report.needs_attention += 1,
+                    Delivered::New(_) if existed => report.existing += 1,
+                    Delivered::New(_) => report.created += 1,
+                }
+            }
+            if page >= pages || page >= MAX_BACKFILL_PAGES {
+                break;
+            }
+            page += 1;
+        }
+        tracing::info!(shop = %shop.shop, ?report, "storefront backfill");
+        Ok(report)
+    }
+}
+
+/// A backfill's window at most (a month of orders).
+pub const MAX_BACKFILL_DAYS: i64 = 31;
+/// Pages of a backfill at most (of `PAGE_SIZE` orders each).
+pub const MAX_BACKFILL_PAGES: u32 = 100;
+
+/// What a backfill did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BackfillReport {
+    /// Orders the API listed in the window.
+    pub seen: u32,
+    /// Orders recorded that had no record before (the missed deliveries).
+    pub created: u32,
+    /// Orders that had a record already (brought to the storefront's numbers and refunds, which
+    /// a missed `order.updated` may have changed), or were already backfilled.
+    pub existing: u32,
+    /// Orders held for an admin (see `storefrontDeliveries`).
+    pub needs_attention: u32,
 }
 
 impl Murchases {

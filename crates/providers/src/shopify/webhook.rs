@@ -2,44 +2,7 @@
 //! body, keyed with the app's secret, checked before the body is parsed. The comparison is
 //! `Mac::verify_slice`, which is constant-time.
 
-use base64::Engine as _;
-use hmac::{Hmac, Mac};
-
-type HmacSha256 = Hmac<Sha256>;
-use sha2::Sha256;
-
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum SignatureError {
-    #[error("missing {0} header")]
-    MissingHeader(&'static str),
-    #[error("the signature header is not base64")]
-    Malformed,
-    #[error("the signature does not match the shop's secret")]
-    NoMatch,
-}
-
-/// Checks a base64 `HMAC-SHA256(secret, body)` signature (Shopify's and WooCommerce's scheme).
-pub fn verify_base64_hmac(
-    secret: &[u8],
-    body: &[u8],
-    signature: Option<&str>,
-    header: &'static str,
-) -> Result<(), SignatureError> {
-    let signature = signature.map(str::trim).filter(|s| !s.is_empty()).ok_or(SignatureError::MissingHeader(header))?;
-    let expected =
-        base64::engine::general_purpose::STANDARD.decode(signature).map_err(|_| SignatureError::Malformed)?;
-    let mut mac = HmacSha256::new_from_slice(secret).map_err(|_| SignatureError::NoMatch)?;
-    mac.update(body);
-    mac.verify_slice(&expected).map_err(|_| SignatureError::NoMatch)
-}
-
-/// The base64 signature Shopify would send for `body` (for tests and fakes).
-pub fn sign(secret: &[u8], body: &[u8]) -> String {
-    // An HMAC takes a key of any length.
-    let mut mac = HmacSha256::new_from_slice(secret).unwrap_or_else(|_| unreachable!("HMAC accepts any key"));
-    mac.update(body);
-    base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
-}
+pub use crate::signature::{SignatureError, sign, verify_base64_hmac};
 
 /// Verifies a Shopify delivery.
 pub fn verify(secret: &[u8], body: &[u8], hmac_header: Option<&str>) -> Result<(), SignatureError> {

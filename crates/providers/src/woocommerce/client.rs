@@ -1,0 +1,126 @@
+//! The WooCommerce REST API v3 client (`<site>/wp-json/wc/v3/…`, HTTP Basic with the store's
+//! consumer key and secret, which WooCommerce accepts over HTTPS only; plain HTTP is allowed for
+//! a loopback site, i.e. tests and local development). Two reads:
+//! - `GET /orders/<id>/refunds`: a refund's lines, which the order webhook does not carry;
+//! - `GET /orders?after=…&before=…&dates_are_gmt=true&page=N&per_page=100`: the backfill of orders
+//!   created in a window, page by page (`X-WP-TotalPages` says how many).
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use domain::money::Currency;
+use domain::storefront::StorefrontRefund;
+use secrecy::{ExposeSecret as _, SecretString};
+
+use super::transformers::{self, OrderDelivery};
+
+/// Orders per page of the backfill (WordPress's maximum).
+pub const PAGE_SIZE: u32 = 100;
+
+#[derive(Debug, thiserror::Error)]
+pub enum WooError {
+    #[error("WooCommerce site {0:?} is not an https URL (http only on a loopback address)")]
+    InvalidSite(String),
+    #[error("WooCommerce API unreachable: {0}")]
+    Unreachable(String),
+    #[error("WooCommerce API answered {status}: {message}")]
+    Refused { status: u16, message: String },
+    #[error(transparent)]
+    Malformed(#[from] crate::events::MalformedEvent),
+}
+
+pub struct WooClient {
+    http: reqwest::Client,
+    /// `<site>/wp-json/wc/v3`
+    api: String,
+    key: String,
+    secret: SecretString,
+}
+
+impl std::fmt::Debug for WooClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WooClient").field("api", &self.api).field("key", &self.key).finish_non_exhaustive()
+    }
+}
+
+impl WooClient {
+    /// A client of the site at `site` (its home URL, as `X-WC-Webhook-Source` gives it).
+    pub fn new(site: &str, key: String, secret: SecretString) -> Result<WooClient, WooError> {
+        let invalid = || WooError::InvalidSite(site.to_owned());
+        let url = reqwest::Url::parse(site).map_err(|_| invalid())?;
+        let loopback = matches!(url.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
+        if !(url.scheme() == "https" || (url.scheme() == "http" && loopback)) || url.host_str().is_none() {
+            return Err(invalid());
+        }
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(20))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|_| invalid())?;
+        Ok(WooClient { http, api: format!("{}/wp-json/wc/v3", site.trim_end_matches('/')), key, secret })
+    }
+
+    async fn get(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+    ) -> Result<(String, reqwest::header::HeaderMap), WooError> {
+        let res = self
+            .http
+            .get(format!("{}{path}", self.api))
+            .basic_auth(&self.key, Some(self.secret.expose_secret()))
+            .query(query)
+            .send()
+            .await
+            .map_err(|e| WooError::Unreachable(e.without_url().to_string()))?;
+        let status = res.status();
+        let headers = res.headers().clone();
+        let body = res.text().await.map_err(|e| WooError::Unreachable(e.without_url().to_string()))?;
+        if !status.is_success() {
+            // WooCommerce's error body: {"code": "woocommerce_rest_cannot_view", "message": …}.
+            let message = serde_json::from_str::<serde_json::Value>(&body)
+                .ok()
+                .and_then(|v| v["code"].as_str().map(str::to_owned))
+                .unwrap_or_else(|| "no error code".into());
+            return Err(WooError::Refused { status: status.as_u16(), message });
+        }
+        Ok((body, headers))
+    }
+
+    /// The refunds of order `order_id` (in the order's `currency`), with their lines.
+    pub async fn refunds(&self, order_id: &str, currency: Currency) -> Result<Vec<StorefrontRefund>, WooError> {
+        if !order_id.bytes().all(|b| b.is_ascii_digit()) || order_id.is_empty() {
+            return Err(WooError::Malformed(crate::events::MalformedEvent(format!("order id {order_id:?}"))));
+        }
+        let (body, _) =
+            self.get(&format!("/orders/{order_id}/refunds"), &[("per_page", PAGE_SIZE.to_string())]).await?;
+        Ok(transformers::refunds(order_id, currency, &body)?)
+    }
+
+    /// Page `page` (from 1) of the orders created in [`after`, `before`): each order's JSON and
+    /// what it says, and the number of pages.
+    pub async fn orders(
+        &self,
+        after: DateTime<Utc>,
+        before: DateTime<Utc>,
+        page: u32,
+    ) -> Result<(Vec<(String, OrderDelivery)>, u32), WooError> {
+        let format = |t: DateTime<Utc>| t.format("%Y-%m-%dT%H:%M:%S").to_string();
+        let query = [
+            ("after", format(after)),
+            ("before", format(before)),
+            ("dates_are_gmt", "true".to_owned()),
+            ("orderby", "date".to_owned()),
+            ("order", "asc".to_owned()),
+            ("page", page.to_string()),
+            ("per_page", PAGE_SIZE.to_string()),
+        ];
+        let (body, headers) = self.get("/orders", &query).await?;
+        let pages = headers
+            .get("x-wp-totalpages")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u32>().ok())
+            .unwrap_or(1);
+        Ok((transformers::orders(&body)?, pages))
+    }
+}
