@@ -43,6 +43,7 @@ const UP: &[&str] = &[
     tax                  BIGINT NOT NULL,
     shipping             BIGINT NOT NULL,
     total                BIGINT NOT NULL,
+    prices_include_tax   BOOLEAN NOT NULL DEFAULT FALSE,
     affiliate_id         TEXT,
     ledger_id            TEXT,
     provider             TEXT,
@@ -76,6 +77,7 @@ const UP: &[&str] = &[
     refund_id          TEXT NOT NULL,
     currency           TEXT NOT NULL,
     base               BIGINT NOT NULL,
+    tax                BIGINT NOT NULL DEFAULT 0,
     amount             BIGINT NOT NULL,
     created_at         {TS} NOT NULL
 )"#,

@@ -90,8 +90,11 @@ pub struct StorefrontRefund {
     pub refund_id: String,
     pub order_id: String,
     pub currency: Currency,
-    /// The commissionable base it takes back: the refunded items' amounts less their discounts.
+    /// The refunded items' amounts less their discounts, as the storefront reports them: with
+    /// their tax when the order's prices include tax (Shopify), before tax otherwise.
     pub base: i64,
+    /// The refunded items' tax (taken off `base` for an order whose prices include tax).
+    pub tax: i64,
     /// The money it returned to the buyer (items, their tax, shipping refunds).
     pub amount: i64,
 }
@@ -110,6 +113,8 @@ pub struct StorefrontOrder {
     pub shipping: i64,
     /// What the buyer pays: `subtotal − discount + tax + shipping`.
     pub total: i64,
+    /// The storefront's prices include tax (the amounts above are before tax either way).
+    pub prices_include_tax: bool,
     /// The affiliate the storefront attributes the sale to (Shopify `note_attributes`
     /// `affiliateId`). Buyers can write these attributes: the order is credited to an affiliate
     /// only when it names one that is registered. Whose shop it is (the Malet) comes from the
@@ -253,6 +258,7 @@ mod tests {
             tax: 800,
             shipping: 500,
             total: 11_300,
+            prices_include_tax: false,
             affiliate_id: None,
             refunds: vec![],
         }

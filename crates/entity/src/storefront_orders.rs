@@ -17,6 +17,9 @@ pub struct Model {
     pub tax: i64,
     pub shipping: i64,
     pub total: i64,
+    /// The storefront's prices include tax (Shopify `taxes_included`): its refunds' line
+    /// amounts then include their tax too.
+    pub prices_include_tax: bool,
     pub affiliate_id: Option<String>,
     /// The ledger entry of its payment, once recorded.
     pub ledger_id: Option<String>,

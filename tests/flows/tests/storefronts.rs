@@ -338,6 +338,32 @@ async fn a_later_explanation_never_lowers_a_clawback_and_two_shops_of_one_malet_
         assert_eq!((after["refundedBase"].as_i64(), after["refundedAmount"].as_i64()), (Some(0), Some(4_320)));
         assert_eq!(after["ledgerEntry"], before, "nothing taken back is given back: {after}");
 
+        // Prices that include tax (the lines 2 × 32.40 and 43.20, 108.00 with 8.00 of tax): the
+        // base is still 100.00, and the refunded 43.20 line takes back 8% of its 40.00, not of
+        // its 43.20.
+        let mut inclusive = order(3003);
+        inclusive["taxes_included"] = json!(true);
+        inclusive["current_subtotal_price"] = json!("108.00");
+        inclusive["line_items"][0]["price"] = json!("32.40");
+        inclusive["line_items"][1]["price"] = json!("43.20");
+        assert_eq!(
+            Delivery::new(SHOP, "orders/paid", "wh-i", &inclusive).post(&apps.http, &apps.mur_base).await.0,
+            200
+        );
+        assert_eq!(apps.webhook(&apps.mur_base, &payment("pi_i", 3003, &acct, 11_300)).await, 200);
+        let mut line_back = refund(3003, 9303);
+        line_back["refund_line_items"][0]["subtotal"] = json!(43.20);
+        line_back["refund_line_items"][0]["subtotal_set"]["shop_money"]["amount"] = json!("43.20");
+        assert_eq!(
+            Delivery::new(SHOP, "refunds/create", "wh-ir", &line_back).post(&apps.http, &apps.mur_base).await.0,
+            200
+        );
+        assert_eq!(apps.webhook(&apps.mur_base, &events::charge_refunded("evt_ri", "pi_i", 11_300, 4_320)).await, 200);
+        let i = order_view(&apps, "m1", 3003).await;
+        assert_eq!(i["commissionableBase"], 10_000, "{i}");
+        assert_eq!(i["refundedBase"], 4_000, "{i}");
+        assert_eq!(i["ledgerEntry"]["refundedCommission"], 320, "{i}");
+
         // A payment that waits, then disagrees with the order that arrives: no entry, the order
         // shows the exception, and the payment is still the order's (a corrected order applies it).
         assert_eq!(apps.webhook(&apps.mur_base, &payment("pi_w", 3002, &acct, 9_000)).await, 200);

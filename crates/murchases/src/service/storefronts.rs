@@ -522,6 +522,7 @@ impl Murchases {
                 am.tax = Set(o.tax);
                 am.shipping = Set(o.shipping);
                 am.total = Set(o.total);
+                am.prices_include_tax = Set(o.prices_include_tax);
                 am.affiliate_id = Set(o.affiliate_id.clone());
                 am.updated_at = Set(now);
                 let row = am.update(txn).await?;
@@ -548,6 +549,7 @@ impl Murchases {
                     tax: Set(o.tax),
                     shipping: Set(o.shipping),
                     total: Set(o.total),
+                    prices_include_tax: Set(o.prices_include_tax),
                     affiliate_id: Set(o.affiliate_id.clone()),
                     ledger_id: Set(None),
                     provider: Set(None),
@@ -611,6 +613,7 @@ impl Murchases {
             refund_id: Set(r.refund_id.clone()),
             currency: Set(r.currency.code().to_owned()),
             base: Set(r.base),
+            tax: Set(r.tax),
             amount: Set(r.amount),
             created_at: Set(clock::now()),
         })
@@ -661,13 +664,13 @@ impl Murchases {
         if refunds.is_empty() {
             return Ok(Ok(()));
         }
-        let sum = |f: fn(&storefront_refunds::Model) -> i64| {
+        let sum = |f: &dyn Fn(&storefront_refunds::Model) -> i64| {
             refunds
                 .iter()
                 .try_fold(0i64, |acc, r| acc.checked_add(f(r)))
                 .ok_or_else(|| ServiceError::BadInput("refunds overflow".into()))
         };
-        let (base, amount) = (sum(|r| r.base)?, sum(|r| r.amount)?);
+        let (base, amount) = (sum(&|r| r.base_before_tax(order))?, sum(&|r| r.amount)?);
         let Some(entry) = repo::ledger::for_update(txn, repo::ledger::by_id_select(ledger_id)).await? else {
             return Ok(Err(format!("ledger entry {ledger_id} of order {} is missing", order.platform_order_id)));
         };
@@ -834,7 +837,7 @@ impl Murchases {
         // Refunds the storefront reported before must fit the order, or the entry recorded now
         // could not take them: checked before anything is recorded.
         let refunds = repo::storefronts::refunds_of(txn, &order).await?;
-        let base = refunds.iter().try_fold(0i64, |acc, r| acc.checked_add(r.base));
+        let base = refunds.iter().try_fold(0i64, |acc, r| acc.checked_add(r.base_before_tax(&order)));
         let money = refunds.iter().try_fold(0i64, |acc, r| acc.checked_add(r.amount));
         let fits =
             base.is_some_and(|b| b <= order.subtotal - order.discount) && money.is_some_and(|m| m <= order.total);
@@ -942,7 +945,7 @@ impl Murchases {
             });
             views.push(OrderView {
                 lines: lines.remove(&order.id).unwrap_or_default(),
-                refunded_base: mine.iter().map(|r| r.base).sum(),
+                refunded_base: mine.iter().map(|r| r.base_before_tax(&order)).sum(),
                 refunded_amount: mine.iter().map(|r| r.amount).sum(),
                 entry: order.ledger_id.as_ref().and_then(|id| entries.remove(id)),
                 exception,

@@ -10,8 +10,9 @@
 //! registered affiliate; a `maletId` attribute is ignored, the shop's registration says whose
 //! shop it is). `refunds/create` (a refund object):
 //! the base it takes back is the sum of `refund_line_items[].subtotal` (the line's price times
-//! the refunded quantity less its discounts when `subtotal` is absent), the money is the sum of
-//! successful `transactions[kind=refund]`.
+//! the refunded quantity less its discounts when `subtotal` is absent), less their `total_tax`
+//! when the order's prices include tax; the money is the sum of successful
+//! `transactions[kind=refund]`.
 
 use domain::money::Currency;
 use domain::storefront::{
@@ -111,6 +112,10 @@ struct RefundLineItem {
     subtotal: Option<Box<serde_json::value::RawValue>>,
     #[serde(default)]
     subtotal_set: Option<MoneySet>,
+    #[serde(default)]
+    total_tax: Option<Box<serde_json::value::RawValue>>,
+    #[serde(default)]
+    total_tax_set: Option<MoneySet>,
     line_item: Option<LineItem>,
 }
 
@@ -260,6 +265,7 @@ pub fn order(body: &str) -> Result<StorefrontOrder, MalformedEvent> {
         tax,
         shipping,
         total,
+        prices_include_tax: o.taxes_included,
         affiliate_id: attribute(&o, "affiliateId"),
         lines,
         refunds: vec![],
@@ -276,7 +282,7 @@ pub fn refund(body: &str) -> Result<StorefrontRefund, MalformedEvent> {
         .or_else(|| r.refund_line_items.iter().find_map(|l| l.subtotal_set.as_ref()?.shop_money.currency_code.clone()))
         .ok_or_else(|| malformed("the refund names no currency"))?;
     let currency = Currency::parse(&code).map_err(|e| malformed(format!("currency: {e}")))?;
-    let mut base = 0i64;
+    let (mut base, mut tax) = (0i64, 0i64);
     for rl in &r.refund_line_items {
         let literal = rl.subtotal.as_ref().map(|raw| raw.get().trim().trim_matches('"')).filter(|t| *t != "null");
         let part = match (&rl.subtotal_set, literal) {
@@ -293,6 +299,13 @@ pub fn refund(body: &str) -> Result<StorefrontRefund, MalformedEvent> {
             }
         };
         base = base.checked_add(part).ok_or_else(|| malformed("amounts overflow"))?;
+        let tax_literal = rl.total_tax.as_ref().map(|raw| raw.get().trim().trim_matches('"')).filter(|t| *t != "null");
+        let line_tax = match (&rl.total_tax_set, tax_literal) {
+            (Some(set), _) => minor(currency, &set.shop_money.amount, "refund_line_items[].total_tax_set")?,
+            (None, Some(text)) => minor(currency, text, "refund_line_items[].total_tax")?,
+            (None, None) => 0,
+        };
+        tax = tax.checked_add(line_tax).ok_or_else(|| malformed("amounts overflow"))?;
     }
     let mut amount = 0i64;
     for t in
@@ -302,7 +315,7 @@ pub fn refund(body: &str) -> Result<StorefrontRefund, MalformedEvent> {
             .checked_add(minor(currency, &t.amount, "transactions[].amount")?)
             .ok_or_else(|| malformed("amounts overflow"))?;
     }
-    if base < 0 || amount < 0 {
+    if base < 0 || amount < 0 || tax < 0 {
         return Err(malformed("a refund with a negative amount"));
     }
     Ok(StorefrontRefund {
@@ -310,6 +323,7 @@ pub fn refund(body: &str) -> Result<StorefrontRefund, MalformedEvent> {
         order_id: id_text(&r.order_id, "order_id")?,
         currency,
         base,
+        tax,
         amount,
     })
 }
@@ -388,6 +402,7 @@ mod tests {
             (r.refund_id.as_str(), r.order_id.as_str(), r.base, r.amount),
             ("509562969", "450789469", 4_000, 4_320)
         );
+        assert_eq!(r.tax, 320, "the refunded line's tax, kept apart");
         // Without `subtotal_set`, the number's literal text is read (no float).
         let mut v: serde_json::Value = serde_json::from_str(&fixture("refunds_create")).expect("json");
         v["refund_line_items"][0].as_object_mut().expect("line").remove("subtotal_set");

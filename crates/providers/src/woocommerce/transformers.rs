@@ -177,6 +177,8 @@ fn order_from(o: Order) -> Result<OrderDelivery, MalformedEvent> {
             tax,
             shipping,
             total,
+            // Line amounts are before tax either way.
+            prices_include_tax: false,
             affiliate_id,
             refunds: vec![],
         },
@@ -217,6 +219,8 @@ pub fn refunds(order_id: &str, currency: Currency, body: &str) -> Result<Vec<Sto
                 order_id: order_id.to_owned(),
                 currency,
                 base,
+                // Refund lines are before tax, like the order's.
+                tax: 0,
                 amount,
             })
         })
