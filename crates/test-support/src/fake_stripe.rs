@@ -185,6 +185,60 @@ const SERVED_RESOURCES: &[&str] = &[
     "event",
 ];
 
+/// A cloneable handle on a fake's state: what happens at Stripe outside the API (a seller finishing
+/// onboarding, a buyer paying), as the local sandbox drives it.
+#[derive(Clone)]
+pub struct FakeStripeHandle(Shared);
+
+impl FakeStripeHandle {
+    /// A connected account as Stripe holds it.
+    pub fn account(&self, id: &str) -> Option<Value> {
+        lock(&self.0).accounts.get(id).cloned()
+    }
+
+    /// The seller finished the hosted onboarding of `id`: details submitted, charges and payouts
+    /// enabled, nothing due; emits `account.updated` (on the connected account). `None` for an
+    /// account the fake never created.
+    pub fn complete_onboarding(&self, id: &str) -> Option<Value> {
+        let mut inner = lock(&self.0);
+        let mut account = inner.accounts.get(id).cloned()?;
+        set(&mut account, "details_submitted", json!(true));
+        set(&mut account, "charges_enabled", json!(true));
+        set(&mut account, "payouts_enabled", json!(true));
+        if let Some(caps) = account.get_mut("capabilities").and_then(Value::as_object_mut) {
+            for v in caps.values_mut() {
+                *v = json!("active");
+            }
+        }
+        if let Some(req) = account.get_mut("requirements").and_then(Value::as_object_mut) {
+            for key in ["currently_due", "eventually_due", "past_due", "pending_verification"] {
+                req.insert(key.to_owned(), json!([]));
+            }
+            req.insert("disabled_reason".to_owned(), Value::Null);
+        }
+        inner.accounts.insert(id.to_owned(), account.clone());
+        let req = Req::internal(Some(id));
+        emit(&mut inner, "account.updated", &account, &req);
+        Some(account)
+    }
+
+    /// The buyer paid payment intent `id`: emits `payment_intent.succeeded` with it (the fake's
+    /// intents are paid when created). `None` for an intent the fake never created.
+    pub fn pay(&self, id: &str) -> Option<Value> {
+        let mut inner = lock(&self.0);
+        let intent = inner.payment_intents.get(id).cloned()?;
+        emit(&mut inner, "payment_intent.succeeded", &intent, &Req::internal(None));
+        Some(intent)
+    }
+
+    /// The events from index `from` on (in the order they happened), and the next index.
+    pub fn events_from(&self, from: usize) -> (Vec<Value>, usize) {
+        let inner = lock(&self.0);
+        let events = inner.events.get(from..).map(<[Value]>::to_vec).unwrap_or_default();
+        (events, inner.events.len())
+    }
+}
+
 /// A running fake Stripe API; stopped when dropped.
 #[derive(Debug)]
 pub struct FakeStripe {
@@ -220,6 +274,20 @@ impl FakeStripe {
     /// # Errors
     /// [`FakeStripeError`] when the file is unreadable or not Stripe's fixtures, or binding fails.
     pub async fn start(fixtures_path: impl AsRef<Path>) -> Result<Self, FakeStripeError> {
+        let addr = SocketAddr::from(([127, 0, 0, 1], 0));
+        Self::start_at(fixtures_path, addr, |_| Router::new()).await
+    }
+
+    /// Like [`FakeStripe::start`], on `addr`, with `extra` routes (given a handle on the fake's
+    /// state) served before the API's (the local sandbox's pages).
+    ///
+    /// # Errors
+    /// See [`FakeStripe::start`].
+    pub async fn start_at(
+        fixtures_path: impl AsRef<Path>,
+        addr: SocketAddr,
+        extra: impl FnOnce(FakeStripeHandle) -> Router,
+    ) -> Result<Self, FakeStripeError> {
         let path = fixtures_path.as_ref().to_path_buf();
         let text = std::fs::read_to_string(&path)
             .map_err(|source| FakeStripeError::ReadFixtures { path: path.clone(), source })?;
@@ -233,17 +301,23 @@ impl FakeStripe {
             return Err(invalid(format!("no example object for {missing:?}")));
         }
 
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await.map_err(FakeStripeError::Bind)?;
+        let listener = tokio::net::TcpListener::bind(addr).await.map_err(FakeStripeError::Bind)?;
         let addr = listener.local_addr().map_err(FakeStripeError::Bind)?;
         let shared: Shared =
             Arc::new(Mutex::new(Inner { resources, base_url: format!("http://{addr}"), ..Inner::default() }));
-        let app = Router::new().fallback(handle).with_state(shared.clone());
+        let app =
+            extra(FakeStripeHandle(shared.clone())).merge(Router::new().fallback(handle).with_state(shared.clone()));
         let server = tokio::spawn(async move {
             if let Err(e) = axum::serve(listener, app).await {
                 tracing::warn!(error = %e, "fake Stripe server stopped");
             }
         });
         Ok(FakeStripe { addr, shared, server })
+    }
+
+    /// A handle on the fake's state (what the sandbox's pages and jobs act on).
+    pub fn handle(&self) -> FakeStripeHandle {
+        FakeStripeHandle(self.shared.clone())
     }
 
     /// `http://127.0.0.1:<port>`: the API base to give `StripeConnect` (`STRIPE_API_BASE`).
@@ -468,6 +542,20 @@ struct Reply {
 impl Reply {
     fn ok(body: Value) -> Self {
         Reply { status: StatusCode::OK, body }
+    }
+}
+
+impl Req {
+    /// What Stripe does on its own (a dashboard action, a buyer), on `account` if any.
+    fn internal(account: Option<&str>) -> Req {
+        Req {
+            method: Method::POST,
+            path: String::new(),
+            query: Vec::new(),
+            form: Vec::new(),
+            idempotency_key: None,
+            stripe_account: account.map(str::to_owned),
+        }
     }
 }
 

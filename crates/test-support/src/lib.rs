@@ -12,6 +12,7 @@ use service_core::db;
 pub mod fake_paypal;
 pub mod fake_stripe;
 pub mod paypal;
+pub mod sandbox;
 pub mod shopify;
 pub mod woocommerce;
 

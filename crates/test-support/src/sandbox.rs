@@ -1,0 +1,199 @@
+//! The local Stripe sandbox (issue 15): the project's fake Stripe as a process for development,
+//! so a fresh clone without Stripe keys can see onboarding and payments end to end.
+//!
+//! - The API of [`FakeStripe`] on a fixed address (`STRIPE_API_BASE` of both subgraphs).
+//! - Its onboarding links open a local page (`GET /setup/e/<acct>/<token>`) whose "Complete
+//!   onboarding" button enables charges and payouts on the account and emits `account.updated`.
+//! - `POST /sandbox/payment_intents/<id>/succeed`: the buyer pays a created PaymentIntent
+//!   (`payment_intent.succeeded`). `GET /sandbox/health` answers 200 once it serves.
+//! - Every event is sent, signed like Stripe signs (`Stripe-Signature: t=…,v1=…` with the
+//!   sandbox's webhook secret), to every configured endpoint (Stripe sends each endpoint what it
+//!   subscribed to; both subgraphs subscribe to everything and act on their own types), in order,
+//!   retried until the endpoint answers 2xx.
+//!
+//! It keeps its state in memory for the run. It is for development only: nothing in it checks
+//! real credentials, and the subgraphs never start it (`scripts/dev` does, when no
+//! `STRIPE_SECRET_KEY` is set).
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::json;
+
+use crate::fake_stripe::{FakeStripe, FakeStripeError, FakeStripeHandle};
+
+/// Where the sandbox listens and whom it tells.
+#[derive(Debug, Clone)]
+pub struct SandboxConfig {
+    pub addr: SocketAddr,
+    /// Webhook endpoints (`http://127.0.0.1:4001/webhooks/stripe`, …).
+    pub endpoints: Vec<String>,
+    /// The signing secret both subgraphs verify with (`STRIPE_WEBHOOK_SECRETS`).
+    pub webhook_secret: String,
+}
+
+/// A running sandbox: its API and pages, and the job that delivers its events.
+pub struct Sandbox {
+    pub fake: FakeStripe,
+    deliveries: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        for d in &self.deliveries {
+            d.abort();
+        }
+    }
+}
+
+impl Sandbox {
+    /// Starts the API, the pages and one delivery job per endpoint.
+    ///
+    /// # Errors
+    /// When the fixtures cannot be read or the address cannot be bound.
+    pub async fn start(config: SandboxConfig) -> Result<Sandbox, FakeStripeError> {
+        let fake = FakeStripe::start_at(FakeStripe::default_fixtures_path(), config.addr, pages).await?;
+        let http = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap_or_default();
+        let deliveries = config
+            .endpoints
+            .iter()
+            .map(|endpoint| {
+                let (handle, http, endpoint, secret) =
+                    (fake.handle(), http.clone(), endpoint.clone(), config.webhook_secret.clone());
+                tokio::spawn(async move { deliver(handle, http, endpoint, secret).await })
+            })
+            .collect();
+        Ok(Sandbox { fake, deliveries })
+    }
+
+    pub fn base_url(&self) -> String {
+        self.fake.base_url()
+    }
+}
+
+/// Sends the events to `endpoint` in order, each until it is accepted (a 2xx), as Stripe retries.
+async fn deliver(handle: FakeStripeHandle, http: reqwest::Client, endpoint: String, secret: String) {
+    let mut next = 0usize;
+    loop {
+        let (events, _) = handle.events_from(next);
+        if events.is_empty() {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            continue;
+        }
+        for event in events {
+            let body = event.to_string();
+            let mut backoff = Duration::from_millis(200);
+            loop {
+                let signature =
+                    providers::stripe::webhook::sign(body.as_bytes(), &secret, chrono::Utc::now().timestamp());
+                let sent = http
+                    .post(&endpoint)
+                    .header("Stripe-Signature", signature)
+                    .header("content-type", "application/json; charset=utf-8")
+                    .body(body.clone())
+                    .send()
+                    .await;
+                match sent {
+                    Ok(res) if res.status().is_success() => break,
+                    Ok(res) => {
+                        tracing::warn!(%endpoint, status = %res.status(), event = %event["id"], "webhook refused; retrying");
+                    }
+                    Err(e) => tracing::warn!(%endpoint, error = %e, "webhook endpoint unreachable; retrying"),
+                }
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(10));
+            }
+            tracing::info!(%endpoint, event = %event["id"], kind = %event["type"], "webhook delivered");
+            next += 1;
+        }
+    }
+}
+
+fn pages(handle: FakeStripeHandle) -> Router {
+    Router::new()
+        .route("/setup/e/{account}/{token}", get(onboarding_page))
+        .route("/setup/e/{account}/{token}/complete", post(complete_onboarding))
+        .route("/sandbox/payment_intents/{id}/succeed", post(succeed))
+        .route("/sandbox/health", get(|| async { axum::Json(json!({"sandbox": true})) }))
+        .with_state(handle)
+}
+
+fn escape(text: &str) -> String {
+    text.chars()
+        .map(|c| match c {
+            '<' => "&lt;".to_owned(),
+            '>' => "&gt;".to_owned(),
+            '&' => "&amp;".to_owned(),
+            '"' => "&quot;".to_owned(),
+            '\'' => "&#39;".to_owned(),
+            c => c.to_string(),
+        })
+        .collect()
+}
+
+fn page(title: &str, body: &str) -> Html<String> {
+    Html(format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{title}</title>\
+         <style>body{{font-family:system-ui,sans-serif;max-width:34rem;margin:4rem auto;padding:0 1rem;color:#1a1a2e}}\
+         .badge{{display:inline-block;background:#635bff;color:#fff;border-radius:4px;padding:2px 8px;font-size:.8rem}}\
+         button{{background:#635bff;color:#fff;border:0;border-radius:6px;padding:.7rem 1.4rem;font-size:1rem;cursor:pointer}}</style>\
+         </head><body><p><span class=\"badge\">Stripe sandbox (local, test data)</span></p>{body}</body></html>"
+    ))
+}
+
+async fn onboarding_page(
+    State(h): State<FakeStripeHandle>,
+    Path((account, token)): Path<(String, String)>,
+) -> Response {
+    let Some(acct) = h.account(&account) else {
+        return (StatusCode::NOT_FOUND, page("Unknown account", "<h1>No such account</h1>")).into_response();
+    };
+    let done = acct["charges_enabled"].as_bool() == Some(true) && acct["payouts_enabled"].as_bool() == Some(true);
+    let (account, token) = (escape(&account), escape(&token));
+    let body = if done {
+        format!(
+            "<h1>Onboarding of {account}</h1><p id=\"state\">Onboarding is complete: charges and payouts are enabled.</p>"
+        )
+    } else {
+        format!(
+            "<h1>Onboarding of {account}</h1><p id=\"state\">A real Stripe page asks for identity and bank details here. \
+             In the sandbox one click completes it.</p>\
+             <form method=\"post\" action=\"/setup/e/{account}/{token}/complete\"><button type=\"submit\">Complete onboarding</button></form>"
+        )
+    };
+    page("Stripe sandbox onboarding", &body).into_response()
+}
+
+async fn complete_onboarding(
+    State(h): State<FakeStripeHandle>,
+    Path((account, _token)): Path<(String, String)>,
+) -> Response {
+    match h.complete_onboarding(&account) {
+        Some(_) => page(
+            "Onboarding complete",
+            &format!(
+                "<h1>Onboarding of {} complete</h1><p id=\"state\">Onboarding is complete: charges and payouts are enabled. \
+                 <code>account.updated</code> was sent to the subgraphs; you can close this page.</p>",
+                escape(&account)
+            ),
+        )
+        .into_response(),
+        None => (StatusCode::NOT_FOUND, page("Unknown account", "<h1>No such account</h1>")).into_response(),
+    }
+}
+
+async fn succeed(State(h): State<FakeStripeHandle>, Path(id): Path<String>) -> Response {
+    match h.pay(&id) {
+        Some(intent) => axum::Json(json!({"paid": true, "payment_intent": intent})).into_response(),
+        None => (
+            StatusCode::NOT_FOUND,
+            axum::Json(json!({"error": {"type": "invalid_request_error", "message": format!("No such payment_intent: '{id}'")}})),
+        )
+            .into_response(),
+    }
+}

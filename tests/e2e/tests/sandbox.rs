@@ -1,0 +1,108 @@
+//! The local Stripe sandbox (issue 15 item 1) as `scripts/dev` runs it: the `stripe-sandbox`
+//! binary in front of the real subgraphs and router. A new Malet's onboarding link opens the
+//! sandbox's page, whose "Complete onboarding" button makes the account ACTIVE (by a signed
+//! `account.updated` the sandbox delivers); a checkout's PaymentIntent paid in the sandbox
+//! (`payment_intent.succeeded`) gives the worked example's numbers through the router (800
+//! commission, 320 fee, 888 reserve, 7992 net).
+
+mod common;
+
+use std::process::Command;
+
+use common::*;
+use serde_json::json;
+use test_support::{self as testing, TempDir, TestDb, owner_token};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_malet_onboards_and_sells_in_the_sandbox() {
+    let db = TestDb::sqlite().await;
+    ensure_router_deps();
+    let logs = TempDir::new("mallnline-sandbox");
+    let http = http_client();
+    let sandbox_port = free_port();
+    let sandbox_base = format!("http://127.0.0.1:{sandbox_port}");
+    let start = |name: &'static str, addr_var: &'static str| {
+        let (bin, logs, db, sandbox_base) =
+            (workspace_bin(name), logs.path().to_owned(), db.database_url(), sandbox_base.clone());
+        move |port: u16| {
+            let mut env = subgraph_env(&db, &sandbox_base);
+            env.push((addr_var, format!("127.0.0.1:{port}")));
+            let mut cmd = Command::new(&bin);
+            cmd.arg("serve");
+            Proc::spawn(name, cmd, &env, &logs)
+        }
+    };
+    let (_payments, payments_base) = start_on_free_port(&http, "/ready", start("payments", "PAYMENTS_ADDR")).await;
+    let (_murchases, murchases_base) = start_on_free_port(&http, "/ready", start("murchases", "MURCHASES_ADDR")).await;
+    let (_gateway, router) =
+        start_on_free_port(&http, "/ready", |port| spawn_gateway(port, &payments_base, &murchases_base, logs.path()))
+            .await;
+    let mut cmd = Command::new(workspace_bin("stripe-sandbox"));
+    cmd.args(["--addr", &format!("127.0.0.1:{sandbox_port}"), "--webhook-secret", testing::TEST_WEBHOOK_SECRET])
+        .args(["--endpoint", &format!("{payments_base}/webhooks/stripe")])
+        .args(["--endpoint", &format!("{murchases_base}/webhooks/stripe")]);
+    let mut sandbox = Proc::spawn("stripe-sandbox", cmd, &[("APP_ENV", "development".to_owned())], logs.path());
+    sandbox.wait_ready(&http, &format!("{sandbox_base}/sandbox/health")).await.expect("sandbox ready");
+    let gql = |token: String, query: &'static str| {
+        let (http, url) = (http.clone(), format!("{router}/graphql"));
+        async move { common::gql(&http, &url, Some(&token), query, json!({})).await }
+    };
+    let owner = owner_token("malet-1");
+
+    // Onboarding: the link is the sandbox's page; its button completes it.
+    let created = gql(
+        owner.clone(),
+        "mutation { createConnectedAccount(input: {maletId: \"malet-1\"}) { status onboardingUrl } }",
+    )
+    .await;
+    let url = created["data"]["createConnectedAccount"]["onboardingUrl"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{created}"))
+        .to_owned();
+    assert!(url.starts_with(&sandbox_base), "{url}");
+    let page = http.get(&url).send().await.expect("onboarding page").text().await.expect("html");
+    assert!(page.contains("Complete onboarding") && page.contains("<form method=\"post\""), "{page}");
+    let done = http.post(format!("{url}/complete")).send().await.expect("complete");
+    assert_eq!(done.status().as_u16(), 200);
+    assert!(done.text().await.expect("html").contains("Onboarding is complete"));
+    let account = "{ connectedAccount(maletId: \"malet-1\") { status pendingBalance reserveBalance } }";
+    let active = eventually("the account is ACTIVE", || async {
+        let r = gql(owner.clone(), account).await;
+        if r["data"]["connectedAccount"]["status"] == "ACTIVE" { Ok(r) } else { Err(r) }
+    })
+    .await;
+    assert_eq!(active["data"]["connectedAccount"]["pendingBalance"], 0);
+
+    // A sale: the checkout's PaymentIntent, paid in the sandbox.
+    let pay = "mutation { createMurchasePayment(input: {orderId: \"ord-1\", maletId: \"malet-1\", grossAmount: 10000}) { paymentIntentId breakdown { commissionAmount processingFee reserveAmount netPayout } } }";
+    let checkout = gql(owner.clone(), pay).await;
+    let c = &checkout["data"]["createMurchasePayment"];
+    assert_eq!(
+        c["breakdown"],
+        json!({"commissionAmount": 800, "processingFee": 320, "reserveAmount": 888, "netPayout": 7992}),
+        "{checkout}"
+    );
+    let pi = c["paymentIntentId"].as_str().expect("intent");
+    let paid = http.post(format!("{sandbox_base}/sandbox/payment_intents/{pi}/succeed")).send().await.expect("pay");
+    assert_eq!(paid.status().as_u16(), 200);
+    let balances = eventually("the sale reaches the balances", || async {
+        let r = gql(owner.clone(), account).await;
+        let a = &r["data"]["connectedAccount"];
+        if a["pendingBalance"] == 7992 && a["reserveBalance"] == 888 { Ok(r) } else { Err(r) }
+    })
+    .await;
+    assert_eq!(balances["data"]["connectedAccount"]["status"], "ACTIVE");
+    drop(sandbox);
+}
+
+/// The sandbox never runs in production mode.
+#[test]
+fn the_sandbox_refuses_production() {
+    let out = Command::new(workspace_bin("stripe-sandbox"))
+        .env("APP_ENV", "production")
+        .args(["--webhook-secret", "whsec_x", "--endpoint", "http://127.0.0.1:9/webhooks/stripe"])
+        .output()
+        .expect("run stripe-sandbox");
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("never runs with APP_ENV=production"));
+}
