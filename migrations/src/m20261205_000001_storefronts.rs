@@ -24,6 +24,7 @@ const UP: &[&str] = &[
     secret_env  TEXT,
     api_key_env    TEXT,
     api_secret_env TEXT,
+    affiliate_attribution BOOLEAN NOT NULL DEFAULT FALSE,
     created_by  TEXT NOT NULL,
     created_at  {TS} NOT NULL,
     updated_at  {TS} NOT NULL
@@ -94,7 +95,8 @@ const UP: &[&str] = &[
     payload      TEXT NOT NULL,
     received_at  {TS} NOT NULL
 )"#,
-    "CREATE UNIQUE INDEX storefront_deliveries_delivery ON storefront_deliveries (platform, delivery_id)",
+    // A delivery id is the storefront's, so it is unique per shop (each shop signs its own).
+    "CREATE UNIQUE INDEX storefront_deliveries_delivery ON storefront_deliveries (platform, shop, delivery_id)",
     // Admins list the deliveries that need them.
     "CREATE INDEX storefront_deliveries_status ON storefront_deliveries (status, received_at)",
     r#"CREATE TABLE storefront_payment_waits (

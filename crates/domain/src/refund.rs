@@ -73,39 +73,6 @@ impl RefundedParts {
     }
 }
 
-impl RefundedParts {
-    /// This state, taking back at least the commission and affiliate share an earlier state of
-    /// the same entry took back (`refunded_commission`, `refunded_affiliate`): what was returned
-    /// stays returned. A storefront that later explains a refund as shipping or a smaller base
-    /// lowers no clawback whose fee refund was already sent; the seller's net carries the
-    /// difference, so the identity still holds. (Capped at the original parts.)
-    pub fn at_least(
-        mut self,
-        original: &OriginalParts,
-        refunded_commission: i64,
-        refunded_affiliate: i64,
-    ) -> Result<RefundedParts, MoneyError> {
-        let commission_floor = refunded_commission.clamp(0, original.commission.max(0));
-        let affiliate_floor = refunded_affiliate.clamp(0, original.affiliate.max(0));
-        if self.refunded_commission >= commission_floor && self.refunded_affiliate >= affiliate_floor {
-            return Ok(self);
-        }
-        self.refunded_commission = self.refunded_commission.max(commission_floor);
-        self.refunded_affiliate = self.refunded_affiliate.max(affiliate_floor);
-        self.commission = original.commission.checked_sub(self.refunded_commission).ok_or(MoneyError::Overflow)?;
-        self.affiliate = original.affiliate.checked_sub(self.refunded_affiliate).ok_or(MoneyError::Overflow)?;
-        self.net = original
-            .gross
-            .checked_sub(self.refunded_amount)
-            .and_then(|x| x.checked_sub(self.commission))
-            .and_then(|x| x.checked_sub(self.processing_fee))
-            .and_then(|x| x.checked_sub(self.reserve))
-            .and_then(|x| x.checked_sub(self.affiliate))
-            .ok_or(MoneyError::Overflow)?;
-        Ok(self)
-    }
-}
-
 /// The state of an entry after `cumulative_refunded` of its gross has been refunded in total.
 pub fn clawback(original: &OriginalParts, cumulative_refunded: i64) -> Result<RefundedParts, RefundError> {
     if cumulative_refunded < 0 {

@@ -14,6 +14,8 @@ pub struct Model {
     /// WooCommerce: the variables holding the REST API's consumer key and secret.
     pub api_key_env: Option<String>,
     pub api_secret_env: Option<String>,
+    /// Whether an affiliate the shop's orders name (which buyers can write) is credited.
+    pub affiliate_attribution: bool,
     pub created_by: String,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,

@@ -36,10 +36,6 @@ pub struct Config {
     /// with their own secret are received.
     #[arg(long, env = "SHOPIFY_WEBHOOK_SECRET", hide_env_values = true)]
     pub shopify_webhook_secret: Option<secrecy::SecretString>,
-    /// The WooCommerce webhooks' default secret (`X-WC-Webhook-Signature`), for shops registered
-    /// without a `secretEnv` of their own.
-    #[arg(long, env = "WOOCOMMERCE_WEBHOOK_SECRET", hide_env_values = true)]
-    pub woocommerce_webhook_secret: Option<secrecy::SecretString>,
     /// Values of the variables shops name (`secretEnv`, `apiKeyEnv`, `apiSecretEnv`), read before
     /// the process environment: for tests and embedders running services in one process. Not a
     /// command-line option.

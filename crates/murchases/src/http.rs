@@ -157,6 +157,8 @@ async fn woocommerce_webhook(State(service): State<Murchases>, headers: HeaderMa
     };
     let Some(topic) = header(&headers, woocommerce::TOPIC_HEADER) else { return missing("X-WC-Webhook-Topic") };
     let event_id = header(&headers, woocommerce::WEBHOOK_ID_HEADER).map(|id| format!("webhook-{id}"));
+    let delivery = woocommerce::webhook::delivery_key(delivery, &body);
+    let delivery = delivery.as_str();
     let raw = String::from_utf8_lossy(&body).into_owned();
     let event = match std::str::from_utf8(&body) {
         Ok(text) => service.woocommerce_event(&shop, delivery, topic, text).await,

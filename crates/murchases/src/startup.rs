@@ -31,7 +31,6 @@ pub fn state(config: &Config, db: DatabaseConnection) -> anyhow::Result<AppState
         },
         storefront_secrets: crate::service::storefronts::StorefrontSecrets {
             shopify: config.shopify_webhook_secret.clone(),
-            woocommerce: config.woocommerce_webhook_secret.clone(),
             variables: config.storefront_variables.clone(),
         },
     };

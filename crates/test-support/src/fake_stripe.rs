@@ -231,6 +231,36 @@ impl FakeStripeHandle {
         Some(intent)
     }
 
+    /// A charge as Stripe holds it (with its `amount_refunded`).
+    pub fn charge(&self, id: &str) -> Option<Value> {
+        lock(&self.0).charges.get(id).cloned()
+    }
+
+    /// Records an event of `event_type` for `object` (on connected account `account`, if any),
+    /// as Stripe would send it.
+    pub fn emit(&self, event_type: &str, object: &Value, account: Option<&str>) {
+        emit(&mut lock(&self.0), event_type, object, &Req::internal(account));
+    }
+
+    /// Stripe paid out `amount` of connected account `account`'s balance to its bank: a `paid`
+    /// payout, and `payout.paid` on the account.
+    pub fn payout(&self, account: &str, amount: i64, currency: &str) -> Value {
+        let mut inner = lock(&self.0);
+        let mut payout = template(&inner, "payout");
+        let created = now();
+        set(&mut payout, "id", json!(new_id("po")));
+        set(&mut payout, "amount", json!(amount));
+        set(&mut payout, "currency", json!(currency));
+        set(&mut payout, "status", json!("paid"));
+        set(&mut payout, "created", json!(created));
+        set(&mut payout, "arrival_date", json!(created));
+        set(&mut payout, "metadata", json!({}));
+        let id = payout["id"].as_str().unwrap_or_default().to_owned();
+        inner.payouts.insert(id, (account.to_owned(), payout.clone()));
+        emit(&mut inner, "payout.paid", &payout, &Req::internal(Some(account)));
+        payout
+    }
+
     /// The events from index `from` on (in the order they happened), and the next index.
     pub fn events_from(&self, from: usize) -> (Vec<Value>, usize) {
         let inner = lock(&self.0);

@@ -5,7 +5,9 @@
 //! - Its onboarding links open a local page (`GET /setup/e/<acct>/<token>`) whose "Complete
 //!   onboarding" button enables charges and payouts on the account and emits `account.updated`.
 //! - `POST /sandbox/payment_intents/<id>/succeed`: the buyer pays a created PaymentIntent
-//!   (`payment_intent.succeeded`). `GET /sandbox/health` answers 200 once it serves.
+//!   (`payment_intent.succeeded`). `POST /sandbox/accounts/<acct>/payouts` `{"amount": …}`: Stripe
+//!   pays a connected account out (`payout.paid`). A refund made through the API is also a
+//!   `charge.refunded`, as on Stripe. `GET /sandbox/health` answers 200 once it serves.
 //! - Every event is sent, signed like Stripe signs (`Stripe-Signature: t=…,v1=…` with the
 //!   sandbox's webhook secret), to every configured endpoint (Stripe sends each endpoint what it
 //!   subscribed to; both subgraphs subscribe to everything and act on their own types), in order,
@@ -59,20 +61,37 @@ impl Sandbox {
     pub async fn start(config: SandboxConfig) -> Result<Sandbox, FakeStripeError> {
         let fake = FakeStripe::start_at(FakeStripe::default_fixtures_path(), config.addr, pages).await?;
         let http = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap_or_default();
-        let deliveries = config
-            .endpoints
-            .iter()
-            .map(|endpoint| {
+        let derive = tokio::spawn(derive(fake.handle()));
+        let deliveries = std::iter::once(derive)
+            .chain(config.endpoints.iter().map(|endpoint| {
                 let (handle, http, endpoint, secret) =
                     (fake.handle(), http.clone(), endpoint.clone(), config.webhook_secret.clone());
                 tokio::spawn(async move { deliver(handle, http, endpoint, secret).await })
-            })
+            }))
             .collect();
         Ok(Sandbox { fake, deliveries })
     }
 
     pub fn base_url(&self) -> String {
         self.fake.base_url()
+    }
+}
+
+/// The events Stripe sends alongside the API's own: a refund also updates its charge
+/// (`charge.refunded`, with the charge's cumulative `amount_refunded`).
+async fn derive(handle: FakeStripeHandle) {
+    let mut next = 0usize;
+    loop {
+        let (events, upto) = handle.events_from(next);
+        next = upto;
+        for event in events {
+            if event["type"] == "refund.created"
+                && let Some(charge) = event["data"]["object"]["charge"].as_str().and_then(|id| handle.charge(id))
+            {
+                handle.emit("charge.refunded", &charge, None);
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
@@ -119,6 +138,7 @@ fn pages(handle: FakeStripeHandle) -> Router {
         .route("/setup/e/{account}/{token}", get(onboarding_page))
         .route("/setup/e/{account}/{token}/complete", post(complete_onboarding))
         .route("/sandbox/payment_intents/{id}/succeed", post(succeed))
+        .route("/sandbox/accounts/{account}/payouts", post(payout))
         .route("/sandbox/health", get(|| async { axum::Json(json!({"sandbox": true})) }))
         .with_state(handle)
 }
@@ -185,6 +205,20 @@ async fn complete_onboarding(
         .into_response(),
         None => (StatusCode::NOT_FOUND, page("Unknown account", "<h1>No such account</h1>")).into_response(),
     }
+}
+
+async fn payout(
+    State(h): State<FakeStripeHandle>,
+    Path(account): Path<String>,
+    axum::Json(req): axum::Json<serde_json::Value>,
+) -> Response {
+    let amount = req["amount"].as_i64().unwrap_or(0);
+    let currency = req["currency"].as_str().unwrap_or("usd").to_ascii_lowercase();
+    if h.account(&account).is_none() || amount <= 0 {
+        return (StatusCode::BAD_REQUEST, axum::Json(json!({"error": {"message": "unknown account or amount"}})))
+            .into_response();
+    }
+    axum::Json(h.payout(&account, amount, &currency)).into_response()
 }
 
 async fn succeed(State(h): State<FakeStripeHandle>, Path(id): Path<String>) -> Response {

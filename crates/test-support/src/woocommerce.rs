@@ -14,19 +14,25 @@ use axum::routing::get;
 use base64::Engine as _;
 use serde_json::{Value, json};
 
-/// The webhook secret the test configurations use (`WOOCOMMERCE_WEBHOOK_SECRET`).
+/// The webhook secret of the test store (variable `STOREFRONT_TEST_WC_WEBHOOK`).
 pub const TEST_WOOCOMMERCE_SECRET: &str = "wc-test-webhook-secret";
 /// The fake store's REST credentials.
 pub const TEST_CONSUMER_KEY: &str = "ck_test_0123456789abcdef";
 pub const TEST_CONSUMER_SECRET: &str = "cs_test_fedcba9876543210";
 
-/// The variables a test shop registered with `apiKeyEnv: "WOOCOMMERCE_TEST_KEY"`,
-/// `apiSecretEnv: "WOOCOMMERCE_TEST_SECRET"` reads (the fake store's credentials).
+/// The variables a test store is registered with: `secretEnv: "STOREFRONT_TEST_WC_WEBHOOK"`
+/// (its webhook secret), `apiKeyEnv: "STOREFRONT_TEST_WC_KEY"`, `apiSecretEnv:
+/// "STOREFRONT_TEST_WC_SECRET"` (the fake store's REST credentials).
 pub fn test_variables() -> std::collections::BTreeMap<String, secrecy::SecretString> {
-    [("WOOCOMMERCE_TEST_KEY", TEST_CONSUMER_KEY), ("WOOCOMMERCE_TEST_SECRET", TEST_CONSUMER_SECRET)]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), secrecy::SecretString::from(v.to_owned())))
-        .collect()
+    [
+        ("STOREFRONT_TEST_WC_WEBHOOK", TEST_WOOCOMMERCE_SECRET),
+        ("STOREFRONT_TEST_WC_KEY", TEST_CONSUMER_KEY),
+        ("STOREFRONT_TEST_WC_SECRET", TEST_CONSUMER_SECRET),
+        ("STOREFRONT_TEST_WC_PLAIN", "another-store-webhook-secret"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), secrecy::SecretString::from(v.to_owned())))
+    .collect()
 }
 
 /// A fixture of `tests/fixtures/woocommerce/` as JSON.

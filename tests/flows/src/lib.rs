@@ -44,9 +44,6 @@ pub fn configs(stripe: &FakeStripe, paypal: &FakePaypal) -> (payments::config::C
         shopify_webhook_secret: Some(secrecy::SecretString::from(
             test_support::shopify::TEST_SHOPIFY_SECRET.to_owned(),
         )),
-        woocommerce_webhook_secret: Some(secrecy::SecretString::from(
-            test_support::woocommerce::TEST_WOOCOMMERCE_SECRET.to_owned(),
-        )),
         storefront_variables: test_support::woocommerce::test_variables(),
         common,
     };

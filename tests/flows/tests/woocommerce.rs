@@ -19,11 +19,11 @@ const BACKFILL: &str = "mutation($s: String!, $f: DateTime!, $t: DateTime!) { ba
 /// Registers the fake store as `malet`'s, with its API credentials; returns the shop key.
 async fn register(apps: &Apps, store: &FakeWoo, malet: &str) -> String {
     let input = json!({"i": {"platform": "WOOCOMMERCE", "shop": store.source(), "maletId": malet,
-        "apiKeyEnv": "WOOCOMMERCE_TEST_KEY", "apiSecretEnv": "WOOCOMMERCE_TEST_SECRET"}});
+        "secretEnv": "STOREFRONT_TEST_WC_WEBHOOK", "apiKeyEnv": "STOREFRONT_TEST_WC_KEY", "apiSecretEnv": "STOREFRONT_TEST_WC_SECRET"}});
     let res = apps.mur.run(Some(&admin_token()), REGISTER, input).await;
     let shop = &res["data"]["registerStorefrontShop"];
     assert_eq!(shop["platform"], "WOOCOMMERCE", "{res}");
-    assert_eq!(shop["apiKeyEnv"], "WOOCOMMERCE_TEST_KEY", "{res}");
+    assert_eq!(shop["apiKeyEnv"], "STOREFRONT_TEST_WC_KEY", "{res}");
     let key = shop["shop"].as_str().expect("shop").to_owned();
     assert_eq!(format!("{key}/"), store.source(), "the site URL without its trailing slash");
     key
@@ -83,6 +83,13 @@ async fn the_ping_answers_and_an_order_then_its_update_with_a_refund_converge_li
         );
         assert_eq!(o["ledgerEntry"]["commissionAmount"], 800, "{o}");
         assert_eq!(o["lines"].as_array().map(Vec::len), Some(2));
+        // WooCommerce's delivery id changes once a second: another order delivered in the same
+        // second under the same id is a delivery of its own.
+        let other = order(728, "2026-11-30T19:28:02");
+        let (status, body) =
+            Delivery::new(&source, "order.created", "d-1", &other).post(&apps.http, &apps.mur_base).await;
+        assert_eq!((status, body["status"].as_str()), (200, Some("APPLIED")), "{body}");
+        assert!(!order_view(&apps, "m1", 728).await.is_null());
 
         // The 40.00 line is refunded (43.20 with its tax): order.updated lists the refund, its
         // lines come from the API.
@@ -146,7 +153,7 @@ async fn the_ping_answers_and_an_order_then_its_update_with_a_refund_converge_li
         let (status, body) = junk.post(&apps.http, &apps.mur_base).await;
         assert_eq!((status, body["status"].as_str()), (200, Some("NEEDS_ATTENTION")), "{body}");
         let held = deliveries(&apps).await;
-        assert_eq!(held.len(), 3, "d-1, d-2, d-5: {held:?}");
+        assert_eq!(held.len(), 4, "d-1 twice, d-2, d-5: {held:?}");
         assert!(held.iter().all(|d| d["platform"] == "WOOCOMMERCE"));
     }
 }
@@ -196,8 +203,17 @@ async fn a_backfill_over_a_window_with_a_missed_delivery_records_exactly_the_mis
         let long = json!({"s": shop, "f": "2026-09-01T00:00:00Z", "t": "2026-11-30T00:00:00Z"});
         let res = apps.mur.run(Some(&admin_token()), BACKFILL, long).await;
         assert_eq!(error_code(&res).as_deref(), Some("BAD_USER_INPUT"), "{res}");
-        let other = json!({"i": {"platform": "WOOCOMMERCE", "shop": "https://plain.example", "maletId": "m2"}});
-        assert!(apps.mur.run(Some(&admin_token()), REGISTER, other).await["errors"].is_null());
+        // Each store has its own webhook secret: none (no shared default), one another store reads,
+        // or a variable outside STOREFRONT_ is refused.
+        let plain = |secret: Option<&str>| json!({"i": {"platform": "WOOCOMMERCE", "shop": "https://plain.example", "maletId": "m2", "secretEnv": secret}});
+        let res = apps.mur.run(Some(&admin_token()), REGISTER, plain(None)).await;
+        assert_eq!(error_code(&res).as_deref(), Some("BAD_USER_INPUT"), "{res}");
+        let res = apps.mur.run(Some(&admin_token()), REGISTER, plain(Some("STOREFRONT_TEST_WC_WEBHOOK"))).await;
+        assert_eq!(error_code(&res).as_deref(), Some("CONFLICT"), "another store's secret: {res}");
+        let res = apps.mur.run(Some(&admin_token()), REGISTER, plain(Some("DATABASE_URL"))).await;
+        assert_eq!(error_code(&res).as_deref(), Some("BAD_USER_INPUT"), "{res}");
+        let res = apps.mur.run(Some(&admin_token()), REGISTER, plain(Some("STOREFRONT_TEST_WC_PLAIN"))).await;
+        assert!(res["errors"].is_null(), "{res}");
         let res = apps
             .mur
             .run(

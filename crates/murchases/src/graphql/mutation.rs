@@ -187,6 +187,7 @@ impl Mutation {
             secret_env: input.secret_env.as_deref(),
             api_key_env: input.api_key_env.as_deref(),
             api_secret_env: input.api_secret_env.as_deref(),
+            affiliate_attribution: input.affiliate_attribution,
         };
         let shop = svc(ctx)?.register_storefront_shop(actor(ctx), registration).await?;
         Ok(shop.into())

@@ -1296,13 +1296,19 @@ pub struct RegisterStorefrontShopInput {
     /// The Malet whose shop it is: its orders' commissions are this Malet's.
     pub malet_id: ID,
     /// The environment variable on the murchases server holding this shop's webhook secret;
-    /// none: the platform's (`SHOPIFY_WEBHOOK_SECRET`, `WOOCOMMERCE_WEBHOOK_SECRET`). The secret
-    /// itself is never sent here.
+    /// none: the Shopify app's (`SHOPIFY_WEBHOOK_SECRET`; a WooCommerce store always names its
+    /// own). Names start with `STOREFRONT_` and are read by one shop only. The secret itself is
+    /// never sent here.
     pub secret_env: Option<String>,
     /// WooCommerce: the environment variables holding the store's REST API consumer key and
     /// secret (read access to orders), for refunds' lines and the backfill. Both or neither.
     pub api_key_env: Option<String>,
     pub api_secret_env: Option<String>,
+    /// Credit the affiliate an order names (Shopify `note_attributes`, WooCommerce `meta_data`
+    /// `affiliateId`, which buyers can write), when it is a registered affiliate that is not
+    /// suspended. Off by default: the orders are then recorded without an affiliate.
+    #[graphql(default)]
+    pub affiliate_attribution: bool,
 }
 
 /// A registered storefront shop (its secret is never returned).
@@ -1318,6 +1324,8 @@ pub struct StorefrontShop {
     /// Where its REST API credentials are read from (WooCommerce), if anywhere.
     pub api_key_env: Option<String>,
     pub api_secret_env: Option<String>,
+    /// Whether the affiliate its orders name is credited.
+    pub affiliate_attribution: bool,
     pub created_at: chrono::DateTime<chrono::Utc>,
 }
 
@@ -1331,6 +1339,7 @@ impl From<entity::storefront_shops::Model> for StorefrontShop {
             secret_env: m.secret_env,
             api_key_env: m.api_key_env,
             api_secret_env: m.api_secret_env,
+            affiliate_attribution: m.affiliate_attribution,
             created_at: m.created_at,
         }
     }

@@ -100,20 +100,6 @@ pub enum Recorded {
     AlreadyRecorded(String),
 }
 
-/// The refund state of `entry` at `cumulative` refunded with `original` parts, never taking back
-/// less than the entry already took back (a refund step only adds to a clawback).
-fn floored(
-    entry: &commission_ledger::Model,
-    original: &OriginalParts,
-    cumulative: i64,
-) -> ServiceResult<RefundedParts> {
-    let refunded_affiliate = entry.original_affiliate.saturating_sub(entry.affiliate_amount);
-    refund::clawback(original, cumulative)
-        .map_err(ServiceError::bad_input)?
-        .at_least(original, entry.refunded_commission, refunded_affiliate)
-        .map_err(ServiceError::bad_input)
-}
-
 pub(crate) fn original_parts(e: &commission_ledger::Model) -> OriginalParts {
     OriginalParts {
         gross: e.gross_amount,
@@ -485,8 +471,8 @@ impl Murchases {
             return Ok(None);
         }
         let original = original_parts(entry);
-        let before = floored(entry, &original, entry.refunded_amount)?;
-        let parts = floored(entry, &original, cumulative)?;
+        let before = refund::clawback(&original, entry.refunded_amount).map_err(ServiceError::bad_input)?;
+        let parts = refund::clawback(&original, cumulative).map_err(ServiceError::bad_input)?;
         let status: LedgerStatus = entry.status.domain();
         let new_status = status.after_refund(cumulative, entry.gross_amount)?;
         let delta = [
@@ -551,6 +537,20 @@ impl Murchases {
             self.queue_movement_of(txn, updated, -taken, key).await?;
         } else if money_step {
             self.queue_fee_refund(txn, updated, before, parts).await?;
+        } else if parts.application_fee_refunded().map_err(ServiceError::bad_input)?
+            < before.application_fee_refunded().map_err(ServiceError::bad_input)?
+        {
+            // The storefront explained money as something that takes back less (shipping, a
+            // smaller base): what the fee refunds already returned beyond the new state goes
+            // back to the platform by a reversal from the seller, so the entry and the money
+            // end where they would have had the storefront spoken first.
+            let owed = parts.application_fee_refunded().map_err(ServiceError::bad_input)?;
+            let fee_held = entry.provider_fee_amount.unwrap_or(entry.application_fee_amount);
+            let returned = repo::refunds::fee_refunded_or_sending(txn, &entry.id).await?;
+            let excess = returned.saturating_sub(owed.min(fee_held));
+            if excess > 0 {
+                self.queue_movement_of(txn, updated, -excess, key).await?;
+            }
         } else {
             self.queue_fee_refund_keyed(txn, updated, before, parts, key).await?;
         }
@@ -578,8 +578,8 @@ impl Murchases {
         let mut new = old;
         new.items.refunded_base = refunded_base;
         new.items.refunded_amount = refunded_amount;
-        let before = floored(entry, &old, entry.refunded_amount)?;
-        let parts = floored(entry, &new, entry.refunded_amount)?;
+        let before = refund::clawback(&old, entry.refunded_amount).map_err(ServiceError::bad_input)?;
+        let parts = refund::clawback(&new, entry.refunded_amount).map_err(ServiceError::bad_input)?;
         let mut am = with_refunded_parts(entry, &parts);
         am.items_refunded_base = Set(refunded_base);
         am.items_refunded_amount = Set(refunded_amount);

@@ -586,12 +586,13 @@ impl OnFailed for ReverseOnFailure {
             PostingKind::Adjustment => {
                 self.0.reverse_adjustment(txn, &posting, reason).await.map_err(|e| e.to_string())
             }
-            // A lost dispute's debit stands (the platform lost the money); what could not be
-            // taken back stays a debt on the seller's balance. A reinstatement that could not be
+            // A lost dispute's debit stands (the platform lost the money), and so does a
+            // storefront's explanation that took back less of a refund: what could not be taken
+            // back stays a debt on the seller's balance. A reinstatement that could not be
             // transferred is owed to the seller: finance sees the FAILED movement.
             _ => {
                 tracing::error!(movement = %movement.id, posting = %posting.idempotency_key, reason,
-                    "a dispute's movement failed; the posting stands and finance settles the money");
+                    "a movement of a dispute or a refund failed; the posting stands and finance settles the money");
                 Ok(())
             }
         }

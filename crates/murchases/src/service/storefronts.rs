@@ -55,7 +55,6 @@ pub const WEBHOOK_PLATFORMS: [Platform; 3] = [Platform::Shopify, Platform::Wooco
 #[derive(Clone, Default)]
 pub struct StorefrontSecrets {
     pub shopify: Option<SecretString>,
-    pub woocommerce: Option<SecretString>,
     /// Values the variables a shop names (`secretEnv`, `apiKeyEnv`, …) resolve to before the
     /// process environment is read (tests and embedders that run several services in one
     /// process); empty in the binaries.
@@ -76,10 +75,7 @@ impl StorefrontSecrets {
 
 impl std::fmt::Debug for StorefrontSecrets {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("StorefrontSecrets")
-            .field("shopify", &self.shopify.as_ref().map(|_| "[set]"))
-            .field("woocommerce", &self.woocommerce.as_ref().map(|_| "[set]"))
-            .finish()
+        f.debug_struct("StorefrontSecrets").field("shopify", &self.shopify.as_ref().map(|_| "[set]")).finish()
     }
 }
 
@@ -112,9 +108,9 @@ pub struct OrderView {
     pub exception: Option<String>,
 }
 
-/// The prefixes of the variables a shop's secrets may be read from: no other server setting
-/// (a database URL, a provider's key) can be named as one.
-pub const SECRET_ENV_PREFIXES: [&str; 4] = ["SHOPIFY_", "WOOCOMMERCE_", "TIKTOK_", "STOREFRONT_"];
+/// The prefix of every variable a shop's secrets are read from: no other server setting (a
+/// database URL, a provider's key, the Shopify app's secret) can be named as one.
+pub const SECRET_ENV_PREFIX: &str = "STOREFRONT_";
 
 /// What an admin registers a shop with (`registerStorefrontShop`).
 #[derive(Debug, Clone, Copy)]
@@ -125,14 +121,15 @@ pub struct ShopRegistration<'a> {
     pub secret_env: Option<&'a str>,
     pub api_key_env: Option<&'a str>,
     pub api_secret_env: Option<&'a str>,
+    /// Credit the affiliate an order names (buyers can write it): an admin's decision per shop.
+    pub affiliate_attribution: bool,
 }
 
 /// A variable a shop's secret is read from must be a variable name, and set on this server.
 fn check_env(secrets: &StorefrontSecrets, name: &str) -> ServiceResult<()> {
-    if !env_name_ok(name) || !SECRET_ENV_PREFIXES.iter().any(|p| name.starts_with(p)) {
+    if !env_name_ok(name) || !name.starts_with(SECRET_ENV_PREFIX) || name.len() == SECRET_ENV_PREFIX.len() {
         return Err(ServiceError::BadInput(format!(
-            "{name:?} is not a storefront secret's variable name (it starts with one of {})",
-            SECRET_ENV_PREFIXES.join(", ")
+            "{name:?} is not a storefront secret's variable name (it starts with {SECRET_ENV_PREFIX})"
         )));
     }
     if secrets.var(name).is_none() {
@@ -184,10 +181,14 @@ impl Murchases {
         input: ShopRegistration<'_>,
     ) -> ServiceResult<storefront_shops::Model> {
         actor.can_admin(Permission::ManageCommissions)?;
-        let ShopRegistration { platform, shop, malet, secret_env, api_key_env, api_secret_env } = input;
-        let default_secret = match platform {
-            Platform::Shopify => (self.storefront_secrets.shopify.is_some(), "SHOPIFY_WEBHOOK_SECRET"),
-            Platform::Woocommerce => (self.storefront_secrets.woocommerce.is_some(), "WOOCOMMERCE_WEBHOOK_SECRET"),
+        let ShopRegistration { platform, shop, malet, secret_env, api_key_env, api_secret_env, affiliate_attribution } =
+            input;
+        let no_default_secret = match platform {
+            Platform::Shopify if self.storefront_secrets.shopify.is_some() => None,
+            Platform::Shopify => Some("SHOPIFY_WEBHOOK_SECRET is not set"),
+            // Each store's webhook has its own secret (typed into the store): no shared default,
+            // which every store's owner would know and could sign another store's orders with.
+            Platform::Woocommerce => Some("a WooCommerce store has its own webhook secret"),
             other => return Err(ServiceError::BadInput(format!("{other} webhooks are not received yet"))),
         };
         let shop = canonical_shop(platform, shop)?;
@@ -197,10 +198,9 @@ impl Murchases {
         for name in [&secret_env, &api_key_env, &api_secret_env].into_iter().flatten() {
             check_env(&self.storefront_secrets, name)?;
         }
-        if secret_env.is_none() && !default_secret.0 {
+        if let (None, Some(why)) = (&secret_env, no_default_secret) {
             return Err(ServiceError::BadInput(format!(
-                "{} is not set: name the environment variable holding this shop's secret",
-                default_secret.1
+                "{why}: name the environment variable holding this shop's webhook secret (secretEnv)"
             )));
         }
         match (&api_key_env, &api_secret_env) {
@@ -216,9 +216,22 @@ impl Murchases {
         let now = clock::now();
         let who = actor.subject().unwrap_or("unknown");
         let existing = repo::storefronts::shop(&*txn, platform.into(), &shop).await?;
+        // A shop's secrets are its own: a variable another shop reads is refused (a store that
+        // knew it could sign the other's deliveries, or receive its API key).
+        let names: Vec<&String> = [&secret_env, &api_key_env, &api_secret_env].into_iter().flatten().collect();
+        if let Some(other) = storefront_shops::Entity::find().all(&*txn).await?.into_iter().find(|o| {
+            existing.as_ref().is_none_or(|e| e.id != o.id)
+                && [&o.secret_env, &o.api_key_env, &o.api_secret_env].into_iter().flatten().any(|n| names.contains(&n))
+        }) {
+            return Err(ServiceError::Conflict(format!(
+                "a variable named here is already shop {}'s: each shop has its own secrets",
+                other.shop
+            )));
+        }
         let before = existing.as_ref().map(|e| {
             serde_json::json!({"malet": e.malet_id, "secretEnv": e.secret_env,
-                "apiKeyEnv": e.api_key_env, "apiSecretEnv": e.api_secret_env})
+                "apiKeyEnv": e.api_key_env, "apiSecretEnv": e.api_secret_env,
+                "affiliateAttribution": e.affiliate_attribution})
         });
         let row = match existing {
             Some(e) if e.malet_id != malet.as_str() => {
@@ -229,6 +242,7 @@ impl Murchases {
                 am.secret_env = Set(secret_env.clone());
                 am.api_key_env = Set(api_key_env.clone());
                 am.api_secret_env = Set(api_secret_env.clone());
+                am.affiliate_attribution = Set(affiliate_attribution);
                 am.updated_at = Set(now);
                 am.update(&*txn).await?
             }
@@ -241,6 +255,7 @@ impl Murchases {
                     secret_env: Set(secret_env.clone()),
                     api_key_env: Set(api_key_env.clone()),
                     api_secret_env: Set(api_secret_env.clone()),
+                    affiliate_attribution: Set(affiliate_attribution),
                     created_by: Set(who.to_owned()),
                     created_at: Set(now),
                     updated_at: Set(now),
@@ -260,7 +275,8 @@ impl Murchases {
                 before,
                 after: Some(serde_json::json!({"platform": platform.as_str(), "shop": shop,
                     "malet": malet.as_str(), "secretEnv": row.secret_env,
-                    "apiKeyEnv": row.api_key_env, "apiSecretEnv": row.api_secret_env})),
+                    "apiKeyEnv": row.api_key_env, "apiSecretEnv": row.api_secret_env,
+                    "affiliateAttribution": row.affiliate_attribution})),
                 reason: None,
             },
         )
@@ -290,11 +306,6 @@ impl Murchases {
                 Platform::Shopify => {
                     self.storefront_secrets.shopify.clone().ok_or_else(|| "SHOPIFY_WEBHOOK_SECRET is not set".into())
                 }
-                Platform::Woocommerce => self
-                    .storefront_secrets
-                    .woocommerce
-                    .clone()
-                    .ok_or_else(|| "WOOCOMMERCE_WEBHOOK_SECRET is not set".into()),
                 other => Err(format!("no default webhook secret for {other}")),
             },
         }
@@ -325,7 +336,11 @@ impl Murchases {
             payload: Set(raw.to_owned()),
             received_at: Set(clock::now()),
         })
-        .on_conflict_do_nothing_on([storefront_deliveries::Column::Platform, storefront_deliveries::Column::DeliveryId])
+        .on_conflict_do_nothing_on([
+            storefront_deliveries::Column::Platform,
+            storefront_deliveries::Column::Shop,
+            storefront_deliveries::Column::DeliveryId,
+        ])
         .exec_without_returning(&*txn)
         .await?;
         if !matches!(inserted, TryInsertResult::Inserted(n) if n > 0) {
@@ -368,7 +383,11 @@ impl Murchases {
             payload: Set(raw.to_owned()),
             received_at: Set(clock::now()),
         })
-        .on_conflict_do_nothing_on([storefront_deliveries::Column::Platform, storefront_deliveries::Column::DeliveryId])
+        .on_conflict_do_nothing_on([
+            storefront_deliveries::Column::Platform,
+            storefront_deliveries::Column::Shop,
+            storefront_deliveries::Column::DeliveryId,
+        ])
         .exec_without_returning(&self.db)
         .await?;
         if !matches!(inserted, TryInsertResult::Inserted(n) if n > 0) {
@@ -447,13 +466,15 @@ impl Murchases {
         let savepoint = txn.begin().await?;
         let applied = match &event.kind {
             StorefrontEventKind::Order(order) => self.apply_storefront_order(&savepoint, shop, order).await,
-            StorefrontEventKind::Refund(refund) => self.apply_storefront_refund(&savepoint, shop, refund).await,
+            StorefrontEventKind::Refund(refund) => {
+                self.apply_storefront_refund(&savepoint, shop, refund).await.map(|r| r.map(|()| None))
+            }
             StorefrontEventKind::Unhandled => Ok(Err(format!("topic {} is not acted on", event.topic))),
         };
         Ok(match applied {
-            Ok(Ok(())) => {
+            Ok(Ok(note)) => {
                 savepoint.commit().await?;
-                (DeliveryStatus::Applied, None)
+                (DeliveryStatus::Applied, note)
             }
             Ok(Err(reason)) if matches!(event.kind, StorefrontEventKind::Unhandled) => {
                 savepoint.commit().await?;
@@ -476,32 +497,45 @@ impl Murchases {
         txn: &DatabaseTransaction,
         shop: &storefront_shops::Model,
         o: &StorefrontOrder,
-    ) -> ServiceResult<Result<(), String>> {
+    ) -> ServiceResult<Result<Option<String>, String>> {
         if let Err(e) = o.validate() {
             return Ok(Err(format!("order {}: {e}", o.order_id)));
         }
-        // Buyers can write the attribute that names an affiliate: only a registered affiliate
-        // (by its canonical id) is credited; any other name waits for an admin, who registers
-        // the affiliate and replays the delivery, or leaves it.
-        if let Some(named) = &o.affiliate_id {
-            let known = match domain::ids::AffiliateId::parse(named) {
-                Ok(id) => entity::affiliates::Entity::find_by_id(id.as_str().to_owned()).one(txn).await?.is_some(),
-                Err(_) => false,
-            };
-            if !known {
-                return Ok(Err(format!(
-                    "order {} names affiliate {named:?}, who is not registered: nothing is credited to it",
-                    o.order_id
-                )));
+        // Buyers can write the attribute that names an affiliate: it is honoured only for a shop
+        // an admin lets attribute affiliates, and only for a registered affiliate that is not
+        // suspended. Anything else is recorded without an affiliate (the delivery's note says
+        // so), never held: a buyer cannot stop an order with a made-up name.
+        let (affiliate_id, note) = match &o.affiliate_id {
+            None => (None, None),
+            Some(named) if !shop.affiliate_attribution => (
+                None,
+                Some(format!(
+                    "the affiliate {named:?} the order names is ignored: shop {} does not attribute affiliates",
+                    shop.shop
+                )),
+            ),
+            Some(named) => {
+                let found = match domain::ids::AffiliateId::parse(named) {
+                    Ok(id) => entity::affiliates::Entity::find_by_id(id.as_str().to_owned()).one(txn).await?,
+                    Err(_) => None,
+                };
+                match found {
+                    Some(a) if a.status != entity::enums::AffiliateStatus::Suspended => (Some(a.id), None),
+                    _ => (
+                        None,
+                        Some(format!("the affiliate {named:?} the order names is not an active affiliate: ignored")),
+                    ),
+                }
             }
-        }
+        };
         let now = clock::now();
         let existing = repo::storefronts::order_by_key(txn, shop.platform, &shop.shop, &o.order_id).await?;
         let same_numbers = |r: &storefront_orders::Model| {
             r.currency == o.currency.code()
                 && (r.subtotal, r.discount, r.tax, r.shipping, r.total)
                     == (o.subtotal, o.discount, o.tax, o.shipping, o.total)
-                && r.affiliate_id == o.affiliate_id
+                && r.affiliate_id == affiliate_id
+                && r.prices_include_tax == o.prices_include_tax
         };
         let row = match existing {
             Some(r) if r.ledger_id.is_some() && !same_numbers(&r) => {
@@ -523,7 +557,7 @@ impl Murchases {
                 am.shipping = Set(o.shipping);
                 am.total = Set(o.total);
                 am.prices_include_tax = Set(o.prices_include_tax);
-                am.affiliate_id = Set(o.affiliate_id.clone());
+                am.affiliate_id = Set(affiliate_id.clone());
                 am.updated_at = Set(now);
                 let row = am.update(txn).await?;
                 if replace_lines {
@@ -550,7 +584,7 @@ impl Murchases {
                     shipping: Set(o.shipping),
                     total: Set(o.total),
                     prices_include_tax: Set(o.prices_include_tax),
-                    affiliate_id: Set(o.affiliate_id.clone()),
+                    affiliate_id: Set(affiliate_id.clone()),
                     ledger_id: Set(None),
                     provider: Set(None),
                     provider_payment_id: Set(None),
@@ -571,9 +605,9 @@ impl Murchases {
         self.apply_waiting_payments(txn, &row).await?;
         // The row again: a waiting payment may just have been recorded for it.
         if let Some(row) = repo::storefronts::order_by_key(txn, shop.platform, &shop.shop, &o.order_id).await? {
-            return self.sync_item_refunds(txn, &row).await;
+            return Ok(self.sync_item_refunds(txn, &row).await?.map(|()| note));
         }
-        Ok(Ok(()))
+        Ok(Ok(note))
     }
 
     async fn insert_lines(&self, txn: &DatabaseTransaction, order_id: &str, o: &StorefrontOrder) -> ServiceResult<()> {

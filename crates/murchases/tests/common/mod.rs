@@ -24,9 +24,6 @@ pub fn config(stripe_base: Option<String>) -> Config {
         shopify_webhook_secret: Some(secrecy::SecretString::from(
             test_support::shopify::TEST_SHOPIFY_SECRET.to_owned(),
         )),
-        woocommerce_webhook_secret: Some(secrecy::SecretString::from(
-            test_support::woocommerce::TEST_WOOCOMMERCE_SECRET.to_owned(),
-        )),
         storefront_variables: test_support::woocommerce::test_variables(),
         common: testing::common_settings(stripe_base),
     }

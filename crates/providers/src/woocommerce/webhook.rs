@@ -10,6 +10,15 @@ pub fn verify(secret: &[u8], body: &[u8], signature: Option<&str>) -> Result<(),
     crate::signature::verify_base64_hmac(secret, body, signature, "X-WC-Webhook-Signature")
 }
 
+/// The key a delivery is deduplicated by: WooCommerce's `X-WC-Webhook-Delivery-ID` is a hash of
+/// the webhook id and the current second, so two deliveries of one webhook in the same second
+/// share it; with a digest of the (signed) body, only the same delivery sent again does.
+pub fn delivery_key(delivery_id: &str, body: &[u8]) -> String {
+    use sha2::Digest as _;
+    let digest = sha2::Sha256::digest(body);
+    format!("wc:{delivery_id}:{}", &hex::encode(digest)[..16])
+}
+
 /// Whether `body` is WooCommerce's setup ping (`webhook_id=<digits>`), which carries no data.
 pub fn is_ping(body: &[u8]) -> bool {
     body.strip_prefix(b"webhook_id=")
@@ -27,6 +36,9 @@ mod tests {
         assert_eq!(verify(b"wc-secret", body, Some(&sig)), Ok(()));
         assert_eq!(verify(b"other", body, Some(&sig)), Err(SignatureError::NoMatch));
         assert_eq!(verify(b"wc-secret", body, None), Err(SignatureError::MissingHeader("X-WC-Webhook-Signature")));
+        assert_eq!(delivery_key("d1", b"a"), delivery_key("d1", b"a"));
+        assert_ne!(delivery_key("d1", b"a"), delivery_key("d1", b"b"), "two orders in one second");
+        assert!(delivery_key("d1", b"a").starts_with("wc:d1:"));
         assert!(is_ping(b"webhook_id=12"));
         assert!(!is_ping(b"webhook_id="));
         assert!(!is_ping(b"webhook_id=12&x=1"));

@@ -220,9 +220,9 @@ pub fn subgraph_env(database_url: &str, stripe_base: &str) -> Vec<(&'static str,
         ("JWT_SECRET", testing::TEST_JWT_SECRET.to_owned()),
         ("STRIPE_WEBHOOK_SECRETS", testing::TEST_WEBHOOK_SECRET.to_owned()),
         ("SHOPIFY_WEBHOOK_SECRET", testing::shopify::TEST_SHOPIFY_SECRET.to_owned()),
-        ("WOOCOMMERCE_WEBHOOK_SECRET", testing::woocommerce::TEST_WOOCOMMERCE_SECRET.to_owned()),
-        ("WOOCOMMERCE_TEST_KEY", testing::woocommerce::TEST_CONSUMER_KEY.to_owned()),
-        ("WOOCOMMERCE_TEST_SECRET", testing::woocommerce::TEST_CONSUMER_SECRET.to_owned()),
+        ("STOREFRONT_TEST_WC_WEBHOOK", testing::woocommerce::TEST_WOOCOMMERCE_SECRET.to_owned()),
+        ("STOREFRONT_TEST_WC_KEY", testing::woocommerce::TEST_CONSUMER_KEY.to_owned()),
+        ("STOREFRONT_TEST_WC_SECRET", testing::woocommerce::TEST_CONSUMER_SECRET.to_owned()),
         ("STRIPE_SECRET_KEY", "sk_test_x".to_owned()),
         ("STRIPE_API_BASE", stripe_base.to_owned()),
         ("JOB_INTERVAL_SECS", "1".to_owned()),
@@ -243,7 +243,7 @@ pub struct Stack {
     payments: Proc,
     murchases: Proc,
     pub stripe: FakeStripe,
-    /// A WooCommerce store murchases reads with the test credentials (`WOOCOMMERCE_TEST_KEY`).
+    /// A WooCommerce store murchases reads with the test credentials (`STOREFRONT_TEST_WC_KEY`).
     pub woo: testing::woocommerce::FakeWoo,
     pub logs: TempDir,
     /// `http://127.0.0.1:<port>` of the gateway (GraphQL on `/graphql` and `/`).
