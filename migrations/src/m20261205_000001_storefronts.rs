@@ -45,6 +45,7 @@ const UP: &[&str] = &[
     shipping             BIGINT NOT NULL,
     total                BIGINT NOT NULL,
     prices_include_tax   BOOLEAN NOT NULL DEFAULT FALSE,
+    source_version       TEXT,
     affiliate_id         TEXT,
     ledger_id            TEXT,
     provider             TEXT,

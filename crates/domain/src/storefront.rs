@@ -115,6 +115,9 @@ pub struct StorefrontOrder {
     pub total: i64,
     /// The storefront's prices include tax (the amounts above are before tax either way).
     pub prices_include_tax: bool,
+    /// When the storefront last changed the order (UTC, `YYYY-MM-DDTHH:MM:SSZ`), if it says:
+    /// an older version than the one recorded is not applied.
+    pub version: Option<String>,
     /// The affiliate the storefront attributes the sale to (Shopify `note_attributes`
     /// `affiliateId`). Buyers can write these attributes: the order is credited to an affiliate
     /// only when it names one that is registered. Whose shop it is (the Malet) comes from the
@@ -259,6 +262,7 @@ mod tests {
             shipping: 500,
             total: 11_300,
             prices_include_tax: false,
+            version: None,
             affiliate_id: None,
             refunds: vec![],
         }

@@ -20,6 +20,8 @@ pub struct Model {
     /// The storefront's prices include tax (Shopify `taxes_included`): its refunds' line
     /// amounts then include their tax too.
     pub prices_include_tax: bool,
+    /// When the storefront last changed the order (UTC, sortable text), if it said.
+    pub source_version: Option<String>,
     pub affiliate_id: Option<String>,
     /// The ledger entry of its payment, once recorded.
     pub ledger_id: Option<String>,

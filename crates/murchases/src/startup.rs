@@ -32,6 +32,7 @@ pub fn state(config: &Config, db: DatabaseConnection) -> anyhow::Result<AppState
         storefront_secrets: crate::service::storefronts::StorefrontSecrets {
             shopify: config.shopify_webhook_secret.clone(),
             variables: config.storefront_variables.clone(),
+            loopback_stores: common.app_env != "production",
         },
     };
     let schema = graphql::build(Some(service.clone()), common.development());

@@ -117,6 +117,12 @@ async fn the_ping_answers_and_an_order_then_its_update_with_a_refund_converge_li
             "{o}"
         );
 
+        // An older version of the order arriving late (or replayed) changes nothing.
+        let (status, body) =
+            Delivery::new(&source, "order.updated", "d-old", &created).post(&apps.http, &apps.mur_base).await;
+        assert_eq!((status, body["status"].as_str()), (200, Some("APPLIED")), "{body}");
+        assert_eq!(order_view(&apps, "m1", 727).await, o, "the newer order stands");
+
         // The same delivery again changes nothing.
         let (status, body) =
             Delivery::new(&source, "order.updated", "d-2", &updated).post(&apps.http, &apps.mur_base).await;
@@ -153,7 +159,12 @@ async fn the_ping_answers_and_an_order_then_its_update_with_a_refund_converge_li
         let (status, body) = junk.post(&apps.http, &apps.mur_base).await;
         assert_eq!((status, body["status"].as_str()), (200, Some("NEEDS_ATTENTION")), "{body}");
         let held = deliveries(&apps).await;
-        assert_eq!(held.len(), 4, "d-1 twice, d-2, d-5: {held:?}");
+        assert_eq!(held.len(), 5, "d-1 twice, d-2, d-old, d-5: {held:?}");
+        let old = held
+            .iter()
+            .find(|d| d["deliveryId"].as_str().is_some_and(|id| id.starts_with("wc:d-old:")))
+            .expect("d-old");
+        assert!(old["note"].as_str().is_some_and(|n| n.contains("older than the recorded one")), "{old}");
         assert!(held.iter().all(|d| d["platform"] == "WOOCOMMERCE"));
     }
 }

@@ -226,7 +226,7 @@ impl Murchases {
         reason: &str,
         payload: &str,
     ) -> ServiceResult<()> {
-        payment_exceptions::Entity::insert(payment_exceptions::ActiveModel {
+        let row = payment_exceptions::ActiveModel {
             id: Set(uuid::Uuid::now_v7().to_string()),
             provider: Set(provider.into()),
             provider_payment_id: Set(payment_id.to_owned()),
@@ -235,24 +235,30 @@ impl Murchases {
             payload: Set(payload.to_owned()),
             resolved_at: Set(None),
             created_at: Set(clock::now()),
-        })
-        // One exception per payment: a new reason replaces the old one and reopens it if it had
-        // been resolved (a payment recorded once can still need an admin later).
-        .on_conflict(
-            sea_orm::sea_query::OnConflict::columns([
-                payment_exceptions::Column::Provider,
-                payment_exceptions::Column::ProviderPaymentId,
-            ])
-            .update_columns([
-                payment_exceptions::Column::EventId,
-                payment_exceptions::Column::Reason,
-                payment_exceptions::Column::Payload,
-                payment_exceptions::Column::ResolvedAt,
-            ])
-            .to_owned(),
-        )
-        .exec(conn)
-        .await?;
+        };
+        // One exception per payment. A payment not recorded yet: a new reason replaces the old
+        // one and reopens it if it had been resolved (a waiting payment whose order then
+        // disagrees). A recorded one keeps its exception as it is: recording resolved it, and
+        // nothing would resolve it again.
+        let recorded = repo::ledger::by_payment_select(provider, payment_id).one(conn).await?.is_some();
+        let mut conflict = sea_orm::sea_query::OnConflict::columns([
+            payment_exceptions::Column::Provider,
+            payment_exceptions::Column::ProviderPaymentId,
+        ])
+        .to_owned();
+        let conflict = if recorded {
+            conflict.do_nothing().to_owned()
+        } else {
+            conflict
+                .update_columns([
+                    payment_exceptions::Column::EventId,
+                    payment_exceptions::Column::Reason,
+                    payment_exceptions::Column::Payload,
+                    payment_exceptions::Column::ResolvedAt,
+                ])
+                .to_owned()
+        };
+        payment_exceptions::Entity::insert(row).on_conflict(conflict).exec_without_returning(conn).await?;
         tracing::warn!(payment_id, reason, "payment needs attention");
         Ok(())
     }

@@ -59,6 +59,9 @@ pub struct StorefrontSecrets {
     /// process environment is read (tests and embedders that run several services in one
     /// process); empty in the binaries.
     pub variables: std::collections::BTreeMap<String, SecretString>,
+    /// Stores may be read over plain HTTP on a loopback address (development and tests; never
+    /// with `APP_ENV=production`).
+    pub loopback_stores: bool,
 }
 
 impl StorefrontSecrets {
@@ -412,20 +415,34 @@ impl Murchases {
         id: &str,
     ) -> ServiceResult<storefront_deliveries::Model> {
         actor.can_admin(Permission::ManageCommissions)?;
+        let held = |d: &storefront_deliveries::Model| {
+            if d.status == DeliveryStatus::NeedsAttention {
+                Ok(())
+            } else {
+                Err(ServiceError::Conflict(format!(
+                    "delivery {id} is {}: only a delivery that needs attention is replayed",
+                    d.status.as_str()
+                )))
+            }
+        };
+        let found = storefront_deliveries::Entity::find_by_id(id.to_owned())
+            .one(&self.db)
+            .await?
+            .ok_or_else(|| ServiceError::NotFound(format!("storefront delivery {id}")))?;
+        held(&found)?;
+        let shop = repo::storefronts::shop(&self.db, found.platform, &found.shop)
+            .await?
+            .ok_or_else(|| ServiceError::Conflict(format!("shop {} is no longer registered", found.shop)))?;
+        // Read first (a WooCommerce order's refunds come from the store's API): no transaction
+        // is held while a storefront answers.
+        let event = self.read_delivery(&shop, &found).await;
         let txn = service_core::db::begin_write(&self.db).await?;
         let delivery = repo::storefronts::delivery_for_update(&*txn, id)
             .await?
             .ok_or_else(|| ServiceError::NotFound(format!("storefront delivery {id}")))?;
-        if delivery.status != DeliveryStatus::NeedsAttention {
-            return Err(ServiceError::Conflict(format!(
-                "delivery {id} is {}: only a delivery that needs attention is replayed",
-                delivery.status.as_str()
-            )));
-        }
-        let shop = repo::storefronts::shop(&*txn, delivery.platform, &delivery.shop)
-            .await?
-            .ok_or_else(|| ServiceError::Conflict(format!("shop {} is no longer registered", delivery.shop)))?;
-        let (status, note) = match self.read_delivery(&shop, &delivery).await {
+        // Replayed meanwhile by another admin: once only.
+        held(&delivery)?;
+        let (status, note) = match event {
             Ok(event) => self.apply_delivery(&txn, &shop, &event).await?,
             Err(reason) => (DeliveryStatus::NeedsAttention, Some(reason)),
         };
@@ -538,6 +555,15 @@ impl Murchases {
                 && r.prices_include_tax == o.prices_include_tax
         };
         let row = match existing {
+            // Deliveries can arrive out of order (or be replayed): a version older than the one
+            // recorded changes nothing.
+            Some(r) if r.source_version.as_deref().zip(o.version.as_deref()).is_some_and(|(had, got)| got < had) => {
+                return Ok(Ok(Some(format!(
+                    "order {} as of {} is older than the recorded one: not applied",
+                    o.order_id,
+                    o.version.as_deref().unwrap_or_default()
+                ))));
+            }
             Some(r) if r.ledger_id.is_some() && !same_numbers(&r) => {
                 return Ok(Err(format!(
                     "order {} changed after its payment was recorded (entry {}): an admin adjusts the entry",
@@ -557,6 +583,7 @@ impl Murchases {
                 am.shipping = Set(o.shipping);
                 am.total = Set(o.total);
                 am.prices_include_tax = Set(o.prices_include_tax);
+                am.source_version = Set(o.version.clone().or(am.source_version.take().flatten()));
                 am.affiliate_id = Set(affiliate_id.clone());
                 am.updated_at = Set(now);
                 let row = am.update(txn).await?;
@@ -584,6 +611,7 @@ impl Murchases {
                     shipping: Set(o.shipping),
                     total: Set(o.total),
                     prices_include_tax: Set(o.prices_include_tax),
+                    source_version: Set(o.version.clone()),
                     affiliate_id: Set(affiliate_id.clone()),
                     ledger_id: Set(None),
                     provider: Set(None),
@@ -729,12 +757,28 @@ impl Murchases {
     ) -> ServiceResult<()> {
         for wait in repo::storefronts::waits_for(txn, order).await? {
             let done = storefront_payment_waits::Entity::delete_by_id(wait.id.clone());
-            let row = webhook_events::Entity::find()
+            let select = webhook_events::Entity::find()
                 .filter(webhook_events::Column::Receiver.eq(super::webhooks::RECEIVER))
                 .filter(webhook_events::Column::Provider.eq(wait.provider))
-                .filter(webhook_events::Column::EventId.eq(&wait.webhook_event_id))
-                .one(txn)
-                .await?;
+                .filter(webhook_events::Column::EventId.eq(&wait.webhook_event_id));
+            // The inbox locks an event before it takes the shops' locks (a replay of the payment):
+            // one it holds now is skipped here, not waited for (that order would deadlock), and
+            // that replay records it, seeing this order.
+            let row = if sea_orm::ConnectionTrait::get_database_backend(txn) == sea_orm::DbBackend::Postgres {
+                let row = select
+                    .lock_with_behavior(
+                        sea_orm::sea_query::LockType::Update,
+                        sea_orm::sea_query::LockBehavior::SkipLocked,
+                    )
+                    .one(txn)
+                    .await?;
+                if row.is_none() {
+                    continue;
+                }
+                row
+            } else {
+                select.one(txn).await?
+            };
             // Only an event still waiting is applied here: one an admin or a later delivery
             // already settled (processed, ignored) has nothing left to wait for.
             let Some(row) = row.filter(|r| r.status == WebhookStatus::NeedsAttention) else {
@@ -1016,7 +1060,7 @@ impl Murchases {
             })
         };
         let key = secrecy::ExposeSecret::expose_secret(&read(key_env)?).to_owned();
-        let client = WooClient::new(&shop.shop, key, read(secret_env)?);
+        let client = WooClient::new(&shop.shop, key, read(secret_env)?, self.storefront_secrets.loopback_stores);
         client.map(Some).map_err(|e| e.to_string())
     }
 

@@ -79,6 +79,8 @@ struct Order {
     #[serde(default)]
     taxes_included: bool,
     #[serde(default)]
+    updated_at: Option<String>,
+    #[serde(default)]
     subtotal_price: Option<String>,
     #[serde(default)]
     current_subtotal_price: Option<String>,
@@ -266,6 +268,11 @@ pub fn order(body: &str) -> Result<StorefrontOrder, MalformedEvent> {
         shipping,
         total,
         prices_include_tax: o.taxes_included,
+        version: o
+            .updated_at
+            .as_deref()
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+            .map(|t| t.with_timezone(&chrono::Utc).format("%Y-%m-%dT%H:%M:%SZ").to_string()),
         affiliate_id: attribute(&o, "affiliateId"),
         lines,
         refunds: vec![],

@@ -16,6 +16,8 @@ use super::transformers::{self, OrderDelivery};
 
 /// Orders per page of the backfill (WordPress's maximum).
 pub const PAGE_SIZE: u32 = 100;
+/// The largest answer read from a store.
+pub const MAX_BODY: usize = 16 * 1024 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum WooError {
@@ -44,12 +46,15 @@ impl std::fmt::Debug for WooClient {
 }
 
 impl WooClient {
-    /// A client of the site at `site` (its home URL, as `X-WC-Webhook-Source` gives it).
-    pub fn new(site: &str, key: String, secret: SecretString) -> Result<WooClient, WooError> {
+    /// A client of the site at `site` (its home URL, as `X-WC-Webhook-Source` gives it). Plain
+    /// HTTP is allowed only to a loopback site and only when `allow_loopback` (not in production).
+    pub fn new(site: &str, key: String, secret: SecretString, allow_loopback: bool) -> Result<WooClient, WooError> {
         let invalid = || WooError::InvalidSite(site.to_owned());
         let url = reqwest::Url::parse(site).map_err(|_| invalid())?;
         let loopback = matches!(url.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
-        if !(url.scheme() == "https" || (url.scheme() == "http" && loopback)) || url.host_str().is_none() {
+        if !(url.scheme() == "https" || (url.scheme() == "http" && loopback && allow_loopback))
+            || url.host_str().is_none()
+        {
             return Err(invalid());
         }
         let http = reqwest::Client::builder()
@@ -75,7 +80,16 @@ impl WooClient {
             .map_err(|e| WooError::Unreachable(e.without_url().to_string()))?;
         let status = res.status();
         let headers = res.headers().clone();
-        let body = res.text().await.map_err(|e| WooError::Unreachable(e.without_url().to_string()))?;
+        // At most MAX_BODY of an answer is read (a page of 100 orders is well below it).
+        let mut res = res;
+        let mut bytes = Vec::new();
+        while let Some(chunk) = res.chunk().await.map_err(|e| WooError::Unreachable(e.without_url().to_string()))? {
+            if bytes.len() + chunk.len() > MAX_BODY {
+                return Err(WooError::Refused { status: status.as_u16(), message: "answer too large".into() });
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        let body = String::from_utf8_lossy(&bytes).into_owned();
         if !status.is_success() {
             // WooCommerce's error body: {"code": "woocommerce_rest_cannot_view", "message": …}.
             let message = serde_json::from_str::<serde_json::Value>(&body)

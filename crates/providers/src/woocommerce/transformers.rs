@@ -8,7 +8,8 @@
 //! `subtotal` is before discounts, its `total` after; `discount_total`, `shipping_total` and
 //! each fee's `total` are before tax, `total_tax` is all of the tax. The commissionable base is
 //! the lines' `total` (items less discounts); shipping and fees (`fee_lines`, e.g. gift
-//! wrapping) are charged but not commissioned. `meta_data` `affiliateId` names an affiliate
+//! wrapping) are charged but not commissioned, and a negative fee (a discount plugin's) is a
+//! discount of the order. `meta_data` `affiliateId` names an affiliate
 //! (buyer- and plugin-writable: honoured only for a registered affiliate). A refund takes back
 //! its lines' `total` (negative in the refund) and returned `amount` (positive).
 
@@ -150,7 +151,13 @@ fn order_from(o: Order) -> Result<OrderDelivery, MalformedEvent> {
     }
     let mut shipping = minor(currency, o.shipping_total.as_deref().unwrap_or("0"), "shipping_total")?;
     for f in &o.fee_lines {
-        shipping = add(shipping, minor(currency, &f.total, "fee_lines[].total")?)?;
+        let fee = minor(currency, &f.total, "fee_lines[].total")?;
+        if fee >= 0 {
+            shipping = add(shipping, fee)?;
+        } else {
+            // A negative fee is how discount plugins take money off an order: a discount.
+            discount = add(discount, fee.checked_neg().ok_or_else(|| malformed("amounts overflow"))?)?;
+        }
     }
     let tax = minor(currency, o.total_tax.as_deref().unwrap_or("0"), "total_tax")?;
     let total = minor(currency, &o.total, "total")?;
@@ -179,6 +186,11 @@ fn order_from(o: Order) -> Result<OrderDelivery, MalformedEvent> {
             total,
             // Line amounts are before tax either way.
             prices_include_tax: false,
+            version: o
+                .date_modified_gmt
+                .as_deref()
+                .and_then(|t| chrono::NaiveDateTime::parse_from_str(t, "%Y-%m-%dT%H:%M:%S").ok())
+                .map(|t| t.and_utc().format("%Y-%m-%dT%H:%M:%SZ").to_string()),
             affiliate_id,
             refunds: vec![],
         },
@@ -291,6 +303,12 @@ mod tests {
         let o = order(&v.to_string()).expect("order").order;
         assert_eq!((o.subtotal, o.discount, o.shipping, o.total), (10_000, 1_000, 700, 10_500));
         assert_eq!(o.affiliate_id.as_deref(), Some("aff_1"));
+        o.validate().expect("adds up");
+        // A negative fee (a discount plugin's 5.00 off) is a discount, not less shipping.
+        v["fee_lines"] = serde_json::json!([{"id": 10, "name": "Loyalty", "total": "-5.00", "total_tax": "0.00"}]);
+        v["total"] = serde_json::json!("98.00");
+        let o = order(&v.to_string()).expect("order").order;
+        assert_eq!((o.subtotal, o.discount, o.shipping, o.total), (10_000, 1_500, 500, 9_800));
         o.validate().expect("adds up");
     }
 
