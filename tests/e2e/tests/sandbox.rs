@@ -92,6 +92,43 @@ async fn a_new_malet_onboards_and_sells_in_the_sandbox() {
     })
     .await;
     assert_eq!(balances["data"]["connectedAccount"]["status"], "ACTIVE");
+
+    // The same with the CLI, for another Malet: onboard, pay, refund, pay out.
+    let owner2 = owner_token("malet-2");
+    let cli = |args: &[&str], token: &str| {
+        let out = Command::new(workspace_bin("stripe-sandbox"))
+            .args(args)
+            .args(["--router", &router, "--sandbox", &sandbox_base, "--token", token])
+            .output()
+            .expect("run stripe-sandbox");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(out.status.success(), "{args:?}: {text}{}", String::from_utf8_lossy(&out.stderr));
+        text
+    };
+    let said = cli(&["onboard", "--malet", "malet-2"], &owner2);
+    assert!(said.contains("onboarded malet-2"), "{said}");
+    let account2 = "{ connectedAccount(maletId: \"malet-2\") { status pendingBalance reserveBalance totalPayouts } }";
+    eventually("malet-2 is ACTIVE", || async {
+        let r = gql(owner2.clone(), account2).await;
+        if r["data"]["connectedAccount"]["status"] == "ACTIVE" { Ok(r) } else { Err(r) }
+    })
+    .await;
+    let said = cli(&["pay", "--malet", "malet-2", "--amount", "10000", "--order", "ord-9"], &owner2);
+    assert!(said.contains("commission 800, processing fee 320, reserve 888, net 7992"), "{said}");
+    eventually("malet-2's sale reaches the balances", || async {
+        let r = gql(owner2.clone(), account2).await;
+        if r["data"]["connectedAccount"]["pendingBalance"] == 7992 { Ok(r) } else { Err(r) }
+    })
+    .await;
+    let said = cli(&["refund", "--malet", "malet-2", "--order", "ord-9", "--amount", "4000"], &testing::admin_token());
+    assert!(said.contains("commission taken back 320"), "{said}");
+    let said = cli(&["payout", "--malet", "malet-2", "--amount", "1000"], &owner2);
+    assert!(said.contains("payout po_"), "{said}");
+    eventually("the payout is recorded", || async {
+        let r = gql(owner2.clone(), account2).await;
+        if r["data"]["connectedAccount"]["totalPayouts"] == 1000 { Ok(r) } else { Err(r) }
+    })
+    .await;
     drop(sandbox);
 }
 
