@@ -14,5 +14,6 @@ pub mod manual;
 pub mod paypal;
 pub mod shopify;
 pub mod signature;
+mod storefront_json;
 pub mod stripe;
 pub mod woocommerce;

@@ -42,6 +42,22 @@ pub async fn lock_malet_shops<C: ConnectionTrait>(
     locked(conn, select).all(conn).await
 }
 
+/// Stores a delivery once per (platform, shop, delivery id); false when it was already stored.
+pub async fn insert_delivery<C: ConnectionTrait>(
+    conn: &C,
+    row: storefront_deliveries::ActiveModel,
+) -> Result<bool, DbErr> {
+    let inserted = storefront_deliveries::Entity::insert(row)
+        .on_conflict_do_nothing_on([
+            storefront_deliveries::Column::Platform,
+            storefront_deliveries::Column::Shop,
+            storefront_deliveries::Column::DeliveryId,
+        ])
+        .exec_without_returning(conn)
+        .await?;
+    Ok(matches!(inserted, sea_orm::TryInsertResult::Inserted(n) if n > 0))
+}
+
 /// A stored delivery, locked (a replay applies it once).
 pub async fn delivery_for_update<C: ConnectionTrait>(
     conn: &C,

@@ -33,7 +33,7 @@ use providers::woocommerce::client::WooClient;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseTransaction, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect as _, TransactionTrait as _, TryInsertResult,
+    QuerySelect as _, TransactionTrait as _,
 };
 use secrecy::SecretString;
 use service_core::audit::{self, AuditEntry};
@@ -327,26 +327,23 @@ impl Murchases {
     ) -> ServiceResult<Delivered> {
         let txn = service_core::db::begin_write(&self.db).await?;
         let row_id = uuid::Uuid::now_v7().to_string();
-        let inserted = storefront_deliveries::Entity::insert(storefront_deliveries::ActiveModel {
-            id: Set(row_id.clone()),
-            platform: Set(event.platform.into()),
-            shop: Set(shop.shop.clone()),
-            delivery_id: Set(event.delivery_id.clone()),
-            event_id: Set(event_id.map(str::to_owned)),
-            topic: Set(event.topic.clone()),
-            status: Set(DeliveryStatus::Applied),
-            note: Set(None),
-            payload: Set(raw.to_owned()),
-            received_at: Set(clock::now()),
-        })
-        .on_conflict_do_nothing_on([
-            storefront_deliveries::Column::Platform,
-            storefront_deliveries::Column::Shop,
-            storefront_deliveries::Column::DeliveryId,
-        ])
-        .exec_without_returning(&*txn)
+        let inserted = repo::storefronts::insert_delivery(
+            &*txn,
+            storefront_deliveries::ActiveModel {
+                id: Set(row_id.clone()),
+                platform: Set(event.platform.into()),
+                shop: Set(shop.shop.clone()),
+                delivery_id: Set(event.delivery_id.clone()),
+                event_id: Set(event_id.map(str::to_owned)),
+                topic: Set(event.topic.clone()),
+                status: Set(DeliveryStatus::Applied),
+                note: Set(None),
+                payload: Set(raw.to_owned()),
+                received_at: Set(clock::now()),
+            },
+        )
         .await?;
-        if !matches!(inserted, TryInsertResult::Inserted(n) if n > 0) {
+        if !inserted {
             txn.commit().await?;
             return Ok(Delivered::Duplicate);
         }
@@ -374,26 +371,23 @@ impl Murchases {
         reason: &str,
     ) -> ServiceResult<Delivered> {
         let (delivery_id, topic, event_id) = delivery;
-        let inserted = storefront_deliveries::Entity::insert(storefront_deliveries::ActiveModel {
-            id: Set(uuid::Uuid::now_v7().to_string()),
-            platform: Set(shop.platform),
-            shop: Set(shop.shop.clone()),
-            delivery_id: Set(delivery_id.to_owned()),
-            event_id: Set(event_id.map(str::to_owned)),
-            topic: Set(topic.to_owned()),
-            status: Set(DeliveryStatus::NeedsAttention),
-            note: Set(Some(reason.to_owned())),
-            payload: Set(raw.to_owned()),
-            received_at: Set(clock::now()),
-        })
-        .on_conflict_do_nothing_on([
-            storefront_deliveries::Column::Platform,
-            storefront_deliveries::Column::Shop,
-            storefront_deliveries::Column::DeliveryId,
-        ])
-        .exec_without_returning(&self.db)
+        let inserted = repo::storefronts::insert_delivery(
+            &self.db,
+            storefront_deliveries::ActiveModel {
+                id: Set(uuid::Uuid::now_v7().to_string()),
+                platform: Set(shop.platform),
+                shop: Set(shop.shop.clone()),
+                delivery_id: Set(delivery_id.to_owned()),
+                event_id: Set(event_id.map(str::to_owned)),
+                topic: Set(topic.to_owned()),
+                status: Set(DeliveryStatus::NeedsAttention),
+                note: Set(Some(reason.to_owned())),
+                payload: Set(raw.to_owned()),
+                received_at: Set(clock::now()),
+            },
+        )
         .await?;
-        if !matches!(inserted, TryInsertResult::Inserted(n) if n > 0) {
+        if !inserted {
             return Ok(Delivered::Duplicate);
         }
         tracing::warn!(platform = %shop.platform.domain(), shop = %shop.shop, delivery = delivery_id, reason,

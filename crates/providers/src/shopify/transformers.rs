@@ -142,20 +142,15 @@ struct Refund {
 }
 
 fn malformed(what: impl std::fmt::Display) -> MalformedEvent {
-    MalformedEvent(format!("Shopify: {what}"))
+    crate::storefront_json::malformed("Shopify", what)
 }
 
-/// Shopify ids are JSON numbers (or strings in some payloads): our text form of either.
 fn id_text(v: &serde_json::Value, what: &str) -> Result<String, MalformedEvent> {
-    match v {
-        serde_json::Value::Number(n) if n.is_u64() => Ok(n.to_string()),
-        serde_json::Value::String(s) if !s.is_empty() && s.len() <= 200 => Ok(s.clone()),
-        _ => Err(malformed(format!("{what} is not an id"))),
-    }
+    crate::storefront_json::id_text("Shopify", v, what)
 }
 
 fn minor(currency: Currency, text: &str, what: &str) -> Result<i64, MalformedEvent> {
-    currency.minor_from_decimal(text.trim()).map_err(|e| malformed(format!("{what} {text:?}: {e}")))
+    crate::storefront_json::minor("Shopify", currency, text, what)
 }
 
 fn sum(currency: Currency, items: &[Priced], what: &str) -> Result<i64, MalformedEvent> {

@@ -83,20 +83,15 @@ struct Refund {
 }
 
 fn malformed(what: impl std::fmt::Display) -> MalformedEvent {
-    MalformedEvent(format!("WooCommerce: {what}"))
+    crate::storefront_json::malformed("WooCommerce", what)
 }
 
-/// WooCommerce ids are JSON numbers (strings in some plugins' payloads): our text form.
 fn id_text(v: &serde_json::Value, what: &str) -> Result<String, MalformedEvent> {
-    match v {
-        serde_json::Value::Number(n) if n.is_u64() => Ok(n.to_string()),
-        serde_json::Value::String(s) if !s.is_empty() && s.len() <= 200 => Ok(s.clone()),
-        _ => Err(malformed(format!("{what} is not an id"))),
-    }
+    crate::storefront_json::id_text("WooCommerce", v, what)
 }
 
 fn minor(currency: Currency, text: &str, what: &str) -> Result<i64, MalformedEvent> {
-    currency.minor_from_decimal(text.trim()).map_err(|e| malformed(format!("{what} {text:?}: {e}")))
+    crate::storefront_json::minor("WooCommerce", currency, text, what)
 }
 
 fn add(a: i64, b: i64) -> Result<i64, MalformedEvent> {
