@@ -261,6 +261,42 @@ impl FakeStripeHandle {
         payout
     }
 
+    /// The buyer disputes the charge of payment intent `id` (its whole amount):
+    /// `charge.dispute.created` (needs_response); with an outcome, then what Stripe sends when the
+    /// platform loses (`charge.dispute.funds_withdrawn`, `charge.dispute.closed` lost) or wins
+    /// (`charge.dispute.funds_reinstated`, `charge.dispute.closed` won). `None` for an intent the
+    /// fake never created.
+    pub fn dispute(&self, id: &str, outcome: Option<bool>) -> Option<Value> {
+        let mut inner = lock(&self.0);
+        let intent = inner.payment_intents.get(id).cloned()?;
+        let mut dispute = template(&inner, "dispute");
+        let amount = intent.get("amount").cloned().unwrap_or(Value::Null);
+        set(&mut dispute, "id", json!(new_id("dp")));
+        set(&mut dispute, "amount", amount);
+        set(&mut dispute, "currency", intent.get("currency").cloned().unwrap_or_else(|| json!("usd")));
+        set(&mut dispute, "charge", intent.get("latest_charge").cloned().unwrap_or(Value::Null));
+        set(&mut dispute, "payment_intent", json!(id));
+        set(&mut dispute, "created", json!(now()));
+        set(&mut dispute, "status", json!("needs_response"));
+        set(&mut dispute, "reason", json!("fraudulent"));
+        let internal = Req::internal(None);
+        emit(&mut inner, "charge.dispute.created", &dispute, &internal);
+        match outcome {
+            Some(false) => {
+                set(&mut dispute, "status", json!("lost"));
+                emit(&mut inner, "charge.dispute.funds_withdrawn", &dispute, &internal);
+                emit(&mut inner, "charge.dispute.closed", &dispute, &internal);
+            }
+            Some(true) => {
+                set(&mut dispute, "status", json!("won"));
+                emit(&mut inner, "charge.dispute.funds_reinstated", &dispute, &internal);
+                emit(&mut inner, "charge.dispute.closed", &dispute, &internal);
+            }
+            None => {}
+        }
+        Some(dispute)
+    }
+
     /// The events from index `from` on (in the order they happened), and the next index.
     pub fn events_from(&self, from: usize) -> (Vec<Value>, usize) {
         let inner = lock(&self.0);

@@ -6,12 +6,14 @@
 //!   onboarding" button enables charges and payouts on the account and emits `account.updated`.
 //! - `POST /sandbox/payment_intents/<id>/succeed`: the buyer pays a created PaymentIntent
 //!   (`payment_intent.succeeded`). `POST /sandbox/accounts/<acct>/payouts` `{"amount": …}`: Stripe
-//!   pays a connected account out (`payout.paid`). A refund made through the API is also a
+//!   pays a connected account out (`payout.paid`). `POST /sandbox/payment_intents/<id>/dispute`
+//!   `{"outcome": "lost" | "won"}` (optional): the buyer disputes the charge
+//!   (`charge.dispute.created`, then the funds and the close of the outcome). A refund made through the API is also a
 //!   `charge.refunded`, as on Stripe. `GET /sandbox/health` answers 200 once it serves.
 //! - Every event is sent, signed like Stripe signs (`Stripe-Signature: t=…,v1=…` with the
 //!   sandbox's webhook secret), to every configured endpoint (Stripe sends each endpoint what it
 //!   subscribed to; both subgraphs subscribe to everything and act on their own types), in order,
-//!   retried until the endpoint answers 2xx.
+//!   retried while the endpoint is unreachable or answers 5xx (a 4xx is logged and skipped).
 //!
 //! It keeps its state in memory for the run. It is for development only: nothing in it checks
 //! real credentials, and the subgraphs never start it (`scripts/dev` does, when no
@@ -95,7 +97,8 @@ async fn derive(handle: FakeStripeHandle) {
     }
 }
 
-/// Sends the events to `endpoint` in order, each until it is accepted (a 2xx), as Stripe retries.
+/// Sends the events to `endpoint` in order, each until it is accepted (a 2xx) or refused (a 4xx),
+/// retrying an unreachable endpoint or a 5xx with backoff, as Stripe does.
 async fn deliver(handle: FakeStripeHandle, http: reqwest::Client, endpoint: String, secret: String) {
     let mut next = 0usize;
     loop {
@@ -119,8 +122,14 @@ async fn deliver(handle: FakeStripeHandle, http: reqwest::Client, endpoint: Stri
                     .await;
                 match sent {
                     Ok(res) if res.status().is_success() => break,
+                    // Refused as such (a bad signature, a body it does not take): sending it
+                    // again would change nothing, and the next events must not wait behind it.
+                    Ok(res) if res.status().is_client_error() => {
+                        tracing::error!(%endpoint, status = %res.status(), event = %event["id"], "webhook refused; skipped");
+                        break;
+                    }
                     Ok(res) => {
-                        tracing::warn!(%endpoint, status = %res.status(), event = %event["id"], "webhook refused; retrying");
+                        tracing::warn!(%endpoint, status = %res.status(), event = %event["id"], "webhook not taken; retrying");
                     }
                     Err(e) => tracing::warn!(%endpoint, error = %e, "webhook endpoint unreachable; retrying"),
                 }
@@ -139,6 +148,7 @@ fn pages(handle: FakeStripeHandle) -> Router {
         .route("/setup/e/{account}/{token}/complete", post(complete_onboarding))
         .route("/sandbox/payment_intents/{id}/succeed", post(succeed))
         .route("/sandbox/accounts/{account}/payouts", post(payout))
+        .route("/sandbox/payment_intents/{id}/dispute", post(dispute))
         .route("/sandbox/health", get(|| async { axum::Json(json!({"sandbox": true})) }))
         .with_state(handle)
 }
@@ -219,6 +229,33 @@ async fn payout(
             .into_response();
     }
     axum::Json(h.payout(&account, amount, &currency)).into_response()
+}
+
+async fn dispute(
+    State(h): State<FakeStripeHandle>,
+    Path(id): Path<String>,
+    body: Option<axum::Json<serde_json::Value>>,
+) -> Response {
+    let outcome = match body.as_ref().and_then(|b| b["outcome"].as_str()) {
+        Some("lost") => Some(false),
+        Some("won") => Some(true),
+        None => None,
+        Some(other) => {
+            return (
+                StatusCode::BAD_REQUEST,
+                axum::Json(json!({"error": {"message": format!("outcome {other:?}: lost or won")}})),
+            )
+                .into_response();
+        }
+    };
+    match h.dispute(&id, outcome) {
+        Some(d) => axum::Json(d).into_response(),
+        None => (
+            StatusCode::NOT_FOUND,
+            axum::Json(json!({"error": {"type": "invalid_request_error", "message": format!("No such payment_intent: '{id}'")}})),
+        )
+            .into_response(),
+    }
 }
 
 async fn succeed(State(h): State<FakeStripeHandle>, Path(id): Path<String>) -> Response {

@@ -8,6 +8,7 @@
 //! stripe-sandbox pay     --malet malet-1 --amount 10000 [--order ord-1]   # OWNER_TOKEN
 //! stripe-sandbox refund  --malet malet-1 --order ord-1 --amount 4000      # ADMIN_TOKEN
 //! stripe-sandbox payout  --malet malet-1 --amount 7992                    # OWNER_TOKEN
+//! stripe-sandbox dispute --payment-intent pi_… [--outcome lost|won]
 //! ```
 //! `serve` reads `STRIPE_SANDBOX_ADDR`, the first of `STRIPE_WEBHOOK_SECRETS` and
 //! `STRIPE_SANDBOX_ENDPOINTS` (comma-separated) when the flags are absent, and refuses
@@ -23,7 +24,8 @@ use test_support::sandbox::{Sandbox, SandboxConfig};
 fn usage(why: &str) -> ! {
     eprintln!(
         "stripe-sandbox: {why}\nusage: stripe-sandbox [serve] --addr HOST:PORT --webhook-secret SECRET --endpoint URL …\n       \
-         stripe-sandbox onboard|pay|refund|payout --malet ID [--amount N] [--order ID] [--reason TEXT] [--router URL] [--sandbox URL] [--token JWT]"
+         stripe-sandbox onboard|pay|refund|payout --malet ID [--amount N] [--order ID] [--reason TEXT] [--router URL] [--sandbox URL] [--token JWT]\n       \
+         stripe-sandbox dispute --payment-intent PI [--outcome lost|won] [--sandbox URL]"
     );
     std::process::exit(2)
 }
@@ -50,7 +52,7 @@ async fn main() {
     }
     match command.as_str() {
         "serve" => serve(flags).await,
-        "onboard" | "pay" | "refund" | "payout" => act(&command, &flags).await,
+        "onboard" | "pay" | "refund" | "payout" | "dispute" => act(&command, &flags).await,
         other => usage(&format!("unknown command {other}")),
     }
 }
@@ -159,6 +161,27 @@ async fn act(command: &str, flags: &HashMap<String, Vec<String>>) {
         router: one("router").unwrap_or_else(|| "http://127.0.0.1:4000".into()).trim_end_matches('/').to_owned(),
         sandbox: one("sandbox").unwrap_or_else(|| "http://127.0.0.1:4010".into()).trim_end_matches('/').to_owned(),
     };
+    if command == "dispute" {
+        let pi = required("payment-intent");
+        let outcome = one("outcome");
+        if outcome.as_deref().is_some_and(|o| o != "lost" && o != "won") {
+            usage("--outcome is lost or won");
+        }
+        let body = outcome.as_ref().map(|o| json!({"outcome": o}));
+        let d =
+            ctx.post(&format!("{}/sandbox/payment_intents/{pi}/dispute", ctx.sandbox), body.or(Some(json!({})))).await;
+        println!(
+            "payment {pi} disputed ({}, {}): charge.dispute.created{} sent",
+            d["id"].as_str().unwrap_or("?"),
+            d["amount"],
+            match outcome.as_deref() {
+                Some("lost") => ", then funds_withdrawn and closed (lost)",
+                Some(_) => ", then funds_reinstated and closed (won)",
+                None => "",
+            }
+        );
+        return;
+    }
     let malet = required("malet");
     match command {
         "onboard" => {
