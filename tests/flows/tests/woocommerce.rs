@@ -14,7 +14,7 @@ const REGISTER: &str = "mutation($i: RegisterStorefrontShopInput!) { registerSto
 
 const ORDERS: &str = "query($m: ID!) { storefrontOrders(maletId: $m, platform: WOOCOMMERCE) { orderId status subtotal discount tax shipping total commissionableBase refundedBase refundedAmount exception payment { paymentId } lines { lineId quantity amount tax } ledgerEntry { grossAmount commissionAmount processingFee reserveAmount netPayout refundedAmount refundedCommission } } }";
 
-const BACKFILL: &str = "mutation($s: String!, $f: DateTime!, $t: DateTime!) { backfillStorefrontOrders(platform: WOOCOMMERCE, shop: $s, from: $f, to: $t) { seen created existing needsAttention } }";
+const BACKFILL: &str = "mutation($s: String!, $f: DateTime!, $t: DateTime!) { backfillStorefrontOrders(platform: WOOCOMMERCE, shop: $s, from: $f, to: $t) { seen created existing needsAttention complete } }";
 
 /// Registers the fake store as `malet`'s, with its API credentials; returns the shop key.
 async fn register(apps: &Apps, store: &FakeWoo, malet: &str) -> String {
@@ -193,7 +193,7 @@ async fn a_backfill_over_a_window_with_a_missed_delivery_records_exactly_the_mis
         let res = apps.mur.run(Some(&admin_token()), BACKFILL, window.clone()).await;
         assert_eq!(
             res["data"]["backfillStorefrontOrders"],
-            json!({"seen": 2, "created": 1, "existing": 1, "needsAttention": 0}),
+            json!({"seen": 2, "created": 1, "existing": 1, "needsAttention": 0, "complete": true}),
             "{:?}: {res}",
             t.backend
         );
@@ -203,7 +203,7 @@ async fn a_backfill_over_a_window_with_a_missed_delivery_records_exactly_the_mis
         let res = apps.mur.run(Some(&admin_token()), BACKFILL, window).await;
         assert_eq!(
             res["data"]["backfillStorefrontOrders"],
-            json!({"seen": 2, "created": 0, "existing": 2, "needsAttention": 0}),
+            json!({"seen": 2, "created": 0, "existing": 2, "needsAttention": 0, "complete": true}),
             "{res}"
         );
         // The backfilled order prices its payment like a delivered one.

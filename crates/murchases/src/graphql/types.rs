@@ -1475,6 +1475,9 @@ pub struct StorefrontBackfill {
     pub existing: u32,
     /// Orders held for an admin (`storefrontDeliveries(status: NEEDS_ATTENTION)`).
     pub needs_attention: u32,
+    /// False when the window held more orders than one backfill reads (10,000): run the rest as
+    /// smaller windows.
+    pub complete: bool,
 }
 
 impl From<crate::service::storefronts::BackfillReport> for StorefrontBackfill {
@@ -1484,6 +1487,7 @@ impl From<crate::service::storefronts::BackfillReport> for StorefrontBackfill {
             created: r.created,
             existing: r.existing,
             needs_attention: r.needs_attention,
+            complete: r.complete,
         }
     }
 }

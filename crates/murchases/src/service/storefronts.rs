@@ -1,21 +1,27 @@
 //! Storefront orders (issue 14, R-HOOK-5): shops admins register, the order records their
 //! webhooks keep, and how a payment is joined to its order.
 //!
-//! - A shop is registered by an admin (MANAGE_COMMISSIONS): platform, shop (Shopify shop domain),
-//!   the Malet whose shop it is, and optionally the environment variable holding its webhook
-//!   secret (otherwise the platform's, e.g. `SHOPIFY_WEBHOOK_SECRET`). The secret itself is
-//!   never stored nor returned. A delivery from a shop nobody registered is refused.
-//! - Each delivery is stored once by its delivery id, and applied in the same transaction: an
-//!   order delivery writes the order record (unique on platform, shop, order id) and its lines;
-//!   a refund delivery records the refund (once by its id) and, once the order's payment is
-//!   recorded, moves the entry to the storefront's item refunds (`ItemRefunds`: a refunded item
-//!   takes back exactly its share).
+//! - A shop is registered by an admin (MANAGE_COMMISSIONS): platform, shop (Shopify shop domain,
+//!   WooCommerce site URL), the Malet whose shop it is, the `STOREFRONT_*` variables holding its
+//!   own secrets (a Shopify shop may use the app's `SHOPIFY_WEBHOOK_SECRET` instead; a WooCommerce
+//!   store always has its own), and whether the affiliates its orders name are credited. The
+//!   secrets themselves are never stored nor returned. A delivery from a shop nobody registered
+//!   is refused like a bad signature.
+//! - Each delivery is stored once per shop by its delivery id, and applied in the same
+//!   transaction: an order delivery writes the order record (unique on platform, shop, order id)
+//!   and its lines; a refund delivery records the refund (once by its id) and, once the order's
+//!   payment is recorded, moves the entry to the storefront's item refunds (`ItemRefunds`: a
+//!   refunded item takes back exactly its share). What cannot apply is kept NEEDS_ATTENTION for
+//!   an admin's replay.
 //! - A payment whose metadata names a storefront order (`platform`, `orderId`) of a Malet with a
 //!   registered shop on that platform is recorded with the order record's numbers, never the
 //!   metadata's; metadata that disagrees with the record is an exception for admins. A payment
 //!   that arrives before its order waits (an exception saying so) and is recorded when the order
 //!   arrives, in the order's transaction: either order of arrival gives the same entry.
-//!   Both paths lock the shop's row first, so they cannot miss each other.
+//!   Both paths lock all of the Malet's shops on the platform first (in id order), so they
+//!   cannot miss each other nor deadlock.
+//! - WooCommerce: a refund's lines come from the store's REST API, and a backfill pulls the
+//!   orders of a window whose webhook was missed.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -1119,7 +1125,7 @@ impl Murchases {
         let unavailable = |e: providers::woocommerce::client::WooError| {
             ServiceError::Provider(domain::provider::ProviderError::Unavailable(e.to_string()))
         };
-        let mut report = BackfillReport::default();
+        let mut report = BackfillReport { seen: 0, created: 0, existing: 0, needs_attention: 0, complete: true };
         let mut page = 1u32;
         loop {
             let (orders, pages) = client.orders(from, to, page).await.map_err(unavailable)?;
@@ -1147,7 +1153,12 @@ impl Murchases {
                     Delivered::New(_) => report.created += 1,
                 }
             }
-            if page >= pages || page >= MAX_BACKFILL_PAGES {
+            if page >= pages {
+                break;
+            }
+            if page >= MAX_BACKFILL_PAGES {
+                // Said, not hidden: the admin runs the rest of the window as smaller windows.
+                report.complete = false;
                 break;
             }
             page += 1;
@@ -1163,7 +1174,7 @@ pub const MAX_BACKFILL_DAYS: i64 = 31;
 pub const MAX_BACKFILL_PAGES: u32 = 100;
 
 /// What a backfill did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BackfillReport {
     /// Orders the API listed in the window.
     pub seen: u32,
@@ -1174,6 +1185,9 @@ pub struct BackfillReport {
     pub existing: u32,
     /// Orders held for an admin (see `storefrontDeliveries`).
     pub needs_attention: u32,
+    /// False when the window had more orders than one backfill reads (`MAX_BACKFILL_PAGES`
+    /// pages): run it again over smaller windows.
+    pub complete: bool,
 }
 
 impl Murchases {

@@ -16,6 +16,14 @@ use super::transformers::{self, OrderDelivery};
 
 /// Orders per page of the backfill (WordPress's maximum).
 pub const PAGE_SIZE: u32 = 100;
+/// Pages of one order's refunds at most.
+pub const MAX_REFUND_PAGES: u32 = 10;
+
+/// `X-WP-TotalPages`: how many pages the list has (1 when absent).
+fn total_pages(headers: &reqwest::header::HeaderMap) -> u32 {
+    headers.get("x-wp-totalpages").and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<u32>().ok()).unwrap_or(1)
+}
+
 /// The largest answer read from a store.
 pub const MAX_BODY: usize = 16 * 1024 * 1024;
 
@@ -106,9 +114,17 @@ impl WooClient {
         if !order_id.bytes().all(|b| b.is_ascii_digit()) || order_id.is_empty() {
             return Err(WooError::Malformed(crate::events::MalformedEvent(format!("order id {order_id:?}"))));
         }
-        let (body, _) =
-            self.get(&format!("/orders/{order_id}/refunds"), &[("per_page", PAGE_SIZE.to_string())]).await?;
-        Ok(transformers::refunds(order_id, currency, &body)?)
+        let mut all = Vec::new();
+        for page in 1..=MAX_REFUND_PAGES {
+            let query = [("per_page", PAGE_SIZE.to_string()), ("page", page.to_string())];
+            let (body, headers) = self.get(&format!("/orders/{order_id}/refunds"), &query).await?;
+            all.extend(transformers::refunds(order_id, currency, &body)?);
+            if page >= total_pages(&headers) {
+                return Ok(all);
+            }
+        }
+        // More refunds than any order has: a partial list would under-refund, so none.
+        Err(WooError::Refused { status: 200, message: format!("order {order_id} lists too many refunds") })
     }
 
     /// Page `page` (from 1) of the orders created in [`after`, `before`): each order's JSON and
@@ -130,11 +146,6 @@ impl WooClient {
             ("per_page", PAGE_SIZE.to_string()),
         ];
         let (body, headers) = self.get("/orders", &query).await?;
-        let pages = headers
-            .get("x-wp-totalpages")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u32>().ok())
-            .unwrap_or(1);
-        Ok((transformers::orders(&body)?, pages))
+        Ok((transformers::orders(&body)?, total_pages(&headers)))
     }
 }
