@@ -1,10 +1,14 @@
 //! The WooCommerce REST API v3 client (`<site>/wp-json/wc/v3/…`, HTTP Basic with the store's
 //! consumer key and secret, which WooCommerce accepts over HTTPS only; plain HTTP is allowed for
-//! a loopback site, i.e. tests and local development). Two reads:
+//! a loopback site, i.e. tests and local development, never in production). A store's name must
+//! resolve to public addresses (private, link-local and shared ranges are refused, and loopback
+//! outside development), so a registered URL cannot reach internal services. Two reads:
 //! - `GET /orders/<id>/refunds`: a refund's lines, which the order webhook does not carry;
 //! - `GET /orders?after=…&before=…&dates_are_gmt=true&page=N&per_page=100`: the backfill of orders
 //!   created in a window, page by page (`X-WP-TotalPages` says how many).
 
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -16,6 +20,49 @@ use super::transformers::{self, OrderDelivery};
 
 /// Orders per page of the backfill (WordPress's maximum).
 pub const PAGE_SIZE: u32 = 100;
+/// Whether a store may be reached at `ip`: a public address, or loopback where allowed.
+fn public_or_allowed(ip: IpAddr, allow_loopback: bool) -> bool {
+    if ip.is_loopback() {
+        return allow_loopback;
+    }
+    match ip {
+        IpAddr::V4(v4) => {
+            !(v4.is_private()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+                || v4.is_documentation()
+                || v4.octets()[0] == 100 && (v4.octets()[1] & 0xc0) == 64)
+        }
+        IpAddr::V6(v6) => {
+            let first = v6.segments()[0];
+            !(v6.is_unspecified() || (first & 0xfe00) == 0xfc00 || (first & 0xffc0) == 0xfe80)
+                && v6.to_ipv4_mapped().is_none_or(|v4| public_or_allowed(IpAddr::V4(v4), allow_loopback))
+        }
+    }
+}
+
+/// Resolves a store's name to its public addresses only.
+struct PublicOnly {
+    allow_loopback: bool,
+}
+
+impl reqwest::dns::Resolve for PublicOnly {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let (host, allow_loopback) = (name.as_str().to_owned(), self.allow_loopback);
+        Box::pin(async move {
+            let found: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let allowed: Vec<SocketAddr> =
+                found.into_iter().filter(|a| public_or_allowed(a.ip(), allow_loopback)).collect();
+            if allowed.is_empty() {
+                return Err(format!("{host} resolves to no public address").into());
+            }
+            let addrs: reqwest::dns::Addrs = Box::new(allowed.into_iter());
+            Ok(addrs)
+        })
+    }
+}
+
 /// Pages of one order's refunds at most.
 pub const MAX_REFUND_PAGES: u32 = 10;
 
@@ -65,7 +112,15 @@ impl WooClient {
         {
             return Err(invalid());
         }
+        // A store is on the internet: an address of our own networks (a literal one, or one its
+        // name resolves to) is refused, so a registered URL cannot reach internal services.
+        if let Ok(ip) = url.host_str().unwrap_or_default().trim_matches(['[', ']']).parse::<IpAddr>()
+            && !public_or_allowed(ip, allow_loopback)
+        {
+            return Err(invalid());
+        }
         let http = reqwest::Client::builder()
+            .dns_resolver(Arc::new(PublicOnly { allow_loopback }))
             .timeout(Duration::from_secs(20))
             .redirect(reqwest::redirect::Policy::none())
             .build()
@@ -147,5 +202,30 @@ impl WooClient {
         ];
         let (body, headers) = self.get("/orders", &query).await?;
         Ok((transformers::orders(&body)?, total_pages(&headers)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_public_stores_are_reached() {
+        let key = || SecretString::from("cs".to_owned());
+        assert!(WooClient::new("https://shop.example", "ck".into(), key(), false).is_ok());
+        assert!(WooClient::new("http://shop.example", "ck".into(), key(), true).is_err(), "plain HTTP");
+        assert!(WooClient::new("http://127.0.0.1:8080", "ck".into(), key(), true).is_ok(), "loopback in tests");
+        assert!(WooClient::new("http://127.0.0.1:8080", "ck".into(), key(), false).is_err(), "not in production");
+        for internal in [
+            "https://10.0.0.5",
+            "https://192.168.1.1",
+            "https://169.254.169.254",
+            "https://[fd00::1]",
+            "https://100.64.0.1",
+        ] {
+            assert!(WooClient::new(internal, "ck".into(), key(), true).is_err(), "{internal}");
+        }
+        assert!(public_or_allowed("93.184.216.34".parse().expect("ip"), false));
+        assert!(!public_or_allowed("::ffff:10.0.0.1".parse().expect("ip"), false));
     }
 }
