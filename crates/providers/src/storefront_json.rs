@@ -2,6 +2,7 @@
 //! JSON numbers or strings, amounts as decimal strings of the store's currency, read exactly).
 
 use domain::money::Currency;
+use domain::storefront::{Platform, StorefrontEvent, StorefrontEventKind};
 
 use crate::events::MalformedEvent;
 
@@ -22,4 +23,28 @@ pub(crate) fn id_text(platform: &str, v: &serde_json::Value, what: &str) -> Resu
 /// A decimal amount of `currency` in minor units, exactly.
 pub(crate) fn minor(platform: &str, currency: Currency, text: &str, what: &str) -> Result<i64, MalformedEvent> {
     currency.minor_from_decimal(text.trim()).map_err(|e| malformed(platform, format!("{what} {text:?}: {e}")))
+}
+
+/// A topic the platform's transformer does not act on: still JSON (a body that is not is
+/// malformed like any other).
+pub(crate) fn unhandled(name: &str, body: &str) -> Result<StorefrontEventKind, MalformedEvent> {
+    serde_json::from_str::<serde::de::IgnoredAny>(body).map_err(|e| malformed(name, format!("not JSON: {e}")))?;
+    Ok(StorefrontEventKind::Unhandled)
+}
+
+/// The neutral event of a delivery.
+pub(crate) fn event(
+    platform: Platform,
+    shop: &str,
+    delivery_id: &str,
+    topic: &str,
+    kind: StorefrontEventKind,
+) -> StorefrontEvent {
+    StorefrontEvent {
+        platform,
+        shop: shop.to_owned(),
+        delivery_id: delivery_id.to_owned(),
+        topic: topic.to_owned(),
+        kind,
+    }
 }

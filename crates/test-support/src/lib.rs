@@ -128,6 +128,13 @@ impl TestDb {
 }
 
 /// The repository's `tests/fixtures/stripe` directory.
+/// `tests/fixtures/<provider>/<name>.json` of this repository, as JSON.
+pub fn fixture_json(provider: &str, name: &str) -> serde_json::Value {
+    let path = format!("{}/../../tests/fixtures/{provider}/{name}.json", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {path}: {e}"));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path} is not JSON: {e}"))
+}
+
 pub fn stripe_fixtures_dir() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/stripe")
 }

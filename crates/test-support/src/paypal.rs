@@ -152,9 +152,7 @@ impl PaypalCerts {
 
 /// A PayPal example object from `tests/fixtures/paypal` (PayPal's published specs).
 pub fn fixture(name: &str) -> serde_json::Value {
-    let path = format!("{}/../../tests/fixtures/paypal/{name}.json", env!("CARGO_MANIFEST_DIR"));
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {path}: {e}"));
-    serde_json::from_str(&text).expect("fixture is JSON")
+    crate::fixture_json("paypal", name)
 }
 
 /// A webhook body: PayPal's example event envelope with `id`, `event_type`, created now, and

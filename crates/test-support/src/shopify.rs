@@ -6,9 +6,7 @@ pub const TEST_SHOPIFY_SECRET: &str = "shpss_test_secret";
 
 /// A fixture of `tests/fixtures/shopify/` as JSON.
 pub fn fixture(name: &str) -> serde_json::Value {
-    let path = format!("{}/../../tests/fixtures/shopify/{name}.json", env!("CARGO_MANIFEST_DIR"));
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {path}: {e}"));
-    serde_json::from_str(&text).expect("fixture is JSON")
+    crate::fixture_json("shopify", name)
 }
 
 /// One delivery: what Shopify would send.

@@ -37,9 +37,7 @@ pub fn test_variables() -> std::collections::BTreeMap<String, secrecy::SecretStr
 
 /// A fixture of `tests/fixtures/woocommerce/` as JSON.
 pub fn fixture(name: &str) -> Value {
-    let path = format!("{}/../../tests/fixtures/woocommerce/{name}.json", env!("CARGO_MANIFEST_DIR"));
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {path}: {e}"));
-    serde_json::from_str(&text).expect("fixture is JSON")
+    crate::fixture_json("woocommerce", name)
 }
 
 /// The fixture order under another id, created (GMT) at `created`.

@@ -58,6 +58,27 @@ pub async fn insert_delivery<C: ConnectionTrait>(
     Ok(matches!(inserted, sea_orm::TryInsertResult::Inserted(n) if n > 0))
 }
 
+/// The inbox event of a waiting payment, locked, or `None` while someone else holds it (or
+/// when it is gone): on PostgreSQL `FOR UPDATE SKIP LOCKED`; SQLite's write transaction holds
+/// the database.
+pub async fn waiting_event<C: ConnectionTrait>(
+    conn: &C,
+    receiver: &str,
+    wait: &storefront_payment_waits::Model,
+) -> Result<Option<entity::webhook_events::Model>, DbErr> {
+    use entity::webhook_events;
+    let select = webhook_events::Entity::find()
+        .filter(webhook_events::Column::Receiver.eq(receiver))
+        .filter(webhook_events::Column::Provider.eq(wait.provider))
+        .filter(webhook_events::Column::EventId.eq(&wait.webhook_event_id));
+    if conn.get_database_backend() == DbBackend::Postgres {
+        use sea_orm::sea_query::{LockBehavior, LockType};
+        select.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked).one(conn).await
+    } else {
+        select.one(conn).await
+    }
+}
+
 /// A stored delivery, locked (a replay applies it once).
 pub async fn delivery_for_update<C: ConnectionTrait>(
     conn: &C,

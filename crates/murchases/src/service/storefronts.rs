@@ -757,34 +757,18 @@ impl Murchases {
     ) -> ServiceResult<()> {
         for wait in repo::storefronts::waits_for(txn, order).await? {
             let done = storefront_payment_waits::Entity::delete_by_id(wait.id.clone());
-            let select = webhook_events::Entity::find()
-                .filter(webhook_events::Column::Receiver.eq(super::webhooks::RECEIVER))
-                .filter(webhook_events::Column::Provider.eq(wait.provider))
-                .filter(webhook_events::Column::EventId.eq(&wait.webhook_event_id));
             // The inbox locks an event before it takes the shops' locks (a replay of the payment):
             // one it holds now is skipped here, not waited for (that order would deadlock), and
             // that replay records it, seeing this order.
-            let row = if sea_orm::ConnectionTrait::get_database_backend(txn) == sea_orm::DbBackend::Postgres {
-                let row = select
-                    .lock_with_behavior(
-                        sea_orm::sea_query::LockType::Update,
-                        sea_orm::sea_query::LockBehavior::SkipLocked,
-                    )
-                    .one(txn)
-                    .await?;
-                if row.is_none() {
-                    continue;
-                }
-                row
-            } else {
-                select.one(txn).await?
+            let Some(row) = repo::storefronts::waiting_event(txn, super::webhooks::RECEIVER, &wait).await? else {
+                continue;
             };
             // Only an event still waiting is applied here: one an admin or a later delivery
             // already settled (processed, ignored) has nothing left to wait for.
-            let Some(row) = row.filter(|r| r.status == WebhookStatus::NeedsAttention) else {
+            if row.status != WebhookStatus::NeedsAttention {
                 done.exec(txn).await?;
                 continue;
-            };
+            }
             // An event that does not read stays waiting, with its exception, for an admin.
             let event = match providers::events::normalize(wait.provider.kind(), &row.payload) {
                 Ok(e) => e,
@@ -1076,10 +1060,13 @@ impl Murchases {
         body: &str,
     ) -> Result<StorefrontEvent, String> {
         use providers::woocommerce::transformers;
+        if !transformers::is_order_topic(topic) {
+            return transformers::normalize(&shop.shop, delivery_id, topic, body, Vec::new()).map_err(|e| e.0);
+        }
+        // Read once: the refunds to ask the store for, and the order itself.
+        let d = transformers::order(body).map_err(|e| e.0)?;
         let mut refunds = Vec::new();
-        if topic.starts_with("order.")
-            && let Ok(d) = transformers::order(body)
-            && !d.refund_ids.is_empty()
+        if !d.refund_ids.is_empty()
             && let Some(client) = self.woocommerce_client(shop)?
         {
             refunds = client.refunds(&d.order.order_id, d.order.currency).await.map_err(|e| {
@@ -1089,7 +1076,7 @@ impl Murchases {
                 )
             })?;
         }
-        transformers::normalize(&shop.shop, delivery_id, topic, body, refunds).map_err(|e| e.0)
+        Ok(transformers::order_event(&shop.shop, delivery_id, topic, d, refunds))
     }
 
     /// `backfillStorefrontOrders` (MANAGE_COMMISSIONS, platform-wide): pulls the orders a
@@ -1131,21 +1118,22 @@ impl Murchases {
             let (orders, pages) = client.orders(from, to, page).await.map_err(unavailable)?;
             for (raw, d) in orders {
                 report.seen += 1;
-                let mut order = d.order;
-                let existed = repo::storefronts::order_by_key(&self.db, shop.platform, &shop.shop, &order.order_id)
-                    .await?
-                    .is_some();
-                let delivery_id = format!("backfill:{}:{}", order.order_id, d.modified.as_deref().unwrap_or("-"));
-                if !d.refund_ids.is_empty() {
-                    order.refunds = client.refunds(&order.order_id, order.currency).await.map_err(unavailable)?;
-                }
-                let event = StorefrontEvent {
-                    platform,
-                    shop: shop.shop.clone(),
-                    delivery_id,
-                    topic: "order.updated".into(),
-                    kind: StorefrontEventKind::Order(order),
+                let order_id = d.order.order_id.clone();
+                let existed =
+                    repo::storefronts::order_by_key(&self.db, shop.platform, &shop.shop, &order_id).await?.is_some();
+                let delivery_id = format!("backfill:{order_id}:{}", d.modified.as_deref().unwrap_or("-"));
+                let refunds = if d.refund_ids.is_empty() {
+                    Vec::new()
+                } else {
+                    client.refunds(&order_id, d.order.currency).await.map_err(unavailable)?
                 };
+                let event = providers::woocommerce::transformers::order_event(
+                    &shop.shop,
+                    &delivery_id,
+                    "order.updated",
+                    d,
+                    refunds,
+                );
                 match self.receive_storefront(&shop, &event, None, &raw).await? {
                     Delivered::Duplicate => report.existing += 1,
                     Delivered::New(DeliveryStatus::NeedsAttention) => report.needs_attention += 1,

@@ -335,19 +335,9 @@ pub fn normalize(shop: &str, delivery_id: &str, topic: &str, body: &str) -> Resu
     let kind = match topic {
         "orders/paid" => StorefrontEventKind::Order(order(body)?),
         "refunds/create" => StorefrontEventKind::Refund(refund(body)?),
-        _ => {
-            // Still JSON: a body that is not is refused like any other malformed delivery.
-            serde_json::from_str::<serde::de::IgnoredAny>(body).map_err(|e| malformed(format!("not JSON: {e}")))?;
-            StorefrontEventKind::Unhandled
-        }
+        _ => crate::storefront_json::unhandled("Shopify", body)?,
     };
-    Ok(StorefrontEvent {
-        platform: Platform::Shopify,
-        shop: shop.to_owned(),
-        delivery_id: delivery_id.to_owned(),
-        topic: topic.to_owned(),
-        kind,
-    })
+    Ok(crate::storefront_json::event(Platform::Shopify, shop, delivery_id, topic, kind))
 }
 
 #[cfg(test)]

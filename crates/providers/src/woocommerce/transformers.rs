@@ -243,24 +243,30 @@ pub fn normalize(
     body: &str,
     refunds: Vec<StorefrontRefund>,
 ) -> Result<StorefrontEvent, MalformedEvent> {
-    let kind = match topic {
-        "order.created" | "order.updated" => {
-            let mut o = order(body)?.order;
-            o.refunds = refunds;
-            StorefrontEventKind::Order(o)
-        }
-        _ => {
-            serde_json::from_str::<serde::de::IgnoredAny>(body).map_err(|e| malformed(format!("not JSON: {e}")))?;
-            StorefrontEventKind::Unhandled
-        }
-    };
-    Ok(StorefrontEvent {
-        platform: Platform::Woocommerce,
-        shop: shop.to_owned(),
-        delivery_id: delivery_id.to_owned(),
-        topic: topic.to_owned(),
-        kind,
-    })
+    if is_order_topic(topic) {
+        return Ok(order_event(shop, delivery_id, topic, order(body)?, refunds));
+    }
+    let kind = crate::storefront_json::unhandled("WooCommerce", body)?;
+    Ok(crate::storefront_json::event(Platform::Woocommerce, shop, delivery_id, topic, kind))
+}
+
+/// The topics whose body is an order.
+pub fn is_order_topic(topic: &str) -> bool {
+    matches!(topic, "order.created" | "order.updated")
+}
+
+/// The event of an order already read (a webhook's, or one the backfill listed), with its
+/// refunds as the API lists them.
+pub fn order_event(
+    shop: &str,
+    delivery_id: &str,
+    topic: &str,
+    d: OrderDelivery,
+    refunds: Vec<StorefrontRefund>,
+) -> StorefrontEvent {
+    let mut o = d.order;
+    o.refunds = refunds;
+    crate::storefront_json::event(Platform::Woocommerce, shop, delivery_id, topic, StorefrontEventKind::Order(o))
 }
 
 #[cfg(test)]
