@@ -10,6 +10,13 @@
 // - Outside development, validation errors carry no "Did you mean …?" suggestions.
 // - `GET /health`: the process is up and the supergraph is loaded. `GET /ready`: additionally every
 //   subgraph answers its own `/ready` (503 otherwise).
+// - The Malet Owner payouts dashboard: `GET /<maletHandle>/manage/payouts` serves its page and
+//   `GET /dashboard/<file>` its bundled assets, from DASHBOARD_DIR (built by `npm run build` in
+//   dashboard/; a 503 page says so when it is not built). It calls this router's `/graphql`.
+// - Development login, only with APP_ENV=development and a JWT_SECRET (HS256): `GET /dev/login`
+//   answers {available: true}; `POST /dev/login {"maletId": "…"}` mints an 8-hour owner token of
+//   that Malet (VIEW_PAYOUTS MANAGE_PAYOUTS VIEW_REVENUE, JWT_ISSUER / JWT_AUDIENCE when set).
+//   Anywhere else both are 404: in production the token comes from the platform's login.
 //
 // Environment (defaults in brackets):
 //   ROUTER_HOST [127.0.0.1]   ROUTER_PORT [4000]
@@ -19,10 +26,14 @@
 //   ROUTER_INTROSPECTION [true in development, else false]
 //   ROUTER_BODY_LIMIT [262144] bytes    ROUTER_CORS_ORIGIN [*]    ROUTER_QUIET [false]
 //   SUBGRAPH_TIMEOUT_MS [30000]: a subgraph request taking longer fails with a GraphQL error
+//   DASHBOARD_DIR [<repo>/dashboard/dist]
+//   JWT_SECRET, JWT_ISSUER, JWT_AUDIENCE: the development login's token (development only)
 
 import http from 'node:http';
+import { createHmac } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { readFile } from 'node:fs/promises';
+import { dirname, extname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { ApolloGateway, RemoteGraphQLDataSource } from '@apollo/gateway';
@@ -43,6 +54,9 @@ const bodyLimit = Number.parseInt(env.ROUTER_BODY_LIMIT || String(256 * 1024), 1
 const corsOrigin = env.ROUTER_CORS_ORIGIN || '*';
 const quiet = env.ROUTER_QUIET === 'true';
 const subgraphTimeoutMs = Number.parseInt(env.SUBGRAPH_TIMEOUT_MS || '30000', 10);
+const dashboardDir = resolve(env.DASHBOARD_DIR || resolve(here, '..', 'dashboard', 'dist'));
+// The development login exists only in development, with a shared HS256 secret to sign with.
+const devLoginSecret = development && env.JWT_SECRET ? env.JWT_SECRET : null;
 
 const log = (...args) => {
   if (!quiet) console.log('[gateway]', ...args);
@@ -108,6 +122,76 @@ const apollo = new ApolloServer({
 
 let started = false;
 
+// ---- The payouts dashboard (static files) and the development login. ----
+
+const DASHBOARD_PAGE = /^\/([^/]+)\/manage\/payouts\/?$/;
+const ASSET = /^\/dashboard\/([A-Za-z0-9_-]+\.(?:js|css|js\.map))$/;
+const CONTENT_TYPES = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.css': 'text/css; charset=utf-8', '.map': 'application/json' };
+// The page loads only its own script and styles and talks only to this router.
+const PAGE_HEADERS = {
+  'content-security-policy': "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
+  'x-content-type-options': 'nosniff',
+  'referrer-policy': 'no-referrer',
+  'cache-control': 'no-store',
+};
+
+async function serveDashboard(res, file) {
+  let body;
+  try {
+    body = await readFile(resolve(dashboardDir, file));
+  } catch {
+    res.writeHead(503, { 'content-type': 'text/plain; charset=utf-8' });
+    res.end(`The payouts dashboard is not built (no ${resolve(dashboardDir, file)}): run \`npm ci && npm run build\` in dashboard/ (./scripts/dev does it).\n`);
+    return;
+  }
+  res.writeHead(200, { 'content-type': CONTENT_TYPES[extname(file)] ?? 'application/octet-stream', ...PAGE_HEADERS });
+  res.end(body);
+}
+
+const b64url = (value) => Buffer.from(typeof value === 'string' ? value : JSON.stringify(value)).toString('base64url');
+
+/** An HS256 JWT for the owner of `maletId`, as `<bin> mint-token` makes them. */
+function mintOwnerToken(maletId) {
+  const now = Math.floor(Date.now() / 1000);
+  const claims = {
+    sub: `dev-owner-${maletId}`,
+    scope: 'VIEW_PAYOUTS MANAGE_PAYOUTS VIEW_REVENUE',
+    malets: [maletId],
+    exp: now + 8 * 3600,
+    iat: now,
+    ...(env.JWT_ISSUER ? { iss: env.JWT_ISSUER } : {}),
+    ...(env.JWT_AUDIENCE ? { aud: env.JWT_AUDIENCE } : {}),
+  };
+  const unsigned = `${b64url({ alg: 'HS256', typ: 'JWT' })}.${b64url(claims)}`;
+  const signature = createHmac('sha256', devLoginSecret).update(unsigned).digest('base64url');
+  return { token: `${unsigned}.${signature}`, expiresAt: new Date(claims.exp * 1000).toISOString() };
+}
+
+async function devLogin(req, res) {
+  if (req.method === 'GET') {
+    send(res, 200, { available: true });
+    return;
+  }
+  if (req.method !== 'POST') {
+    send(res, 405, { error: 'GET or POST' });
+    return;
+  }
+  let maletId;
+  try {
+    maletId = JSON.parse(await readBody(req)).maletId;
+  } catch {
+    send(res, 400, { error: 'the body must be JSON: {"maletId": "…"}' });
+    return;
+  }
+  // The subgraphs refuse ids that are not canonical; refuse them here too, with a message.
+  if (typeof maletId !== 'string' || maletId.length === 0 || maletId.length > 200 || maletId.trim() !== maletId || /\p{Cc}/u.test(maletId)) {
+    send(res, 400, { error: 'maletId must be a Malet id (1–200 characters, no surrounding spaces)' });
+    return;
+  }
+  log(`development login: minted an owner token for ${JSON.stringify(maletId)}`);
+  send(res, 200, mintOwnerToken(maletId), { 'cache-control': 'no-store' });
+}
+
 function send(res, status, body, headers = {}) {
   res.writeHead(status, { 'content-type': 'application/json', ...headers });
   res.end(JSON.stringify(body));
@@ -164,6 +248,19 @@ httpServer.on('request', async (req, res) => {
       const status = await subgraphsReady();
       const ok = started && Object.values(status).every((s) => s === 'ready');
       send(res, ok ? 200 : 503, { status: ok ? 'ready' : 'not ready', subgraphs: status });
+      return;
+    }
+    if (req.method === 'GET' && DASHBOARD_PAGE.test(url.pathname)) {
+      await serveDashboard(res, 'index.html');
+      return;
+    }
+    const asset = req.method === 'GET' ? ASSET.exec(url.pathname) : null;
+    if (asset) {
+      await serveDashboard(res, asset[1]);
+      return;
+    }
+    if (url.pathname === '/dev/login' && devLoginSecret) {
+      await devLogin(req, res);
       return;
     }
     if (url.pathname !== '/' && url.pathname !== '/graphql') {
@@ -245,6 +342,7 @@ httpServer.listen({ host, port }, () => {
   const routes = [...subgraphs].map(([name, u]) => `${name} -> ${u}`).join(', ');
   // One stable line that scripts and tests wait for (the port is the real one when ROUTER_PORT=0).
   console.log(`[gateway] listening on http://${address.address}:${address.port}/ (${routes})`);
+  if (devLoginSecret) log('development login enabled (POST /dev/login): APP_ENV=development');
 });
 httpServer.on('error', (e) => {
   console.error(`[gateway] cannot listen on ${host}:${port}: ${e.message}`);

@@ -10,14 +10,20 @@ pub struct Config {
     /// Address the subgraph listens on.
     #[arg(long, env = "PAYMENTS_ADDR", default_value = "127.0.0.1:4001")]
     pub addr: SocketAddr,
-    /// Where the provider sends a seller who finished onboarding.
-    #[arg(long, env = "ONBOARDING_RETURN_URL", default_value = "http://localhost:3000/manage/payouts?onboarding=done")]
+    /// Where the provider sends a seller who finished onboarding (`{malet}`: the Malet's id);
+    /// by default the payouts dashboard the router serves.
+    #[arg(
+        long,
+        env = "ONBOARDING_RETURN_URL",
+        default_value = "http://127.0.0.1:4000/{malet}/manage/payouts?onboarding=done"
+    )]
     pub onboarding_return_url: String,
-    /// Where the provider sends a seller whose onboarding link expired.
+    /// Where the provider sends a seller whose onboarding link expired (`{malet}`: the Malet's
+    /// id); the dashboard asks for a new link there.
     #[arg(
         long,
         env = "ONBOARDING_REFRESH_URL",
-        default_value = "http://localhost:3000/manage/payouts?onboarding=refresh"
+        default_value = "http://127.0.0.1:4000/{malet}/manage/payouts?onboarding=refresh"
     )]
     pub onboarding_refresh_url: String,
     /// Currency of new accounts until the provider reports theirs.

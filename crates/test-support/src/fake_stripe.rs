@@ -158,6 +158,8 @@ struct Inner {
     balances: HashMap<String, Value>,
     /// Events in the order they happened.
     events: Vec<Value>,
+    /// Account links by the token in their URL: `(account, return_url, refresh_url)`.
+    account_links: HashMap<String, (String, String, String)>,
     base_url: String,
 }
 
@@ -191,6 +193,14 @@ const SERVED_RESOURCES: &[&str] = &[
 pub struct FakeStripeHandle(Shared);
 
 impl FakeStripeHandle {
+    /// The `return_url` an account link of `account` was created with (its URL's last segment
+    /// is `token`); `None` for an unknown link or a link of another account.
+    pub fn link_return_url(&self, account: &str, token: &str) -> Option<String> {
+        let inner = lock(&self.0);
+        let (acct, return_url, _) = inner.account_links.get(token)?;
+        (acct == account).then(|| return_url.clone())
+    }
+
     /// A connected account as Stripe holds it.
     pub fn account(&self, id: &str) -> Option<Value> {
         lock(&self.0).accounts.get(id).cloned()
@@ -1061,12 +1071,15 @@ fn create_account_link(inner: &mut Inner, req: &Req) -> Result<Reply, Reply> {
             Some("type"),
         ));
     }
+    let return_url = req.required("return_url")?.to_owned();
+    let refresh_url = req.required("refresh_url")?.to_owned();
     let created = now();
-    let token = uuid::Uuid::new_v4().simple().to_string();
+    let token = uuid::Uuid::new_v4().simple().to_string()[..12].to_owned();
     let mut link = template(inner, "account_link");
     set(&mut link, "created", json!(created));
     set(&mut link, "expires_at", json!(created + 300));
-    set(&mut link, "url", json!(format!("{}/setup/e/{account}/{}", inner.base_url, &token[..12])));
+    set(&mut link, "url", json!(format!("{}/setup/e/{account}/{token}", inner.base_url)));
+    inner.account_links.insert(token, (account.to_owned(), return_url, refresh_url));
     Ok(Reply::ok(link))
 }
 

@@ -176,6 +176,13 @@ fn page(title: &str, body: &str) -> Html<String> {
     ))
 }
 
+/// A link back to where the account link says the seller returns (the Malet's dashboard).
+fn return_link(h: &FakeStripeHandle, account: &str, token: &str) -> String {
+    h.link_return_url(account, token)
+        .map(|url| format!("<p><a id=\"return\" href=\"{}\">Return to Mallnline</a></p>", escape(&url)))
+        .unwrap_or_default()
+}
+
 async fn onboarding_page(
     State(h): State<FakeStripeHandle>,
     Path((account, token)): Path<(String, String)>,
@@ -184,10 +191,11 @@ async fn onboarding_page(
         return (StatusCode::NOT_FOUND, page("Unknown account", "<h1>No such account</h1>")).into_response();
     };
     let done = acct["charges_enabled"].as_bool() == Some(true) && acct["payouts_enabled"].as_bool() == Some(true);
+    let back = return_link(&h, &account, &token);
     let (account, token) = (escape(&account), escape(&token));
     let body = if done {
         format!(
-            "<h1>Onboarding of {account}</h1><p id=\"state\">Onboarding is complete: charges and payouts are enabled.</p>"
+            "<h1>Onboarding of {account}</h1><p id=\"state\">Onboarding is complete: charges and payouts are enabled.</p>{back}"
         )
     } else {
         format!(
@@ -201,15 +209,16 @@ async fn onboarding_page(
 
 async fn complete_onboarding(
     State(h): State<FakeStripeHandle>,
-    Path((account, _token)): Path<(String, String)>,
+    Path((account, token)): Path<(String, String)>,
 ) -> Response {
     match h.complete_onboarding(&account) {
         Some(_) => page(
             "Onboarding complete",
             &format!(
                 "<h1>Onboarding of {} complete</h1><p id=\"state\">Onboarding is complete: charges and payouts are enabled. \
-                 <code>account.updated</code> was sent to the subgraphs; you can close this page.</p>",
-                escape(&account)
+                 <code>account.updated</code> was sent to the subgraphs.</p>{}",
+                escape(&account),
+                return_link(&h, &account, &token)
             ),
         )
         .into_response(),

@@ -64,7 +64,13 @@ async fn a_new_malet_onboards_and_sells_in_the_sandbox() {
     assert!(page.contains("Complete onboarding") && page.contains("<form method=\"post\""), "{page}");
     let done = http.post(format!("{url}/complete")).send().await.expect("complete");
     assert_eq!(done.status().as_u16(), 200);
-    assert!(done.text().await.expect("html").contains("Onboarding is complete"));
+    let done = done.text().await.expect("html");
+    assert!(done.contains("Onboarding is complete"), "{done}");
+    // Back to where the account link returns the seller: its own payouts dashboard by default.
+    assert!(
+        done.contains("<a id=\"return\" href=\"http://127.0.0.1:4000/malet-1/manage/payouts?onboarding=done\">"),
+        "{done}"
+    );
     let account = "{ connectedAccount(maletId: \"malet-1\") { status pendingBalance reserveBalance } }";
     let active = eventually("the account is ACTIVE", || async {
         let r = gql(owner.clone(), account).await;

@@ -180,8 +180,8 @@ impl Payments {
             .onboarding_link(OnboardingLinkRequest {
                 account_id: account.id.clone(),
                 provider_account_id: account.provider_account_id.clone(),
-                refresh_url: self.settings.onboarding_refresh_url.clone(),
-                return_url: self.settings.onboarding_return_url.clone(),
+                refresh_url: super::onboarding_url_for(&self.settings.onboarding_refresh_url, &account.malet_id),
+                return_url: super::onboarding_url_for(&self.settings.onboarding_return_url, &account.malet_id),
             })
             .await?;
         let txn = service_core::db::begin_write(&self.db).await?;

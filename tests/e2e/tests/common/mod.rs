@@ -179,6 +179,35 @@ impl Proc {
     }
 }
 
+/// Installs the dashboard's npm packages (`npm ci --prefix dashboard`) when they are missing and
+/// builds its bundle (`npm run build`: dashboard/dist, which the gateway serves).
+pub fn ensure_dashboard_built() {
+    ensure_node();
+    let _guard = NPM_LOCK.lock().unwrap_or_else(|p| p.into_inner());
+    let dashboard = repo_root().join("dashboard");
+    let run = |args: &[&str]| {
+        let out = Command::new("npm")
+            .args(args)
+            .current_dir(&dashboard)
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run npm (install Node.js 20 with npm): {e}"));
+        assert!(
+            out.status.success(),
+            "`npm {}` in dashboard/ failed:\n{}\n{}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    if !dashboard.join("node_modules/playwright-core/package.json").is_file()
+        || !dashboard.join("node_modules/esbuild/package.json").is_file()
+    {
+        eprintln!("dashboard/node_modules is missing: running `npm ci` in dashboard/");
+        run(&["ci", "--no-audit", "--no-fund"]);
+    }
+    run(&["run", "--silent", "build"]);
+}
+
 /// Starts a server on a free port (`start(port)`) and waits until `http://127.0.0.1:<port><ready_path>`
 /// answers; tries another port when the chosen one was taken in the meantime. Returns the process
 /// and its base URL.
@@ -321,10 +350,22 @@ impl Stack {
 
 /// The Node gateway on `port`, routing to the given subgraphs instead of the supergraph's URLs.
 pub fn spawn_gateway(port: u16, payments_base: &str, murchases_base: &str, logs: &Path) -> Proc {
+    spawn_gateway_with(port, payments_base, murchases_base, logs, &[])
+}
+
+/// The gateway with extra environment (e.g. `APP_ENV=development` and a `JWT_SECRET` for the
+/// dashboard's development login).
+pub fn spawn_gateway_with(
+    port: u16,
+    payments_base: &str,
+    murchases_base: &str,
+    logs: &Path,
+    extra: &[(&str, String)],
+) -> Proc {
     let root = repo_root();
     let mut cmd = Command::new("node");
     cmd.arg(root.join("router/gateway.mjs")).current_dir(&root);
-    let env = [
+    let mut env = vec![
         ("ROUTER_HOST", "127.0.0.1".to_owned()),
         ("ROUTER_PORT", port.to_string()),
         ("PAYMENTS_URL", format!("{payments_base}/graphql")),
@@ -332,6 +373,7 @@ pub fn spawn_gateway(port: u16, payments_base: &str, murchases_base: &str, logs:
         ("SUPERGRAPH_PATH", root.join("schema/supergraph.graphql").display().to_string()),
         ("NODE_ENV", "production".to_owned()),
     ];
+    env.extend(extra.iter().cloned());
     Proc::spawn("gateway", cmd, &env, logs)
 }
 
