@@ -180,8 +180,14 @@ impl Proc {
 }
 
 /// Installs the dashboard's npm packages (`npm ci --prefix dashboard`) when they are missing and
-/// builds its bundle (`npm run build`: dashboard/dist, which the gateway serves).
+/// builds its bundle (`npm run build`: dashboard/dist, which the gateway serves), once per test
+/// process: a rebuild replaces dist/, which must not happen under a test's browser.
 pub fn ensure_dashboard_built() {
+    static BUILT: std::sync::OnceLock<()> = std::sync::OnceLock::new();
+    BUILT.get_or_init(build_dashboard);
+}
+
+fn build_dashboard() {
     ensure_node();
     let _guard = NPM_LOCK.lock().unwrap_or_else(|p| p.into_inner());
     let dashboard = repo_root().join("dashboard");
