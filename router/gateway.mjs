@@ -13,7 +13,8 @@
 // - The Malet Owner payouts dashboard: `GET /<maletHandle>/manage/payouts` serves its page and
 //   `GET /dashboard/<file>` its bundled assets, from DASHBOARD_DIR (built by `npm run build` in
 //   dashboard/; a 503 page says so when it is not built). It calls this router's `/graphql`.
-// - Development login, only with APP_ENV=development and a JWT_SECRET (HS256): `GET /dev/login`
+// - Development login, only with APP_ENV=development, a JWT_SECRET (HS256) and a loopback
+//   ROUTER_HOST, for requests whose Host is loopback (403 otherwise): `GET /dev/login`
 //   answers {available: true}; `POST /dev/login {"maletId": "…"}` mints an 8-hour owner token of
 //   that Malet (VIEW_PAYOUTS MANAGE_PAYOUTS VIEW_REVENUE, JWT_ISSUER / JWT_AUDIENCE when set).
 //   Anywhere else both are 404: in production the token comes from the platform's login.
@@ -55,8 +56,10 @@ const corsOrigin = env.ROUTER_CORS_ORIGIN || '*';
 const quiet = env.ROUTER_QUIET === 'true';
 const subgraphTimeoutMs = Number.parseInt(env.SUBGRAPH_TIMEOUT_MS || '30000', 10);
 const dashboardDir = resolve(env.DASHBOARD_DIR || resolve(here, '..', 'dashboard', 'dist'));
-// The development login exists only in development, with a shared HS256 secret to sign with.
-const devLoginSecret = development && env.JWT_SECRET ? env.JWT_SECRET : null;
+// The development login exists only in development, with a shared HS256 secret to sign with,
+// and only on a loopback address (nobody else on the network can mint tokens).
+const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '::1', '[::1]']);
+const devLoginSecret = development && env.JWT_SECRET && LOOPBACK_HOSTS.has(host) ? env.JWT_SECRET : null;
 
 const log = (...args) => {
   if (!quiet) console.log('[gateway]', ...args);
@@ -141,7 +144,8 @@ async function serveDashboard(res, file) {
     body = await readFile(resolve(dashboardDir, file));
   } catch {
     res.writeHead(503, { 'content-type': 'text/plain; charset=utf-8' });
-    res.end(`The payouts dashboard is not built (no ${resolve(dashboardDir, file)}): run \`npm ci && npm run build\` in dashboard/ (./scripts/dev does it).\n`);
+    log(`dashboard file missing: ${resolve(dashboardDir, file)}`);
+    res.end('The payouts dashboard is not built: run `npm ci && npm run build` in dashboard/ (./scripts/dev does it), or set DASHBOARD_DIR.\n');
     return;
   }
   res.writeHead(200, { 'content-type': CONTENT_TYPES[extname(file)] ?? 'application/octet-stream', ...PAGE_HEADERS });
@@ -168,6 +172,12 @@ function mintOwnerToken(maletId) {
 }
 
 async function devLogin(req, res) {
+  // A page of another site resolving its name to 127.0.0.1 (DNS rebinding) sends its own Host.
+  const hostHeader = (req.headers.host ?? '').replace(/:\d+$/, '');
+  if (!LOOPBACK_HOSTS.has(hostHeader)) {
+    send(res, 403, { error: 'the development login answers only requests addressed to a loopback host' });
+    return;
+  }
   if (req.method === 'GET') {
     send(res, 200, { available: true });
     return;
@@ -183,9 +193,10 @@ async function devLogin(req, res) {
     send(res, 400, { error: 'the body must be JSON: {"maletId": "…"}' });
     return;
   }
-  // The subgraphs refuse ids that are not canonical; refuse them here too, with a message.
-  if (typeof maletId !== 'string' || maletId.length === 0 || maletId.length > 200 || maletId.trim() !== maletId || /\p{Cc}/u.test(maletId)) {
-    send(res, 400, { error: 'maletId must be a Malet id (1–200 characters, no surrounding spaces)' });
+  // The subgraphs refuse ids that are not canonical; refuse them here too, with a message. `*`
+  // would be every Malet (a platform-wide reader), never an owner.
+  if (typeof maletId !== 'string' || maletId.length === 0 || maletId.length > 200 || maletId.trim() !== maletId || /\p{Cc}/u.test(maletId) || maletId === '*') {
+    send(res, 400, { error: 'maletId must be one Malet id (1–200 characters, no surrounding spaces, not *)' });
     return;
   }
   log(`development login: minted an owner token for ${JSON.stringify(maletId)}`);

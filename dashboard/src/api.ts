@@ -131,6 +131,7 @@ export const OVERVIEW_QUERY = `query Overview($malet: ID!, $currency: String!, $
 
 export const SUMMARY_QUERY = `query Summary($malet: ID!, $currency: String!) {
   earningsSummary(maletId: $malet, currency: $currency) { currency totalGross totalCommission totalNetPayouts pendingBalance reserveBalance }
+  previewCommission(input: { maletId: $malet, currency: $currency, grossAmount: 10000 }) { commissionRateDecimal }
 }`;
 
 export const CREATE_ACCOUNT = `mutation Create($malet: ID!) { createConnectedAccount(input: { maletId: $malet }) { ${ACCOUNT_FIELDS} } }`;

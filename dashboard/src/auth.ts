@@ -15,11 +15,19 @@ export function takeTokenFromUrl(): void {
 }
 
 export function currentToken(): string | null {
-  return sessionStorage.getItem(KEY);
+  try {
+    return sessionStorage.getItem(KEY);
+  } catch {
+    return null;
+  }
 }
 
 export function signOut(): void {
-  sessionStorage.removeItem(KEY);
+  try {
+    sessionStorage.removeItem(KEY);
+  } catch {
+    // Nothing was stored.
+  }
 }
 
 /** Whether this router offers the development login. */

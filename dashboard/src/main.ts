@@ -27,14 +27,33 @@ import { type CurrencyOverview, PayoutOverview } from './components/overview';
 import { PayoutSettings, scheduleText } from './components/settings';
 import { h, mount } from './dom';
 
+const CHART_DAYS = 90;
+
 const CHART_QUERY = `query Chart($malet: ID!, $currency: String!, $from: DateTime!, $to: DateTime!) {
   payoutStatement(maletId: $malet, from: $from, to: $to, currency: $currency) { lines { at kind earningsDelta } }
 }`;
 
 const root = document.getElementById('app') as HTMLElement;
-const match = /^\/([^/]+)\/manage\/payouts\/?$/.exec(location.pathname);
-const handle = match?.[1] ? decodeURIComponent(match[1]) : '';
 const params = new URLSearchParams(location.search);
+
+/** The Malet id of the address (`''` when the address names none or is not valid UTF-8). */
+function handleOf(pathname: string): string {
+  const match = /^\/([^/]+)\/manage\/payouts\/?$/.exec(pathname);
+  try {
+    return match?.[1] ? decodeURIComponent(match[1]) : '';
+  } catch {
+    return '';
+  }
+}
+const handle = handleOf(location.pathname);
+
+/**
+ * Each (re)load of the page is one generation; a load that a newer one replaced (sign out,
+ * sign in, retry) renders nothing more, so an old owner's figures never land on a newer page.
+ */
+let generation = 0;
+type Gen = number;
+const current = (mine: Gen) => mine === generation;
 
 function header(): HTMLElement {
   const token = currentToken();
@@ -47,8 +66,8 @@ function header(): HTMLElement {
   );
 }
 
-function page(...children: (Node | null)[]): void {
-  mount(root, header(), h('main', { class: 'content' }, ...children));
+function page(mine: Gen, ...children: (Node | null)[]): void {
+  if (current(mine)) mount(root, header(), h('main', { class: 'content' }, ...children));
 }
 
 const MESSAGES: Record<string, (e: ApiError) => string> = {
@@ -76,7 +95,7 @@ function errorView(err: unknown): HTMLElement {
   );
 }
 
-async function signInView(): Promise<void> {
+async function signInView(mine: Gen): Promise<void> {
   const dev = await devLoginAvailable();
   const message = h('p', { class: 'form-message error', role: 'alert' });
   const body = dev
@@ -101,7 +120,7 @@ async function signInView(): Promise<void> {
         message,
       ]
     : [h('p', {}, 'Sign in through the Mallnline platform: it opens this page with your session.')];
-  page(h('section', { class: 'cta', 'data-testid': 'sign-in' }, h('h2', {}, 'Sign in to see your payouts'), ...body));
+  page(mine, h('section', { class: 'cta', 'data-testid': 'sign-in' }, h('h2', {}, 'Sign in to see your payouts'), ...body));
 }
 
 function isoDaysAgo(days: number): string {
@@ -114,10 +133,11 @@ function goOnboard(account: Account): void {
   location.assign(account.onboardingUrl);
 }
 
-async function onboarding(token: string, account: Account | null): Promise<void> {
+async function onboarding(mine: Gen, token: string, account: Account | null): Promise<HTMLElement> {
   const notice = h('div', {});
   const fail = (e: unknown) => mount(notice, errorView(e));
   page(
+    mine,
     notice,
     StripeConnectOnboarding(account, {
       start: () =>
@@ -133,6 +153,7 @@ async function onboarding(token: string, account: Account | null): Promise<void>
   if (account && params.get('onboarding') === 'done') {
     notice.append(h('p', { class: 'notice info', 'data-testid': 'confirming' }, 'Stripe is confirming your details; this page updates by itself.'));
   }
+  return notice;
 }
 
 async function overviews(token: string, account: Account, entries: Entry[]): Promise<CurrencyOverview[]> {
@@ -148,10 +169,26 @@ async function overviews(token: string, account: Account, entries: Entry[]): Pro
   ];
   const others = [...new Set(entries.map((e) => e.currency))].filter((c) => c !== account.currency).sort();
   for (const currency of others) {
-    const s = await gql<{ earningsSummary: Summary }>(token, SUMMARY_QUERY, { malet: handle, currency });
-    result.push({ currency, account: null, summary: s.earningsSummary, nextPayoutDate: null, rateDecimal: rate });
+    const s = await gql<{ earningsSummary: Summary; previewCommission: { commissionRateDecimal: string } }>(
+      token,
+      SUMMARY_QUERY,
+      { malet: handle, currency },
+    );
+    result.push({
+      currency,
+      account: null,
+      summary: s.earningsSummary,
+      nextPayoutDate: null,
+      rateDecimal: s.previewCommission.commissionRateDecimal,
+    });
   }
   return result;
+}
+
+/** UTC midnight of the chart's first day (it shows today and the 89 days before). */
+function chartStart(): Date {
+  const now = new Date();
+  return new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate() - (CHART_DAYS - 1)));
 }
 
 async function chart(token: string, currency: string): Promise<HTMLElement> {
@@ -159,12 +196,12 @@ async function chart(token: string, currency: string): Promise<HTMLElement> {
     const r = await gql<{ payoutStatement: { lines: StatementLine[] } }>(token, CHART_QUERY, {
       malet: handle,
       currency,
-      from: isoDaysAgo(89.99),
+      from: chartStart().toISOString(),
       to: new Date().toISOString(),
     });
-    return EarningsChart(r.payoutStatement.lines, currency, null);
+    return EarningsChart(r.payoutStatement.lines, currency, null, CHART_DAYS);
   } catch (e) {
-    return EarningsChart(null, currency, `The chart is not available: ${e instanceof Error ? e.message : String(e)}`);
+    return EarningsChart(null, currency, `The chart is not available: ${e instanceof Error ? e.message : String(e)}`, CHART_DAYS);
   }
 }
 
@@ -177,18 +214,19 @@ async function ledgerPage(token: string, pageNo: number): Promise<{ entries: Ent
   return { entries: r.commissionLedger, total: Number(r.commissionLedgerCount) };
 }
 
-async function dashboard(token: string, account: Account): Promise<void> {
+async function dashboard(mine: Gen, token: string, account: Account): Promise<void> {
   const first = await ledgerPage(token, 0);
   const [kpis, chartView] = await Promise.all([overviews(token, account, first.entries), chart(token, account.currency)]);
   const overviewBox = h('div', {}, PayoutOverview(kpis));
   const tableBox = h('div', {});
   const showTable = (entries: Entry[], total: number, pageNo: number) =>
+    current(mine) &&
     mount(
       tableBox,
       CommissionTable(entries, total, pageNo, (next) => {
         ledgerPage(token, next)
           .then((p) => showTable(p.entries, p.total, next))
-          .catch((e: unknown) => mount(tableBox, errorView(e)));
+          .catch((e: unknown) => current(mine) && mount(tableBox, errorView(e)));
       }),
     );
   showTable(first.entries, first.total, 0);
@@ -197,15 +235,16 @@ async function dashboard(token: string, account: Account): Promise<void> {
       input: { connectedAccountId: account.id, ...schedule },
     });
     const updated = r.updatePayoutSchedule;
-    const current = settingsBox.querySelector('[data-testid="current-schedule"] strong');
-    if (current) current.textContent = scheduleText(updated.payoutSchedule);
+    const shown = settingsBox.querySelector('[data-testid="current-schedule"] strong');
+    if (shown) shown.textContent = scheduleText(updated.payoutSchedule);
     // The next payout date follows the schedule.
     overviews(token, updated, first.entries)
-      .then((o) => mount(overviewBox, PayoutOverview(o)))
+      .then((o) => current(mine) && mount(overviewBox, PayoutOverview(o)))
       .catch(() => undefined);
   };
   const settingsBox = h('div', {}, PayoutSettings(account, save));
   page(
+    mine,
     account.status === 'SUSPENDED' ? StripeConnectOnboarding(account, { start: async () => {}, resume: async () => {} }) : null,
     overviewBox,
     chartView,
@@ -214,52 +253,69 @@ async function dashboard(token: string, account: Account): Promise<void> {
   );
 }
 
-let generation = 0;
-
 async function start(): Promise<void> {
   const mine = ++generation;
   if (!handle) {
-    page(errorView(new ApiError('NOT_FOUND', 'This address names no Malet: open /<maletHandle>/manage/payouts.')));
+    page(mine, errorView(new ApiError('NOT_FOUND', 'This address names no Malet: open /<maletHandle>/manage/payouts.')));
     return;
   }
   document.title = `Payouts · ${handle} · Mallnline`;
-  const token = currentToken();
-  if (!token) {
-    await signInView();
-    return;
-  }
-  page(h('p', { class: 'loading', 'data-testid': 'loading' }, 'Loading your payouts…'));
   try {
-    let account = (await gql<{ connectedAccount: Account | null }>(token, ACCOUNT_QUERY, { malet: handle })).connectedAccount;
+    const token = currentToken();
+    if (!token) {
+      await signInView(mine);
+      return;
+    }
+    page(mine, h('p', { class: 'loading', 'data-testid': 'loading' }, 'Loading your payouts…'));
+    const account = (await gql<{ connectedAccount: Account | null }>(token, ACCOUNT_QUERY, { malet: handle })).connectedAccount;
+    if (!current(mine)) return;
     if (account && (account.status === 'PENDING' || account.status === 'ONBOARDING') && params.get('onboarding') === 'refresh') {
       // The provider sent the seller back because the link expired: issue a new one.
       params.delete('onboarding');
       const r = await gql<{ refreshOnboardingLink: Account }>(token, REFRESH_LINK, { id: account.id });
-      goOnboard(r.refreshOnboardingLink);
+      if (current(mine)) goOnboard(r.refreshOnboardingLink);
       return;
     }
     if (!account || account.status === 'PENDING' || account.status === 'ONBOARDING') {
-      await onboarding(token, account);
-      // Back from onboarding: the provider's confirmation (a webhook) may take a moment.
-      if (account && params.get('onboarding') === 'done') {
-        for (let i = 0; i < 20 && mine === generation; i++) {
-          await new Promise((r) => setTimeout(r, 1000));
-          account = (await gql<{ connectedAccount: Account | null }>(token, ACCOUNT_QUERY, { malet: handle })).connectedAccount;
-          if (account && account.status !== 'PENDING' && account.status !== 'ONBOARDING') {
-            history.replaceState(null, '', location.pathname);
-            params.delete('onboarding');
-            await dashboard(token, account);
-            return;
-          }
-        }
-      }
+      const notice = await onboarding(mine, token, account);
+      if (account && params.get('onboarding') === 'done') await awaitConfirmation(mine, token, notice);
       return;
     }
-    await dashboard(token, account);
+    await dashboard(mine, token, account);
   } catch (e) {
-    if (mine === generation) page(errorView(e));
+    page(mine, errorView(e));
   }
 }
 
-takeTokenFromUrl();
+/** Back from onboarding: the provider's confirmation (a webhook) may take a moment. */
+async function awaitConfirmation(mine: Gen, token: string, notice: HTMLElement): Promise<void> {
+  for (let i = 0; i < 30 && current(mine); i++) {
+    await new Promise((r) => setTimeout(r, 1000));
+    const account = (await gql<{ connectedAccount: Account | null }>(token, ACCOUNT_QUERY, { malet: handle })).connectedAccount;
+    if (account && account.status !== 'PENDING' && account.status !== 'ONBOARDING') {
+      if (!current(mine)) return;
+      history.replaceState(null, '', location.pathname);
+      params.delete('onboarding');
+      await dashboard(mine, token, account);
+      return;
+    }
+  }
+  if (current(mine)) {
+    mount(
+      notice,
+      h(
+        'div',
+        { class: 'notice info', 'data-testid': 'not-confirmed' },
+        h('p', {}, 'Stripe has not confirmed your details yet. It can take a few minutes; your onboarding is saved.'),
+        h('button', { type: 'button', class: 'primary', onclick: () => void start() }, 'Check again'),
+      ),
+    );
+  }
+}
+
+try {
+  takeTokenFromUrl();
+} catch {
+  // Storage refused (a privacy mode): the sign-in view explains what is missing.
+}
 void start();

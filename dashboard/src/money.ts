@@ -53,5 +53,5 @@ export function formatRate(decimal: string): string {
 
 /** A percent the API gives as a number produced from an exact decimal (`10` → `"10%"`). */
 export function formatPercent(value: number): string {
-  return `${Number.isInteger(value) ? value : value.toFixed(2).replace(/0+$/, '')}%`;
+  return `${Number.isInteger(value) ? value : value.toFixed(2).replace(/\.?0+$/, '')}%`;
 }

@@ -7,7 +7,8 @@
 // token, a bad token and a dead network each get a message and none of the Malet's numbers.
 //
 // Environment: ROUTER_URL, SANDBOX_URL, ORDER_SERVICE_TOKEN (may create the sale's payment),
-// CHROMIUM (the browser executable), MALET (a Malet id never used before), OTHER_MALET,
+// ADMIN_TOKEN (a platform admin: suspends the account at the end), CHROMIUM (the browser
+// executable), MALET, OTHER_MALET and REFRESH_MALET (Malet ids never used before),
 // SCREENSHOT_DIR (optional: where the dashboard's screenshots are written).
 
 import { mkdirSync } from 'node:fs';
@@ -22,8 +23,10 @@ function fail(message) {
 const router = need('ROUTER_URL').replace(/\/$/, '');
 const sandbox = need('SANDBOX_URL').replace(/\/$/, '');
 const orderToken = need('ORDER_SERVICE_TOKEN');
+const adminToken = need('ADMIN_TOKEN');
 const malet = need('MALET');
 const other = need('OTHER_MALET');
+const refreshMalet = need('REFRESH_MALET');
 const shots = env.SCREENSHOT_DIR ? resolve(env.SCREENSHOT_DIR) : null;
 if (shots) mkdirSync(shots, { recursive: true });
 const dashboardUrl = (m) => `${router}/${encodeURIComponent(m)}/manage/payouts`;
@@ -54,15 +57,32 @@ async function until(page, what, probe, timeoutMs = 45_000) {
   }
 }
 
-async function gql(token, query, variables = {}) {
+async function gqlRaw(token, query, variables = {}) {
   const res = await fetch(`${router}/graphql`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
     body: JSON.stringify({ query, variables }),
   });
-  const body = await res.json();
+  return res.json();
+}
+
+async function gql(token, query, variables = {}) {
+  const body = await gqlRaw(token, query, variables);
   if (body.errors) fail(`GraphQL error: ${JSON.stringify(body.errors)}`);
   return body.data;
+}
+
+/** A sale of `gross` for `malet`, paid in the sandbox; returns the order id. */
+async function sell(order, gross) {
+  const checkout = await gql(
+    orderToken,
+    'mutation ($input: OrderInput!) { createMurchasePayment(input: $input) { paymentIntentId } }',
+    { input: { orderId: order, maletId: malet, grossAmount: gross } },
+  );
+  const pi = checkout.createMurchasePayment.paymentIntentId;
+  const paid = await fetch(`${sandbox}/sandbox/payment_intents/${pi}/succeed`, { method: 'POST' });
+  assertEq(paid.status, 200, 'sandbox payment');
+  return order;
 }
 
 async function mintOwnerToken(maletId) {
@@ -108,15 +128,7 @@ try {
   assertEq(await text(page, '[data-testid="no-entries"]'), 'No sales yet: every paid order appears here with its split.', 'empty table');
 
   at('a sale of 100.00 is paid in the sandbox');
-  const order = `ord-${Date.now()}`;
-  const checkout = await gql(
-    orderToken,
-    'mutation ($input: OrderInput!) { createMurchasePayment(input: $input) { paymentIntentId } }',
-    { input: { orderId: order, maletId: malet, grossAmount: 10000 } },
-  );
-  const pi = checkout.createMurchasePayment.paymentIntentId;
-  const paid = await fetch(`${sandbox}/sandbox/payment_intents/${pi}/succeed`, { method: 'POST' });
-  assertEq(paid.status, 200, 'sandbox payment');
+  const order = await sell('ord-first', 10000);
 
   at('the KPIs and the table row show the worked example');
   await until(page, 'the pending balance is $79.92', async () => (await text(page, '[data-testid="kpi-pending-USD"] .kpi-value')) === '$79.92');
@@ -164,10 +176,23 @@ try {
   if (Number.isNaN(nextDay.getTime()) || nextDay.getUTCDay() !== 5) fail(`the next payout (${next}) is not a Friday`);
   await shot(page, 'settings', 'section[aria-label="Payout settings"]');
 
+  at('the table pages through eleven sales, ten at a time');
+  for (let i = 2; i <= 11; i++) await sell(`ord-${String(i).padStart(2, '0')}`, 10000);
+  await until(page, 'the table counts 11 sales', async () => (await text(page, '[data-testid="page-info"]')) === 'Page 1 of 2 · 11 sales');
+  assertEq(await page.locator('[data-testid="entry"]').count(), 10, 'rows on the first page');
+  assertEq(await page.locator(`[data-testid="entry"][data-order="${order}"]`).count(), 0, 'the oldest sale is on page 2');
+  await page.getByTestId('next-page').click();
+  await page.getByText('Page 2 of 2 · 11 sales').waitFor();
+  assertEq(await page.locator('[data-testid="entry"]').count(), 1, 'rows on the second page');
+  assertEq(await page.locator(`[data-testid="entry"][data-order="${order}"]`).count(), 1, 'the oldest sale');
+  await page.getByTestId('prev-page').click();
+  await page.getByText('Page 1 of 2 · 11 sales').waitFor();
+
   at('another owner sees nothing of it');
+  const otherToken = await mintOwnerToken(other);
   const outsider = await browser.newContext({ viewport: { width: 1280, height: 900 } });
   const otherPage = await outsider.newPage();
-  await otherPage.goto(`${dashboardUrl(malet)}#token=${await mintOwnerToken(other)}`);
+  await otherPage.goto(`${dashboardUrl(malet)}#token=${otherToken}`);
   await otherPage.locator('[data-testid="error"][data-code="FORBIDDEN"]').waitFor();
   const seen = await otherPage.locator('body').innerText();
   for (const secret of ['79.92', '88.80', '8.88', order]) {
@@ -175,6 +200,35 @@ try {
   }
   assertEq(await otherPage.locator('[data-testid="entry"], [data-testid^="kpi-"]').count(), 0, 'rows and KPIs for another owner');
   await shot(otherPage, 'forbidden', '[data-testid="error"]');
+  // Every query the dashboard makes is refused to it, not only the first.
+  for (const query of [
+    'query ($m: ID!) { commissionLedger(maletId: $m) { id } }',
+    'query ($m: ID!) { commissionLedgerCount(maletId: $m) }',
+    'query ($m: ID!) { earningsSummary(maletId: $m) { totalGross } }',
+    'query ($m: ID!) { previewCommission(input: { maletId: $m, grossAmount: 10000 }) { commissionRateDecimal } }',
+    'query ($m: ID!) { payoutStatement(maletId: $m, from: "2026-01-01T00:00:00Z", to: "2026-12-31T00:00:00Z") { lineCount } }',
+    'query ($m: ID!) { connectedAccount(maletId: $m) { id } }',
+  ]) {
+    const r = await gqlRaw(otherToken, query, { m: malet });
+    assertEq(r.errors?.[0]?.extensions?.code, 'FORBIDDEN', query);
+    if (JSON.stringify(r.data ?? null).match(/\d{3,}|ord-/)) fail(`${query} leaked ${JSON.stringify(r.data)}`);
+  }
+  // Its own dashboard is its own: a new Malet's onboarding, nothing of the other's.
+  await otherPage.evaluate(() => sessionStorage.clear());
+  await otherPage.goto(`${dashboardUrl(other)}#token=${otherToken}`);
+  await otherPage.getByTestId('onboarding-cta').waitFor();
+  if ((await otherPage.locator('body').innerText()).includes('79.92')) fail("the other owner's own page shows the Malet's numbers");
+
+  at('an expired onboarding link sends the seller back through the dashboard to a new one');
+  const fresh = await (await browser.newContext()).newPage();
+  await fresh.goto(`${dashboardUrl(refreshMalet)}#token=${await mintOwnerToken(refreshMalet)}`);
+  await fresh.getByTestId('start-onboarding').click();
+  await fresh.waitForURL((u) => u.toString().startsWith(sandbox));
+  const firstLink = fresh.url();
+  await fresh.goto(`${dashboardUrl(refreshMalet)}?onboarding=refresh`);
+  await fresh.waitForURL((u) => u.toString().startsWith(sandbox) && u.toString() !== firstLink);
+  await fresh.goto(dashboardUrl(refreshMalet));
+  await fresh.getByTestId('onboarding-continue').waitFor();
 
   at('a bad token and an unreachable API are explained');
   const bad = await (await browser.newContext()).newPage();
@@ -185,6 +239,16 @@ try {
   const down = await offline.newPage();
   await down.goto(`${dashboardUrl(malet)}#token=${await mintOwnerToken(malet)}`);
   await down.locator('[data-testid="error"][data-code="NETWORK"]').waitFor();
+
+  at('a suspended account: the reason, and the dashboard still readable');
+  const account = await gql(adminToken, 'query ($m: ID!) { connectedAccount(maletId: $m) { id } }', { m: malet });
+  await gql(adminToken, 'mutation ($id: ID!) { suspendConnectedAccount(connectedAccountId: $id, reason: "identity check") { status } }', {
+    id: account.connectedAccount.id,
+  });
+  await page.reload();
+  await page.getByTestId('account-suspended').waitFor();
+  if (!(await text(page, '[data-testid="account-suspended"]')).includes('Reason: identity check')) fail('the suspension reason is not shown');
+  assertEq(await text(page, '[data-testid="kpi-reserve-USD"] .kpi-value'), '$97.68', 'reserve of eleven sales, still shown');
   log('passed');
 } catch (e) {
   console.error(`[dashboard test] FAILED at "${step}": ${e.stack ?? e}`);

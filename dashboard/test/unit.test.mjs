@@ -50,6 +50,8 @@ test('exact decimal rates become percentages without rounding', () => {
   assert.equal(m.formatRate('0'), '0%');
   assert.equal(m.formatRate('0.0005'), '0.05%');
   assert.equal(m.formatPercent(10), '10%');
+  assert.equal(m.formatPercent(7.5), '7.5%');
+  assert.equal(m.formatPercent(7.001), '7%');
 });
 
 test('the schedule form is checked before anything is sent', () => {

@@ -1073,6 +1073,17 @@ fn create_account_link(inner: &mut Inner, req: &Req) -> Result<Reply, Reply> {
     }
     let return_url = req.required("return_url")?.to_owned();
     let refresh_url = req.required("refresh_url")?.to_owned();
+    for (key, url) in [("return_url", &return_url), ("refresh_url", &refresh_url)] {
+        if !(url.starts_with("https://") || url.starts_with("http://")) {
+            return Err(stripe_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request_error",
+                Some("url_invalid"),
+                format!("Not a valid URL: {key} must be an http or https URL"),
+                Some(key),
+            ));
+        }
+    }
     let created = now();
     let token = uuid::Uuid::new_v4().simple().to_string()[..12].to_owned();
     let mut link = template(inner, "account_link");

@@ -30,13 +30,13 @@ export function dailyEarnings(lines: StatementLine[], days: number, today: Date)
   return out;
 }
 
-export function EarningsChart(lines: StatementLine[] | null, currency: string, error: string | null): HTMLElement {
-  const section = h('section', { class: 'panel', 'aria-label': 'Earnings over time' }, h('h2', {}, 'Earnings, last 90 days'));
+export function EarningsChart(lines: StatementLine[] | null, currency: string, error: string | null, days: number): HTMLElement {
+  const section = h('section', { class: 'panel', 'aria-label': 'Earnings over time' }, h('h2', {}, `Earnings, last ${days} days`));
   if (error || !lines) {
     section.append(h('p', { class: 'muted' }, error ?? 'No statement available.'));
     return section;
   }
-  const data = dailyEarnings(lines, 90, new Date());
+  const data = dailyEarnings(lines, days, new Date());
   const max = data.reduce((m, d) => (d.amount > m ? d.amount : m), 0n);
   const min = data.reduce((m, d) => (d.amount < m ? d.amount : m), 0n);
   const total = data.reduce((s, d) => s + d.amount, 0n);

@@ -37,6 +37,14 @@ export function StripeConnectOnboarding(account: Account | null, actions: Onboar
       button('Set up payouts with Stripe', 'start-onboarding', actions.start),
     );
   }
+  if (account.status === 'PENDING' && account.provider === 'MANUAL') {
+    return h(
+      'section',
+      { class: 'notice info', 'data-testid': 'awaiting-confirmation' },
+      h('h2', {}, 'Waiting for the platform'),
+      h('p', {}, 'Your manual payout account is waiting for a Mallnline admin to confirm it; nothing is needed from you.'),
+    );
+  }
   if (account.status === 'PENDING' || account.status === 'ONBOARDING') {
     return h(
       'section',

@@ -54,12 +54,12 @@ export function PayoutOverview(overviews: CurrencyOverview[]): HTMLElement {
           { class: 'kpi-row' },
           card(
             `kpi-total-earnings-${c}`,
-            'Total earnings',
+            account ? 'Total earnings' : 'Net earnings (no payout account)',
             formatMoney(earnings, c),
             `Gross sales ${formatMoney(o.summary.totalGross, c)} · commission ${formatMoney(o.summary.totalCommission, c)}`,
           ),
           card(`kpi-pending-${c}`, 'Pending balance', formatMoney(pending, c), pending < 0 ? 'Refunds exceeded earnings: recovered from the next sales' : 'Paid at the next payout'),
-          card(`kpi-reserve-${c}`, 'Reserve balance', formatMoney(reserve, c), 'Held, released 30 days after settlement'),
+          card(`kpi-reserve-${c}`, 'Reserve balance', formatMoney(reserve, c), 'Held from new sales, released after settlement'),
           card(`kpi-next-payout-${c}`, 'Next payout', nextPayout(o), !account
               ? 'No payout account in this currency'
               : account.payoutSchedule

@@ -145,7 +145,7 @@ export function PayoutSettings(account: Account, save: (s: PayoutSchedule) => Pr
           'dd',
           { 'data-testid': 'reserve-terms' },
           account.rollingReservePercent > 0
-            ? `${formatPercent(account.rollingReservePercent)} of each sale’s net, held 30 days after settlement${expires ? `; new sales carry no reserve after ${expires}` : ''}`
+            ? `${formatPercent(account.rollingReservePercent)} of each sale’s net, held and released after the sale settles${expires ? `; new sales carry no reserve after ${expires}` : ''}`
             : 'None',
         ),
       ),

@@ -4,8 +4,10 @@
 //! gateway serving the built dashboard, as `./scripts/dev` runs them. A new Malet signs in with
 //! the development login, onboards in the sandbox, receives a sale and sees the KPIs (88.80 total,
 //! 79.92 pending, 8.88 reserve, 8%) and the table row (100.00 / 8.00 / 3.20 / 8.88 / 79.92),
-//! changes its payout schedule; another owner's token, a bad token and an unreachable API each
-//! get a message and none of the numbers.
+//! changes its payout schedule, pages through eleven sales; another owner's token (in the page
+//! and on every query the page makes), a bad token and an unreachable API each get a message and
+//! none of the numbers; an expired onboarding link goes through the dashboard to a new one; a
+//! suspended account shows why.
 //!
 //! The browser: `CHROMIUM` (a path), else `chromium` or `chromium-browser` on PATH. Without one
 //! the test says how to install it and passes only outside CI (`CI=true` makes it fail;
@@ -87,6 +89,8 @@ async fn an_owner_onboards_sells_and_sets_its_schedule_on_the_dashboard() {
         .env("ROUTER_URL", &router)
         .env("SANDBOX_URL", &sandbox_base)
         .env("ORDER_SERVICE_TOKEN", testing::order_service_token())
+        .env("ADMIN_TOKEN", testing::admin_token())
+        .env("REFRESH_MALET", "malet-refresh")
         .env("CHROMIUM", &browser)
         .env("MALET", "malet-dash")
         .env("OTHER_MALET", "malet-other")
@@ -160,8 +164,19 @@ async fn the_router_serves_the_dashboard_and_mints_tokens_only_in_development() 
                 assert!(actor.can(p, "malet-2").is_err(), "{p:?}");
             }
             assert!(actor.can(Permission::ManageCommissions, "malet-1").is_err());
-            let bad = http.post(format!("{base}/dev/login")).json(&serde_json::json!({"maletId": " x"})).send().await;
-            assert_eq!(bad.expect("bad").status().as_u16(), 400);
+            for bad in [" x", "*", ""] {
+                let r = http.post(format!("{base}/dev/login")).json(&serde_json::json!({"maletId": bad})).send().await;
+                assert_eq!(r.expect("bad").status().as_u16(), 400, "{bad:?}");
+            }
+            // A request addressed to another name (DNS rebinding) gets no token.
+            let rebound = http
+                .post(format!("{base}/dev/login"))
+                .header("host", "attacker.example")
+                .json(&serde_json::json!({"maletId": "malet-1"}))
+                .send()
+                .await
+                .expect("rebound");
+            assert_eq!(rebound.status().as_u16(), 403);
         } else {
             assert_eq!(get.status().as_u16(), 404, "{what}");
             assert_eq!(post.status().as_u16(), 404, "{what}");
