@@ -16,4 +16,5 @@ pub mod shopify;
 pub mod signature;
 mod storefront_json;
 pub mod stripe;
+pub mod tiktok;
 pub mod woocommerce;
