@@ -18,6 +18,7 @@ mod m20261202_000003_money_movement;
 mod m20261203_000001_multi_party;
 mod m20261204_000001_affiliates;
 mod m20261205_000001_storefronts;
+mod m20261206_000001_receivables;
 
 pub struct Migrator;
 
@@ -47,6 +48,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000001_multi_party::Migration),
             Box::new(m20261204_000001_affiliates::Migration),
             Box::new(m20261205_000001_storefronts::Migration),
+            Box::new(m20261206_000001_receivables::Migration),
         ]
     }
 }

@@ -26,6 +26,10 @@ pub enum BalanceEventKind {
     Dispute,
     /// A posting was undone because the money it moved never moved (a refused transfer).
     Reversal,
+    /// The platform's commission on an order a storefront collected (TikTok Shop), owed by the
+    /// seller (negative), or given back (positive). `ledger_id` is the receivable's id; it has
+    /// no earning before it.
+    Receivable,
 }
 
 impl BalanceEventKind {
@@ -37,6 +41,7 @@ impl BalanceEventKind {
             BalanceEventKind::Settled => "SETTLED",
             BalanceEventKind::Dispute => "DISPUTE",
             BalanceEventKind::Reversal => "REVERSAL",
+            BalanceEventKind::Receivable => "RECEIVABLE",
         }
     }
 

@@ -34,6 +34,13 @@ impl Platform {
             Platform::Mallnline => "mallnline",
         }
     }
+
+    /// Whether the platform collects the buyer's money and pays the seller itself (TikTok
+    /// Shop): no payment of ours carries its orders, and the platform's commission on them is
+    /// owed by the seller (a receivable).
+    pub fn seller_collected(self) -> bool {
+        self == Platform::Tiktok
+    }
 }
 
 impl fmt::Display for Platform {

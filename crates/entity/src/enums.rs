@@ -242,6 +242,21 @@ stored! {
         Dispute => "DISPUTE",
         /// A posting reversed because the money it moved never moved (its transfer failed).
         Reversal => "REVERSAL",
+        /// The commission on an order a storefront collected (TikTok Shop), owed by the seller
+        /// (negative), or given back when the order is cancelled (positive).
+        Receivable => "RECEIVABLE",
+    }
+}
+
+stored! {
+    /// `receivable_recoveries.status`: a recovery of a receivable from one earning.
+    RecoveryStatus {
+        /// Its transfer reversal is queued or sent: counts as recovered (never taken twice).
+        Pending => "PENDING",
+        /// The provider reversed it.
+        Confirmed => "CONFIRMED",
+        /// The provider refused it: counts for nothing, the receivable is open again.
+        Failed => "FAILED",
     }
 }
 

@@ -36,6 +36,17 @@ pub struct Config {
     /// with their own secret are received.
     #[arg(long, env = "SHOPIFY_WEBHOOK_SECRET", hide_env_values = true)]
     pub shopify_webhook_secret: Option<secrecy::SecretString>,
+    /// The TikTok Shop app's key: signed with every notification and API request.
+    #[arg(long, env = "TIKTOK_APP_KEY")]
+    pub tiktok_app_key: Option<String>,
+    /// The TikTok Shop app's secret: the key of every notification's `Authorization` signature
+    /// and of the Partner API's request signatures. Without it (or the key), TikTok Shop
+    /// notifications are refused and no TikTok shop can be registered.
+    #[arg(long, env = "TIKTOK_APP_SECRET", hide_env_values = true)]
+    pub tiktok_app_secret: Option<secrecy::SecretString>,
+    /// TikTok Shop's Partner API base (a fake in tests).
+    #[arg(long, env = "TIKTOK_API_BASE", default_value = providers::tiktok::client::DEFAULT_BASE)]
+    pub tiktok_api_base: String,
     /// Values of the variables shops name (`secretEnv`, `apiKeyEnv`, `apiSecretEnv`), read before
     /// the process environment: for tests and embedders running services in one process. Not a
     /// command-line option.

@@ -1,6 +1,9 @@
-//! Storefront webhook routes (issue 14): `POST /webhooks/shopify` and `POST /webhooks/woocommerce`
-//! (whose unsigned setup ping, `webhook_id=<id>`, answers 200 and stores nothing). The shop is looked up from
-//! its header and the signature checked with that shop's secret before the body is parsed; a
+//! Storefront webhook routes (issue 14): `POST /webhooks/shopify`, `POST /webhooks/woocommerce`
+//! (whose unsigned setup ping, `webhook_id=<id>`, answers 200 and stores nothing) and
+//! `POST /webhooks/tiktok` (signed with the TikTok app's secret; the shop is named in the body,
+//! read only after the signature verified, and the order's detail is read from TikTok's API: if
+//! that API does not answer, 503 and nothing stored, so TikTok delivers it again). The shop is
+//! looked up from its header and the signature checked with that shop's secret before the body is parsed; a
 //! shop nobody registered answers exactly like a bad signature (a sender cannot probe which
 //! shops are registered), and a missing header is refused: 4xx, nothing stored. A verified
 //! delivery whose body does not read is stored as NEEDS_ATTENTION (an admin replays it once
@@ -38,6 +41,7 @@ pub fn storefront_routes(service: Murchases, body_limit: usize) -> Router {
     Router::new()
         .route("/webhooks/shopify", post(shopify_webhook))
         .route("/webhooks/woocommerce", post(woocommerce_webhook))
+        .route("/webhooks/tiktok", post(tiktok_webhook))
         .layer(tower_http::limit::RequestBodyLimitLayer::new(body_limit))
         .with_state(service)
 }
@@ -165,4 +169,53 @@ async fn woocommerce_webhook(State(service): State<Murchases>, headers: HeaderMa
         Err(_) => Err("WooCommerce: the body is not UTF-8".to_owned()),
     };
     store(service, shop, event, (delivery.to_owned(), topic.to_owned(), event_id), raw).await
+}
+
+async fn tiktok_webhook(State(service): State<Murchases>, headers: HeaderMap, body: Bytes) -> Response {
+    use providers::tiktok;
+    let Some(app) = service.storefront_secrets.tiktok.clone() else {
+        tracing::error!("a TikTok Shop notification arrived but TIKTOK_APP_KEY / TIKTOK_APP_SECRET are not set");
+        return reject(StatusCode::SERVICE_UNAVAILABLE, "NOT_CONFIGURED", "TikTok Shop is not configured");
+    };
+    // TikTok answers a failed authentication with 401 and expects the same of us.
+    if let Err(e) = tiktok::webhook::verify(
+        &app.app_key,
+        app.app_secret.expose_secret().as_bytes(),
+        &body,
+        header(&headers, tiktok::SIGNATURE_HEADER),
+    ) {
+        tracing::info!(reason = %e, "TikTok Shop notification signature rejected");
+        return reject(StatusCode::UNAUTHORIZED, "INVALID_SIGNATURE", SIGNATURE_REFUSED);
+    }
+    let Ok(text) = std::str::from_utf8(&body) else {
+        return reject(StatusCode::BAD_REQUEST, "MALFORMED", "the body is not UTF-8");
+    };
+    // Which shop: only the (verified) body says.
+    let notification = match tiktok::transformers::notification(text) {
+        Ok(n) => n,
+        Err(e) => return reject(StatusCode::BAD_REQUEST, "MALFORMED", &e.0),
+    };
+    let shop = match service.storefront_shop(Platform::Tiktok, &notification.shop_id).await {
+        Ok(Some(shop)) => shop,
+        Ok(None) => {
+            tracing::info!(shop = %notification.shop_id, "TikTok Shop notification from a shop that is not registered");
+            return reject(StatusCode::UNAUTHORIZED, "INVALID_SIGNATURE", SIGNATURE_REFUSED);
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "cannot read storefront shops");
+            return reject(StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE", "try again");
+        }
+    };
+    let delivery = notification.delivery_key(&body);
+    let topic = notification.kind.topic();
+    let event = match service.tiktok_event(&shop, &delivery, text).await {
+        Ok(event) => Ok(event),
+        Err(e) if e.transient => {
+            tracing::warn!(shop = %shop.shop, reason = %e.reason, "TikTok Shop order not readable now; TikTok delivers it again");
+            return reject(StatusCode::SERVICE_UNAVAILABLE, "UPSTREAM_UNAVAILABLE", "try again");
+        }
+        Err(e) => Err(e.reason),
+    };
+    let event_id = notification.notification_id.clone();
+    store(service, shop, event, (delivery, topic, event_id), text.to_owned()).await
 }

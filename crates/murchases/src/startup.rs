@@ -31,6 +31,12 @@ pub fn state(config: &Config, db: DatabaseConnection) -> anyhow::Result<AppState
         },
         storefront_secrets: crate::service::storefronts::StorefrontSecrets {
             shopify: config.shopify_webhook_secret.clone(),
+            tiktok: crate::service::storefronts::TikTokApp::from_settings(
+                config.tiktok_app_key.as_deref(),
+                config.tiktok_app_secret.clone(),
+                &config.tiktok_api_base,
+            )
+            .map_err(anyhow::Error::msg)?,
             variables: config.storefront_variables.clone(),
             loopback_stores: common.app_env != "production",
         },

@@ -14,6 +14,7 @@ pub mod fake_stripe;
 pub mod paypal;
 pub mod sandbox;
 pub mod shopify;
+pub mod tiktok;
 pub mod woocommerce;
 
 pub const DEFAULT_TEST_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/test";

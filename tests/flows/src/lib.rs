@@ -6,6 +6,7 @@ use sea_orm::DatabaseConnection;
 use serde_json::{Value, json};
 use test_support::fake_paypal::FakePaypal;
 use test_support::fake_stripe::FakeStripe;
+use test_support::tiktok::FakeTikTok;
 use test_support::{self as testing, Gql, events, owner_token};
 
 pub struct Apps {
@@ -18,11 +19,17 @@ pub struct Apps {
     pub http: reqwest::Client,
     pub stripe: FakeStripe,
     pub paypal: FakePaypal,
+    /// TikTok Shop's Partner API (the app `test_support::tiktok::TEST_APP_KEY`).
+    pub tiktok: FakeTikTok,
 }
 
-/// Test configurations of both subgraphs, talking to `stripe` and `paypal` (jobs off: tests run
-/// them).
-pub fn configs(stripe: &FakeStripe, paypal: &FakePaypal) -> (payments::config::Config, murchases::config::Config) {
+/// Test configurations of both subgraphs, talking to `stripe`, `paypal` and `tiktok` (jobs off:
+/// tests run them).
+pub fn configs(
+    stripe: &FakeStripe,
+    paypal: &FakePaypal,
+    tiktok: &FakeTikTok,
+) -> (payments::config::Config, murchases::config::Config) {
     let mut common = testing::common_settings(Some(stripe.base_url()));
     common.paypal = paypal.settings();
     let pconf = payments::config::Config {
@@ -44,7 +51,13 @@ pub fn configs(stripe: &FakeStripe, paypal: &FakePaypal) -> (payments::config::C
         shopify_webhook_secret: Some(secrecy::SecretString::from(
             test_support::shopify::TEST_SHOPIFY_SECRET.to_owned(),
         )),
-        storefront_variables: test_support::woocommerce::test_variables(),
+        tiktok_app_key: Some(test_support::tiktok::TEST_APP_KEY.into()),
+        tiktok_app_secret: Some(secrecy::SecretString::from(test_support::tiktok::TEST_APP_SECRET.to_owned())),
+        tiktok_api_base: tiktok.base(),
+        storefront_variables: test_support::woocommerce::test_variables()
+            .into_iter()
+            .chain(test_support::tiktok::test_variables())
+            .collect(),
         common,
     };
     (pconf, mconf)
@@ -55,8 +68,9 @@ async fn start(
     db: &DatabaseConnection,
     stripe: &FakeStripe,
     paypal: &FakePaypal,
+    tiktok: &FakeTikTok,
 ) -> (payments::startup::AppState, murchases::startup::AppState, String, String) {
-    let (pconf, mconf) = configs(stripe, paypal);
+    let (pconf, mconf) = configs(stripe, paypal, tiktok);
     let payments = payments::startup::state(&pconf, db.clone()).expect("payments state");
     let murchases = murchases::startup::state(&mconf, db.clone()).expect("murchases state");
     let p = payments.bind(pconf.addr).await.expect("bind");
@@ -71,7 +85,8 @@ async fn start(
 pub async fn spawn(db: &DatabaseConnection) -> Apps {
     let stripe = FakeStripe::start_default().await.expect("fake stripe");
     let paypal = FakePaypal::start().await;
-    let (payments, murchases, pay_base, mur_base) = start(db, &stripe, &paypal).await;
+    let tiktok = FakeTikTok::start().await;
+    let (payments, murchases, pay_base, mur_base) = start(db, &stripe, &paypal, &tiktok).await;
     Apps {
         payments,
         murchases,
@@ -82,6 +97,7 @@ pub async fn spawn(db: &DatabaseConnection) -> Apps {
         http: reqwest::Client::new(),
         stripe,
         paypal,
+        tiktok,
     }
 }
 
@@ -98,7 +114,7 @@ pub struct Replicas {
 impl Apps {
     /// Starts a second payments and murchases on `db`, talking to the same fake Stripe.
     pub async fn replicas(&self, db: &DatabaseConnection) -> Replicas {
-        let (payments, murchases, pay_base, mur_base) = start(db, &self.stripe, &self.paypal).await;
+        let (payments, murchases, pay_base, mur_base) = start(db, &self.stripe, &self.paypal, &self.tiktok).await;
         Replicas { payments, murchases, pay: Gql::new(&pay_base), mur: Gql::new(&mur_base), mur_base }
     }
 

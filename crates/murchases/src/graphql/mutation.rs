@@ -170,9 +170,11 @@ impl Mutation {
         Ok(Affiliate(service.affiliate_view(actor(ctx), &id).await?))
     }
 
-    /// Admin: register a storefront shop (Shopify) as a Malet's, with where its webhook secret is
-    /// read from. Its signed order webhooks (`POST /webhooks/shopify`) then become order records,
-    /// and a payment naming one of its orders is recorded with the order's numbers.
+    /// Admin: register a storefront shop (Shopify, WooCommerce, TikTok Shop) as a Malet's, with
+    /// where its secrets are read from. Its signed order webhooks (`POST /webhooks/shopify`,
+    /// `/webhooks/woocommerce`, `/webhooks/tiktok`) then become order records; a payment naming
+    /// one of its orders is recorded with the order's numbers, and a TikTok order's commission is
+    /// owed by the seller (a receivable).
     #[graphql(guard = "Authenticated")]
     async fn register_storefront_shop(
         &self,

@@ -1290,18 +1290,20 @@ impl From<domain::storefront::StorefrontOrderStatus> for StorefrontOrderStatus {
 #[derive(InputObject)]
 pub struct RegisterStorefrontShopInput {
     pub platform: StorefrontPlatform,
-    /// The shop: its Shopify shop domain (`example.myshopify.com`), or its WooCommerce site URL
-    /// (`https://shop.example`, as `X-WC-Webhook-Source` sends it).
+    /// The shop: its Shopify shop domain (`example.myshopify.com`), its WooCommerce site URL
+    /// (`https://shop.example`, as `X-WC-Webhook-Source` sends it), or its TikTok Shop `shop_id`.
     pub shop: String,
     /// The Malet whose shop it is: its orders' commissions are this Malet's.
     pub malet_id: ID,
     /// The environment variable on the murchases server holding this shop's webhook secret;
     /// none: the Shopify app's (`SHOPIFY_WEBHOOK_SECRET`; a WooCommerce store always names its
-    /// own). Names start with `STOREFRONT_` and are read by one shop only. The secret itself is
-    /// never sent here.
+    /// own; a TikTok shop never does: the TikTok app's `TIKTOK_APP_SECRET` signs). Names start
+    /// with `STOREFRONT_` and are read by one shop only. The secret itself is never sent here.
     pub secret_env: Option<String>,
     /// WooCommerce: the environment variables holding the store's REST API consumer key and
-    /// secret (read access to orders), for refunds' lines and the backfill. Both or neither.
+    /// secret (read access to orders), for refunds' lines and the backfill; both or neither.
+    /// TikTok Shop (required): the variables holding the shop's `shop_cipher` and its access
+    /// token, with which its orders are read from the Partner API.
     pub api_key_env: Option<String>,
     pub api_secret_env: Option<String>,
     /// Credit the affiliate an order names (Shopify `note_attributes`, WooCommerce `meta_data`
@@ -1321,7 +1323,8 @@ pub struct StorefrontShop {
     /// Where its webhook secret is read from: an environment variable name, or none for the
     /// platform's.
     pub secret_env: Option<String>,
-    /// Where its REST API credentials are read from (WooCommerce), if anywhere.
+    /// Where its API credentials are read from (WooCommerce's REST key and secret, TikTok's shop
+    /// cipher and access token), if anywhere.
     pub api_key_env: Option<String>,
     pub api_secret_env: Option<String>,
     /// Whether the affiliate its orders name is credited.
@@ -1458,8 +1461,54 @@ impl StorefrontOrder {
     async fn exception(&self) -> Option<&str> {
         self.0.exception.as_deref()
     }
+    /// The platform's commission the seller owes on it, when the storefront collected the
+    /// money itself (TikTok Shop): no payment of ours carries such an order.
+    async fn receivable(&self) -> Option<CommissionReceivable> {
+        self.0.receivable.clone().map(CommissionReceivable)
+    }
     async fn created_at(&self) -> chrono::DateTime<chrono::Utc> {
         self.0.order.created_at
+    }
+}
+
+/// The platform's commission on an order a storefront collected itself (TikTok Shop), owed by
+/// the seller: posted to its balance (a RECEIVABLE statement line) and recovered from its
+/// next earnings by reversals of their transfers. Amounts are minor units of `currency`.
+pub struct CommissionReceivable(pub crate::service::receivables::ReceivableView);
+
+#[Object]
+impl CommissionReceivable {
+    async fn id(&self) -> ID {
+        ID(self.0.receivable.id.clone())
+    }
+    async fn currency(&self) -> &str {
+        &self.0.receivable.currency
+    }
+    /// The commission when the order was paid.
+    async fn original_amount(&self) -> i64 {
+        self.0.receivable.original_amount
+    }
+    /// What is owed now (0 once the order was cancelled).
+    async fn amount(&self) -> i64 {
+        self.0.receivable.amount
+    }
+    /// Taken back from the seller's later earnings (reversals not refused).
+    async fn recovered(&self) -> i64 {
+        self.0.recovered
+    }
+    /// Still to recover.
+    async fn open(&self) -> i64 {
+        self.0.open()
+    }
+    /// The exact rate, e.g. "0.08".
+    async fn commission_rate_decimal(&self) -> &str {
+        &self.0.receivable.commission_rate
+    }
+    async fn rule_version(&self) -> i64 {
+        self.0.receivable.rule_version
+    }
+    async fn created_at(&self) -> chrono::DateTime<chrono::Utc> {
+        self.0.receivable.created_at
     }
 }
 

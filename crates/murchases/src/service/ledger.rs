@@ -399,6 +399,8 @@ impl Murchases {
         if separate {
             self.queue_net_transfer(txn, &entry, &key).await?;
         }
+        // What the seller owes on orders a storefront collected is taken from this earning.
+        self.recover_receivables(txn, &entry).await?;
         // Remember the first sale: it starts the new-seller reserve window (R-RES-1).
         match settings {
             Some(s) if s.first_sale_at.is_none() => {

@@ -9,6 +9,7 @@ pub mod fee_refunds;
 pub mod inbox;
 pub mod ledger;
 pub mod movements;
+pub mod receivables;
 pub mod reconciliation;
 pub mod rules;
 pub mod settlement;

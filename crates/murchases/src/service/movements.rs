@@ -525,6 +525,9 @@ impl OnFailed for ReverseOnFailure {
         if movement.posting_key.starts_with(super::affiliates::PAYOUT_KEY_PREFIX) {
             return self.0.affiliate_payout_outcome(txn, movement, Ok(())).await.map_err(|e| e.to_string());
         }
+        if movement.posting_key.starts_with(super::receivables::RECOVERY_KEY_PREFIX) {
+            return self.0.recovery_outcome(txn, movement, Ok(())).await.map_err(|e| e.to_string());
+        }
         if movement.kind == entity::enums::OutgoingKind::FeeRefund {
             return self.0.fee_refund_outcome(txn, movement, Ok(provider_ref)).await.map_err(|e| e.to_string());
         }
@@ -556,6 +559,10 @@ impl OnFailed for ReverseOnFailure {
         // A refused affiliate payout: its amount is due again (the job retries after a delay).
         if movement.posting_key.starts_with(super::affiliates::PAYOUT_KEY_PREFIX) {
             return self.0.affiliate_payout_outcome(txn, movement, Err(reason)).await.map_err(|e| e.to_string());
+        }
+        // A refused recovery of a receivable: open again for the next earning.
+        if movement.posting_key.starts_with(super::receivables::RECOVERY_KEY_PREFIX) {
+            return self.0.recovery_outcome(txn, movement, Err(reason)).await.map_err(|e| e.to_string());
         }
         if movement.kind == entity::enums::OutgoingKind::Refund {
             // A refused refund wrote no posting: nothing to reverse (the API told its caller).

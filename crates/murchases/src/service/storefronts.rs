@@ -22,6 +22,9 @@
 //!   cannot miss each other nor deadlock.
 //! - WooCommerce: a refund's lines come from the store's REST API, and a backfill pulls the
 //!   orders of a window whose webhook was missed.
+//! - TikTok Shop: a notification names an order and its status; the order is read from the
+//!   Partner API. TikTok collects the money and pays the seller, so no payment joins these
+//!   orders: their commission is a receivable (`receivables`).
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -35,6 +38,7 @@ use entity::{
     commission_ledger, payment_exceptions, storefront_deliveries, storefront_order_lines, storefront_orders,
     storefront_payment_waits, storefront_refunds, storefront_shops, webhook_events,
 };
+use providers::tiktok::client::{TikTokClient, TikTokShopCredentials};
 use providers::woocommerce::client::WooClient;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
@@ -61,6 +65,8 @@ pub const WEBHOOK_PLATFORMS: [Platform; 3] = [Platform::Shopify, Platform::Wooco
 #[derive(Clone, Default)]
 pub struct StorefrontSecrets {
     pub shopify: Option<SecretString>,
+    /// The TikTok Shop app (its key and secret sign every notification and API request).
+    pub tiktok: Option<TikTokApp>,
     /// Values the variables a shop names (`secretEnv`, `apiKeyEnv`, …) resolve to before the
     /// process environment is read (tests and embedders that run several services in one
     /// process); empty in the binaries.
@@ -79,6 +85,44 @@ impl StorefrontSecrets {
             None => std::env::var(name).ok().map(SecretString::from),
         }
         .filter(|v| !v.expose_secret().is_empty())
+    }
+}
+
+/// Why a TikTok Shop notification could not be read.
+#[derive(Debug, Clone)]
+pub struct TikTokReadError {
+    pub reason: String,
+    /// The Partner API did not answer (or was busy): TikTok delivers the notification again
+    /// when it is answered 5xx, so nothing is stored.
+    pub transient: bool,
+}
+
+/// The platform's TikTok Shop app: one app for every shop (shops authorize it).
+#[derive(Clone)]
+pub struct TikTokApp {
+    pub app_key: String,
+    pub app_secret: SecretString,
+    /// The Partner API base.
+    pub api_base: String,
+}
+
+impl TikTokApp {
+    /// From `TIKTOK_APP_KEY` / `TIKTOK_APP_SECRET` (both or neither) and `TIKTOK_API_BASE`.
+    pub fn from_settings(
+        app_key: Option<&str>,
+        app_secret: Option<SecretString>,
+        api_base: &str,
+    ) -> Result<Option<TikTokApp>, String> {
+        use secrecy::ExposeSecret as _;
+        let app_key = app_key.map(str::trim).filter(|k| !k.is_empty());
+        let app_secret = app_secret.filter(|s| !s.expose_secret().trim().is_empty());
+        match (app_key, app_secret) {
+            (None, None) => Ok(None),
+            (Some(app_key), Some(app_secret)) => {
+                Ok(Some(TikTokApp { app_key: app_key.to_owned(), app_secret, api_base: api_base.to_owned() }))
+            }
+            _ => Err("TIKTOK_APP_KEY and TIKTOK_APP_SECRET go together".into()),
+        }
     }
 }
 
@@ -115,6 +159,8 @@ pub struct OrderView {
     pub entry: Option<commission_ledger::Model>,
     /// The open exception of its payment (or of the waiting payment), if any.
     pub exception: Option<String>,
+    /// The commission the seller owes on it, when the storefront collected the money (TikTok).
+    pub receivable: Option<super::receivables::ReceivableView>,
 }
 
 /// The prefix of every variable a shop's secrets are read from: no other server setting (a
@@ -173,6 +219,8 @@ pub fn canonical_shop(platform: Platform, shop: &str) -> ServiceResult<String> {
                 && shop.len() <= 255
                 && rest.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._~:/[]%".contains(&b))
         }
+        // TikTok Shop's `shop_id` (not its `shop_cipher`): digits.
+        Platform::Tiktok => !shop.is_empty() && shop.len() <= 64 && shop.bytes().all(|b| b.is_ascii_digit()),
         _ => !shop.is_empty() && shop.len() <= 255 && !shop.chars().any(char::is_control),
     };
     let shop = if platform == Platform::Woocommerce { shop.trim_end_matches('/').to_owned() } else { shop };
@@ -198,8 +246,21 @@ impl Murchases {
             // Each store's webhook has its own secret (typed into the store): no shared default,
             // which every store's owner would know and could sign another store's orders with.
             Platform::Woocommerce => Some("a WooCommerce store has its own webhook secret"),
+            // One app for every shop: its secret signs every notification.
+            Platform::Tiktok if self.storefront_secrets.tiktok.is_some() => None,
+            Platform::Tiktok => {
+                return Err(ServiceError::BadInput(
+                    "TIKTOK_APP_KEY and TIKTOK_APP_SECRET are not set on this server".into(),
+                ));
+            }
             other => return Err(ServiceError::BadInput(format!("{other} webhooks are not received yet"))),
         };
+        if platform == Platform::Tiktok && secret_env.is_some_and(|s| !s.trim().is_empty()) {
+            return Err(ServiceError::BadInput(
+                "a TikTok shop's notifications are signed with the app's secret (TIKTOK_APP_SECRET): no secretEnv"
+                    .into(),
+            ));
+        }
         let shop = canonical_shop(platform, shop)?;
         let trimmed = |v: Option<&'_ str>| v.map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned);
         let (secret_env, api_key_env, api_secret_env) =
@@ -216,8 +277,15 @@ impl Murchases {
             (Some(_), None) | (None, Some(_)) => {
                 return Err(ServiceError::BadInput("apiKeyEnv and apiSecretEnv go together".into()));
             }
-            (Some(_), Some(_)) if platform != Platform::Woocommerce => {
+            (Some(_), Some(_)) if !matches!(platform, Platform::Woocommerce | Platform::Tiktok) => {
                 return Err(ServiceError::BadInput(format!("{platform} shops have no API credentials here")));
+            }
+            // A notification carries no amounts: the order is read from the Partner API.
+            (None, None) if platform == Platform::Tiktok => {
+                return Err(ServiceError::BadInput(
+                    "a TikTok shop needs apiKeyEnv (the variable holding its shop_cipher) and apiSecretEnv (its access token)"
+                        .into(),
+                ));
             }
             _ => {}
         }
@@ -315,6 +383,12 @@ impl Murchases {
                 Platform::Shopify => {
                     self.storefront_secrets.shopify.clone().ok_or_else(|| "SHOPIFY_WEBHOOK_SECRET is not set".into())
                 }
+                Platform::Tiktok => self
+                    .storefront_secrets
+                    .tiktok
+                    .as_ref()
+                    .map(|app| app.app_secret.clone())
+                    .ok_or_else(|| "TIKTOK_APP_SECRET is not set".into()),
                 other => Err(format!("no default webhook secret for {other}")),
             },
         }
@@ -554,6 +628,7 @@ impl Murchases {
                 && r.affiliate_id == affiliate_id
                 && r.prices_include_tax == o.prices_include_tax
         };
+        let numbers_changed = existing.as_ref().is_some_and(|r| !same_numbers(r));
         let row = match existing {
             // Deliveries can arrive out of order (or be replayed): a version older than the one
             // recorded changes nothing.
@@ -629,6 +704,11 @@ impl Murchases {
             if let Err(reason) = self.insert_refund(txn, shop, r).await? {
                 return Ok(Err(reason));
             }
+        }
+        // A storefront that collects the money itself (TikTok Shop) has no payment of ours: the
+        // commission is owed by the seller (`receivables`).
+        if shop.platform.domain().seller_collected() {
+            return Ok(self.apply_receivable(txn, shop, &row, o, numbers_changed).await?.map(|n| n.or(note)));
         }
         self.apply_waiting_payments(txn, &row).await?;
         // The row again: a waiting payment may just have been recorded for it.
@@ -992,6 +1072,8 @@ impl Murchases {
             .order_by_desc(payment_exceptions::Column::CreatedAt)
             .all(&self.db)
             .await?;
+        let order_ids: Vec<String> = orders.iter().map(|o| o.id.clone()).collect();
+        let mut receivables = super::receivables::receivables_of_orders(&self.db, &order_ids).await?;
         let mut views = Vec::with_capacity(orders.len());
         for order in orders {
             let mine: Vec<&storefront_refunds::Model> = refunds
@@ -1011,6 +1093,7 @@ impl Murchases {
                 refunded_amount: mine.iter().map(|r| r.amount).sum(),
                 entry: order.ledger_id.as_ref().and_then(|id| entries.remove(id)),
                 exception,
+                receivable: receivables.remove(&order.id),
                 order,
             });
         }
@@ -1031,6 +1114,7 @@ impl Murchases {
                     .map_err(|e| e.0)
             }
             Platform::Woocommerce => self.woocommerce_event(shop, &d.delivery_id, &d.topic, &d.payload).await,
+            Platform::Tiktok => self.tiktok_event(shop, &d.delivery_id, &d.payload).await.map_err(|e| e.reason),
             other => Err(format!("{other} deliveries are not read yet")),
         }
     }
@@ -1077,6 +1161,67 @@ impl Murchases {
             })?;
         }
         Ok(transformers::order_event(&shop.shop, delivery_id, topic, d, refunds))
+    }
+
+    /// The Partner API client of a TikTok shop (its cipher and access token from the variables
+    /// it was registered with).
+    pub fn tiktok_client(&self, shop: &storefront_shops::Model) -> Result<TikTokClient, String> {
+        let app = self.storefront_secrets.tiktok.as_ref().ok_or("TIKTOK_APP_KEY / TIKTOK_APP_SECRET are not set")?;
+        let (Some(cipher_env), Some(token_env)) = (&shop.api_key_env, &shop.api_secret_env) else {
+            return Err(format!("TikTok shop {} was registered without API credentials", shop.shop));
+        };
+        let read = |name: &str| {
+            self.storefront_secrets.var(name).ok_or_else(|| {
+                format!("environment variable {name} (an API credential of shop {}) is not set", shop.shop)
+            })
+        };
+        let credentials = TikTokShopCredentials {
+            app_key: app.app_key.clone(),
+            app_secret: app.app_secret.clone(),
+            shop_cipher: secrecy::ExposeSecret::expose_secret(&read(cipher_env)?).to_owned(),
+            access_token: read(token_env)?,
+        };
+        TikTokClient::new(&app.api_base, credentials, self.storefront_secrets.loopback_stores)
+            .map_err(|e| e.to_string())
+    }
+
+    /// A verified TikTok Shop notification as a neutral event: a notification about an order
+    /// (its status, a cancellation or a return) reads the order's detail from the Partner API,
+    /// since it carries no amounts; other types are recorded and not acted on. `Err`: why it
+    /// cannot be read now, and whether trying again later may work (the API did not answer).
+    pub async fn tiktok_event(
+        &self,
+        shop: &storefront_shops::Model,
+        delivery_id: &str,
+        body: &str,
+    ) -> Result<StorefrontEvent, TikTokReadError> {
+        use providers::tiktok::transformers;
+        let permanent = |reason: String| TikTokReadError { reason, transient: false };
+        let n = transformers::notification(body).map_err(|e| permanent(e.0))?;
+        if n.shop_id != shop.shop {
+            return Err(permanent(format!("the notification is of shop {}, not {}", n.shop_id, shop.shop)));
+        }
+        let topic = n.kind.topic();
+        let kind = match (&n.kind, &n.order_id) {
+            (k, Some(order_id)) if k.concerns_order() => {
+                let client = self.tiktok_client(shop).map_err(permanent)?;
+                let (_, order) = client.order_detail(order_id).await.map_err(|e| TikTokReadError {
+                    transient: e.is_transient(),
+                    reason: format!(
+                        "order {order_id} could not be read from TikTok Shop ({e}): replay once it answers"
+                    ),
+                })?;
+                StorefrontEventKind::Order(order)
+            }
+            _ => StorefrontEventKind::Unhandled,
+        };
+        Ok(StorefrontEvent {
+            platform: Platform::Tiktok,
+            shop: shop.shop.clone(),
+            delivery_id: delivery_id.to_owned(),
+            topic,
+            kind,
+        })
     }
 
     /// `backfillStorefrontOrders` (MANAGE_COMMISSIONS, platform-wide): pulls the orders a

@@ -24,6 +24,9 @@ pub fn config(stripe_base: Option<String>) -> Config {
         shopify_webhook_secret: Some(secrecy::SecretString::from(
             test_support::shopify::TEST_SHOPIFY_SECRET.to_owned(),
         )),
+        tiktok_app_key: None,
+        tiktok_app_secret: None,
+        tiktok_api_base: providers::tiktok::client::DEFAULT_BASE.into(),
         storefront_variables: test_support::woocommerce::test_variables(),
         common: testing::common_settings(stripe_base),
     }

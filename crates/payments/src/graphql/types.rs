@@ -256,6 +256,10 @@ pub enum StatementLineKind {
     Dispute,
     /// A movement undone because its money never moved.
     Reversal,
+    /// The platform's commission on an order the storefront collected (TikTok Shop), owed by
+    /// the seller and recovered from its next earnings (negative); given back when the order is
+    /// cancelled (positive). `sourceId` is the receivable.
+    Receivable,
 }
 
 pub struct PayoutStatement(pub stmt::Statement);
@@ -348,7 +352,7 @@ impl StatementLine<'_> {
     async fn ledger_id(&self) -> Option<ID> {
         self.0.ledger_id.clone().map(ID)
     }
-    /// What moved it: `ledger`, `payout`, `reserve_hold` or `account`, and its id.
+    /// What moved it: `ledger`, `payout`, `reserve_hold`, `account` or `receivable`, and its id.
     async fn source_type(&self) -> &str {
         &self.0.source_type
     }

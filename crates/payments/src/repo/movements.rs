@@ -146,15 +146,18 @@ impl<'a> NewMovement<'a> {
             BalanceEventKind::Adjustment => MovementKind::Adjustment,
             BalanceEventKind::Dispute => MovementKind::Dispute,
             BalanceEventKind::Reversal => MovementKind::Reversal,
+            BalanceEventKind::Receivable => MovementKind::Receivable,
             BalanceEventKind::Settled => return None,
         };
         let earned = event.net_delta + event.reserve_delta;
+        // A receivable is its own record (murchases' `commission_receivables`), not a ledger entry.
+        let source = if kind == MovementKind::Receivable { "receivable" } else { "ledger" };
         Some(Self::on(
             account,
             kind,
             event.currency.code(),
             [earned, to_pending, to_reserve, 0],
-            ("ledger", &event.ledger_id),
+            (source, &event.ledger_id),
             idempotency_key,
         ))
     }

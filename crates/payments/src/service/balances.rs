@@ -142,8 +142,9 @@ impl Payments {
                 event.currency, account.currency
             )));
         }
-        // Events of one entry apply in order: nothing before its earning.
-        if event.kind != BalanceEventKind::Earning {
+        // Events of one entry apply in order: nothing before its earning (a receivable is its
+        // own first event).
+        if !matches!(event.kind, BalanceEventKind::Earning | BalanceEventKind::Receivable) {
             let earned = entity::balance_movements::Entity::find()
                 .filter(entity::balance_movements::Column::IdempotencyKey.eq(format!("earning:{}", event.ledger_id)))
                 .one(txn)
@@ -246,7 +247,8 @@ impl Payments {
             BalanceEventKind::RefundClawback
             | BalanceEventKind::Adjustment
             | BalanceEventKind::Dispute
-            | BalanceEventKind::Reversal => {}
+            | BalanceEventKind::Reversal
+            | BalanceEventKind::Receivable => {}
         }
         outbox::complete(txn, &row.id).await?;
         Ok(Applied::Done)

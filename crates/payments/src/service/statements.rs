@@ -51,6 +51,10 @@ pub enum LineKind {
     Dispute,
     /// A movement undone because its money never moved.
     Reversal,
+    /// The platform's commission on an order the storefront collected (TikTok Shop), owed by
+    /// the seller and recovered from its next earnings; or given back when the order is
+    /// cancelled.
+    Receivable,
 }
 
 impl LineKind {
@@ -66,6 +70,7 @@ impl LineKind {
             MovementKind::BalanceCarry => LineKind::BalanceCarry,
             MovementKind::Dispute => LineKind::Dispute,
             MovementKind::Reversal => LineKind::Reversal,
+            MovementKind::Receivable => LineKind::Receivable,
         }
     }
 
@@ -81,6 +86,7 @@ impl LineKind {
             LineKind::BalanceCarry => "BALANCE_CARRY",
             LineKind::Dispute => "DISPUTE",
             LineKind::Reversal => "REVERSAL",
+            LineKind::Receivable => "RECEIVABLE",
         }
     }
 
@@ -96,6 +102,7 @@ impl LineKind {
             LineKind::BalanceCarry => "Balance carried between accounts",
             LineKind::Dispute => "Dispute",
             LineKind::Reversal => "Reversal",
+            LineKind::Receivable => "Commission owed on a storefront-collected order",
         }
     }
 }
@@ -358,6 +365,7 @@ impl Facts {
             (Some(order), _) => description.push_str(&format!(" (order {order})")),
             (None, LineKind::Payout | LineKind::PayoutReturned) => description.push_str(&format!(" {}", m.source_id)),
             (None, LineKind::BalanceCarry) => description.push_str(&format!(" (account {})", m.source_id)),
+            (None, LineKind::Receivable) => description.push_str(&format!(" (receivable {})", m.source_id)),
             _ => {}
         }
         if let Some(s) = &sale {

@@ -1,0 +1,310 @@
+//! Commission receivables (issue 14 item 4): an order a storefront collected itself — TikTok
+//! Shop takes the buyer's money and pays its sellers — has no payment of ours to withhold the
+//! platform's commission from. The commission is then owed by the seller:
+//!
+//! - When such an order is paid, its commission is computed from the order record (the Malet's
+//!   rule now, the items less discounts as the base, no processing fee and no reserve: the
+//!   platform holds none of this money) and recorded as the order's receivable. It is posted to
+//!   the seller's balances as a RECEIVABLE movement of minus the commission (on the Malet's
+//!   live payout account, which must be in the order's currency), so the seller's ledger and
+//!   statement show the debt.
+//! - Each later earning of the seller in that currency recovers what is still owed, oldest
+//!   receivable first, up to the earning's net: a reversal of that payment's transfer, written
+//!   with the earning (key `receivable:<receivable>:<entry>`, once per receivable and earning).
+//!   The balance does not move again (the debt was posted already); the money does. A reversal
+//!   the provider refuses counts for nothing, and the receivable is open for the next earning.
+//!   Providers that cannot reverse (MANUAL, PayPal) recover nothing: the debt stays on the
+//!   balance, paid from the next payouts like any negative balance (R-REF-4).
+//! - An order cancelled before anything was recovered gives the commission back (a RECEIVABLE
+//!   movement of plus what was owed). Cancelled after a recovery started, it needs finance (the
+//!   delivery is held with that reason), since money already moved.
+
+use domain::commission;
+use domain::ledger_events::{BalanceEvent, BalanceEventKind, TOPIC_BALANCE};
+use domain::money::Currency;
+use domain::rate::Rate;
+use domain::storefront::{StorefrontOrder, StorefrontOrderStatus};
+use entity::enums::RecoveryStatus;
+use entity::{commission_ledger, commission_receivables, receivable_recoveries, storefront_orders, storefront_shops};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect,
+};
+use service_core::{clock, outbox};
+
+use super::{Murchases, ServiceError, ServiceResult};
+use crate::repo;
+
+/// The posting key (and outbox key) of a receivable's debit.
+fn debit_key(receivable_id: &str) -> String {
+    format!("receivable:{receivable_id}")
+}
+
+/// The key of a receivable's recovery from one earning (its transfer reversal).
+fn recovery_key(receivable_id: &str, ledger_id: &str) -> String {
+    format!("receivable:{receivable_id}:{ledger_id}")
+}
+
+/// The prefix of every recovery movement's posting key.
+pub(crate) const RECOVERY_KEY_PREFIX: &str = "receivable:";
+
+/// A receivable and what is recovered of it (recoveries not refused).
+#[derive(Debug, Clone)]
+pub struct ReceivableView {
+    pub receivable: commission_receivables::Model,
+    pub recovered: i64,
+}
+
+impl ReceivableView {
+    /// What is still owed.
+    pub fn open(&self) -> i64 {
+        (self.receivable.amount - self.recovered).max(0)
+    }
+}
+
+async fn recovered<C: ConnectionTrait>(conn: &C, receivable_id: &str) -> ServiceResult<i64> {
+    let rows = receivable_recoveries::Entity::find()
+        .filter(receivable_recoveries::Column::ReceivableId.eq(receivable_id))
+        .filter(receivable_recoveries::Column::Status.ne(RecoveryStatus::Failed))
+        .all(conn)
+        .await?;
+    rows.iter()
+        .try_fold(0i64, |s, r| s.checked_add(r.amount))
+        .ok_or_else(|| ServiceError::Internal("recoveries overflow".into()))
+}
+
+fn receivable_event(
+    r: &commission_receivables::Model,
+    delta: i64,
+    at: chrono::DateTime<chrono::Utc>,
+) -> ServiceResult<BalanceEvent> {
+    Ok(BalanceEvent {
+        kind: BalanceEventKind::Receivable,
+        ledger_id: r.id.clone(),
+        order_id: Some(r.platform_order_id.clone()),
+        malet_id: r.malet_id.clone(),
+        account_id: Some(r.account_id.clone()),
+        destination: None,
+        currency: Currency::parse(&r.currency).map_err(|e| ServiceError::Internal(format!("stored currency: {e}")))?,
+        net_delta: delta,
+        reserve_delta: 0,
+        occurred_at: at,
+        settlement_date: None,
+    })
+}
+
+/// The receivables of storefront orders (by the order record's id), with what is recovered of
+/// each: two queries whatever the number of orders.
+pub(crate) async fn receivables_of_orders<C: ConnectionTrait>(
+    conn: &C,
+    order_ids: &[String],
+) -> ServiceResult<std::collections::HashMap<String, ReceivableView>> {
+    let receivables = commission_receivables::Entity::find()
+        .filter(commission_receivables::Column::StorefrontOrderId.is_in(order_ids.iter().cloned()))
+        .all(conn)
+        .await?;
+    let recoveries = receivable_recoveries::Entity::find()
+        .filter(receivable_recoveries::Column::ReceivableId.is_in(receivables.iter().map(|r| r.id.clone())))
+        .filter(receivable_recoveries::Column::Status.ne(RecoveryStatus::Failed))
+        .all(conn)
+        .await?;
+    Ok(receivables
+        .into_iter()
+        .map(|receivable| {
+            let recovered = recoveries.iter().filter(|r| r.receivable_id == receivable.id).map(|r| r.amount).sum();
+            (receivable.storefront_order_id.clone(), ReceivableView { receivable, recovered })
+        })
+        .collect())
+}
+
+impl Murchases {
+    /// Brings the receivable of a seller-collected order (`row`, just written from `o`;
+    /// `numbers_changed`: its amounts differ from the record's before) to the order's status, in
+    /// the delivery's transaction. `Ok(Err(reason))`: needs an admin (and the delivery's writes
+    /// are rolled back).
+    pub(crate) async fn apply_receivable(
+        &self,
+        txn: &DatabaseTransaction,
+        shop: &storefront_shops::Model,
+        row: &storefront_orders::Model,
+        o: &StorefrontOrder,
+        numbers_changed: bool,
+    ) -> ServiceResult<Result<Option<String>, String>> {
+        let existing = commission_receivables::Entity::find()
+            .filter(commission_receivables::Column::StorefrontOrderId.eq(row.id.clone()))
+            .lock_exclusive()
+            .one(txn)
+            .await?;
+        let now = clock::now();
+        match (o.status, existing) {
+            (StorefrontOrderStatus::Paid, Some(r)) => {
+                if numbers_changed && r.amount > 0 {
+                    return Ok(Err(format!(
+                        "order {} changed after its commission receivable ({}) was recorded: an admin adjusts it",
+                        o.order_id, r.amount
+                    )));
+                }
+                if r.amount == 0 {
+                    return Ok(Err(format!(
+                        "order {} is paid again after it was cancelled and its commission given back: an admin decides",
+                        o.order_id
+                    )));
+                }
+                Ok(Ok(None))
+            }
+            (StorefrontOrderStatus::Paid, None) => {
+                let Some(account) = repo::accounts::live_account(txn, &shop.malet_id).await? else {
+                    return Ok(Err(format!(
+                        "Malet {} has no payout account to owe the commission on order {} against: replay once it has one",
+                        shop.malet_id, o.order_id
+                    )));
+                };
+                if account.currency != o.currency.code() {
+                    return Ok(Err(format!(
+                        "order {} is in {} but Malet {}'s payout account is in {}: an admin decides",
+                        o.order_id,
+                        o.currency.code(),
+                        shop.malet_id,
+                        account.currency
+                    )));
+                }
+                let effective = self.effective_rule(txn, &shop.malet_id, now).await?;
+                let order = o.amounts(false).map_err(ServiceError::bad_input)?;
+                // No processing fee (the storefront charged the buyer), no reserve (the platform
+                // holds none of the money) and no affiliate (TikTok pays its creators itself):
+                // the commission alone is owed.
+                let b =
+                    commission::compute_with_fee(&order, &effective.rule, Rate::ZERO, Some(effective.version), Some(0))
+                        .map_err(ServiceError::bad_input)?;
+                self.config.limits.check(&b)?;
+                let r = commission_receivables::ActiveModel {
+                    id: Set(uuid::Uuid::now_v7().to_string()),
+                    storefront_order_id: Set(row.id.clone()),
+                    malet_id: Set(shop.malet_id.clone()),
+                    account_id: Set(account.id.clone()),
+                    platform: Set(shop.platform),
+                    platform_order_id: Set(o.order_id.clone()),
+                    currency: Set(o.currency.code().to_owned()),
+                    original_amount: Set(b.commission),
+                    amount: Set(b.commission),
+                    commission_rate: Set(b.commission_rate.to_string()),
+                    rule_version: Set(effective.version),
+                    breakdown: Set(serde_json::to_string(&b.trace).map_err(|e| ServiceError::Internal(e.to_string()))?),
+                    created_at: Set(now),
+                    updated_at: Set(now),
+                }
+                .insert(txn)
+                .await?;
+                if b.commission > 0 {
+                    let key = debit_key(&r.id);
+                    let event = receivable_event(&r, -b.commission, now)?;
+                    outbox::enqueue(txn, TOPIC_BALANCE, &r.id, &event.to_payload(), &key).await?;
+                }
+                metrics::counter!("commission_receivables_created_total").increment(1);
+                Ok(Ok(None))
+            }
+            (StorefrontOrderStatus::Cancelled, Some(r)) if r.amount > 0 => {
+                if recovered(txn, &r.id).await? > 0 {
+                    return Ok(Err(format!(
+                        "order {} was cancelled after its commission began to be recovered from the seller's earnings: finance settles it",
+                        o.order_id
+                    )));
+                }
+                let owed = r.amount;
+                let mut am: commission_receivables::ActiveModel = r.clone().into();
+                am.amount = Set(0);
+                am.updated_at = Set(now);
+                let r = am.update(txn).await?;
+                let event = receivable_event(&r, owed, now)?;
+                outbox::enqueue(
+                    txn,
+                    TOPIC_BALANCE,
+                    &r.id,
+                    &event.to_payload(),
+                    &format!("{}:cancelled", debit_key(&r.id)),
+                )
+                .await?;
+                Ok(Ok(Some(format!("order {} cancelled: its commission {owed} is no longer owed", o.order_id))))
+            }
+            // Not paid yet, or cancelled with nothing owed.
+            _ => Ok(Ok(None)),
+        }
+    }
+
+    /// Recovers what the seller owes on receivables from a new earning `entry` (in its
+    /// transaction): oldest first, at most the entry's net, each a reversal of the payment's
+    /// transfer queued with the earning.
+    pub(crate) async fn recover_receivables(
+        &self,
+        txn: &DatabaseTransaction,
+        entry: &commission_ledger::Model,
+    ) -> ServiceResult<()> {
+        let mut left = entry.net_payout;
+        if left <= 0 {
+            return Ok(());
+        }
+        let receivables = commission_receivables::Entity::find()
+            .filter(commission_receivables::Column::MaletId.eq(entry.malet_id.clone()))
+            .filter(commission_receivables::Column::Currency.eq(entry.currency.clone()))
+            .filter(commission_receivables::Column::Amount.gt(0))
+            .order_by_asc(commission_receivables::Column::CreatedAt)
+            .order_by_asc(commission_receivables::Column::Id)
+            .lock_exclusive()
+            .all(txn)
+            .await?;
+        for r in receivables {
+            let open = r.amount - recovered(txn, &r.id).await?;
+            if open <= 0 {
+                continue;
+            }
+            let key = recovery_key(&r.id, &entry.id);
+            let Some(movement) = self.queue_movement_of(txn, entry, -open.min(left), &key).await? else {
+                // This provider cannot take money back: the debt stays on the balance.
+                return Ok(());
+            };
+            let now = clock::now();
+            receivable_recoveries::ActiveModel {
+                id: Set(uuid::Uuid::now_v7().to_string()),
+                receivable_id: Set(r.id.clone()),
+                ledger_id: Set(entry.id.clone()),
+                movement_id: Set(movement.id.clone()),
+                amount: Set(movement.amount),
+                status: Set(RecoveryStatus::Pending),
+                created_at: Set(now),
+                updated_at: Set(now),
+            }
+            .insert(txn)
+            .await?;
+            tracing::info!(receivable = %r.id, ledger_id = %entry.id, amount = movement.amount,
+                "commission receivable recovered from an earning");
+            left -= movement.amount;
+            if left <= 0 {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// The outcome of a recovery's transfer reversal: CONFIRMED, or FAILED (then it counts for
+    /// nothing and the receivable is open for the next earning).
+    pub(crate) async fn recovery_outcome(
+        &self,
+        txn: &DatabaseTransaction,
+        movement: &entity::outgoing_movements::Model,
+        outcome: Result<(), &str>,
+    ) -> ServiceResult<()> {
+        let status = if outcome.is_ok() { RecoveryStatus::Confirmed } else { RecoveryStatus::Failed };
+        if let Err(reason) = outcome {
+            tracing::warn!(movement = %movement.id, reason,
+                "a commission receivable's recovery was refused; the next earning recovers it");
+        }
+        receivable_recoveries::Entity::update_many()
+            .col_expr(receivable_recoveries::Column::Status, Expr::value(status))
+            .col_expr(receivable_recoveries::Column::UpdatedAt, Expr::value(clock::now()))
+            .filter(receivable_recoveries::Column::MovementId.eq(movement.id.clone()))
+            .exec(txn)
+            .await?;
+        Ok(())
+    }
+}
