@@ -2,7 +2,8 @@
 //! (whose unsigned setup ping, `webhook_id=<id>`, answers 200 and stores nothing) and
 //! `POST /webhooks/tiktok` (signed with the TikTok app's secret; the shop is named in the body,
 //! read only after the signature verified, and the order's detail is read from TikTok's API: if
-//! that API does not answer, 503 and nothing stored, so TikTok delivers it again). The shop is
+//! that API does not answer, the delivery is kept and answered 503, and TikTok's redelivery reads
+//! it again). The shop is
 //! looked up from its header and the signature checked with that shop's secret before the body is parsed; a
 //! shop nobody registered answers exactly like a bad signature (a sender cannot probe which
 //! shops are registered), and a missing header is refused: 4xx, nothing stored. A verified
@@ -22,7 +23,7 @@ use providers::shopify;
 use secrecy::ExposeSecret as _;
 
 use crate::service::Murchases;
-use crate::service::storefronts::Delivered;
+use crate::service::storefronts::{Delivered, TIKTOK_UNAVAILABLE};
 
 /// What a sender learns of a refused signature, or of a shop nobody registered.
 const SIGNATURE_REFUSED: &str = "the webhook signature does not verify for this shop";
@@ -208,14 +209,53 @@ async fn tiktok_webhook(State(service): State<Murchases>, headers: HeaderMap, bo
     };
     let delivery = notification.delivery_key(&body);
     let topic = notification.kind.topic();
-    let event = match service.tiktok_event(&shop, &delivery, text).await {
-        Ok(event) => Ok(event),
-        Err(e) if e.transient => {
-            tracing::warn!(shop = %shop.shop, reason = %e.reason, "TikTok Shop order not readable now; TikTok delivers it again");
-            return reject(StatusCode::SERVICE_UNAVAILABLE, "UPSTREAM_UNAVAILABLE", "try again");
+    // Known already: a duplicate, or one kept because TikTok's API did not answer, which this
+    // redelivery tries again (nothing is read twice for an applied one).
+    match service.stored_delivery(&shop, &delivery).await {
+        Ok(Some(d))
+            if d.status == entity::enums::DeliveryStatus::NeedsAttention
+                && d.note.as_deref().is_some_and(|n| n.starts_with(TIKTOK_UNAVAILABLE)) =>
+        {
+            return match service.replay_delivery(&d.id, "tiktok-redelivery").await {
+                Ok(d) if d.note.as_deref().is_some_and(|n| n.starts_with(TIKTOK_UNAVAILABLE)) => {
+                    reject(StatusCode::SERVICE_UNAVAILABLE, "UPSTREAM_UNAVAILABLE", "try again")
+                }
+                Ok(d) => {
+                    (StatusCode::OK, axum::Json(serde_json::json!({"received": true, "status": d.status.as_str()})))
+                        .into_response()
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot replay a kept TikTok Shop delivery");
+                    reject(StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE", "try again")
+                }
+            };
         }
-        Err(e) => Err(e.reason),
-    };
+        Ok(Some(_)) => {
+            return (StatusCode::OK, axum::Json(serde_json::json!({"received": true, "duplicate": true})))
+                .into_response();
+        }
+        Ok(None) => {}
+        Err(e) => {
+            tracing::error!(error = %e, "cannot read storefront deliveries");
+            return reject(StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE", "try again");
+        }
+    }
     let event_id = notification.notification_id.clone();
-    store(service, shop, event, (delivery, topic, event_id), text.to_owned()).await
+    match service.tiktok_event(&shop, &delivery, text).await {
+        Ok(event) => store(service, shop, Ok(event), (delivery, topic, event_id), text.to_owned()).await,
+        Err(e) if e.transient => {
+            // Kept (nothing is lost if TikTok stops redelivering: an admin replays it) and
+            // answered 503, so TikTok's redelivery tries again.
+            tracing::warn!(shop = %shop.shop, reason = %e.reason, "TikTok Shop order not readable now; kept, and TikTok delivers it again");
+            let kept = (delivery.as_str(), topic.as_str(), event_id.as_deref());
+            match service.receive_unreadable_storefront(&shop, kept, text, &e.reason).await {
+                Ok(_) => reject(StatusCode::SERVICE_UNAVAILABLE, "UPSTREAM_UNAVAILABLE", "try again"),
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot store storefront delivery");
+                    reject(StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE", "try again")
+                }
+            }
+        }
+        Err(e) => store(service, shop, Err(e.reason), (delivery, topic, event_id), text.to_owned()).await,
+    }
 }

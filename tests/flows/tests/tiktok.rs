@@ -6,7 +6,7 @@
 //! payment's transfer. A refused reversal leaves it owed (the next earning pays it); a cancelled
 //! order gives it back. Notifications are verified before anything is read, deduplicated by
 //! TikTok's notification id, and an API that does not answer is answered 503 (TikTok sends the
-//! notification again) with nothing stored.
+//! notification again, which reads it again) with the delivery kept, so nothing is lost.
 
 use flows::{Apps, spawn};
 use serde_json::{Value, json};
@@ -157,6 +157,7 @@ async fn a_refused_recovery_stays_owed_and_a_cancelled_order_gives_its_commissio
         register(&apps, "m1").await;
         apps.tiktok.put_order(tt::order(ORDER_ID, "AWAITING_SHIPMENT"));
         assert_eq!(notify(&apps, "n-1", ORDER_ID, "AWAITING_SHIPMENT").await.0, 200);
+        assert_eq!(pending(&apps, "m1").await, -800, "the debit is applied");
 
         // Stripe refuses the first reversal: nothing is recovered, the next earning pays it.
         let pi = apps.checkout_and_pay("web-1", "m1", 10_000).await;
@@ -228,12 +229,23 @@ async fn tiktok_notifications_are_verified_before_anything_is_read_and_never_los
         assert_eq!(detail_reads(&apps), 0);
         assert_eq!(deliveries().await, json!([]));
 
-        // The API does not answer: 503, nothing stored; TikTok's next attempt applies it.
+        // The API does not answer: kept (nothing is lost if TikTok gives up) and answered 503, so
+        // TikTok delivers it again; a redelivery that fails again is 503 again, and the next one
+        // applies it, once.
         apps.tiktok.fail_next(500, 36009007);
         assert_eq!(tt::post(&apps.http, &apps.mur_base, &body, TEST_APP_SECRET).await.0, 503);
-        assert_eq!(deliveries().await, json!([]));
+        let kept = deliveries().await;
+        assert_eq!(kept[0]["status"], "NEEDS_ATTENTION", "{kept}");
+        assert!(kept[0]["note"].as_str().is_some_and(|n| n.starts_with("TikTok Shop's API did not answer")), "{kept}");
+        apps.tiktok.fail_next(429, 36009002);
+        assert_eq!(tt::post(&apps.http, &apps.mur_base, &body, TEST_APP_SECRET).await.0, 503);
         let (status, answer) = tt::post(&apps.http, &apps.mur_base, &body, TEST_APP_SECRET).await;
         assert_eq!((status, answer["status"].as_str()), (200, Some("APPLIED")), "{answer}");
+        let reads = detail_reads(&apps);
+        let (status, answer) = tt::post(&apps.http, &apps.mur_base, &body, TEST_APP_SECRET).await;
+        assert_eq!((status, answer["duplicate"].as_bool()), (200, Some(true)), "{answer}");
+        assert_eq!(detail_reads(&apps), reads, "a duplicate reads nothing");
+        assert_eq!(deliveries().await.as_array().map(Vec::len), Some(1));
 
         // Expired credentials need an admin: kept, with why, and replayed once fixed.
         let second = "576653688135258999";
@@ -266,5 +278,71 @@ async fn tiktok_notifications_are_verified_before_anything_is_read_and_never_los
         let (status, answer) = tt::post(&apps.http, &apps.mur_base, &product, TEST_APP_SECRET).await;
         assert_eq!((status, answer["status"].as_str()), (200, Some("IGNORED")), "{answer}");
         assert_eq!(pending(&apps, "m1").await, -1_600, "two paid orders owe 800 each");
+    }
+}
+
+/// A multi-seller-style platform charge (separate transfer) for `malet` alone, paid.
+async fn cart_paid(apps: &Apps, order: &str, malet: &str, amount: i64) -> String {
+    let create = "mutation($i: CartInput!) { createOrderPayment(input: $i) { paymentIntentId } }";
+    let input = json!({"i": {"orderId": order, "items": [{"maletId": malet, "amount": amount}]}});
+    let res = apps.mur.run(Some(&test_support::order_service_token()), create, input).await;
+    let pi =
+        res["data"]["createOrderPayment"]["paymentIntentId"].as_str().unwrap_or_else(|| panic!("{res}")).to_owned();
+    let mut paid = test_support::stripe_event("payment_intent.succeeded");
+    paid["id"] = json!(format!("evt_paid_{pi}"));
+    paid["data"]["object"] = apps.stripe.payment_intent(&pi).expect("pi object");
+    paid["data"]["object"]["created"] = json!(chrono::Utc::now().timestamp());
+    assert_eq!(apps.webhook(&apps.mur_base, &paid).await, 200);
+    // The net transfer, then (once it is confirmed) any reversal from it.
+    apps.murchases.service.send_movements().await.expect("movements");
+    apps.murchases.service.send_movements().await.expect("movements");
+    pi
+}
+
+#[tokio::test]
+async fn a_recovery_waits_for_its_debit_and_a_refund_it_left_short_owes_it_again() {
+    for t in TestDb::all().await {
+        let apps = spawn(&t.conn).await;
+        apps.active_account("m1").await;
+        register(&apps, "m1").await;
+        apps.tiktok.put_order(tt::order(ORDER_ID, "AWAITING_SHIPMENT"));
+        assert_eq!(notify(&apps, "n-1", ORDER_ID, "AWAITING_SHIPMENT").await.0, 200);
+
+        // Payments has not applied the debit yet: the sale takes nothing (it would charge the
+        // seller for a debt its balance does not show).
+        cart_paid(&apps, "cart-1", "m1", 10_000).await;
+        assert!(reversals(&apps).is_empty(), "{:?}: {:?}", t.backend, reversals(&apps));
+        assert_eq!(pending(&apps, "m1").await, 7_992 - 800, "now both are on the balance");
+
+        // The next sale pays it, from its net transfer.
+        cart_paid(&apps, "cart-2", "m1", 10_000).await;
+        assert_eq!(reversals(&apps), vec!["800".to_owned()]);
+        let o = order_view(&apps, "m1", ORDER_ID).await;
+        assert_eq!(
+            (o["receivable"]["recovered"].as_i64(), o["receivable"]["open"].as_i64()),
+            (Some(800), Some(0)),
+            "{o}"
+        );
+
+        // cart-2 is refunded in full: its clawback (7992 + the 320 fee the seller bears) finds
+        // 800 less on the transfer because the recovery took it: that 800 is owed again.
+        let refund = "mutation($m: ID!, $o: ID!, $a: Int!) { refundMurchase(maletId: $m, orderId: $o, amount: $a, reason: \"returned\") { status netPayout } }";
+        let res = apps.mur.run(Some(&admin_token()), refund, json!({"m": "m1", "o": "cart-2", "a": 10_000})).await;
+        assert_eq!(res["data"]["refundMurchase"]["status"], "REFUNDED", "{res}");
+        apps.murchases.service.send_movements().await.expect("movements");
+        let o = order_view(&apps, "m1", ORDER_ID).await;
+        assert_eq!(
+            (o["receivable"]["recovered"].as_i64(), o["receivable"]["open"].as_i64()),
+            (Some(0), Some(800)),
+            "{o}"
+        );
+        // And the next sale takes it again.
+        cart_paid(&apps, "cart-3", "m1", 10_000).await;
+        let o = order_view(&apps, "m1", ORDER_ID).await;
+        assert_eq!(
+            (o["receivable"]["recovered"].as_i64(), o["receivable"]["open"].as_i64()),
+            (Some(800), Some(0)),
+            "{o}"
+        );
     }
 }

@@ -112,6 +112,12 @@ impl Murchases {
                     .amount
                     .checked_sub(outgoing::reversed_from(txn, &transfer.id).await?)
                     .ok_or_else(|| ServiceError::Internal("reversals overflow".into()))?;
+                // What a receivable's recovery took from this transfer first is owed again when
+                // this reversal comes up short because of it (at most what it recovered).
+                let shortfall = amount.saturating_sub(left.max(0));
+                if shortfall > 0 && !posting_key.starts_with(super::receivables::RECOVERY_KEY_PREFIX) {
+                    super::receivables::reopen_recovered_from(txn, &entry.id, shortfall).await?;
+                }
                 if left <= 0 {
                     return Ok(None);
                 }
@@ -240,7 +246,15 @@ impl Murchases {
         }
         // Anything taken back from any attempt of it (a refund, a dispute, an adjustment) was
         // refused with it: the amount owed is no longer the transfer's, so finance settles it.
-        if of_entry.iter().any(|m| m.source_transfer.as_deref().is_some_and(|t| retries.iter().any(|r| r.id == t))) {
+        // (A receivable's recovery refused with it owes nothing: the receivable is open again.)
+        let settled_elsewhere = |m: &&entity::outgoing_movements::Model| {
+            m.status == OutgoingStatus::Failed && m.posting_key.starts_with(super::receivables::RECOVERY_KEY_PREFIX)
+        };
+        if of_entry
+            .iter()
+            .filter(|m| !settled_elsewhere(m))
+            .any(|m| m.source_transfer.as_deref().is_some_and(|t| retries.iter().any(|r| r.id == t)))
+        {
             return Err(ServiceError::Conflict(
                 "changes were taken back from this transfer while it was refused: settle them by hand".into(),
             ));

@@ -8,13 +8,18 @@
 //!   the seller's balances as a RECEIVABLE movement of minus the commission (on the Malet's
 //!   live payout account, which must be in the order's currency), so the seller's ledger and
 //!   statement show the debt.
-//! - Each later earning of the seller in that currency recovers what is still owed, oldest
-//!   receivable first, up to the earning's net: a reversal of that payment's transfer, written
-//!   with the earning (key `receivable:<receivable>:<entry>`, once per receivable and earning).
-//!   The balance does not move again (the debt was posted already); the money does. A reversal
-//!   the provider refuses counts for nothing, and the receivable is open for the next earning.
-//!   Providers that cannot reverse (MANUAL, PayPal) recover nothing: the debt stays on the
-//!   balance, paid from the next payouts like any negative balance (R-REF-4).
+//! - Each later earning of the seller on the same payout account recovers what is still owed,
+//!   oldest receivable first, up to the earning's net, once payments has applied the debit
+//!   (a debit it has not consumed yet, or refused, is not on the balance): a reversal of that
+//!   payment's transfer, written with the earning (key `receivable:<receivable>:<entry>`, once
+//!   per receivable and earning). The balance does not move again (the debt was posted
+//!   already); the money does. A reversal the provider refuses counts for nothing, and the
+//!   receivable is open for the next earning. A later clawback from the same transfer (a
+//!   refund of a multi-seller sale) that comes up short because the recovery took part of it
+//!   first gives that part back to the receivable, to be recovered again. Providers that
+//!   cannot reverse (MANUAL, PayPal) recover nothing: the debt stays on the balance, netted by
+//!   the next payouts like any negative balance (R-REF-4), and `open` keeps showing it; a debt
+//!   on an account since replaced is carried by payments with the balance, not reversed.
 //! - An order cancelled before anything was recovered gives the commission back (a RECEIVABLE
 //!   movement of plus what was owed). Cancelled after a recovery started, it needs finance (the
 //!   delivery is held with that reason), since money already moved.
@@ -72,6 +77,48 @@ async fn recovered<C: ConnectionTrait>(conn: &C, receivable_id: &str) -> Service
     rows.iter()
         .try_fold(0i64, |s, r| s.checked_add(r.amount))
         .ok_or_else(|| ServiceError::Internal("recoveries overflow".into()))
+}
+
+/// Whether payments applied the receivable's debit to its account.
+async fn debit_applied<C: ConnectionTrait>(conn: &C, r: &commission_receivables::Model) -> ServiceResult<bool> {
+    Ok(entity::balance_movements::Entity::find()
+        .filter(entity::balance_movements::Column::IdempotencyKey.eq(debit_key(&r.id)))
+        .filter(entity::balance_movements::Column::AccountId.eq(r.account_id.clone()))
+        .one(conn)
+        .await?
+        .is_some())
+}
+
+/// Gives back to the receivables recovered from `ledger_id` up to `amount` of what they
+/// recovered (newest first): a later reversal from the same transfer (a refund's clawback)
+/// came up short by that much because the recovery took it first, so that much is owed again.
+pub(crate) async fn reopen_recovered_from(
+    txn: &DatabaseTransaction,
+    ledger_id: &str,
+    amount: i64,
+) -> ServiceResult<i64> {
+    let mut left = amount;
+    let rows = receivable_recoveries::Entity::find()
+        .filter(receivable_recoveries::Column::LedgerId.eq(ledger_id))
+        .filter(receivable_recoveries::Column::Status.ne(RecoveryStatus::Failed))
+        .order_by_desc(receivable_recoveries::Column::CreatedAt)
+        .lock_exclusive()
+        .all(txn)
+        .await?;
+    for row in rows {
+        if left <= 0 {
+            break;
+        }
+        let back = row.amount.min(left);
+        left -= back;
+        let mut am: receivable_recoveries::ActiveModel = row.clone().into();
+        am.amount = Set(row.amount - back);
+        am.updated_at = Set(clock::now());
+        am.update(txn).await?;
+        tracing::warn!(receivable = %row.receivable_id, ledger_id, back,
+            "a clawback came up short because a receivable was recovered from the same transfer: that much is owed again");
+    }
+    Ok(amount - left)
 }
 
 fn receivable_event(
@@ -145,7 +192,7 @@ impl Murchases {
                         o.order_id, r.amount
                     )));
                 }
-                if r.amount == 0 {
+                if r.original_amount > 0 && r.amount == 0 {
                     return Ok(Err(format!(
                         "order {} is paid again after it was cancelled and its commission given back: an admin decides",
                         o.order_id
@@ -254,6 +301,13 @@ impl Murchases {
             .all(txn)
             .await?;
         for r in receivables {
+            // Only a debt this earning's account carries: the receivable's own account (a debt
+            // left on an account since replaced is carried by payments, not taken twice), and
+            // only once payments applied the debit (one it refused, or has not consumed yet, is
+            // not on the balance: taking the money would charge the seller without a record).
+            if entry.account_id.as_deref() != Some(r.account_id.as_str()) || !debit_applied(txn, &r).await? {
+                continue;
+            }
             let open = r.amount - recovered(txn, &r.id).await?;
             if open <= 0 {
                 continue;

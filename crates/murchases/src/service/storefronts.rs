@@ -88,12 +88,16 @@ impl StorefrontSecrets {
     }
 }
 
+/// How the note of a TikTok delivery kept because TikTok's API did not answer starts: its
+/// redelivery tries it again.
+pub const TIKTOK_UNAVAILABLE: &str = "TikTok Shop's API did not answer";
+
 /// Why a TikTok Shop notification could not be read.
 #[derive(Debug, Clone)]
 pub struct TikTokReadError {
     pub reason: String,
-    /// The Partner API did not answer (or was busy): TikTok delivers the notification again
-    /// when it is answered 5xx, so nothing is stored.
+    /// The Partner API did not answer (or was busy): the delivery is kept and answered 5xx, and
+    /// TikTok's redelivery reads it again.
     pub transient: bool,
 }
 
@@ -489,6 +493,25 @@ impl Murchases {
         id: &str,
     ) -> ServiceResult<storefront_deliveries::Model> {
         actor.can_admin(Permission::ManageCommissions)?;
+        self.replay_delivery(id, actor.subject().unwrap_or("unknown")).await
+    }
+
+    /// A stored delivery of `shop` by its delivery key, if any.
+    pub async fn stored_delivery(
+        &self,
+        shop: &storefront_shops::Model,
+        delivery_id: &str,
+    ) -> ServiceResult<Option<storefront_deliveries::Model>> {
+        Ok(storefront_deliveries::Entity::find()
+            .filter(storefront_deliveries::Column::Platform.eq(shop.platform))
+            .filter(storefront_deliveries::Column::Shop.eq(shop.shop.clone()))
+            .filter(storefront_deliveries::Column::DeliveryId.eq(delivery_id))
+            .one(&self.db)
+            .await?)
+    }
+
+    /// Replays a NEEDS_ATTENTION delivery (see `replayStorefrontDelivery`), audited as `who`'s.
+    pub(crate) async fn replay_delivery(&self, id: &str, who: &str) -> ServiceResult<storefront_deliveries::Model> {
         let held = |d: &storefront_deliveries::Model| {
             if d.status == DeliveryStatus::NeedsAttention {
                 Ok(())
@@ -527,7 +550,7 @@ impl Murchases {
         audit::record(
             &*txn,
             AuditEntry {
-                actor: actor.subject().unwrap_or("unknown"),
+                actor: who,
                 action: "replay_storefront_delivery",
                 entity_type: "storefront_delivery",
                 entity_id: id,
@@ -1207,9 +1230,11 @@ impl Murchases {
                 let client = self.tiktok_client(shop).map_err(permanent)?;
                 let (_, order) = client.order_detail(order_id).await.map_err(|e| TikTokReadError {
                     transient: e.is_transient(),
-                    reason: format!(
-                        "order {order_id} could not be read from TikTok Shop ({e}): replay once it answers"
-                    ),
+                    reason: if e.is_transient() {
+                        format!("{TIKTOK_UNAVAILABLE}: order {order_id} could not be read ({e}); TikTok's redelivery or a replay reads it")
+                    } else {
+                        format!("order {order_id} could not be read from TikTok Shop ({e}): replay once it is fixed")
+                    },
                 })?;
                 StorefrontEventKind::Order(order)
             }

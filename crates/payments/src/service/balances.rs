@@ -154,6 +154,20 @@ impl Payments {
                 return Err(ServiceError::Conflict(format!("earning of {} not applied yet", event.ledger_id)));
             }
         }
+        // A receivable given back (`…:cancelled`) applies only after its debit.
+        if event.kind == BalanceEventKind::Receivable && row.idempotency_key.ends_with(":cancelled") {
+            let debited = entity::balance_movements::Entity::find()
+                .filter(
+                    entity::balance_movements::Column::IdempotencyKey
+                        .eq(row.idempotency_key.trim_end_matches(":cancelled").to_owned()),
+                )
+                .one(txn)
+                .await?
+                .is_some();
+            if !debited {
+                return Err(ServiceError::Conflict(format!("debit of receivable {} not applied yet", event.ledger_id)));
+            }
+        }
         let key = row.idempotency_key.as_str();
         // A clawback of a held reserve shrinks the hold; of a reserve already released (or being
         // released) it comes out of the pending balance, where the release puts the money. The
