@@ -49,6 +49,20 @@ async fn pending(apps: &Apps, malet: &str) -> i64 {
     apps.balances(malet).await["pendingBalance"].as_i64().expect("pending")
 }
 
+/// The fixture order's receivable: (recovered, open).
+async fn recovery(apps: &Apps) -> (Option<i64>, Option<i64>) {
+    let o = order_view(apps, "m1", ORDER_ID).await;
+    (o["receivable"]["recovered"].as_i64(), o["receivable"]["open"].as_i64())
+}
+
+/// m1 with an ACTIVE Stripe account and its TikTok shop, whose paid fixture order owes 800.
+async fn owing_seller(apps: &Apps) {
+    apps.active_account("m1").await;
+    register(apps, "m1").await;
+    apps.tiktok.put_order(tt::order(ORDER_ID, "AWAITING_SHIPMENT"));
+    assert_eq!(notify(apps, "n-1", ORDER_ID, "AWAITING_SHIPMENT").await.0, 200);
+}
+
 /// The transfer reversals Stripe was asked for, with their amounts.
 fn reversals(apps: &Apps) -> Vec<String> {
     apps.stripe
@@ -130,12 +144,7 @@ async fn a_tiktok_order_owes_its_commission_and_the_next_stripe_earning_pays_it_
         let transfer = apps.stripe.charge(&charge).expect("charge")["transfer"].as_str().expect("transfer").to_owned();
         assert_eq!(apps.stripe.transfer(&transfer).expect("transfer")["amount_reversed"], 800);
         assert_eq!(pending(&apps, "m1").await, 7_992 - 800, "the balance moved once, with the debt");
-        let o = order_view(&apps, "m1", ORDER_ID).await;
-        assert_eq!(
-            (o["receivable"]["recovered"].as_i64(), o["receivable"]["open"].as_i64()),
-            (Some(800), Some(0)),
-            "{o}"
-        );
+        assert_eq!(recovery(&apps).await, (Some(800), Some(0)));
 
         // Exactly once: the payment's webhook again, the job again, and the next sale take nothing.
         let mut e = test_support::stripe_event("payment_intent.succeeded");
@@ -153,10 +162,7 @@ async fn a_tiktok_order_owes_its_commission_and_the_next_stripe_earning_pays_it_
 async fn a_refused_recovery_stays_owed_and_a_cancelled_order_gives_its_commission_back() {
     for t in TestDb::all().await {
         let apps = spawn(&t.conn).await;
-        apps.active_account("m1").await;
-        register(&apps, "m1").await;
-        apps.tiktok.put_order(tt::order(ORDER_ID, "AWAITING_SHIPMENT"));
-        assert_eq!(notify(&apps, "n-1", ORDER_ID, "AWAITING_SHIPMENT").await.0, 200);
+        owing_seller(&apps).await;
         assert_eq!(pending(&apps, "m1").await, -800, "the debit is applied");
 
         // Stripe refuses the first reversal: nothing is recovered, the next earning pays it.
@@ -166,20 +172,10 @@ async fn a_refused_recovery_stays_owed_and_a_cancelled_order_gives_its_commissio
         apps.stripe.fail_next(&format!("/v1/transfers/{transfer}/reversals"), 400);
         apps.murchases.service.send_movements().await.expect("movements");
         assert_eq!(apps.stripe.transfer(&transfer).expect("transfer")["amount_reversed"], 0, "{:?}", t.backend);
-        let o = order_view(&apps, "m1", ORDER_ID).await;
-        assert_eq!(
-            (o["receivable"]["recovered"].as_i64(), o["receivable"]["open"].as_i64()),
-            (Some(0), Some(800)),
-            "{o}"
-        );
+        assert_eq!(recovery(&apps).await, (Some(0), Some(800)));
         apps.checkout_and_pay("web-2", "m1", 10_000).await;
         apps.murchases.service.send_movements().await.expect("movements");
-        let o = order_view(&apps, "m1", ORDER_ID).await;
-        assert_eq!(
-            (o["receivable"]["recovered"].as_i64(), o["receivable"]["open"].as_i64()),
-            (Some(800), Some(0)),
-            "{o}"
-        );
+        assert_eq!(recovery(&apps).await, (Some(800), Some(0)));
         assert_eq!(
             reversals(&apps),
             vec!["800".to_owned(), "800".to_owned()],
@@ -303,10 +299,7 @@ async fn cart_paid(apps: &Apps, order: &str, malet: &str, amount: i64) -> String
 async fn a_recovery_waits_for_its_debit_and_a_refund_it_left_short_owes_it_again() {
     for t in TestDb::all().await {
         let apps = spawn(&t.conn).await;
-        apps.active_account("m1").await;
-        register(&apps, "m1").await;
-        apps.tiktok.put_order(tt::order(ORDER_ID, "AWAITING_SHIPMENT"));
-        assert_eq!(notify(&apps, "n-1", ORDER_ID, "AWAITING_SHIPMENT").await.0, 200);
+        owing_seller(&apps).await;
 
         // Payments has not applied the debit yet: the sale takes nothing (it would charge the
         // seller for a debt its balance does not show).
@@ -317,12 +310,7 @@ async fn a_recovery_waits_for_its_debit_and_a_refund_it_left_short_owes_it_again
         // The next sale pays it, from its net transfer.
         cart_paid(&apps, "cart-2", "m1", 10_000).await;
         assert_eq!(reversals(&apps), vec!["800".to_owned()]);
-        let o = order_view(&apps, "m1", ORDER_ID).await;
-        assert_eq!(
-            (o["receivable"]["recovered"].as_i64(), o["receivable"]["open"].as_i64()),
-            (Some(800), Some(0)),
-            "{o}"
-        );
+        assert_eq!(recovery(&apps).await, (Some(800), Some(0)));
 
         // cart-2 is refunded in full: its clawback (7992 + the 320 fee the seller bears) finds
         // 800 less on the transfer because the recovery took it: that 800 is owed again.
@@ -330,19 +318,9 @@ async fn a_recovery_waits_for_its_debit_and_a_refund_it_left_short_owes_it_again
         let res = apps.mur.run(Some(&admin_token()), refund, json!({"m": "m1", "o": "cart-2", "a": 10_000})).await;
         assert_eq!(res["data"]["refundMurchase"]["status"], "REFUNDED", "{res}");
         apps.murchases.service.send_movements().await.expect("movements");
-        let o = order_view(&apps, "m1", ORDER_ID).await;
-        assert_eq!(
-            (o["receivable"]["recovered"].as_i64(), o["receivable"]["open"].as_i64()),
-            (Some(0), Some(800)),
-            "{o}"
-        );
+        assert_eq!(recovery(&apps).await, (Some(0), Some(800)));
         // And the next sale takes it again.
         cart_paid(&apps, "cart-3", "m1", 10_000).await;
-        let o = order_view(&apps, "m1", ORDER_ID).await;
-        assert_eq!(
-            (o["receivable"]["recovered"].as_i64(), o["receivable"]["open"].as_i64()),
-            (Some(800), Some(0)),
-            "{o}"
-        );
+        assert_eq!(recovery(&apps).await, (Some(800), Some(0)));
     }
 }
