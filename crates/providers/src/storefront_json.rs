@@ -6,6 +6,29 @@ use domain::storefront::{Platform, StorefrontEvent, StorefrontEventKind};
 
 use crate::events::MalformedEvent;
 
+/// Defines `malformed`, `id_text` and `minor` in a storefront transformer, bound to its
+/// platform's name (what its errors start with).
+macro_rules! platform_readers {
+    ($platform:literal) => {
+        fn malformed(what: impl std::fmt::Display) -> $crate::events::MalformedEvent {
+            $crate::storefront_json::malformed($platform, what)
+        }
+
+        fn id_text(v: &serde_json::Value, what: &str) -> Result<String, $crate::events::MalformedEvent> {
+            $crate::storefront_json::id_text($platform, v, what)
+        }
+
+        fn minor(
+            currency: domain::money::Currency,
+            text: &str,
+            what: &str,
+        ) -> Result<i64, $crate::events::MalformedEvent> {
+            $crate::storefront_json::minor($platform, currency, text, what)
+        }
+    };
+}
+pub(crate) use platform_readers;
+
 /// A malformed body of `platform`'s.
 pub(crate) fn malformed(platform: &str, what: impl std::fmt::Display) -> MalformedEvent {
     MalformedEvent(format!("{platform}: {what}"))

@@ -141,17 +141,7 @@ struct Refund {
     transactions: Vec<Transaction>,
 }
 
-fn malformed(what: impl std::fmt::Display) -> MalformedEvent {
-    crate::storefront_json::malformed("Shopify", what)
-}
-
-fn id_text(v: &serde_json::Value, what: &str) -> Result<String, MalformedEvent> {
-    crate::storefront_json::id_text("Shopify", v, what)
-}
-
-fn minor(currency: Currency, text: &str, what: &str) -> Result<i64, MalformedEvent> {
-    crate::storefront_json::minor("Shopify", currency, text, what)
-}
+crate::storefront_json::platform_readers!("Shopify");
 
 fn sum(currency: Currency, items: &[Priced], what: &str) -> Result<i64, MalformedEvent> {
     items.iter().try_fold(0i64, |acc, p| {

@@ -28,17 +28,7 @@ use serde::Deserialize;
 
 use crate::events::MalformedEvent;
 
-fn malformed(what: impl std::fmt::Display) -> MalformedEvent {
-    crate::storefront_json::malformed("TikTok Shop", what)
-}
-
-fn id_text(v: &serde_json::Value, what: &str) -> Result<String, MalformedEvent> {
-    crate::storefront_json::id_text("TikTok Shop", v, what)
-}
-
-fn minor(currency: Currency, text: &str, what: &str) -> Result<i64, MalformedEvent> {
-    crate::storefront_json::minor("TikTok Shop", currency, text, what)
-}
+crate::storefront_json::platform_readers!("TikTok Shop");
 
 fn add(a: i64, b: i64) -> Result<i64, MalformedEvent> {
     a.checked_add(b).ok_or_else(|| malformed("amounts overflow"))

@@ -82,17 +82,7 @@ struct Refund {
     line_items: Vec<LineItem>,
 }
 
-fn malformed(what: impl std::fmt::Display) -> MalformedEvent {
-    crate::storefront_json::malformed("WooCommerce", what)
-}
-
-fn id_text(v: &serde_json::Value, what: &str) -> Result<String, MalformedEvent> {
-    crate::storefront_json::id_text("WooCommerce", v, what)
-}
-
-fn minor(currency: Currency, text: &str, what: &str) -> Result<i64, MalformedEvent> {
-    crate::storefront_json::minor("WooCommerce", currency, text, what)
-}
+crate::storefront_json::platform_readers!("WooCommerce");
 
 fn add(a: i64, b: i64) -> Result<i64, MalformedEvent> {
     a.checked_add(b).ok_or_else(|| malformed("amounts overflow"))
