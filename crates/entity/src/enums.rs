@@ -450,5 +450,8 @@ stored! {
         Ignored => "IGNORED",
         /// Recorded for an admin (e.g. the order's numbers do not add up).
         NeedsAttention => "NEEDS_ATTENTION",
+        /// Kept because the storefront's API did not answer when the delivery needed it (TikTok
+        /// Shop's order detail): the storefront's redelivery, or an admin's replay, reads it again.
+        SourceUnavailable => "SOURCE_UNAVAILABLE",
     }
 }

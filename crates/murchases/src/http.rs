@@ -23,7 +23,8 @@ use providers::shopify;
 use secrecy::ExposeSecret as _;
 
 use crate::service::Murchases;
-use crate::service::storefronts::{Delivered, TIKTOK_UNAVAILABLE};
+use crate::service::storefronts::{Delivered, Unread};
+use entity::enums::DeliveryStatus;
 
 /// What a sender learns of a refused signature, or of a shop nobody registered.
 const SIGNATURE_REFUSED: &str = "the webhook signature does not verify for this shop";
@@ -65,8 +66,10 @@ async fn shopify_webhook(State(service): State<Murchases>, headers: HeaderMap, b
     let event_id = header(&headers, shopify::EVENT_ID_HEADER).map(str::to_owned);
     let raw = String::from_utf8_lossy(&body).into_owned();
     let event = match std::str::from_utf8(&body) {
-        Ok(text) => shopify::transformers::normalize(&shop.shop, delivery, topic, text).map_err(|e| e.0),
-        Err(_) => Err("Shopify: the body is not UTF-8".to_owned()),
+        Ok(text) => {
+            shopify::transformers::normalize(&shop.shop, delivery, topic, text).map_err(|e| Unread::attention(e.0))
+        }
+        Err(_) => Err(Unread::attention("Shopify: the body is not UTF-8".to_owned())),
     };
     store(service, shop, event, (delivery.to_owned(), topic.to_owned(), event_id), raw).await
 }
@@ -75,7 +78,7 @@ async fn shopify_webhook(State(service): State<Murchases>, headers: HeaderMap, b
 async fn store(
     service: Murchases,
     shop: entity::storefront_shops::Model,
-    event: Result<domain::storefront::StorefrontEvent, String>,
+    event: Result<domain::storefront::StorefrontEvent, Unread>,
     key: (String, String, Option<String>),
     raw: String,
 ) -> Response {
@@ -83,9 +86,9 @@ async fn store(
     let outcome = tokio::spawn(async move {
         match event {
             Ok(event) => service.receive_storefront(&shop, &event, key.2.as_deref(), &raw).await,
-            Err(reason) => {
+            Err(unread) => {
                 let key = (key.0.as_str(), key.1.as_str(), key.2.as_deref());
-                service.receive_unreadable_storefront(&shop, key, &raw, &reason).await
+                service.receive_unreadable_storefront(&shop, key, &raw, &unread).await
             }
         }
     })
@@ -93,6 +96,10 @@ async fn store(
     match outcome {
         Ok(Ok(Delivered::Duplicate)) => {
             (StatusCode::OK, axum::Json(serde_json::json!({"received": true, "duplicate": true}))).into_response()
+        }
+        // Kept, and answered so that the storefront delivers it again (which reads it again).
+        Ok(Ok(Delivered::New(DeliveryStatus::SourceUnavailable))) => {
+            reject(StatusCode::SERVICE_UNAVAILABLE, "UPSTREAM_UNAVAILABLE", "try again")
         }
         Ok(Ok(Delivered::New(status))) => {
             (StatusCode::OK, axum::Json(serde_json::json!({"received": true, "status": status.as_str()})))
@@ -166,8 +173,8 @@ async fn woocommerce_webhook(State(service): State<Murchases>, headers: HeaderMa
     let delivery = delivery.as_str();
     let raw = String::from_utf8_lossy(&body).into_owned();
     let event = match std::str::from_utf8(&body) {
-        Ok(text) => service.woocommerce_event(&shop, delivery, topic, text).await,
-        Err(_) => Err("WooCommerce: the body is not UTF-8".to_owned()),
+        Ok(text) => service.woocommerce_event(&shop, delivery, topic, text).await.map_err(Unread::attention),
+        Err(_) => Err(Unread::attention("WooCommerce: the body is not UTF-8".to_owned())),
     };
     store(service, shop, event, (delivery.to_owned(), topic.to_owned(), event_id), raw).await
 }
@@ -210,14 +217,11 @@ async fn tiktok_webhook(State(service): State<Murchases>, headers: HeaderMap, bo
     let delivery = notification.delivery_key(&body);
     let topic = notification.kind.topic();
     // Known already: a duplicate, or one kept because TikTok's API did not answer, which this
-    // redelivery tries again (nothing is read twice for an applied one).
+    // redelivery reads again (nothing is read for an applied one).
     match service.stored_delivery(&shop, &delivery).await {
-        Ok(Some(d))
-            if d.status == entity::enums::DeliveryStatus::NeedsAttention
-                && d.note.as_deref().is_some_and(|n| n.starts_with(TIKTOK_UNAVAILABLE)) =>
-        {
+        Ok(Some(d)) if d.status == DeliveryStatus::SourceUnavailable => {
             return match service.replay_delivery(&d.id, "tiktok-redelivery").await {
-                Ok(d) if d.note.as_deref().is_some_and(|n| n.starts_with(TIKTOK_UNAVAILABLE)) => {
+                Ok(d) if d.status == DeliveryStatus::SourceUnavailable => {
                     reject(StatusCode::SERVICE_UNAVAILABLE, "UPSTREAM_UNAVAILABLE", "try again")
                 }
                 Ok(d) => {
@@ -240,22 +244,8 @@ async fn tiktok_webhook(State(service): State<Murchases>, headers: HeaderMap, bo
             return reject(StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE", "try again");
         }
     }
+    // A transient failure of TikTok's API is kept SOURCE_UNAVAILABLE and answered 503 (`store`).
+    let event = service.tiktok_event(&shop, &delivery, &notification).await;
     let event_id = notification.notification_id.clone();
-    match service.tiktok_event(&shop, &delivery, text).await {
-        Ok(event) => store(service, shop, Ok(event), (delivery, topic, event_id), text.to_owned()).await,
-        Err(e) if e.transient => {
-            // Kept (nothing is lost if TikTok stops redelivering: an admin replays it) and
-            // answered 503, so TikTok's redelivery tries again.
-            tracing::warn!(shop = %shop.shop, reason = %e.reason, "TikTok Shop order not readable now; kept, and TikTok delivers it again");
-            let kept = (delivery.as_str(), topic.as_str(), event_id.as_deref());
-            match service.receive_unreadable_storefront(&shop, kept, text, &e.reason).await {
-                Ok(_) => reject(StatusCode::SERVICE_UNAVAILABLE, "UPSTREAM_UNAVAILABLE", "try again"),
-                Err(e) => {
-                    tracing::error!(error = %e, "cannot store storefront delivery");
-                    reject(StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE", "try again")
-                }
-            }
-        }
-        Err(e) => store(service, shop, Err(e.reason), (delivery, topic, event_id), text.to_owned()).await,
-    }
+    store(service, shop, event, (delivery, topic, event_id), text.to_owned()).await
 }

@@ -1550,6 +1550,9 @@ pub enum StorefrontDeliveryStatus {
     Ignored,
     /// Stored for an admin, nothing applied (see `note`).
     NeedsAttention,
+    /// Kept, nothing applied, because the storefront's API did not answer (TikTok Shop's order
+    /// detail): its redelivery, or `replayStorefrontDelivery`, reads it again.
+    SourceUnavailable,
 }
 
 impl From<StorefrontDeliveryStatus> for entity::enums::DeliveryStatus {
@@ -1558,6 +1561,7 @@ impl From<StorefrontDeliveryStatus> for entity::enums::DeliveryStatus {
             StorefrontDeliveryStatus::Applied => entity::enums::DeliveryStatus::Applied,
             StorefrontDeliveryStatus::Ignored => entity::enums::DeliveryStatus::Ignored,
             StorefrontDeliveryStatus::NeedsAttention => entity::enums::DeliveryStatus::NeedsAttention,
+            StorefrontDeliveryStatus::SourceUnavailable => entity::enums::DeliveryStatus::SourceUnavailable,
         }
     }
 }
@@ -1591,6 +1595,7 @@ impl From<entity::storefront_deliveries::Model> for StorefrontDelivery {
                 D::Applied => StorefrontDeliveryStatus::Applied,
                 D::Ignored => StorefrontDeliveryStatus::Ignored,
                 D::NeedsAttention => StorefrontDeliveryStatus::NeedsAttention,
+                D::SourceUnavailable => StorefrontDeliveryStatus::SourceUnavailable,
             },
             note: m.note,
             received_at: m.received_at,

@@ -79,6 +79,21 @@ pub async fn waiting_event<C: ConnectionTrait>(
     }
 }
 
+/// A shop's stored delivery by its delivery id.
+pub async fn delivery_by_key<C: ConnectionTrait>(
+    conn: &C,
+    platform: Platform,
+    shop: &str,
+    delivery_id: &str,
+) -> Result<Option<storefront_deliveries::Model>, DbErr> {
+    storefront_deliveries::Entity::find()
+        .filter(storefront_deliveries::Column::Platform.eq(platform))
+        .filter(storefront_deliveries::Column::Shop.eq(shop))
+        .filter(storefront_deliveries::Column::DeliveryId.eq(delivery_id))
+        .one(conn)
+        .await
+}
+
 /// A stored delivery, locked (a replay applies it once).
 pub async fn delivery_for_update<C: ConnectionTrait>(
     conn: &C,

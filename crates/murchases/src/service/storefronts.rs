@@ -88,17 +88,18 @@ impl StorefrontSecrets {
     }
 }
 
-/// How the note of a TikTok delivery kept because TikTok's API did not answer starts: its
-/// redelivery tries it again.
-pub const TIKTOK_UNAVAILABLE: &str = "TikTok Shop's API did not answer";
-
-/// Why a TikTok Shop notification could not be read.
+/// Why a verified delivery was not read, and how it is kept: NEEDS_ATTENTION (an admin's), or
+/// SOURCE_UNAVAILABLE (the storefront's API did not answer: its redelivery reads it again).
 #[derive(Debug, Clone)]
-pub struct TikTokReadError {
+pub struct Unread {
+    pub status: DeliveryStatus,
     pub reason: String,
-    /// The Partner API did not answer (or was busy): the delivery is kept and answered 5xx, and
-    /// TikTok's redelivery reads it again.
-    pub transient: bool,
+}
+
+impl Unread {
+    pub fn attention(reason: String) -> Unread {
+        Unread { status: DeliveryStatus::NeedsAttention, reason }
+    }
 }
 
 /// The platform's TikTok Shop app: one app for every shop (shops authorize it).
@@ -444,15 +445,17 @@ impl Murchases {
         Ok(Delivered::New(status))
     }
 
-    /// Stores a verified delivery whose body does not read as its topic (NEEDS_ATTENTION, with
-    /// why): the storefront is not asked to send it again, an admin looks at it and can replay
-    /// it once the reader (or the shop's data) is fixed.
+    /// Stores a verified delivery that cannot be read now, with why: NEEDS_ATTENTION when its
+    /// body does not read as its topic (the storefront is not asked to send it again; an admin
+    /// looks at it and replays it once the reader or the shop's data is fixed), or
+    /// SOURCE_UNAVAILABLE when the storefront's API did not answer (its redelivery reads it
+    /// again).
     pub async fn receive_unreadable_storefront(
         &self,
         shop: &storefront_shops::Model,
         delivery: (&str, &str, Option<&str>),
         raw: &str,
-        reason: &str,
+        unread: &Unread,
     ) -> ServiceResult<Delivered> {
         let (delivery_id, topic, event_id) = delivery;
         let inserted = repo::storefronts::insert_delivery(
@@ -464,8 +467,8 @@ impl Murchases {
                 delivery_id: Set(delivery_id.to_owned()),
                 event_id: Set(event_id.map(str::to_owned)),
                 topic: Set(topic.to_owned()),
-                status: Set(DeliveryStatus::NeedsAttention),
-                note: Set(Some(reason.to_owned())),
+                status: Set(unread.status),
+                note: Set(Some(unread.reason.clone())),
                 payload: Set(raw.to_owned()),
                 received_at: Set(clock::now()),
             },
@@ -474,12 +477,12 @@ impl Murchases {
         if !inserted {
             return Ok(Delivered::Duplicate);
         }
-        tracing::warn!(platform = %shop.platform.domain(), shop = %shop.shop, delivery = delivery_id, reason,
-            "storefront delivery does not read");
+        tracing::warn!(platform = %shop.platform.domain(), shop = %shop.shop, delivery = delivery_id,
+            reason = %unread.reason, status = unread.status.as_str(), "storefront delivery not read");
         metrics::counter!("storefront_deliveries_total", "platform" => shop.platform.domain().as_str(),
-            "status" => DeliveryStatus::NeedsAttention.as_str())
+            "status" => unread.status.as_str())
         .increment(1);
-        Ok(Delivered::New(DeliveryStatus::NeedsAttention))
+        Ok(Delivered::New(unread.status))
     }
 
     /// `replayStorefrontDelivery` (MANAGE_COMMISSIONS, platform-wide): applies a stored delivery
@@ -502,22 +505,18 @@ impl Murchases {
         shop: &storefront_shops::Model,
         delivery_id: &str,
     ) -> ServiceResult<Option<storefront_deliveries::Model>> {
-        Ok(storefront_deliveries::Entity::find()
-            .filter(storefront_deliveries::Column::Platform.eq(shop.platform))
-            .filter(storefront_deliveries::Column::Shop.eq(shop.shop.clone()))
-            .filter(storefront_deliveries::Column::DeliveryId.eq(delivery_id))
-            .one(&self.db)
-            .await?)
+        Ok(repo::storefronts::delivery_by_key(&self.db, shop.platform, &shop.shop, delivery_id).await?)
     }
 
-    /// Replays a NEEDS_ATTENTION delivery (see `replayStorefrontDelivery`), audited as `who`'s.
+    /// Replays a NEEDS_ATTENTION or SOURCE_UNAVAILABLE delivery (see `replayStorefrontDelivery`),
+    /// audited as `who`'s.
     pub(crate) async fn replay_delivery(&self, id: &str, who: &str) -> ServiceResult<storefront_deliveries::Model> {
         let held = |d: &storefront_deliveries::Model| {
-            if d.status == DeliveryStatus::NeedsAttention {
+            if matches!(d.status, DeliveryStatus::NeedsAttention | DeliveryStatus::SourceUnavailable) {
                 Ok(())
             } else {
                 Err(ServiceError::Conflict(format!(
-                    "delivery {id} is {}: only a delivery that needs attention is replayed",
+                    "delivery {id} is {}: only a delivery that needs attention (or whose source did not answer) is replayed",
                     d.status.as_str()
                 )))
             }
@@ -541,7 +540,7 @@ impl Murchases {
         held(&delivery)?;
         let (status, note) = match event {
             Ok(event) => self.apply_delivery(&txn, &shop, &event).await?,
-            Err(reason) => (DeliveryStatus::NeedsAttention, Some(reason)),
+            Err(unread) => (unread.status, Some(unread.reason)),
         };
         let mut am: storefront_deliveries::ActiveModel = delivery.clone().into();
         am.status = Set(status);
@@ -1130,15 +1129,21 @@ impl Murchases {
         &self,
         shop: &storefront_shops::Model,
         d: &storefront_deliveries::Model,
-    ) -> Result<StorefrontEvent, String> {
+    ) -> Result<StorefrontEvent, Unread> {
         match d.platform.domain() {
             Platform::Shopify => {
                 providers::shopify::transformers::normalize(&d.shop, &d.delivery_id, &d.topic, &d.payload)
-                    .map_err(|e| e.0)
+                    .map_err(|e| Unread::attention(e.0))
             }
-            Platform::Woocommerce => self.woocommerce_event(shop, &d.delivery_id, &d.topic, &d.payload).await,
-            Platform::Tiktok => self.tiktok_event(shop, &d.delivery_id, &d.payload).await.map_err(|e| e.reason),
-            other => Err(format!("{other} deliveries are not read yet")),
+            Platform::Woocommerce => {
+                self.woocommerce_event(shop, &d.delivery_id, &d.topic, &d.payload).await.map_err(Unread::attention)
+            }
+            Platform::Tiktok => {
+                let n =
+                    providers::tiktok::transformers::notification(&d.payload).map_err(|e| Unread::attention(e.0))?;
+                self.tiktok_event(shop, &d.delivery_id, &n).await
+            }
+            other => Err(Unread::attention(format!("{other} deliveries are not read yet"))),
         }
     }
 
@@ -1216,11 +1221,9 @@ impl Murchases {
         &self,
         shop: &storefront_shops::Model,
         delivery_id: &str,
-        body: &str,
-    ) -> Result<StorefrontEvent, TikTokReadError> {
-        use providers::tiktok::transformers;
-        let permanent = |reason: String| TikTokReadError { reason, transient: false };
-        let n = transformers::notification(body).map_err(|e| permanent(e.0))?;
+        n: &providers::tiktok::transformers::Notification,
+    ) -> Result<StorefrontEvent, Unread> {
+        let permanent = Unread::attention;
         if n.shop_id != shop.shop {
             return Err(permanent(format!("the notification is of shop {}, not {}", n.shop_id, shop.shop)));
         }
@@ -1228,13 +1231,19 @@ impl Murchases {
         let kind = match (&n.kind, &n.order_id) {
             (k, Some(order_id)) if k.concerns_order() => {
                 let client = self.tiktok_client(shop).map_err(permanent)?;
-                let (_, order) = client.order_detail(order_id).await.map_err(|e| TikTokReadError {
-                    transient: e.is_transient(),
-                    reason: if e.is_transient() {
-                        format!("{TIKTOK_UNAVAILABLE}: order {order_id} could not be read ({e}); TikTok's redelivery or a replay reads it")
+                let (_, order) = client.order_detail(order_id).await.map_err(|e| {
+                    if e.is_transient() {
+                        Unread {
+                            status: DeliveryStatus::SourceUnavailable,
+                            reason: format!(
+                                "order {order_id} could not be read from TikTok Shop ({e}): TikTok's redelivery or a replay reads it"
+                            ),
+                        }
                     } else {
-                        format!("order {order_id} could not be read from TikTok Shop ({e}): replay once it is fixed")
-                    },
+                        permanent(format!(
+                            "order {order_id} could not be read from TikTok Shop ({e}): replay once it is fixed"
+                        ))
+                    }
                 })?;
                 StorefrontEventKind::Order(order)
             }
