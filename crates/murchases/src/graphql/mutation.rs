@@ -196,8 +196,9 @@ impl Mutation {
     }
 
     /// Admin: apply a storefront delivery that needs attention again, read from its stored body
-    /// (e.g. once the affiliate it names is registered). Only NEEDS_ATTENTION deliveries are
-    /// replayed (CONFLICT otherwise); the result is the delivery with its new status and note.
+    /// (e.g. once the affiliate it names is registered). Only NEEDS_ATTENTION and
+    /// SOURCE_UNAVAILABLE deliveries are replayed (CONFLICT otherwise); the result is the
+    /// delivery with its new status and note.
     #[graphql(guard = "Authenticated")]
     async fn replay_storefront_delivery(&self, ctx: &Context<'_>, id: ID) -> Result<StorefrontDelivery, ApiError> {
         let id = RecordId::parse(&id)?;

@@ -488,8 +488,8 @@ impl Murchases {
     /// `replayStorefrontDelivery` (MANAGE_COMMISSIONS, platform-wide): applies a stored delivery
     /// that needs attention again, as it was received (read again from its stored body), e.g.
     /// after the affiliate it names was registered or the reader was fixed. Only a
-    /// NEEDS_ATTENTION delivery is replayed; it ends APPLIED, IGNORED or NEEDS_ATTENTION with
-    /// the new reason. Audited.
+    /// NEEDS_ATTENTION or SOURCE_UNAVAILABLE delivery is replayed; it ends APPLIED, IGNORED,
+    /// NEEDS_ATTENTION or SOURCE_UNAVAILABLE with the new reason. Audited.
     pub async fn replay_storefront_delivery(
         &self,
         actor: &Actor,
