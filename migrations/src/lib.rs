@@ -19,6 +19,7 @@ mod m20261203_000001_multi_party;
 mod m20261204_000001_affiliates;
 mod m20261205_000001_storefronts;
 mod m20261206_000001_receivables;
+mod m20261207_000001_receivable_refunds;
 
 pub struct Migrator;
 
@@ -49,6 +50,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000001_affiliates::Migration),
             Box::new(m20261205_000001_storefronts::Migration),
             Box::new(m20261206_000001_receivables::Migration),
+            Box::new(m20261207_000001_receivable_refunds::Migration),
         ]
     }
 }

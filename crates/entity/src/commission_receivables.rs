@@ -16,8 +16,12 @@ pub struct Model {
     pub currency: String,
     /// The commission when the order was paid.
     pub original_amount: i64,
-    /// What is owed now (0 once the order was cancelled).
+    /// What is owed now: the commission on the items the storefront did not refund (0 once the
+    /// order was cancelled).
     pub amount: i64,
+    /// The items base the storefront refunded (its returns), of the order's base.
+    pub refunded_base: i64,
+    pub status: crate::enums::ReceivableStatus,
     pub commission_rate: String,
     pub rule_version: i64,
     /// The commission's computation trace.

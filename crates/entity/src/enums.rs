@@ -261,6 +261,17 @@ stored! {
 }
 
 stored! {
+    /// `commission_receivables.status`.
+    ReceivableStatus {
+        /// Owed: `amount` (the commission on what the storefront did not refund), less what is
+        /// recovered.
+        Owed => "OWED",
+        /// The order was cancelled: nothing is owed, and what was recovered is given back.
+        Cancelled => "CANCELLED",
+    }
+}
+
+stored! {
     /// `fee_refunds.status`: an application-fee refund owed to a seller.
     FeeRefundStatus {
         /// Queued with its clawback; to send with its key.

@@ -25,6 +25,7 @@ pub mod payment_exceptions;
 pub mod payouts;
 pub mod provider_refunds;
 pub mod queries;
+pub mod receivable_givebacks;
 pub mod receivable_recoveries;
 pub mod reconciliation_mismatches;
 pub mod refunds;

@@ -1,8 +1,10 @@
 //! TikTok Shop for tests: notifications of `tests/fixtures/tiktok/` signed as TikTok signs them
 //! (`Authorization`: hex HMAC-SHA256 of the app key and the body, keyed with the app secret),
-//! and a fake Partner API serving Get Order Detail (`GET /order/202309/orders`) that checks
-//! what TikTok checks: the app key, the request signature (recomputed from the query), a
-//! timestamp within 5 minutes, the shop's cipher and its `x-tts-access-token`. Errors are
+//! and a fake Partner API serving Get Order Detail (`GET /order/202309/orders`) and Search
+//! Returns (`POST /return_refund/202309/returns/search`, by `order_ids`, paged by
+//! `page_size`/`page_token`) that checks what TikTok checks: the app key, the request signature
+//! (recomputed from the query and the body), a timestamp within 5 minutes, the shop's cipher
+//! and its `x-tts-access-token`. Errors are
 //! TikTok's envelope (`{"code": 106001, "message": …, "data": null}`, HTTP 401).
 
 use std::collections::HashMap;
@@ -12,7 +14,7 @@ use axum::Router;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post as post_route};
 use serde_json::{Value, json};
 
 /// The test app's key and secret (`TIKTOK_APP_KEY`, `TIKTOK_APP_SECRET`).
@@ -76,9 +78,34 @@ pub async fn post(http: &reqwest::Client, base: &str, body: &str, app_secret: &s
     (status, res.json().await.unwrap_or(Value::Null))
 }
 
+/// A return of the fixture's Search Returns answer (the beanie's, completed) for `order` under
+/// `return_id`, with `status`.
+pub fn order_return(order: &str, return_id: &str, status: &str) -> Value {
+    let mut r = fixture("returns_search")["data"]["return_orders"][0].clone();
+    r["order_id"] = json!(order);
+    r["return_id"] = json!(return_id);
+    r["return_status"] = json!(status);
+    r
+}
+
+/// A type 12 notification (RETURN_STATUS_CHANGE) of `order` in the test shop.
+pub fn return_change(notification_id: &str, order: &str, return_id: &str, status: &str) -> String {
+    json!({
+        "type": 12,
+        "tts_notification_id": notification_id,
+        "shop_id": TEST_SHOP_ID,
+        "timestamp": chrono::Utc::now().timestamp(),
+        "data": {"order_id": order, "return_id": return_id, "return_role": "BUYER",
+                 "return_type": "RETURN_AND_REFUND", "return_status": status,
+                 "create_time": chrono::Utc::now().timestamp()}
+    })
+    .to_string()
+}
+
 #[derive(Default)]
 struct Store {
     orders: Vec<Value>,
+    returns: Vec<Value>,
     requests: Vec<String>,
     /// Answers given before any order (HTTP status, TikTok code): failures to inject.
     failures: Vec<(u16, i64)>,
@@ -97,6 +124,40 @@ fn error(status: StatusCode, code: i64, message: &str) -> Response {
     (status, axum::Json(json!({"code": code, "message": message, "request_id": "test", "data": null}))).into_response()
 }
 
+/// TikTok's checks of a request to `path`: `None` when it passes.
+fn refused(q: &HashMap<String, String>, headers: &HeaderMap, path: &str, body: &[u8]) -> Option<Response> {
+    if q.get("app_key").map(String::as_str) != Some(TEST_APP_KEY) {
+        return Some(error(StatusCode::UNAUTHORIZED, 36009004, "Invalid app_key"));
+    }
+    let query: Vec<(&str, String)> = q.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+    let expected = providers::tiktok::client::sign_request(TEST_APP_SECRET.as_bytes(), path, &query, body);
+    if q.get("sign") != Some(&expected) {
+        return Some(error(
+            StatusCode::UNAUTHORIZED,
+            106001,
+            "Invalid credentials. The 'sign' query parameter is invalid.",
+        ));
+    }
+    let fresh = q
+        .get("timestamp")
+        .and_then(|t| t.parse::<i64>().ok())
+        .is_some_and(|t| (chrono::Utc::now().timestamp() - t).abs() <= 300);
+    if !fresh {
+        return Some(error(StatusCode::UNAUTHORIZED, 36009004, "Invalid timestamp"));
+    }
+    if headers.get("x-tts-access-token").and_then(|v| v.to_str().ok()) != Some(TEST_ACCESS_TOKEN) {
+        return Some(error(
+            StatusCode::UNAUTHORIZED,
+            105002,
+            "Expired credentials. The 'x-tts-access-token' header has expired.",
+        ));
+    }
+    if q.get("shop_cipher").map(String::as_str) != Some(TEST_SHOP_CIPHER) {
+        return Some(error(StatusCode::BAD_REQUEST, 36009004, "Invalid shop_cipher"));
+    }
+    None
+}
+
 async fn order_detail(
     State(s): State<Shared>,
     headers: HeaderMap,
@@ -108,41 +169,53 @@ async fn order_detail(
         let (status, code) = store.failures.remove(0);
         return error(StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR), code, "injected");
     }
-    if q.get("app_key").map(String::as_str) != Some(TEST_APP_KEY) {
-        return error(StatusCode::UNAUTHORIZED, 36009004, "Invalid app_key");
-    }
-    let query: Vec<(&str, String)> = q.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
-    let expected = providers::tiktok::client::sign_request(
-        TEST_APP_SECRET.as_bytes(),
-        providers::tiktok::client::ORDER_DETAIL_PATH,
-        &query,
-        b"",
-    );
-    if q.get("sign") != Some(&expected) {
-        return error(StatusCode::UNAUTHORIZED, 106001, "Invalid credentials. The 'sign' query parameter is invalid.");
-    }
-    let fresh = q
-        .get("timestamp")
-        .and_then(|t| t.parse::<i64>().ok())
-        .is_some_and(|t| (chrono::Utc::now().timestamp() - t).abs() <= 300);
-    if !fresh {
-        return error(StatusCode::UNAUTHORIZED, 36009004, "Invalid timestamp");
-    }
-    if headers.get("x-tts-access-token").and_then(|v| v.to_str().ok()) != Some(TEST_ACCESS_TOKEN) {
-        return error(
-            StatusCode::UNAUTHORIZED,
-            105002,
-            "Expired credentials. The 'x-tts-access-token' header has expired.",
-        );
-    }
-    if q.get("shop_cipher").map(String::as_str) != Some(TEST_SHOP_CIPHER) {
-        return error(StatusCode::BAD_REQUEST, 36009004, "Invalid shop_cipher");
+    if let Some(refused) = refused(&q, &headers, providers::tiktok::client::ORDER_DETAIL_PATH, b"") {
+        return refused;
     }
     let ids: Vec<&str> = q.get("ids").map(|v| v.split(',').collect()).unwrap_or_default();
     let orders: Vec<Value> =
         store.orders.iter().filter(|o| o["id"].as_str().is_some_and(|id| ids.contains(&id))).cloned().collect();
     axum::Json(json!({"code": 0, "message": "Success", "request_id": "test", "data": {"orders": orders}}))
         .into_response()
+}
+
+async fn returns_search(
+    State(s): State<Shared>,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+    body: axum::body::Bytes,
+) -> Response {
+    let mut store = s.lock();
+    store.requests.push(format!("POST /return_refund/202309/returns/search {}", String::from_utf8_lossy(&body)));
+    if !store.failures.is_empty() {
+        let (status, code) = store.failures.remove(0);
+        return error(StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR), code, "injected");
+    }
+    if let Some(refused) = refused(&q, &headers, providers::tiktok::client::RETURNS_SEARCH_PATH, &body) {
+        return refused;
+    }
+    let Ok(request) = serde_json::from_slice::<Value>(&body) else {
+        return error(StatusCode::BAD_REQUEST, 36009003, "Invalid body");
+    };
+    let Some(page_size) = q.get("page_size").and_then(|p| p.parse::<usize>().ok()).filter(|p| (1..=50).contains(p))
+    else {
+        return error(StatusCode::BAD_REQUEST, 36009003, "page_size must be 1 to 50");
+    };
+    let ids: Vec<&str> =
+        request["order_ids"].as_array().map(|a| a.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
+    let matching: Vec<Value> = store
+        .returns
+        .iter()
+        .filter(|r| r["order_id"].as_str().is_some_and(|id| ids.is_empty() || ids.contains(&id)))
+        .cloned()
+        .collect();
+    let start: usize =
+        q.get("page_token").and_then(|t| t.strip_prefix("page-")).and_then(|n| n.parse().ok()).unwrap_or(0);
+    let page: Vec<Value> = matching.iter().skip(start).take(page_size).cloned().collect();
+    let next = if start + page.len() < matching.len() { format!("page-{}", start + page.len()) } else { String::new() };
+    axum::Json(json!({"code": 0, "message": "Success", "request_id": "test",
+        "data": {"return_orders": page, "total_count": matching.len(), "next_page_token": next}}))
+    .into_response()
 }
 
 /// A fake TikTok Shop Partner API.
@@ -161,7 +234,10 @@ impl Drop for FakeTikTok {
 impl FakeTikTok {
     pub async fn start() -> FakeTikTok {
         let shared = Shared(Arc::new(Mutex::new(Store::default())));
-        let app = Router::new().route("/order/202309/orders", get(order_detail)).with_state(shared.clone());
+        let app = Router::new()
+            .route("/order/202309/orders", get(order_detail))
+            .route("/return_refund/202309/returns/search", post_route(returns_search))
+            .with_state(shared.clone());
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await.expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("addr"));
         let server = tokio::spawn(async move {
@@ -180,6 +256,13 @@ impl FakeTikTok {
         let mut store = self.shared.lock();
         store.orders.retain(|o| o["id"] != order["id"]);
         store.orders.push(order);
+    }
+
+    /// Adds (or replaces, by `return_id`) a return of one of the shop's orders.
+    pub fn put_return(&self, r: Value) {
+        let mut store = self.shared.lock();
+        store.returns.retain(|x| x["return_id"] != r["return_id"]);
+        store.returns.push(r);
     }
 
     /// The next answer is an error: HTTP `status` with TikTok `code`.

@@ -3,8 +3,9 @@
 //! notification reads the order's detail from the Partner API (it carries no amounts) and
 //! records the order with its commission receivable, a negative movement on the seller's
 //! balance; the seller's next Stripe earning pays it, exactly once, by a reversal of that
-//! payment's transfer. A refused reversal leaves it owed (the next earning pays it); a cancelled
-//! order gives it back. Notifications are verified before anything is read, deduplicated by
+//! payment's transfer. A refused reversal leaves it owed (the next earning pays it). A return
+//! (read with Search Returns) lowers it to the commission on the items kept, a cancellation to
+//! nothing, and what the seller paid beyond that is transferred back. Notifications are verified before anything is read, deduplicated by
 //! TikTok's notification id, and an API that does not answer is answered 503 (TikTok sends the
 //! notification again, which reads it again) with the delivery kept, so nothing is lost.
 
@@ -322,5 +323,201 @@ async fn a_recovery_waits_for_its_debit_and_a_refund_it_left_short_owes_it_again
         // And the next sale takes it again.
         cart_paid(&apps, "cart-3", "m1", 10_000).await;
         assert_eq!(recovery(&apps).await, (Some(800), Some(0)));
+    }
+}
+
+/// The transfers to the seller Stripe was asked for, with their amounts.
+fn transfers_to_seller(apps: &Apps) -> Vec<String> {
+    apps.stripe
+        .requests()
+        .iter()
+        .filter(|r| r.method == "POST" && r.path == "/v1/transfers")
+        .map(|r| r.field("amount").unwrap_or_default().to_owned())
+        .collect()
+}
+
+async fn notify_return(apps: &Apps, id: &str, order: &str, return_id: &str) -> (u16, Value) {
+    let body = tt::return_change(id, order, return_id, "RETURN_OR_REFUND_REQUEST_COMPLETE");
+    tt::post(&apps.http, &apps.mur_base, &body, TEST_APP_SECRET).await
+}
+
+#[tokio::test]
+async fn a_tiktok_return_lowers_what_the_seller_owes_and_gives_back_what_it_paid_beyond() {
+    const RECEIVABLE: &str = "status amount refundedBase recovered givenBack open originalAmount";
+    for t in TestDb::all().await {
+        let apps = spawn(&t.conn).await;
+        owing_seller(&apps).await;
+        assert_eq!(pending(&apps, "m1").await, -800);
+        let receivable = |order: &'static str| {
+            let apps = &apps;
+            async move {
+                let q = format!(
+                    "query($m: ID!) {{ storefrontOrders(maletId: $m, platform: TIKTOK) {{ orderId receivable {{ {RECEIVABLE} }} }} }}"
+                );
+                let res = apps.mur.run(Some(&owner_token("m1")), &q, json!({"m": "m1"})).await;
+                res["data"]["storefrontOrders"]
+                    .as_array()
+                    .unwrap_or_else(|| panic!("{res}"))
+                    .iter()
+                    .find(|o| o["orderId"] == order)
+                    .map(|o| o["receivable"].clone())
+                    .unwrap_or(Value::Null)
+            }
+        };
+
+        // The beanie (20.00 of the 100.00 of items) is returned and refunded before anything was
+        // recovered; a refund request for a scarf is still pending. The return's notification
+        // reads the order's returns: 8% of the 80.00 kept is owed, 160 less.
+        apps.tiktok.put_return(tt::order_return(ORDER_ID, "4035318536470123001", "RETURN_OR_REFUND_REQUEST_COMPLETE"));
+        apps.tiktok.put_return(tt::order_return(ORDER_ID, "4035318536470123002", "RETURN_OR_REFUND_REQUEST_PENDING"));
+        let (status, body) = notify_return(&apps, "n-r1", ORDER_ID, "4035318536470123001").await;
+        assert_eq!((status, body["status"].as_str()), (200, Some("APPLIED")), "{:?}: {body}", t.backend);
+        assert!(
+            apps.tiktok.requests().iter().any(|r| r.starts_with("POST /return_refund/202309/returns/search")
+                && r.contains(&format!(r#""order_ids":["{ORDER_ID}"]"#))),
+            "{:?}",
+            apps.tiktok.requests()
+        );
+        assert_eq!(
+            receivable(ORDER_ID).await,
+            json!({"status": "OWED", "amount": 640, "refundedBase": 2000, "recovered": 0, "givenBack": 0, "open": 640, "originalAmount": 800})
+        );
+        assert_eq!(pending(&apps, "m1").await, -640);
+        // The same notification, another one about the same returns, and a later status change
+        // of the order: nothing lowers it twice.
+        assert_eq!(notify_return(&apps, "n-r1", ORDER_ID, "4035318536470123001").await.1["duplicate"], true);
+        assert_eq!(notify_return(&apps, "n-r2", ORDER_ID, "4035318536470123001").await.0, 200);
+        apps.tiktok.put_order(tt::order(ORDER_ID, "COMPLETED"));
+        assert_eq!(notify(&apps, "n-5", ORDER_ID, "COMPLETED").await.0, 200);
+        assert_eq!(receivable(ORDER_ID).await["amount"], 640);
+        assert_eq!(pending(&apps, "m1").await, -640);
+        // The next sale recovers the 640 owed.
+        apps.checkout_and_pay("web-1", "m1", 10_000).await;
+        apps.murchases.service.send_movements().await.expect("movements");
+        assert_eq!(reversals(&apps), vec!["640".to_owned()]);
+        assert_eq!(pending(&apps, "m1").await, 7_992 - 640);
+
+        // A second order, paid for by the next sale in full (800), then returned in part: the
+        // seller paid 160 more than it owes, and gets it back by a transfer from that sale.
+        let second = "576653688135258999";
+        apps.tiktok.put_order(tt::order(second, "AWAITING_SHIPMENT"));
+        assert_eq!(notify(&apps, "n-6", second, "AWAITING_SHIPMENT").await.0, 200);
+        assert_eq!(pending(&apps, "m1").await, 7_992 - 640 - 800);
+        apps.checkout_and_pay("web-2", "m1", 10_000).await;
+        apps.murchases.service.send_movements().await.expect("movements");
+        assert_eq!(reversals(&apps), vec!["640".to_owned(), "800".to_owned()]);
+        assert_eq!(receivable(second).await["recovered"], 800);
+        apps.tiktok.put_return(tt::order_return(second, "4035318536470129001", "RETURN_OR_REFUND_REQUEST_COMPLETE"));
+        let (status, body) = notify_return(&apps, "n-r3", second, "4035318536470129001").await;
+        assert_eq!((status, body["status"].as_str()), (200, Some("APPLIED")), "{body}");
+        apps.murchases.service.send_movements().await.expect("movements");
+        assert_eq!(transfers_to_seller(&apps), vec!["160".to_owned()], "{:?}", t.backend);
+        assert_eq!(
+            receivable(second).await,
+            json!({"status": "OWED", "amount": 640, "refundedBase": 2000, "recovered": 640, "givenBack": 160, "open": 0, "originalAmount": 800})
+        );
+        assert_eq!(pending(&apps, "m1").await, 2 * 7_992 - 640 - 640);
+        // The money followed the balance: the seller holds both nets less what it owes.
+        let out = apps.stripe.requests().iter().filter(|r| r.method == "POST" && r.path == "/v1/transfers").count();
+        assert_eq!(out, 1);
+
+        // The order is then cancelled (after a recovery, which used to need finance): nothing is
+        // owed, and the 640 it still paid comes back too.
+        apps.tiktok.put_order(tt::order(second, "CANCELLED"));
+        let (status, body) = notify(&apps, "n-7", second, "CANCEL").await;
+        assert_eq!((status, body["status"].as_str()), (200, Some("APPLIED")), "{body}");
+        apps.murchases.service.send_movements().await.expect("movements");
+        assert_eq!(transfers_to_seller(&apps), vec!["160".to_owned(), "640".to_owned()]);
+        assert_eq!(
+            receivable(second).await,
+            json!({"status": "CANCELLED", "amount": 0, "refundedBase": 2000, "recovered": 0, "givenBack": 800, "open": 0, "originalAmount": 800})
+        );
+        assert_eq!(pending(&apps, "m1").await, 2 * 7_992 - 640, "only the first order's 640 is owed");
+        // Nothing is taken or given again by the next sale.
+        apps.checkout_and_pay("web-3", "m1", 10_000).await;
+        apps.murchases.service.send_movements().await.expect("movements");
+        assert_eq!(reversals(&apps).len(), 2);
+        assert_eq!(transfers_to_seller(&apps).len(), 2);
+        assert_eq!(pending(&apps, "m1").await, 3 * 7_992 - 640);
+    }
+}
+
+#[tokio::test]
+async fn a_refused_gift_back_is_left_for_finance_and_a_return_while_a_recovery_is_sent_waits_for_it() {
+    for t in TestDb::all().await {
+        let apps = spawn(&t.conn).await;
+        owing_seller(&apps).await;
+        assert_eq!(pending(&apps, "m1").await, -800);
+        // The sale's recovery is queued, not sent yet, when the beanie's return arrives: nothing
+        // is given back before Stripe confirms the recovery; then 160 is.
+        let pi = apps.checkout_and_pay("web-1", "m1", 10_000).await;
+        apps.tiktok.put_return(tt::order_return(ORDER_ID, "4035318536470123001", "RETURN_OR_REFUND_REQUEST_COMPLETE"));
+        assert_eq!(notify_return(&apps, "n-r1", ORDER_ID, "4035318536470123001").await.0, 200);
+        assert!(transfers_to_seller(&apps).is_empty());
+        apps.murchases.service.send_movements().await.expect("movements");
+        assert_eq!(reversals(&apps), vec!["800".to_owned()], "{:?}", t.backend);
+        apps.murchases.service.send_movements().await.expect("movements");
+        assert_eq!(transfers_to_seller(&apps), vec!["160".to_owned()]);
+        let o = order_view(&apps, "m1", ORDER_ID).await;
+        assert_eq!((o["receivable"]["recovered"].as_i64(), o["receivable"]["open"].as_i64()), (Some(640), Some(0)));
+
+        // A second return (a scarf, 40.00: 320 less) whose gift back Stripe refuses: the balance
+        // shows the money as the seller's, the refused transfer stays for finance, and nothing
+        // sends it again by itself.
+        let mut scarf = tt::order_return(ORDER_ID, "4035318536470123003", "RETURN_OR_REFUND_REQUEST_COMPLETE");
+        scarf["refund_amount"] = json!({"currency": "USD", "refund_total": "43.04", "refund_subtotal": "40.00",
+            "refund_shipping_fee": "0", "refund_tax": "3.04", "retail_delivery_fee": "0", "buyer_service_fee": "0"});
+        apps.tiktok.put_return(scarf);
+        assert_eq!(notify_return(&apps, "n-r2", ORDER_ID, "4035318536470123003").await.0, 200);
+        apps.stripe.fail_next("/v1/transfers", 400);
+        apps.murchases.service.send_movements().await.expect("movements");
+        apps.murchases.service.send_movements().await.expect("movements");
+        assert_eq!(transfers_to_seller(&apps), vec!["160".to_owned(), "320".to_owned()]);
+        let o = order_view(&apps, "m1", ORDER_ID).await;
+        assert_eq!(
+            (
+                o["receivable"]["amount"].as_i64(),
+                o["receivable"]["recovered"].as_i64(),
+                o["receivable"]["open"].as_i64()
+            ),
+            (Some(320), Some(320), Some(0)),
+            "{o}"
+        );
+        let q = "{ outgoingMovements(status: FAILED) { kind amount } }";
+        let failed = apps.mur.run(Some(&admin_token()), q, json!({})).await;
+        assert_eq!(failed["data"]["outgoingMovements"], json!([{"kind": "TRANSFER", "amount": 320}]), "{failed}");
+        assert_eq!(pending(&apps, "m1").await, 7_992 - 320);
+        let _ = pi;
+    }
+}
+
+#[tokio::test]
+async fn a_lowered_receivable_waits_for_its_debit_on_the_balance() {
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, sea_query::Expr};
+    for t in TestDb::all().await {
+        let apps = spawn(&t.conn).await;
+        owing_seller(&apps).await;
+        // The debit's delivery to payments is late (its outbox row not due yet) when the return
+        // lowers the receivable: the +160 must not reach the balance before the −800.
+        entity::outbox::Entity::update_many()
+            .col_expr(entity::outbox::Column::AvailableAt, Expr::value(chrono::Utc::now() + chrono::Duration::hours(1)))
+            .filter(entity::outbox::Column::IdempotencyKey.like("receivable:%"))
+            .exec(&t.conn)
+            .await
+            .expect("delay the debit");
+        apps.tiktok.put_return(tt::order_return(ORDER_ID, "4035318536470123001", "RETURN_OR_REFUND_REQUEST_COMPLETE"));
+        assert_eq!(notify_return(&apps, "n-r1", ORDER_ID, "4035318536470123001").await.0, 200);
+        // (Applied alone, the +160 would show the seller 160 it does not have.)
+        assert_eq!(pending(&apps, "m1").await, 0, "{:?}: nothing applies before the debit", t.backend);
+        entity::outbox::Entity::update_many()
+            .col_expr(
+                entity::outbox::Column::AvailableAt,
+                Expr::value(chrono::Utc::now() - chrono::Duration::seconds(1)),
+            )
+            .exec(&t.conn)
+            .await
+            .expect("due now");
+        // Both due: the debit, then the +160 (retried after it).
+        assert_eq!(pending(&apps, "m1").await, -640);
     }
 }

@@ -1488,13 +1488,30 @@ impl CommissionReceivable {
     async fn original_amount(&self) -> i64 {
         self.0.receivable.original_amount
     }
-    /// What is owed now (0 once the order was cancelled).
+    /// What is owed now: the commission on the items the storefront did not refund (its
+    /// returns), 0 once the order was cancelled.
     async fn amount(&self) -> i64 {
         self.0.receivable.amount
     }
-    /// Taken back from the seller's later earnings (reversals not refused).
+    async fn status(&self) -> ReceivableStatus {
+        match self.0.receivable.status {
+            entity::enums::ReceivableStatus::Owed => ReceivableStatus::Owed,
+            entity::enums::ReceivableStatus::Cancelled => ReceivableStatus::Cancelled,
+        }
+    }
+    /// The items base the storefront refunded (of `StorefrontOrder.commissionableBase`).
+    async fn refunded_base(&self) -> i64 {
+        self.0.receivable.refunded_base
+    }
+    /// Taken back from the seller's later earnings (reversals not refused), less what was given
+    /// back.
     async fn recovered(&self) -> i64 {
         self.0.recovered
+    }
+    /// Given back to the seller (transfers from the earnings it was taken from) because a
+    /// refund or a cancellation lowered what it owes below what it had paid.
+    async fn given_back(&self) -> i64 {
+        self.0.given_back
     }
     /// Still to recover.
     async fn open(&self) -> i64 {
@@ -1510,6 +1527,16 @@ impl CommissionReceivable {
     async fn created_at(&self) -> chrono::DateTime<chrono::Utc> {
         self.0.receivable.created_at
     }
+}
+
+/// Whether a commission receivable is owed.
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+pub enum ReceivableStatus {
+    /// `amount` is owed (the commission on what the storefront did not refund), less what is
+    /// recovered.
+    Owed,
+    /// The order was cancelled: nothing is owed, what was recovered is given back.
+    Cancelled,
 }
 
 /// What a storefront backfill did.

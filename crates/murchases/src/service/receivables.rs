@@ -20,17 +20,25 @@
 //!   cannot reverse (MANUAL, PayPal) recover nothing: the debt stays on the balance, netted by
 //!   the next payouts like any negative balance (R-REF-4), and `open` keeps showing it; a debt
 //!   on an account since replaced is carried by payments with the balance, not reversed.
-//! - An order cancelled before anything was recovered gives the commission back (a RECEIVABLE
-//!   movement of plus what was owed). Cancelled after a recovery started, it needs finance (the
-//!   delivery is held with that reason), since money already moved.
+//! - A refund the storefront made (a TikTok Shop return) lowers what is owed to the commission
+//!   on the items it did not refund (the rounding of the refunded share is half-even, as a
+//!   payment's clawback): a RECEIVABLE movement of plus the difference. A cancelled order owes
+//!   nothing (plus what was owed). What the seller already paid beyond the lower amount is
+//!   given back (`give_back_excess`), once the recoveries that took it are confirmed: a transfer
+//!   to the seller from the earning each came from, newest first. A gift the provider refuses is
+//!   kept FAILED for finance (the seller's balance already shows the money as its own).
 
 use domain::commission;
 use domain::ledger_events::{BalanceEvent, BalanceEventKind, TOPIC_BALANCE};
 use domain::money::Currency;
+use domain::money::{Rounding, mul_div};
 use domain::rate::Rate;
 use domain::storefront::{StorefrontOrder, StorefrontOrderStatus};
-use entity::enums::RecoveryStatus;
-use entity::{commission_ledger, commission_receivables, receivable_recoveries, storefront_orders, storefront_shops};
+use entity::enums::{ReceivableStatus, RecoveryStatus};
+use entity::{
+    commission_ledger, commission_receivables, receivable_givebacks, receivable_recoveries, storefront_orders,
+    storefront_shops,
+};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter,
@@ -51,14 +59,21 @@ fn recovery_key(receivable_id: &str, ledger_id: &str) -> String {
     format!("receivable:{receivable_id}:{ledger_id}")
 }
 
-/// The prefix of every recovery movement's posting key.
+/// The key of the `n`th gift back of part of `recovery_id` (a transfer to the seller).
+fn giveback_key(receivable_id: &str, recovery_id: &str, n: usize) -> String {
+    format!("receivable:{receivable_id}:giveback:{recovery_id}:{n}")
+}
+
+/// The prefix of every recovery movement's posting key (and of every gift back).
 pub(crate) const RECOVERY_KEY_PREFIX: &str = "receivable:";
 
-/// A receivable and what is recovered of it (recoveries not refused).
+/// A receivable and what is recovered of it: recoveries not refused, less what was given back.
 #[derive(Debug, Clone)]
 pub struct ReceivableView {
     pub receivable: commission_receivables::Model,
     pub recovered: i64,
+    /// Given back to the seller after a refund or a cancellation lowered what it owes.
+    pub given_back: i64,
 }
 
 impl ReceivableView {
@@ -68,14 +83,29 @@ impl ReceivableView {
     }
 }
 
+fn total(amounts: impl Iterator<Item = i64>) -> ServiceResult<i64> {
+    let mut sum = 0i64;
+    for a in amounts {
+        sum = sum.checked_add(a).ok_or_else(|| ServiceError::Internal("recoveries overflow".into()))?;
+    }
+    Ok(sum)
+}
+
+/// What is recovered of a receivable: its recoveries not refused, less every gift back (a
+/// refused gift included: the seller's balance counts it as the seller's, finance pays it).
 async fn recovered<C: ConnectionTrait>(conn: &C, receivable_id: &str) -> ServiceResult<i64> {
     let rows = receivable_recoveries::Entity::find()
         .filter(receivable_recoveries::Column::ReceivableId.eq(receivable_id))
         .filter(receivable_recoveries::Column::Status.ne(RecoveryStatus::Failed))
         .all(conn)
         .await?;
-    rows.iter()
-        .try_fold(0i64, |s, r| s.checked_add(r.amount))
+    let given = receivable_givebacks::Entity::find()
+        .filter(receivable_givebacks::Column::ReceivableId.eq(receivable_id))
+        .all(conn)
+        .await?;
+    let taken = total(rows.iter().map(|r| r.amount))?;
+    taken
+        .checked_sub(total(given.iter().map(|g| g.amount))?)
         .ok_or_else(|| ServiceError::Internal("recoveries overflow".into()))
 }
 
@@ -109,7 +139,19 @@ pub(crate) async fn reopen_recovered_from(
         if left <= 0 {
             break;
         }
-        let back = row.amount.min(left);
+        // (What was given back of it already is not the seller's to owe again.)
+        let given = total(
+            receivable_givebacks::Entity::find()
+                .filter(receivable_givebacks::Column::RecoveryId.eq(row.id.clone()))
+                .all(txn)
+                .await?
+                .iter()
+                .map(|g| g.amount),
+        )?;
+        let back = (row.amount - given).max(0).min(left);
+        if back == 0 {
+            continue;
+        }
         left -= back;
         let mut am: receivable_recoveries::ActiveModel = row.clone().into();
         am.amount = Set(row.amount - back);
@@ -151,18 +193,25 @@ pub(crate) async fn receivables_of_orders<C: ConnectionTrait>(
         .filter(commission_receivables::Column::StorefrontOrderId.is_in(order_ids.iter().cloned()))
         .all(conn)
         .await?;
+    let ids = || receivables.iter().map(|r| r.id.clone());
     let recoveries = receivable_recoveries::Entity::find()
-        .filter(receivable_recoveries::Column::ReceivableId.is_in(receivables.iter().map(|r| r.id.clone())))
+        .filter(receivable_recoveries::Column::ReceivableId.is_in(ids()))
         .filter(receivable_recoveries::Column::Status.ne(RecoveryStatus::Failed))
         .all(conn)
         .await?;
-    Ok(receivables
+    let givebacks = receivable_givebacks::Entity::find()
+        .filter(receivable_givebacks::Column::ReceivableId.is_in(ids()))
+        .all(conn)
+        .await?;
+    receivables
         .into_iter()
         .map(|receivable| {
-            let recovered = recoveries.iter().filter(|r| r.receivable_id == receivable.id).map(|r| r.amount).sum();
-            (receivable.storefront_order_id.clone(), ReceivableView { receivable, recovered })
+            let taken = total(recoveries.iter().filter(|r| r.receivable_id == receivable.id).map(|r| r.amount))?;
+            let given_back = total(givebacks.iter().filter(|g| g.receivable_id == receivable.id).map(|g| g.amount))?;
+            let recovered = taken - given_back;
+            Ok((receivable.storefront_order_id.clone(), ReceivableView { receivable, recovered, given_back }))
         })
-        .collect())
+        .collect()
 }
 
 impl Murchases {
@@ -184,23 +233,24 @@ impl Murchases {
             .one(txn)
             .await?;
         let now = clock::now();
+        use StorefrontOrderStatus::{Paid, PartiallyRefunded, Refunded};
         match (o.status, existing) {
-            (StorefrontOrderStatus::Paid, Some(r)) => {
+            (Paid | PartiallyRefunded | Refunded, Some(r)) => {
+                if r.status == ReceivableStatus::Cancelled {
+                    return Ok(Err(format!(
+                        "order {} is paid again after it was cancelled and its commission given back: an admin decides",
+                        o.order_id
+                    )));
+                }
                 if numbers_changed && r.amount > 0 {
                     return Ok(Err(format!(
                         "order {} changed after its commission receivable ({}) was recorded: an admin adjusts it",
                         o.order_id, r.amount
                     )));
                 }
-                if r.original_amount > 0 && r.amount == 0 {
-                    return Ok(Err(format!(
-                        "order {} is paid again after it was cancelled and its commission given back: an admin decides",
-                        o.order_id
-                    )));
-                }
-                Ok(Ok(None))
+                self.apply_receivable_refunds(txn, row, r).await
             }
-            (StorefrontOrderStatus::Paid, None) => {
+            (Paid | PartiallyRefunded | Refunded, None) => {
                 let Some(account) = repo::accounts::live_account(txn, &shop.malet_id).await? else {
                     return Ok(Err(format!(
                         "Malet {} has no payout account to owe the commission on order {} against: replay once it has one",
@@ -235,6 +285,8 @@ impl Murchases {
                     currency: Set(o.currency.code().to_owned()),
                     original_amount: Set(b.commission),
                     amount: Set(b.commission),
+                    refunded_base: Set(0),
+                    status: Set(ReceivableStatus::Owed),
                     commission_rate: Set(b.commission_rate.to_string()),
                     rule_version: Set(effective.version),
                     breakdown: Set(serde_json::to_string(&b.trace).map_err(|e| ServiceError::Internal(e.to_string()))?),
@@ -249,34 +301,140 @@ impl Murchases {
                     outbox::enqueue(txn, TOPIC_BALANCE, &r.id, &event.to_payload(), &key).await?;
                 }
                 metrics::counter!("commission_receivables_created_total").increment(1);
-                Ok(Ok(None))
+                // Returns the storefront made before we first saw the order paid.
+                self.apply_receivable_refunds(txn, row, r).await
             }
-            (StorefrontOrderStatus::Cancelled, Some(r)) if r.amount > 0 => {
-                if recovered(txn, &r.id).await? > 0 {
-                    return Ok(Err(format!(
-                        "order {} was cancelled after its commission began to be recovered from the seller's earnings: finance settles it",
-                        o.order_id
-                    )));
-                }
+            (StorefrontOrderStatus::Cancelled, Some(r)) if r.status != ReceivableStatus::Cancelled => {
                 let owed = r.amount;
                 let mut am: commission_receivables::ActiveModel = r.clone().into();
                 am.amount = Set(0);
+                am.status = Set(ReceivableStatus::Cancelled);
                 am.updated_at = Set(now);
                 let r = am.update(txn).await?;
-                let event = receivable_event(&r, owed, now)?;
-                outbox::enqueue(
-                    txn,
-                    TOPIC_BALANCE,
-                    &r.id,
-                    &event.to_payload(),
-                    &format!("{}:cancelled", debit_key(&r.id)),
-                )
-                .await?;
+                if owed > 0 {
+                    let event = receivable_event(&r, owed, now)?;
+                    let key = format!("{}:cancelled", debit_key(&r.id));
+                    outbox::enqueue(txn, TOPIC_BALANCE, &r.id, &event.to_payload(), &key).await?;
+                }
+                // What the seller already paid of it is its own again.
+                self.give_back_excess(txn, &r).await?;
                 Ok(Ok(Some(format!("order {} cancelled: its commission {owed} is no longer owed", o.order_id))))
             }
-            // Not paid yet, or cancelled with nothing owed.
+            // Not paid yet, or cancelled already.
             _ => Ok(Ok(None)),
         }
+    }
+
+    /// Brings receivable `r` to the refunds recorded for its order `row` (the storefront's
+    /// returns): what is owed becomes the commission on the items base not refunded,
+    /// `original − original × refunded / base` (half-even, as a payment's clawback), posted as a
+    /// RECEIVABLE movement of plus the difference (once per refunded total), and what the seller
+    /// paid beyond it is given back.
+    async fn apply_receivable_refunds(
+        &self,
+        txn: &DatabaseTransaction,
+        row: &storefront_orders::Model,
+        r: commission_receivables::Model,
+    ) -> ServiceResult<Result<Option<String>, String>> {
+        let refunds = repo::storefronts::refunds_of(txn, row).await?;
+        let refunded_base = total(refunds.iter().map(|f| f.base_before_tax(row)))?;
+        if refunded_base == r.refunded_base {
+            return Ok(Ok(None));
+        }
+        let base = row.subtotal.checked_sub(row.discount).unwrap_or(0);
+        if refunded_base > base || refunded_base < r.refunded_base {
+            return Ok(Err(format!(
+                "the storefront's refunds of order {} (items {refunded_base}) do not fit its items base {base} (refunded before: {}): an admin decides",
+                row.platform_order_id, r.refunded_base
+            )));
+        }
+        let taken =
+            mul_div(r.original_amount, refunded_base, base, Rounding::HalfEven).map_err(ServiceError::bad_input)?;
+        let due = r.original_amount - taken;
+        let delta = r.amount - due;
+        let now = clock::now();
+        let mut am: commission_receivables::ActiveModel = r.clone().into();
+        am.amount = Set(due);
+        am.refunded_base = Set(refunded_base);
+        am.updated_at = Set(now);
+        let r = am.update(txn).await?;
+        if delta > 0 {
+            let event = receivable_event(&r, delta, now)?;
+            let key = format!("{}:refund:{refunded_base}", debit_key(&r.id));
+            outbox::enqueue(txn, TOPIC_BALANCE, &r.id, &event.to_payload(), &key).await?;
+        }
+        self.give_back_excess(txn, &r).await?;
+        tracing::info!(receivable = %r.id, refunded_base, due, "a storefront refund lowered a commission receivable");
+        Ok(Ok(Some(format!(
+            "order {}: the storefront refunded {refunded_base} of its items, the commission owed is {due} (was {})",
+            row.platform_order_id, r.original_amount
+        ))))
+    }
+
+    /// Gives back to the seller what its confirmed recoveries of `r` took beyond what it owes
+    /// now (after a refund or a cancellation), newest recovery first: a transfer to the seller
+    /// from that recovery's earning. A recovery still pending gives back when it is confirmed
+    /// (`recovery_outcome`); one refused took nothing.
+    pub(crate) async fn give_back_excess(
+        &self,
+        txn: &DatabaseTransaction,
+        r: &commission_receivables::Model,
+    ) -> ServiceResult<()> {
+        let recoveries = receivable_recoveries::Entity::find()
+            .filter(receivable_recoveries::Column::ReceivableId.eq(r.id.clone()))
+            .filter(receivable_recoveries::Column::Status.eq(RecoveryStatus::Confirmed))
+            .order_by_desc(receivable_recoveries::Column::CreatedAt)
+            .order_by_desc(receivable_recoveries::Column::Id)
+            .lock_exclusive()
+            .all(txn)
+            .await?;
+        let givebacks = receivable_givebacks::Entity::find()
+            .filter(receivable_givebacks::Column::ReceivableId.eq(r.id.clone()))
+            .all(txn)
+            .await?;
+        let confirmed = total(recoveries.iter().map(|x| x.amount))?;
+        let given = total(givebacks.iter().map(|g| g.amount))?;
+        let mut excess = confirmed - given - r.amount;
+        for recovery in &recoveries {
+            if excess <= 0 {
+                break;
+            }
+            let of_it: Vec<_> = givebacks.iter().filter(|g| g.recovery_id == recovery.id).collect();
+            let room = recovery.amount - total(of_it.iter().map(|g| g.amount))?;
+            if room <= 0 {
+                continue;
+            }
+            let Some(entry) = repo::ledger::by_id(txn, &recovery.ledger_id).await? else {
+                return Err(ServiceError::Internal(format!(
+                    "the earning {} of a recovery is missing",
+                    recovery.ledger_id
+                )));
+            };
+            let key = giveback_key(&r.id, &recovery.id, of_it.len());
+            let Some(movement) = self.queue_movement_of(txn, &entry, room.min(excess), &key).await? else {
+                tracing::error!(receivable = %r.id, ledger_id = %entry.id, excess,
+                    "what the seller paid of a receivable beyond what it owes cannot be transferred back: finance pays it");
+                return Ok(());
+            };
+            let now = clock::now();
+            receivable_givebacks::ActiveModel {
+                id: Set(uuid::Uuid::now_v7().to_string()),
+                receivable_id: Set(r.id.clone()),
+                recovery_id: Set(recovery.id.clone()),
+                ledger_id: Set(entry.id.clone()),
+                movement_id: Set(movement.id.clone()),
+                amount: Set(movement.amount),
+                status: Set(RecoveryStatus::Pending),
+                created_at: Set(now),
+                updated_at: Set(now),
+            }
+            .insert(txn)
+            .await?;
+            tracing::info!(receivable = %r.id, ledger_id = %entry.id, amount = movement.amount,
+                "a receivable's recovery given back to the seller");
+            excess -= movement.amount;
+        }
+        Ok(())
     }
 
     /// Recovers what the seller owes on receivables from a new earning `entry` (in its
@@ -340,8 +498,10 @@ impl Murchases {
         Ok(())
     }
 
-    /// The outcome of a recovery's transfer reversal: CONFIRMED, or FAILED (then it counts for
-    /// nothing and the receivable is open for the next earning).
+    /// The outcome of a recovery's transfer reversal, or of a gift back's transfer: CONFIRMED,
+    /// or FAILED. A refused recovery counts for nothing (the receivable is open for the next
+    /// earning); a confirmed one may have taken more than the receivable owes now (a refund came
+    /// while it was sent), which is given back. A refused gift back stays for finance.
     pub(crate) async fn recovery_outcome(
         &self,
         txn: &DatabaseTransaction,
@@ -349,14 +509,38 @@ impl Murchases {
         outcome: Result<(), &str>,
     ) -> ServiceResult<()> {
         let status = if outcome.is_ok() { RecoveryStatus::Confirmed } else { RecoveryStatus::Failed };
-        if let Err(reason) = outcome {
-            tracing::warn!(movement = %movement.id, reason,
-                "a commission receivable's recovery was refused; the next earning recovers it");
-        }
-        receivable_recoveries::Entity::update_many()
-            .col_expr(receivable_recoveries::Column::Status, Expr::value(status))
-            .col_expr(receivable_recoveries::Column::UpdatedAt, Expr::value(clock::now()))
+        let now = clock::now();
+        let recovery = receivable_recoveries::Entity::find()
             .filter(receivable_recoveries::Column::MovementId.eq(movement.id.clone()))
+            .one(txn)
+            .await?;
+        if let Some(recovery) = recovery {
+            if let Err(reason) = outcome {
+                tracing::warn!(movement = %movement.id, reason,
+                    "a commission receivable's recovery was refused; the next earning recovers it");
+            }
+            // The receivable first (the order every change of it takes), then its recovery.
+            let receivable = commission_receivables::Entity::find_by_id(recovery.receivable_id.clone())
+                .lock_exclusive()
+                .one(txn)
+                .await?;
+            let mut am: receivable_recoveries::ActiveModel = recovery.into();
+            am.status = Set(status);
+            am.updated_at = Set(now);
+            am.update(txn).await?;
+            if let (Ok(()), Some(r)) = (outcome, receivable) {
+                self.give_back_excess(txn, &r).await?;
+            }
+            return Ok(());
+        }
+        if let Err(reason) = outcome {
+            tracing::error!(movement = %movement.id, reason,
+                "a receivable's gift back to the seller was refused; the seller is owed it (finance pays it)");
+        }
+        receivable_givebacks::Entity::update_many()
+            .col_expr(receivable_givebacks::Column::Status, Expr::value(status))
+            .col_expr(receivable_givebacks::Column::UpdatedAt, Expr::value(now))
+            .filter(receivable_givebacks::Column::MovementId.eq(movement.id.clone()))
             .exec(txn)
             .await?;
         Ok(())

@@ -39,6 +39,7 @@ use entity::{
     storefront_payment_waits, storefront_refunds, storefront_shops, webhook_events,
 };
 use providers::tiktok::client::{TikTokClient, TikTokShopCredentials};
+use providers::tiktok::transformers::NotificationKind;
 use providers::woocommerce::client::WooClient;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
@@ -1231,7 +1232,7 @@ impl Murchases {
         let kind = match (&n.kind, &n.order_id) {
             (k, Some(order_id)) if k.concerns_order() => {
                 let client = self.tiktok_client(shop).map_err(permanent)?;
-                let (_, order) = client.order_detail(order_id).await.map_err(|e| {
+                let unread = |e: providers::tiktok::client::TikTokError| {
                     if e.is_transient() {
                         Unread {
                             status: DeliveryStatus::SourceUnavailable,
@@ -1244,7 +1245,13 @@ impl Murchases {
                             "order {order_id} could not be read from TikTok Shop ({e}): replay once it is fixed"
                         ))
                     }
-                })?;
+                };
+                let (_, mut order) = client.order_detail(order_id).await.map_err(unread)?;
+                // A return's notification: the order's refunds (its completed returns) with it,
+                // kept with the order (a later status change reads the detail alone).
+                if n.kind == NotificationKind::ReturnStatusChange {
+                    order.refunds = client.refunds(order_id, order.currency).await.map_err(unread)?;
+                }
                 StorefrontEventKind::Order(order)
             }
             _ => StorefrontEventKind::Unhandled,

@@ -154,13 +154,12 @@ impl Payments {
                 return Err(ServiceError::Conflict(format!("earning of {} not applied yet", event.ledger_id)));
             }
         }
-        // A receivable given back (`…:cancelled`) applies only after its debit.
-        if event.kind == BalanceEventKind::Receivable && row.idempotency_key.ends_with(":cancelled") {
+        // A receivable's later events (lowered by a refund, `…:refund:<base>`, or given back,
+        // `…:cancelled`) apply only after its debit (`receivable:<id>`).
+        let debit = format!("receivable:{}", event.ledger_id);
+        if event.kind == BalanceEventKind::Receivable && row.idempotency_key != debit {
             let debited = entity::balance_movements::Entity::find()
-                .filter(
-                    entity::balance_movements::Column::IdempotencyKey
-                        .eq(row.idempotency_key.trim_end_matches(":cancelled").to_owned()),
-                )
+                .filter(entity::balance_movements::Column::IdempotencyKey.eq(debit))
                 .one(txn)
                 .await?
                 .is_some();

@@ -1,5 +1,7 @@
-//! The TikTok Shop Partner API client (version 202309): one read, Get Order Detail
-//! (`GET /order/202309/orders?ids=…`), because a notification carries no amounts.
+//! The TikTok Shop Partner API client (version 202309): two reads, because a notification
+//! carries no amounts: Get Order Detail (`GET /order/202309/orders?ids=…`) and, for a return
+//! notification, Search Returns (`POST /return_refund/202309/returns/search` with the order's
+//! id in the body, 50 a page, following `next_page_token`).
 //!
 //! Every request is signed (TikTok's "Sign your API request"): the query parameters except `sign`
 //! and `access_token`, sorted by key, concatenated as `key` + `value`, after the path and before
@@ -12,7 +14,8 @@
 
 use std::time::Duration;
 
-use domain::storefront::StorefrontOrder;
+use domain::money::Currency;
+use domain::storefront::{StorefrontOrder, StorefrontRefund};
 use secrecy::{ExposeSecret as _, SecretString};
 
 use super::transformers::{self, DetailError};
@@ -21,6 +24,11 @@ use super::transformers::{self, DetailError};
 pub const DEFAULT_BASE: &str = "https://open-api.tiktokglobalshop.com";
 /// Get Order Detail.
 pub const ORDER_DETAIL_PATH: &str = "/order/202309/orders";
+/// Search Returns.
+pub const RETURNS_SEARCH_PATH: &str = "/return_refund/202309/returns/search";
+/// Returns read per page, and pages read at most for one order (an order has a few returns).
+pub const RETURNS_PAGE_SIZE: u32 = 50;
+pub const MAX_RETURN_PAGES: usize = 10;
 /// The largest answer read (one order's detail is a few kilobytes).
 pub const MAX_BODY: usize = 4 * 1024 * 1024;
 
@@ -102,21 +110,63 @@ impl TikTokClient {
 
     /// The detail of order `order_id`: its JSON answer and the order it describes.
     pub async fn order_detail(&self, order_id: &str) -> Result<(String, StorefrontOrder), TikTokError> {
-        if order_id.is_empty() || order_id.len() > 64 || !order_id.bytes().all(|b| b.is_ascii_alphanumeric()) {
-            return Err(DetailError::Malformed(crate::events::MalformedEvent(format!("order id {order_id:?}"))).into());
+        check_id(order_id)?;
+        let body = self.call(ORDER_DETAIL_PATH, vec![("ids", order_id.to_owned())], None).await?;
+        let order = transformers::order_detail(&body, order_id)?;
+        Ok((body, order))
+    }
+
+    /// The refunds TikTok made on order `order_id` (in `currency`): its completed returns.
+    pub async fn refunds(&self, order_id: &str, currency: Currency) -> Result<Vec<StorefrontRefund>, TikTokError> {
+        check_id(order_id)?;
+        let request = serde_json::json!({ "order_ids": [order_id] }).to_string();
+        let mut refunds = Vec::new();
+        let mut token: Option<String> = None;
+        for _ in 0..MAX_RETURN_PAGES {
+            let mut query = vec![
+                ("page_size", RETURNS_PAGE_SIZE.to_string()),
+                ("sort_field", "create_time".to_owned()),
+                ("sort_order", "ASC".to_owned()),
+            ];
+            if let Some(t) = &token {
+                query.push(("page_token", t.clone()));
+            }
+            let body = self.call(RETURNS_SEARCH_PATH, query, Some(request.as_bytes())).await?;
+            let page = transformers::returns(&body, order_id, currency)?;
+            refunds.extend(page.refunds);
+            match page.next_page_token {
+                Some(t) if Some(&t) != token.as_ref() => token = Some(t),
+                _ => return Ok(refunds),
+            }
         }
+        Err(TikTokError::Refused {
+            status: 200,
+            code: 0,
+            message: format!(
+                "order {order_id} has more than {} returns",
+                RETURNS_PAGE_SIZE as usize * MAX_RETURN_PAGES
+            ),
+        })
+    }
+
+    /// A signed request to `path` (GET, or POST of a JSON `body`) with the app's and shop's
+    /// parameters and `extra`: the answer's body, or TikTok's error.
+    async fn call(&self, path: &str, extra: Vec<(&str, String)>, body: Option<&[u8]>) -> Result<String, TikTokError> {
         let c = &self.credentials;
         let mut query = vec![
             ("app_key", c.app_key.clone()),
-            ("ids", order_id.to_owned()),
             ("shop_cipher", c.shop_cipher.clone()),
             ("timestamp", chrono::Utc::now().timestamp().to_string()),
         ];
-        let sign = sign_request(c.app_secret.expose_secret().as_bytes(), ORDER_DETAIL_PATH, &query, b"");
+        query.extend(extra);
+        let sign = sign_request(c.app_secret.expose_secret().as_bytes(), path, &query, body.unwrap_or_default());
         query.push(("sign", sign));
-        let res = self
-            .http
-            .get(format!("{}{ORDER_DETAIL_PATH}", self.base))
+        let url = format!("{}{path}", self.base);
+        let request = match body {
+            None => self.http.get(url),
+            Some(b) => self.http.post(url).body(b.to_vec()),
+        };
+        let res = request
             .header("x-tts-access-token", c.access_token.expose_secret())
             .header("content-type", "application/json")
             .query(&query)
@@ -147,9 +197,15 @@ impl TikTokClient {
                 .unwrap_or_else(|| "no message".into());
             return Err(TikTokError::Refused { status: status.as_u16(), code: code.unwrap_or(0), message });
         }
-        let order = transformers::order_detail(&body, order_id)?;
-        Ok((body, order))
+        Ok(body)
     }
+}
+
+fn check_id(order_id: &str) -> Result<(), TikTokError> {
+    if order_id.is_empty() || order_id.len() > 64 || !order_id.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return Err(DetailError::Malformed(crate::events::MalformedEvent(format!("order id {order_id:?}"))).into());
+    }
+    Ok(())
 }
 
 #[cfg(test)]

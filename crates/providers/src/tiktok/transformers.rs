@@ -18,12 +18,19 @@
 //! - the total is `payment.total_amount`, and all of it must add up, or the order is refused
 //!   (held for an admin), never rounded into shape.
 //!
+//! Search Returns (`POST /return_refund/202309/returns/search`) lists an order's returns and
+//! refunds (`data.return_orders[]`). A return whose money went back to the buyer
+//! (`return_status` `RETURN_OR_REFUND_REQUEST_COMPLETE`; a `REPLACEMENT` returns no money) is a
+//! refund of the order: `refund_amount.refund_subtotal` is the items' share (what the buyer
+//! paid for them, after discounts: the commissionable base refunded), `refund_tax` their tax,
+//! `refund_total` all the money returned (with shipping and fees).
+//!
 //! Prices are before tax (US shops). Statuses: `UNPAID` and `ON_HOLD` (the buyer's remorse
 //! window) are not paid yet; `AWAITING_SHIPMENT` … `COMPLETED` are paid; `CANCELLED` (the
 //! notifications' `CANCEL`) is cancelled.
 
 use domain::money::Currency;
-use domain::storefront::{OrderLine, StorefrontOrder, StorefrontOrderStatus};
+use domain::storefront::{OrderLine, StorefrontOrder, StorefrontOrderStatus, StorefrontRefund};
 use serde::Deserialize;
 
 use crate::events::MalformedEvent;
@@ -360,6 +367,95 @@ pub fn order_detail(body: &str, order_id: &str) -> Result<StorefrontOrder, Detai
     Err(DetailError::NotFound(order_id.to_owned()))
 }
 
+#[derive(Deserialize)]
+struct RefundAmount {
+    #[serde(default)]
+    currency: Option<String>,
+    #[serde(default)]
+    refund_total: Option<String>,
+    #[serde(default)]
+    refund_subtotal: Option<String>,
+    #[serde(default)]
+    refund_tax: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ReturnOrder {
+    return_id: serde_json::Value,
+    order_id: serde_json::Value,
+    #[serde(default)]
+    return_type: Option<String>,
+    return_status: String,
+    #[serde(default)]
+    refund_amount: Option<RefundAmount>,
+}
+
+#[derive(Deserialize)]
+struct Returns {
+    #[serde(default)]
+    return_orders: Vec<ReturnOrder>,
+    #[serde(default)]
+    next_page_token: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ReturnsEnvelope {
+    code: i64,
+    #[serde(default)]
+    message: String,
+    #[serde(default)]
+    data: Option<Returns>,
+}
+
+/// One page of Search Returns: the refunds TikTok made, and the next page's token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReturnsPage {
+    pub refunds: Vec<StorefrontRefund>,
+    pub next_page_token: Option<String>,
+}
+
+/// The refunds of order `order_id` (in `currency`) in a Search Returns answer: its completed
+/// returns that gave money back. A return of another order, in another currency, or whose
+/// amounts do not read, refuses the page (never a guess).
+pub fn returns(body: &str, order_id: &str, currency: Currency) -> Result<ReturnsPage, DetailError> {
+    let envelope: ReturnsEnvelope =
+        serde_json::from_str(body).map_err(|e| malformed(format!("not a returns answer: {e}")))?;
+    if envelope.code != 0 {
+        return Err(DetailError::Refused { code: envelope.code, message: envelope.message });
+    }
+    let data = envelope.data.unwrap_or(Returns { return_orders: vec![], next_page_token: None });
+    let mut refunds = Vec::new();
+    for r in data.return_orders {
+        if id_text(&r.order_id, "return_orders[].order_id")? != order_id {
+            return Err(malformed(format!("a return of another order than {order_id}")).into());
+        }
+        if r.return_status != "RETURN_OR_REFUND_REQUEST_COMPLETE" || r.return_type.as_deref() == Some("REPLACEMENT") {
+            continue;
+        }
+        let a = r.refund_amount.ok_or_else(|| malformed("a completed return without refund_amount"))?;
+        if let Some(c) = &a.currency
+            && c != currency.code()
+        {
+            return Err(malformed(format!("a return is in {c}, the order in {}", currency.code())).into());
+        }
+        let base = amount(currency, a.refund_subtotal.as_deref(), "refund_amount.refund_subtotal")?;
+        let tax = amount(currency, a.refund_tax.as_deref(), "refund_amount.refund_tax")?;
+        let total = amount(currency, a.refund_total.as_deref(), "refund_amount.refund_total")?;
+        if add(base, tax)? > total {
+            return Err(malformed("a return's items and tax exceed its refund_total").into());
+        }
+        refunds.push(StorefrontRefund {
+            refund_id: id_text(&r.return_id, "return_orders[].return_id")?,
+            order_id: order_id.to_owned(),
+            currency,
+            base,
+            tax,
+            amount: total,
+        });
+    }
+    Ok(ReturnsPage { refunds, next_page_token: data.next_page_token.filter(|t| !t.is_empty()) })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -367,6 +463,66 @@ mod tests {
     const DETAIL: &str = include_str!("../../../../tests/fixtures/tiktok/order_detail.json");
     const NOTIFICATION: &str = include_str!("../../../../tests/fixtures/tiktok/notification_order_status_change.json");
     const ORDER: &str = "576653688135258178";
+    const RETURNS: &str = include_str!("../../../../tests/fixtures/tiktok/returns_search.json");
+
+    fn returns_with(edit: impl FnOnce(&mut serde_json::Value)) -> String {
+        let mut v: serde_json::Value = serde_json::from_str(RETURNS).expect("fixture");
+        edit(&mut v["data"]["return_orders"][0]);
+        v.to_string()
+    }
+
+    #[test]
+    fn completed_returns_are_the_orders_refunds() {
+        // The beanie returned and refunded; the scarf's request is still pending (no money back).
+        let page = returns(RETURNS, ORDER, Currency::USD).expect("returns");
+        assert_eq!(
+            page,
+            ReturnsPage {
+                refunds: vec![StorefrontRefund {
+                    refund_id: "4035318536470123001".into(),
+                    order_id: ORDER.into(),
+                    currency: Currency::USD,
+                    base: 2000,
+                    tax: 152,
+                    amount: 2152,
+                }],
+                next_page_token: None,
+            }
+        );
+        // A replacement returns no money; a cancelled or rejected request neither.
+        for (field, value) in [
+            ("return_type", "REPLACEMENT"),
+            ("return_status", "RETURN_OR_REFUND_REQUEST_CANCEL"),
+            ("return_status", "REFUND_OR_RETURN_REQUEST_REJECT"),
+            ("return_status", "RETURN_OR_REFUND_REQUEST_SUCCESS"),
+        ] {
+            let page = returns(&returns_with(|r| r[field] = value.into()), ORDER, Currency::USD).expect("returns");
+            assert!(page.refunds.is_empty(), "{field} {value}");
+        }
+        // A next page.
+        let mut v: serde_json::Value = serde_json::from_str(RETURNS).expect("fixture");
+        v["data"]["next_page_token"] = "b2Zmc2V0PTI=".into();
+        let page = returns(&v.to_string(), ORDER, Currency::USD).expect("returns");
+        assert_eq!(page.next_page_token.as_deref(), Some("b2Zmc2V0PTI="));
+    }
+
+    #[test]
+    fn returns_that_do_not_read_refuse_the_answer() {
+        for body in [
+            returns_with(|r| r["order_id"] = "576653688135258179".into()),
+            returns_with(|r| r["refund_amount"]["currency"] = "EUR".into()),
+            returns_with(|r| r["refund_amount"]["refund_subtotal"] = "-1.00".into()),
+            returns_with(|r| r["refund_amount"]["refund_total"] = "20.00".into()),
+            returns_with(|r| {
+                r.as_object_mut().expect("object").remove("refund_amount");
+            }),
+            "[]".to_owned(),
+        ] {
+            assert!(matches!(returns(&body, ORDER, Currency::USD), Err(DetailError::Malformed(_))), "{body}");
+        }
+        let refused = r#"{"code":105002,"message":"Expired credentials.","request_id":"x","data":null}"#;
+        assert!(matches!(returns(refused, ORDER, Currency::USD), Err(DetailError::Refused { code: 105002, .. })));
+    }
 
     fn with(edit: impl FnOnce(&mut serde_json::Value)) -> String {
         let mut v: serde_json::Value = serde_json::from_str(DETAIL).expect("fixture");
