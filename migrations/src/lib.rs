@@ -20,6 +20,7 @@ mod m20261204_000001_affiliates;
 mod m20261205_000001_storefronts;
 mod m20261206_000001_receivables;
 mod m20261207_000001_receivable_refunds;
+mod m20261207_000002_delivery_retries;
 
 pub struct Migrator;
 
@@ -51,6 +52,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261205_000001_storefronts::Migration),
             Box::new(m20261206_000001_receivables::Migration),
             Box::new(m20261207_000001_receivable_refunds::Migration),
+            Box::new(m20261207_000002_delivery_retries::Migration),
         ]
     }
 }

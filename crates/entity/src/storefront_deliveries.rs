@@ -15,6 +15,11 @@ pub struct Model {
     pub note: Option<String>,
     pub payload: String,
     pub received_at: DateTimeUtc,
+    /// Reads tried again (by the job or the storefront's redelivery) after the source did not
+    /// answer the first.
+    pub attempts: i32,
+    /// When the job reads a SOURCE_UNAVAILABLE delivery again.
+    pub next_attempt_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

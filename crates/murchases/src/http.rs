@@ -82,6 +82,7 @@ async fn store(
     key: (String, String, Option<String>),
     raw: String,
 ) -> Response {
+    let platform = shop.platform.domain();
     // Stored and applied in their own task: a client that hangs up does not cancel them halfway.
     let outcome = tokio::spawn(async move {
         match event {
@@ -97,8 +98,10 @@ async fn store(
         Ok(Ok(Delivered::Duplicate)) => {
             (StatusCode::OK, axum::Json(serde_json::json!({"received": true, "duplicate": true}))).into_response()
         }
-        // Kept, and answered so that the storefront delivers it again (which reads it again).
-        Ok(Ok(Delivered::New(DeliveryStatus::SourceUnavailable))) => {
+        // Kept, and answered so that the storefront delivers it again (which reads it again):
+        // TikTok redelivers. WooCommerce does not (it counts failures and disables the webhook
+        // after a few), so its delivery is answered 200 and read again by the job.
+        Ok(Ok(Delivered::New(DeliveryStatus::SourceUnavailable))) if platform != Platform::Woocommerce => {
             reject(StatusCode::SERVICE_UNAVAILABLE, "UPSTREAM_UNAVAILABLE", "try again")
         }
         Ok(Ok(Delivered::New(status))) => {
@@ -173,7 +176,7 @@ async fn woocommerce_webhook(State(service): State<Murchases>, headers: HeaderMa
     let delivery = delivery.as_str();
     let raw = String::from_utf8_lossy(&body).into_owned();
     let event = match std::str::from_utf8(&body) {
-        Ok(text) => service.woocommerce_event(&shop, delivery, topic, text).await.map_err(Unread::attention),
+        Ok(text) => service.woocommerce_event(&shop, delivery, topic, text).await,
         Err(_) => Err(Unread::attention("WooCommerce: the body is not UTF-8".to_owned())),
     };
     store(service, shop, event, (delivery.to_owned(), topic.to_owned(), event_id), raw).await
@@ -220,7 +223,7 @@ async fn tiktok_webhook(State(service): State<Murchases>, headers: HeaderMap, bo
     // redelivery reads again (nothing is read for an applied one).
     match service.stored_delivery(&shop, &delivery).await {
         Ok(Some(d)) if d.status == DeliveryStatus::SourceUnavailable => {
-            return match service.replay_delivery(&d.id, "tiktok-redelivery").await {
+            return match service.replay_delivery(&d.id, "tiktok-redelivery", false).await {
                 Ok(d) if d.status == DeliveryStatus::SourceUnavailable => {
                     reject(StatusCode::SERVICE_UNAVAILABLE, "UPSTREAM_UNAVAILABLE", "try again")
                 }

@@ -50,7 +50,8 @@ pub fn state(config: &Config, db: DatabaseConnection) -> anyhow::Result<AppState
 }
 
 /// Background jobs: webhook retries (every `retry_every`), settlement, application-fee refunds,
-/// outgoing movements still to send and affiliate payouts (every `every`).
+/// outgoing movements still to send, affiliate payouts and storefront deliveries whose source
+/// did not answer (every `every`).
 pub fn spawn_jobs(state: &AppState, every: std::time::Duration, retry_every: std::time::Duration) {
     state.spawn_webhook_retries(retry_every);
     let service = state.service.clone();
@@ -70,6 +71,11 @@ pub fn spawn_jobs(state: &AppState, every: std::time::Duration, retry_every: std
             let report = service.send_movements().await.map_err(|e| e.to_string())?;
             Ok(report.confirmed + report.failed + report.unknown + report.retrying)
         }
+    });
+    let service = state.service.clone();
+    state.jobs.spawn_periodic("storefront-redeliveries", every, move || {
+        let service = service.clone();
+        async move { service.retry_storefront_deliveries().await.map_err(|e| e.to_string()) }
     });
     let service = state.service.clone();
     state.jobs.spawn_periodic("affiliate-payouts", every, move || {

@@ -108,6 +108,8 @@ struct Store {
     orders: Vec<Value>,
     refunds: HashMap<String, Value>,
     requests: Vec<String>,
+    /// HTTP statuses to answer the next requests with (failures to inject).
+    failures: Vec<u16>,
 }
 
 #[derive(Clone)]
@@ -184,16 +186,37 @@ async fn list_orders(
     res
 }
 
-async fn list_refunds(State(s): State<Shared>, headers: HeaderMap, Path(id): Path<String>) -> Response {
+async fn list_refunds(
+    State(s): State<Shared>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
     if !authorized(&headers) {
         return error(StatusCode::UNAUTHORIZED, "woocommerce_rest_cannot_view", "Sorry, you cannot list resources.");
     }
+    let page: usize = q.get("page").and_then(|p| p.parse().ok()).unwrap_or(1).max(1);
+    let per_page: usize = q.get("per_page").and_then(|p| p.parse().ok()).unwrap_or(10);
+    if !(1..=100).contains(&per_page) {
+        return error(StatusCode::BAD_REQUEST, "rest_invalid_param", "per_page must be between 1 and 100");
+    }
     let mut store = s.lock();
-    store.requests.push(format!("GET /orders/{id}/refunds"));
+    store.requests.push(format!("GET /orders/{id}/refunds?page={page}"));
+    if !store.failures.is_empty() {
+        let status = StatusCode::from_u16(store.failures.remove(0)).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        return error(status, "internal_server_error", "injected");
+    }
     if !store.orders.iter().any(|o| o["id"].as_u64().is_some_and(|n| n.to_string() == id)) {
         return error(StatusCode::NOT_FOUND, "woocommerce_rest_shop_order_invalid_id", "Invalid order ID.");
     }
-    axum::Json(store.refunds.get(&id).cloned().unwrap_or_else(|| json!([]))).into_response()
+    let all = store.refunds.get(&id).and_then(Value::as_array).cloned().unwrap_or_default();
+    let total = all.len();
+    let pages = total.div_ceil(per_page).max(1);
+    let body: Vec<Value> = all.into_iter().skip((page - 1) * per_page).take(per_page).collect();
+    let mut res = axum::Json(body).into_response();
+    res.headers_mut().insert("X-WP-Total", total.into());
+    res.headers_mut().insert("X-WP-TotalPages", pages.into());
+    res
 }
 
 impl FakeWoo {
@@ -226,6 +249,11 @@ impl FakeWoo {
     /// Sets the refunds `GET /orders/<id>/refunds` lists for an order.
     pub fn put_refunds(&self, order_id: u64, refunds: Value) {
         self.shared.lock().refunds.insert(order_id.to_string(), refunds);
+    }
+
+    /// The next API request answers HTTP `status` (a failure to inject).
+    pub fn fail_next(&self, status: u16) {
+        self.shared.lock().failures.push(status);
     }
 
     /// The API requests the store has served, in order.

@@ -53,7 +53,21 @@ async fn every_job_query_uses_an_index() {
                 .await
                 .expect("seller");
         }
+        // Storefront deliveries, nearly all applied.
+        for i in 0..60 {
+            let status = if i % 20 == 0 { "SOURCE_UNAVAILABLE" } else { "APPLIED" };
+            let next = if status == "APPLIED" { "NULL" } else { "'2026-11-25T00:01:00Z'" };
+            t.conn
+                .execute_unprepared(&format!(
+                    "INSERT INTO storefront_deliveries (id, platform, shop, delivery_id, topic, status, payload, \
+                     received_at, attempts, next_attempt_at) VALUES ('sd-{i}', 'WOOCOMMERCE', 'https://s.example', \
+                     'd-{i}', 'order.updated', '{status}', '{{}}', '2026-11-25T00:00:00Z', 0, {next})"
+                ))
+                .await
+                .expect("delivery");
+        }
         for table in [
+            "storefront_deliveries",
             "webhook_events",
             "outbox",
             "commission_ledger",
@@ -79,6 +93,10 @@ async fn every_job_query_uses_an_index() {
                     .to_string(),
             ),
             ("reserve release", payments::service::reserve::due_holds_select(now).build(b).to_string()),
+            (
+                "storefront redeliveries",
+                murchases::repo::storefronts::due_deliveries_select(now, 50).build(b).to_string(),
+            ),
             (
                 "affiliate payouts (due shares)",
                 murchases::repo::ledger::affiliate_shares_select("aff_1", "USD", Some(now)).build(b).to_string(),

@@ -275,6 +275,27 @@ async fn tiktok_notifications_are_verified_before_anything_is_read_and_never_los
         let (status, answer) = tt::post(&apps.http, &apps.mur_base, &product, TEST_APP_SECRET).await;
         assert_eq!((status, answer["status"].as_str()), (200, Some("IGNORED")), "{answer}");
         assert_eq!(pending(&apps, "m1").await, -1_600, "two paid orders owe 800 each");
+
+        // After TikTok's last redelivery, the job reads a kept notification again, once due.
+        let late = "576653688135250002";
+        apps.tiktok.put_order(tt::order(late, "AWAITING_SHIPMENT"));
+        apps.tiktok.fail_next(503, 36009007);
+        assert_eq!(notify(&apps, "n-5", late, "AWAITING_SHIPMENT").await.0, 503);
+        assert_eq!(apps.murchases.service.retry_storefront_deliveries().await.expect("job"), 0, "not due yet");
+        {
+            use sea_orm::{EntityTrait, sea_query::Expr};
+            entity::storefront_deliveries::Entity::update_many()
+                .col_expr(
+                    entity::storefront_deliveries::Column::NextAttemptAt,
+                    Expr::value(chrono::Utc::now() - chrono::Duration::seconds(1)),
+                )
+                .exec(&t.conn)
+                .await
+                .expect("due now");
+        }
+        assert_eq!(apps.murchases.service.retry_storefront_deliveries().await.expect("job"), 1);
+        assert_eq!(order_view(&apps, "m1", late).await["receivable"]["amount"], 800);
+        assert_eq!(pending(&apps, "m1").await, -2_400);
     }
 }
 

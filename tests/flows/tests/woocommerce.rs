@@ -101,7 +101,7 @@ async fn the_ping_answers_and_an_order_then_its_update_with_a_refund_converge_li
         let (status, body) =
             Delivery::new(&source, "order.updated", "d-2", &updated).post(&apps.http, &apps.mur_base).await;
         assert_eq!((status, body["status"].as_str()), (200, Some("APPLIED")), "{body}");
-        assert!(store.requests().contains(&"GET /orders/727/refunds".to_owned()), "{:?}", store.requests());
+        assert!(store.requests().contains(&"GET /orders/727/refunds?page=1".to_owned()), "{:?}", store.requests());
         let o = order_view(&apps, "m1", 727).await;
         assert_eq!((o["refundedBase"].as_i64(), o["refundedAmount"].as_i64()), (Some(4_000), Some(4_320)), "{o}");
         assert_eq!(o["ledgerEntry"]["refundedCommission"], 0, "no money refunded yet: {o}");
@@ -234,5 +234,119 @@ async fn a_backfill_over_a_window_with_a_missed_delivery_records_exactly_the_mis
             )
             .await;
         assert_eq!(error_code(&res).as_deref(), Some("BAD_USER_INPUT"), "{res}");
+    }
+}
+
+/// Makes every kept delivery due for the job now.
+async fn due_now(conn: &sea_orm::DatabaseConnection) {
+    use sea_orm::{EntityTrait, sea_query::Expr};
+    entity::storefront_deliveries::Entity::update_many()
+        .col_expr(
+            entity::storefront_deliveries::Column::NextAttemptAt,
+            Expr::value(chrono::Utc::now() - chrono::Duration::seconds(1)),
+        )
+        .exec(conn)
+        .await
+        .expect("due now");
+}
+
+#[tokio::test]
+async fn a_store_api_that_does_not_answer_is_read_again_by_the_job_and_every_page_of_refunds_is_read() {
+    use murchases::service::storefronts::REDELIVERY_ATTEMPTS;
+    for t in TestDb::all().await {
+        let apps = spawn(&t.conn).await;
+        let (_, acct) = apps.active_account("m1").await;
+        let store = FakeWoo::start().await;
+        register(&apps, &store, "m1").await;
+        let source = store.source();
+        let created = order(727, "2026-11-30T19:28:02");
+        store.put_order(created.clone());
+        let (status, _) =
+            Delivery::new(&source, "order.created", "d-1", &created).post(&apps.http, &apps.mur_base).await;
+        assert_eq!(status, 200);
+        assert_eq!(apps.webhook(&apps.mur_base, &payment("pi_w1", 727, &acct, 11_300)).await, 200);
+
+        // The 40.00 line is refunded in 101 refunds (99 of 0.40, 2 of 0.20): more than one page
+        // of the store's API (100 a page).
+        let refunds: Vec<Value> = (0..101)
+            .map(|i| {
+                let mut r = fixture("refunds")[0].clone();
+                let cents = if i < 99 { "0.40" } else { "0.20" };
+                r["id"] = json!(1000 + i);
+                r["amount"] = json!(cents);
+                r["line_items"][0]["total"] = json!(format!("-{cents}"));
+                r["line_items"][0]["subtotal"] = json!(format!("-{cents}"));
+                r
+            })
+            .collect();
+        store.put_refunds(727, json!(refunds));
+        let mut updated = created.clone();
+        updated["refunds"] = json!(
+            refunds
+                .iter()
+                .map(|r| json!({"id": r["id"], "refund": "", "total": format!("-{}", r["amount"].as_str().unwrap_or_default())}))
+                .collect::<Vec<_>>()
+        );
+        updated["date_modified_gmt"] = json!("2026-12-01T20:07:11");
+        store.put_order(updated.clone());
+
+        // The store's API fails: the delivery is kept SOURCE_UNAVAILABLE and answered 200
+        // (WooCommerce never redelivers, and disables a webhook that keeps failing).
+        store.fail_next(503);
+        let (status, body) =
+            Delivery::new(&source, "order.updated", "d-2", &updated).post(&apps.http, &apps.mur_base).await;
+        assert_eq!((status, body["status"].as_str()), (200, Some("SOURCE_UNAVAILABLE")), "{:?}: {body}", t.backend);
+        assert_eq!(order_view(&apps, "m1", 727).await["refundedBase"], 0);
+        // Not due yet: the job reads nothing. Due, and failing again: one more read counted.
+        assert_eq!(apps.murchases.service.retry_storefront_deliveries().await.expect("job"), 0);
+        due_now(&t.conn).await;
+        store.fail_next(500);
+        assert_eq!(apps.murchases.service.retry_storefront_deliveries().await.expect("job"), 1);
+        let kept = deliveries(&apps).await;
+        let d2 = kept.iter().find(|d| d["deliveryId"].as_str().is_some_and(|id| id.contains("d-2"))).expect("d-2");
+        assert_eq!(d2["status"], "SOURCE_UNAVAILABLE", "{kept:?}");
+        let q = "{ storefrontDeliveries(status: SOURCE_UNAVAILABLE) { attempts nextAttemptAt } }";
+        let res = apps.mur.run(Some(&admin_token()), q, json!({})).await;
+        let kept = &res["data"]["storefrontDeliveries"][0];
+        assert_eq!(kept["attempts"], 1, "{res}");
+        let next: chrono::DateTime<chrono::Utc> =
+            kept["nextAttemptAt"].as_str().and_then(|t| t.parse().ok()).expect("next attempt");
+        let wait = next - chrono::Utc::now();
+        assert!(wait > chrono::Duration::seconds(100) && wait <= chrono::Duration::seconds(120), "2 min: {wait}");
+        assert_eq!(apps.murchases.service.retry_storefront_deliveries().await.expect("job"), 0, "backed off");
+        // The API answers: every page is read, the whole line is refunded, once.
+        due_now(&t.conn).await;
+        assert_eq!(apps.murchases.service.retry_storefront_deliveries().await.expect("job"), 1);
+        let reads = store.requests();
+        assert!(
+            reads.contains(&"GET /orders/727/refunds?page=1".to_owned())
+                && reads.contains(&"GET /orders/727/refunds?page=2".to_owned()),
+            "{reads:?}"
+        );
+        let o = order_view(&apps, "m1", 727).await;
+        assert_eq!((o["refundedBase"].as_i64(), o["refundedAmount"].as_i64()), (Some(4_000), Some(4_000)), "{o}");
+        due_now(&t.conn).await;
+        assert_eq!(apps.murchases.service.retry_storefront_deliveries().await.expect("job"), 0, "applied: done");
+
+        // A store that never answers: after the last read the delivery needs an admin.
+        let other = order(728, "2026-11-30T19:30:00");
+        let mut other_updated = other.clone();
+        other_updated["refunds"] = json!([{"id": 731, "refund": "", "total": "-43.20"}]);
+        store.put_order(other_updated.clone());
+        store.fail_next(502);
+        let (_, body) =
+            Delivery::new(&source, "order.updated", "d-3", &other_updated).post(&apps.http, &apps.mur_base).await;
+        assert_eq!(body["status"], "SOURCE_UNAVAILABLE", "{body}");
+        for _ in 1..REDELIVERY_ATTEMPTS {
+            store.fail_next(502);
+            due_now(&t.conn).await;
+            assert_eq!(apps.murchases.service.retry_storefront_deliveries().await.expect("job"), 1);
+        }
+        let kept = deliveries(&apps).await;
+        let d3 = kept.iter().find(|d| d["deliveryId"].as_str().is_some_and(|id| id.contains("d-3"))).expect("d-3");
+        assert_eq!(d3["status"], "NEEDS_ATTENTION", "{kept:?}");
+        assert!(d3["note"].as_str().is_some_and(|n| n.contains("read 12 times")), "{d3}");
+        due_now(&t.conn).await;
+        assert_eq!(apps.murchases.service.retry_storefront_deliveries().await.expect("job"), 0);
     }
 }

@@ -1606,6 +1606,10 @@ pub struct StorefrontDelivery {
     /// Why it needs attention (or was ignored).
     pub note: Option<String>,
     pub received_at: chrono::DateTime<chrono::Utc>,
+    /// Reads tried again after the storefront's API did not answer the first.
+    pub attempts: i32,
+    /// When a SOURCE_UNAVAILABLE delivery is read again by the job.
+    pub next_attempt_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl From<entity::storefront_deliveries::Model> for StorefrontDelivery {
@@ -1626,6 +1630,8 @@ impl From<entity::storefront_deliveries::Model> for StorefrontDelivery {
             },
             note: m.note,
             received_at: m.received_at,
+            attempts: m.attempts,
+            next_attempt_at: m.next_attempt_at,
         }
     }
 }

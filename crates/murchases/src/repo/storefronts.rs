@@ -224,3 +224,16 @@ pub async fn page<C: ConnectionTrait>(
         .all(conn)
         .await
 }
+
+/// The deliveries whose source did not answer and that are due to be read again, soonest first
+/// (index `storefront_deliveries_due`).
+pub fn due_deliveries_select(
+    now: chrono::DateTime<chrono::Utc>,
+    limit: u64,
+) -> sea_orm::Select<storefront_deliveries::Entity> {
+    storefront_deliveries::Entity::find()
+        .filter(storefront_deliveries::Column::Status.eq(entity::enums::DeliveryStatus::SourceUnavailable))
+        .filter(storefront_deliveries::Column::NextAttemptAt.lte(now))
+        .order_by_asc(storefront_deliveries::Column::NextAttemptAt)
+        .limit(limit)
+}

@@ -173,6 +173,22 @@ pub struct OrderView {
 /// database URL, a provider's key, the Shopify app's secret) can be named as one.
 pub const SECRET_ENV_PREFIX: &str = "STOREFRONT_";
 
+/// A delivery whose source did not answer is read again by the job after 1 minute, then after
+/// twice as long each time (at most 6 hours apart), 12 reads in all (about a day); after the
+/// last it needs an admin.
+pub const REDELIVERY_FIRST_DELAY_SECS: i64 = 60;
+pub const REDELIVERY_MAX_DELAY_SECS: i64 = 6 * 3600;
+pub const REDELIVERY_ATTEMPTS: i32 = 12;
+/// Deliveries the job reads per pass.
+pub const REDELIVERY_BATCH: u64 = 50;
+
+/// When a delivery read `attempts` times already without an answer is read next.
+pub fn next_redelivery(now: chrono::DateTime<chrono::Utc>, attempts: i32) -> chrono::DateTime<chrono::Utc> {
+    let doublings = u32::try_from(attempts.clamp(0, 20)).unwrap_or(0);
+    let delay = REDELIVERY_FIRST_DELAY_SECS.saturating_mul(1i64 << doublings).min(REDELIVERY_MAX_DELAY_SECS);
+    now + chrono::Duration::seconds(delay)
+}
+
 /// What an admin registers a shop with (`registerStorefrontShop`).
 #[derive(Debug, Clone, Copy)]
 pub struct ShopRegistration<'a> {
@@ -426,6 +442,8 @@ impl Murchases {
                 note: Set(None),
                 payload: Set(raw.to_owned()),
                 received_at: Set(clock::now()),
+                attempts: Set(0),
+                next_attempt_at: Set(None),
             },
         )
         .await?;
@@ -459,6 +477,7 @@ impl Murchases {
         unread: &Unread,
     ) -> ServiceResult<Delivered> {
         let (delivery_id, topic, event_id) = delivery;
+        let now = clock::now();
         let inserted = repo::storefronts::insert_delivery(
             &self.db,
             storefront_deliveries::ActiveModel {
@@ -471,7 +490,12 @@ impl Murchases {
                 status: Set(unread.status),
                 note: Set(Some(unread.reason.clone())),
                 payload: Set(raw.to_owned()),
-                received_at: Set(clock::now()),
+                received_at: Set(now),
+                attempts: Set(0),
+                // The job reads it again (the storefront's own redelivery may come first).
+                next_attempt_at: Set(
+                    (unread.status == DeliveryStatus::SourceUnavailable).then(|| next_redelivery(now, 0))
+                ),
             },
         )
         .await?;
@@ -497,7 +521,25 @@ impl Murchases {
         id: &str,
     ) -> ServiceResult<storefront_deliveries::Model> {
         actor.can_admin(Permission::ManageCommissions)?;
-        self.replay_delivery(id, actor.subject().unwrap_or("unknown")).await
+        self.replay_delivery(id, actor.subject().unwrap_or("unknown"), true).await
+    }
+
+    /// The job that reads again the deliveries whose source did not answer, once due (with
+    /// backoff, `next_redelivery`): each is replayed as an admin would, audited as
+    /// `storefront-redelivery`. A source still silent after `REDELIVERY_ATTEMPTS` reads leaves
+    /// the delivery NEEDS_ATTENTION. Returns how many were read.
+    pub async fn retry_storefront_deliveries(&self) -> ServiceResult<usize> {
+        let due = repo::storefronts::due_deliveries_select(clock::now(), REDELIVERY_BATCH).all(&self.db).await?;
+        let mut read = 0;
+        for d in due {
+            match self.replay_delivery(&d.id, "storefront-redelivery", false).await {
+                Ok(_) => read += 1,
+                // Read meanwhile (the storefront's redelivery, another replica, an admin).
+                Err(ServiceError::Conflict(_)) => {}
+                Err(e) => tracing::error!(delivery = %d.id, error = %e, "cannot read a kept storefront delivery again"),
+            }
+        }
+        Ok(read)
     }
 
     /// A stored delivery of `shop` by its delivery key, if any.
@@ -510,8 +552,15 @@ impl Murchases {
     }
 
     /// Replays a NEEDS_ATTENTION or SOURCE_UNAVAILABLE delivery (see `replayStorefrontDelivery`),
-    /// audited as `who`'s.
-    pub(crate) async fn replay_delivery(&self, id: &str, who: &str) -> ServiceResult<storefront_deliveries::Model> {
+    /// audited as `who`'s. A source that does not answer again counts one more read (`fresh`:
+    /// an admin's replay, which starts the count again), due again after the backoff, or, after
+    /// the last read, NEEDS_ATTENTION.
+    pub(crate) async fn replay_delivery(
+        &self,
+        id: &str,
+        who: &str,
+        fresh: bool,
+    ) -> ServiceResult<storefront_deliveries::Model> {
         let held = |d: &storefront_deliveries::Model| {
             if matches!(d.status, DeliveryStatus::NeedsAttention | DeliveryStatus::SourceUnavailable) {
                 Ok(())
@@ -539,11 +588,27 @@ impl Murchases {
             .ok_or_else(|| ServiceError::NotFound(format!("storefront delivery {id}")))?;
         // Replayed meanwhile by another admin: once only.
         held(&delivery)?;
-        let (status, note) = match event {
+        let (mut status, mut note) = match event {
             Ok(event) => self.apply_delivery(&txn, &shop, &event).await?,
             Err(unread) => (unread.status, Some(unread.reason)),
         };
         let mut am: storefront_deliveries::ActiveModel = delivery.clone().into();
+        if status == DeliveryStatus::SourceUnavailable {
+            // (The first read was the delivery's own; an admin's replay is a first read again.)
+            let attempts = if fresh { 0 } else { delivery.attempts.saturating_add(1) };
+            am.attempts = Set(attempts);
+            let reads = attempts.saturating_add(1);
+            if reads >= REDELIVERY_ATTEMPTS {
+                status = DeliveryStatus::NeedsAttention;
+                note =
+                    Some(format!("{} (read {reads} times: replay once the source answers)", note.unwrap_or_default()));
+                am.next_attempt_at = Set(None);
+            } else {
+                am.next_attempt_at = Set(Some(next_redelivery(clock::now(), attempts)));
+            }
+        } else {
+            am.next_attempt_at = Set(None);
+        }
         am.status = Set(status);
         am.note = Set(note.clone());
         let updated = am.update(&*txn).await?;
@@ -1136,9 +1201,7 @@ impl Murchases {
                 providers::shopify::transformers::normalize(&d.shop, &d.delivery_id, &d.topic, &d.payload)
                     .map_err(|e| Unread::attention(e.0))
             }
-            Platform::Woocommerce => {
-                self.woocommerce_event(shop, &d.delivery_id, &d.topic, &d.payload).await.map_err(Unread::attention)
-            }
+            Platform::Woocommerce => self.woocommerce_event(shop, &d.delivery_id, &d.topic, &d.payload).await,
             Platform::Tiktok => {
                 let n =
                     providers::tiktok::transformers::notification(&d.payload).map_err(|e| Unread::attention(e.0))?;
@@ -1164,29 +1227,33 @@ impl Murchases {
     /// A verified WooCommerce delivery as a neutral event. Its order's refunds carry no lines, so
     /// they are read from the shop's REST API; a shop without API credentials gives the order
     /// without them (the payment provider's refunds are then shared by money). `Err`: why it
-    /// cannot be read now (kept for an admin, who replays it).
+    /// cannot be read now: SOURCE_UNAVAILABLE when the store's API did not answer (the job reads
+    /// it again; WooCommerce never redelivers), else kept for an admin, who replays it.
     pub async fn woocommerce_event(
         &self,
         shop: &storefront_shops::Model,
         delivery_id: &str,
         topic: &str,
         body: &str,
-    ) -> Result<StorefrontEvent, String> {
+    ) -> Result<StorefrontEvent, Unread> {
         use providers::woocommerce::transformers;
         if !transformers::is_order_topic(topic) {
-            return transformers::normalize(&shop.shop, delivery_id, topic, body, Vec::new()).map_err(|e| e.0);
+            return transformers::normalize(&shop.shop, delivery_id, topic, body, Vec::new())
+                .map_err(|e| Unread::attention(e.0));
         }
         // Read once: the refunds to ask the store for, and the order itself.
-        let d = transformers::order(body).map_err(|e| e.0)?;
+        let d = transformers::order(body).map_err(|e| Unread::attention(e.0))?;
         let mut refunds = Vec::new();
         if !d.refund_ids.is_empty()
-            && let Some(client) = self.woocommerce_client(shop)?
+            && let Some(client) = self.woocommerce_client(shop).map_err(Unread::attention)?
         {
             refunds = client.refunds(&d.order.order_id, d.order.currency).await.map_err(|e| {
-                format!(
-                    "the refunds of order {} could not be read ({e}): replay once the API answers",
-                    d.order.order_id
-                )
+                let reason = format!("the refunds of order {} could not be read ({e})", d.order.order_id);
+                if e.is_transient() {
+                    Unread { status: DeliveryStatus::SourceUnavailable, reason: format!("{reason}: read again later") }
+                } else {
+                    Unread::attention(format!("{reason}: replay once it is fixed"))
+                }
             })?;
         }
         Ok(transformers::order_event(&shop.shop, delivery_id, topic, d, refunds))

@@ -86,6 +86,18 @@ pub enum WooError {
     Malformed(#[from] crate::events::MalformedEvent),
 }
 
+impl WooError {
+    /// Whether trying again later may succeed (the network, the store's own errors, rate
+    /// limits), rather than needing an admin (bad credentials, an answer we cannot read).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            WooError::Unreachable(_) => true,
+            WooError::Refused { status, .. } => *status >= 500 || *status == 429 || *status == 408,
+            WooError::InvalidSite(_) | WooError::Malformed(_) => false,
+        }
+    }
+}
+
 pub struct WooClient {
     http: reqwest::Client,
     /// `<site>/wp-json/wc/v3`
