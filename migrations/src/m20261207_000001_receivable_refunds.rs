@@ -2,7 +2,10 @@
 //! the seller owes on its order. The receivable keeps the items base the storefront refunded
 //! (its `amount` is the commission on what is left) and whether the order was cancelled; what
 //! the seller already paid beyond the lower amount is given back, each gift a transfer to the
-//! seller from the earning its recovery was taken from (`receivable_givebacks`).
+//! seller from the earning its recovery was taken from (`receivable_givebacks`). A recovery (and
+//! a gift back) is a REVERSAL of a payment's transfer (a TRANSFER back), or, where the provider
+//! moves no money that way (MANUAL, PayPal), NETTED: the earning and the debt are both on the
+//! seller's balance, and its payouts pay the difference.
 
 use sea_orm_migration::prelude::*;
 
@@ -19,12 +22,14 @@ const UP: &[&str] = &[
     "ALTER TABLE commission_receivables ADD COLUMN status TEXT NOT NULL DEFAULT 'OWED'",
     // Receivables of orders cancelled before this migration (amount 0, something was owed).
     "UPDATE commission_receivables SET status = 'CANCELLED' WHERE amount = 0 AND original_amount > 0",
+    "ALTER TABLE receivable_recoveries ADD COLUMN method TEXT NOT NULL DEFAULT 'REVERSAL'",
     r#"CREATE TABLE receivable_givebacks (
     id             TEXT PRIMARY KEY,
     receivable_id  TEXT NOT NULL,
     recovery_id    TEXT NOT NULL,
     ledger_id      TEXT NOT NULL,
     movement_id    TEXT NOT NULL,
+    method         TEXT NOT NULL,
     amount         BIGINT NOT NULL,
     status         TEXT NOT NULL,
     created_at     {TS} NOT NULL,
@@ -36,6 +41,7 @@ const UP: &[&str] = &[
 
 const DOWN: &[&str] = &[
     "DROP TABLE receivable_givebacks",
+    "ALTER TABLE receivable_recoveries DROP COLUMN method",
     "ALTER TABLE commission_receivables DROP COLUMN status",
     "ALTER TABLE commission_receivables DROP COLUMN refunded_base",
 ];

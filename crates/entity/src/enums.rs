@@ -261,6 +261,17 @@ stored! {
 }
 
 stored! {
+    /// `receivable_recoveries.method`, `receivable_givebacks.method`: how the money moved.
+    RecoveryMethod {
+        /// A reversal of the earning's transfer (a gift back: a transfer to the seller).
+        Reversal => "REVERSAL",
+        /// The provider moves no money that way (MANUAL, PayPal): the earning and the debt are
+        /// both on the seller's balance, and its payouts pay the difference. No movement.
+        Netted => "NETTED",
+    }
+}
+
+stored! {
     /// `commission_receivables.status`.
     ReceivableStatus {
         /// Owed: `amount` (the commission on what the storefront did not refund), less what is

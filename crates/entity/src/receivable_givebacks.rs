@@ -14,8 +14,9 @@ pub struct Model {
     pub recovery_id: String,
     /// That recovery's earning.
     pub ledger_id: String,
-    /// Its outgoing movement (the transfer).
+    /// Its outgoing movement (the transfer); for a NETTED one, its own id.
     pub movement_id: String,
+    pub method: crate::enums::RecoveryMethod,
     pub amount: i64,
     pub status: crate::enums::RecoveryStatus,
     pub created_at: DateTimeUtc,

@@ -10,8 +10,9 @@ pub struct Model {
     pub receivable_id: String,
     /// The earning it is taken from.
     pub ledger_id: String,
-    /// Its outgoing movement (the transfer reversal).
+    /// Its outgoing movement (the transfer reversal); for a NETTED one, its own id.
     pub movement_id: String,
+    pub method: crate::enums::RecoveryMethod,
     pub amount: i64,
     pub status: crate::enums::RecoveryStatus,
     pub created_at: DateTimeUtc,

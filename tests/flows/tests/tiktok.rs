@@ -542,3 +542,71 @@ async fn a_lowered_receivable_waits_for_its_debit_on_the_balance() {
         assert_eq!(pending(&apps, "m1").await, -640);
     }
 }
+
+#[tokio::test]
+async fn a_paypal_seller_nets_its_receivable_on_its_balance() {
+    const MERCHANT: &str = "7KNGBPH2U58GQ";
+    for t in TestDb::all().await {
+        let apps = spawn(&t.conn).await;
+        let owner = owner_token("m1");
+        // m1 is paid through PayPal, which moves no money back: a debt is netted by the balance.
+        let create = "mutation { createConnectedAccount(input: {maletId: \"m1\", provider: PAYPAL}) { id } }";
+        let res = apps.pay.run(Some(&owner), create, json!({})).await;
+        let account_id = res["data"]["createConnectedAccount"]["id"].as_str().expect("id").to_owned();
+        let onboarded = test_support::paypal::webhook(
+            "WH-ONBOARDED-1",
+            "MERCHANT.ONBOARDING.COMPLETED",
+            json!({"merchant_id": MERCHANT, "tracking_id": account_id, "partner_client_id": "PARTNER"}),
+        );
+        assert_eq!(apps.paypal_webhook(&apps.pay_base, &onboarded).await, 200);
+        register(&apps, "m1").await;
+        apps.tiktok.put_order(tt::order(ORDER_ID, "AWAITING_SHIPMENT"));
+        assert_eq!(notify(&apps, "n-1", ORDER_ID, "AWAITING_SHIPMENT").await.0, 200);
+        assert_eq!(pending(&apps, "m1").await, -800, "{:?}", t.backend);
+
+        // A PayPal sale (net 7992): the 800 is recovered from it by netting, no movement.
+        let pay = "mutation { createMurchasePayment(input: {orderId: \"ord-pp\", maletId: \"m1\", grossAmount: 10000}) { paymentIntentId } }";
+        let res = apps.mur.run(Some(&owner), pay, json!({})).await;
+        let order_id = res["data"]["createMurchasePayment"]["paymentIntentId"].as_str().expect("order").to_owned();
+        let capture = "mutation { captureMurchasePayment(maletId: \"m1\", orderId: \"ord-pp\") { completed } }";
+        assert_eq!(
+            apps.mur.run(Some(&owner), capture, json!({})).await["data"]["captureMurchasePayment"]["completed"],
+            true
+        );
+        let captured = test_support::paypal::webhook(
+            "WH-CAPTURED-1",
+            "PAYMENT.CAPTURE.COMPLETED",
+            apps.paypal.capture_of(&order_id).expect("captured"),
+        );
+        assert_eq!(apps.paypal_webhook(&apps.mur_base, &captured).await, 200);
+        apps.murchases.service.send_movements().await.expect("movements");
+        let o = order_view(&apps, "m1", ORDER_ID).await;
+        assert_eq!(
+            (o["receivable"]["recovered"].as_i64(), o["receivable"]["open"].as_i64()),
+            (Some(800), Some(0)),
+            "{o}"
+        );
+        assert_eq!(pending(&apps, "m1").await, 7_992 - 800, "the payout pays the earning less the debt");
+        let q = "{ outgoingMovements { kind amount } }";
+        let moved = apps.mur.run(Some(&admin_token()), q, json!({})).await;
+        assert_eq!(moved["data"]["outgoingMovements"], json!([]), "nothing moved: {moved}");
+
+        // A return: 640 owed, the 160 netted beyond it is the seller's again on its balance.
+        apps.tiktok.put_return(tt::order_return(ORDER_ID, "4035318536470123001", "RETURN_OR_REFUND_REQUEST_COMPLETE"));
+        assert_eq!(notify_return(&apps, "n-r1", ORDER_ID, "4035318536470123001").await.0, 200);
+        apps.murchases.service.send_movements().await.expect("movements");
+        let o = order_view(&apps, "m1", ORDER_ID).await;
+        assert_eq!(
+            (
+                o["receivable"]["amount"].as_i64(),
+                o["receivable"]["recovered"].as_i64(),
+                o["receivable"]["open"].as_i64()
+            ),
+            (Some(640), Some(640), Some(0)),
+            "{o}"
+        );
+        assert_eq!(pending(&apps, "m1").await, 7_992 - 640);
+        let moved = apps.mur.run(Some(&admin_token()), q, json!({})).await;
+        assert_eq!(moved["data"]["outgoingMovements"], json!([]), "{moved}");
+    }
+}

@@ -16,10 +16,11 @@
 //!   already); the money does. A reversal the provider refuses counts for nothing, and the
 //!   receivable is open for the next earning. A later clawback from the same transfer (a
 //!   refund of a multi-seller sale) that comes up short because the recovery took part of it
-//!   first gives that part back to the receivable, to be recovered again. Providers that
-//!   cannot reverse (MANUAL, PayPal) recover nothing: the debt stays on the balance, netted by
-//!   the next payouts like any negative balance (R-REF-4), and `open` keeps showing it; a debt
-//!   on an account since replaced is carried by payments with the balance, not reversed.
+//!   first gives that part back to the receivable, to be recovered again. On providers that
+//!   move no money back (MANUAL, PayPal) the earning and the debt are both on the balance the
+//!   seller's payouts pay, so the earning recovers the debt by netting (a NETTED recovery, no
+//!   movement, confirmed at once), and a gift back is the balance's too. A debt on an account
+//!   since replaced is carried by payments with the balance, not reversed.
 //! - A refund the storefront made (a TikTok Shop return) lowers what is owed to the commission
 //!   on the items it did not refund (the rounding of the refunded share is half-even, as a
 //!   payment's clawback): a RECEIVABLE movement of plus the difference. A cancelled order owes
@@ -34,7 +35,7 @@ use domain::money::Currency;
 use domain::money::{Rounding, mul_div};
 use domain::rate::Rate;
 use domain::storefront::{StorefrontOrder, StorefrontOrderStatus};
-use entity::enums::{ReceivableStatus, RecoveryStatus};
+use entity::enums::{ReceivableStatus, RecoveryMethod, RecoveryStatus};
 use entity::{
     commission_ledger, commission_receivables, receivable_givebacks, receivable_recoveries, storefront_orders,
     storefront_shops,
@@ -404,35 +405,44 @@ impl Murchases {
             if room <= 0 {
                 continue;
             }
-            let Some(entry) = repo::ledger::by_id(txn, &recovery.ledger_id).await? else {
-                return Err(ServiceError::Internal(format!(
-                    "the earning {} of a recovery is missing",
-                    recovery.ledger_id
-                )));
-            };
-            let key = giveback_key(&r.id, &recovery.id, of_it.len());
-            let Some(movement) = self.queue_movement_of(txn, &entry, room.min(excess), &key).await? else {
-                tracing::error!(receivable = %r.id, ledger_id = %entry.id, excess,
-                    "what the seller paid of a receivable beyond what it owes cannot be transferred back: finance pays it");
-                return Ok(());
+            let id = uuid::Uuid::now_v7().to_string();
+            // A netted recovery is given back by the balance alone (the refund's RECEIVABLE
+            // movement raised it; the next payout pays it): no movement.
+            let (movement_id, amount, status) = if recovery.method == RecoveryMethod::Netted {
+                (id.clone(), room.min(excess), RecoveryStatus::Confirmed)
+            } else {
+                let Some(entry) = repo::ledger::by_id(txn, &recovery.ledger_id).await? else {
+                    return Err(ServiceError::Internal(format!(
+                        "the earning {} of a recovery is missing",
+                        recovery.ledger_id
+                    )));
+                };
+                let key = giveback_key(&r.id, &recovery.id, of_it.len());
+                let Some(movement) = self.queue_movement_of(txn, &entry, room.min(excess), &key).await? else {
+                    tracing::error!(receivable = %r.id, ledger_id = %entry.id, excess,
+                        "what the seller paid of a receivable beyond what it owes cannot be transferred back: finance pays it");
+                    return Ok(());
+                };
+                (movement.id, movement.amount, RecoveryStatus::Pending)
             };
             let now = clock::now();
             receivable_givebacks::ActiveModel {
-                id: Set(uuid::Uuid::now_v7().to_string()),
+                id: Set(id),
                 receivable_id: Set(r.id.clone()),
                 recovery_id: Set(recovery.id.clone()),
-                ledger_id: Set(entry.id.clone()),
-                movement_id: Set(movement.id.clone()),
-                amount: Set(movement.amount),
-                status: Set(RecoveryStatus::Pending),
+                ledger_id: Set(recovery.ledger_id.clone()),
+                movement_id: Set(movement_id),
+                method: Set(recovery.method),
+                amount: Set(amount),
+                status: Set(status),
                 created_at: Set(now),
                 updated_at: Set(now),
             }
             .insert(txn)
             .await?;
-            tracing::info!(receivable = %r.id, ledger_id = %entry.id, amount = movement.amount,
-                "a receivable's recovery given back to the seller");
-            excess -= movement.amount;
+            tracing::info!(receivable = %r.id, ledger_id = %recovery.ledger_id, amount,
+                method = recovery.method.as_str(), "a receivable's recovery given back to the seller");
+            excess -= amount;
         }
         Ok(())
     }
@@ -449,6 +459,11 @@ impl Murchases {
         if left <= 0 {
             return Ok(());
         }
+        let netted = match self.provider_of(entry) {
+            Ok((_, provider, _)) => !provider.moves(domain::provider::OutgoingKind::TransferReversal),
+            // Not configured here: nothing is taken (the next earning tries again).
+            Err(_) => return Ok(()),
+        };
         let receivables = commission_receivables::Entity::find()
             .filter(commission_receivables::Column::MaletId.eq(entry.malet_id.clone()))
             .filter(commission_receivables::Column::Currency.eq(entry.currency.clone()))
@@ -470,27 +485,36 @@ impl Murchases {
             if open <= 0 {
                 continue;
             }
-            let key = recovery_key(&r.id, &entry.id);
-            let Some(movement) = self.queue_movement_of(txn, entry, -open.min(left), &key).await? else {
-                // This provider cannot take money back: the debt stays on the balance.
-                return Ok(());
-            };
             let now = clock::now();
+            let id = uuid::Uuid::now_v7().to_string();
+            // Where the provider moves no money back (MANUAL, PayPal), the earning and the debt
+            // are both on the balance the seller's payouts pay: the debt is netted, no movement.
+            let (movement_id, method, amount, status) = if netted {
+                (id.clone(), RecoveryMethod::Netted, open.min(left), RecoveryStatus::Confirmed)
+            } else {
+                let key = recovery_key(&r.id, &entry.id);
+                let Some(movement) = self.queue_movement_of(txn, entry, -open.min(left), &key).await? else {
+                    // No way to take it now (no transfer to take from): the next earning does.
+                    return Ok(());
+                };
+                (movement.id, RecoveryMethod::Reversal, movement.amount, RecoveryStatus::Pending)
+            };
             receivable_recoveries::ActiveModel {
-                id: Set(uuid::Uuid::now_v7().to_string()),
+                id: Set(id),
                 receivable_id: Set(r.id.clone()),
                 ledger_id: Set(entry.id.clone()),
-                movement_id: Set(movement.id.clone()),
-                amount: Set(movement.amount),
-                status: Set(RecoveryStatus::Pending),
+                movement_id: Set(movement_id),
+                method: Set(method),
+                amount: Set(amount),
+                status: Set(status),
                 created_at: Set(now),
                 updated_at: Set(now),
             }
             .insert(txn)
             .await?;
-            tracing::info!(receivable = %r.id, ledger_id = %entry.id, amount = movement.amount,
+            tracing::info!(receivable = %r.id, ledger_id = %entry.id, amount, method = method.as_str(),
                 "commission receivable recovered from an earning");
-            left -= movement.amount;
+            left -= amount;
             if left <= 0 {
                 break;
             }
