@@ -23,6 +23,17 @@ const UP: &[&str] = &[
     // Receivables of orders cancelled before this migration (amount 0, something was owed).
     "UPDATE commission_receivables SET status = 'CANCELLED' WHERE amount = 0 AND original_amount > 0",
     "ALTER TABLE receivable_recoveries ADD COLUMN method TEXT NOT NULL DEFAULT 'REVERSAL'",
+    // The commission's base when it was computed (the items less discounts, or more under a
+    // rule that commissions tax or shipping): how a refund is shared.
+    "ALTER TABLE commission_receivables ADD COLUMN commission_base BIGINT NOT NULL DEFAULT 0",
+    // What is still to recover, kept with every change (so an earning finds the open ones
+    // without reading every receivable the seller ever had).
+    "ALTER TABLE commission_receivables ADD COLUMN open_amount BIGINT NOT NULL DEFAULT 0",
+    "UPDATE commission_receivables SET open_amount = CASE WHEN amount > COALESCE((SELECT SUM(r.amount) FROM receivable_recoveries r WHERE r.receivable_id = commission_receivables.id \
+     AND r.status <> 'FAILED'), 0) \
+     THEN amount - COALESCE((SELECT SUM(r.amount) FROM receivable_recoveries r WHERE r.receivable_id = commission_receivables.id \
+     AND r.status <> 'FAILED'), 0) ELSE 0 END",
+    "CREATE INDEX commission_receivables_open ON commission_receivables (malet_id, currency, created_at) WHERE open_amount > 0",
     r#"CREATE TABLE receivable_givebacks (
     id             TEXT PRIMARY KEY,
     receivable_id  TEXT NOT NULL,
@@ -41,6 +52,9 @@ const UP: &[&str] = &[
 
 const DOWN: &[&str] = &[
     "DROP TABLE receivable_givebacks",
+    "DROP INDEX commission_receivables_open",
+    "ALTER TABLE commission_receivables DROP COLUMN open_amount",
+    "ALTER TABLE commission_receivables DROP COLUMN commission_base",
     "ALTER TABLE receivable_recoveries DROP COLUMN method",
     "ALTER TABLE commission_receivables DROP COLUMN status",
     "ALTER TABLE commission_receivables DROP COLUMN refunded_base",

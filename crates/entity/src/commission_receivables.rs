@@ -21,6 +21,10 @@ pub struct Model {
     pub amount: i64,
     /// The items base the storefront refunded (its returns), of the order's base.
     pub refunded_base: i64,
+    /// The commission's base when it was computed (0: recorded before it was kept).
+    pub commission_base: i64,
+    /// Still to recover: `amount` less what is recovered (never below 0), kept with each change.
+    pub open_amount: i64,
     pub status: crate::enums::ReceivableStatus,
     pub commission_rate: String,
     pub rule_version: i64,

@@ -66,7 +66,23 @@ async fn every_job_query_uses_an_index() {
                 .await
                 .expect("delivery");
         }
+        // Commission receivables of TikTok sellers, nearly all recovered.
+        for i in 0..60 {
+            let open = if i % 20 == 0 { 100 } else { 0 };
+            t.conn
+                .execute_unprepared(&format!(
+                    "INSERT INTO commission_receivables (id, storefront_order_id, malet_id, account_id, platform, \
+                     platform_order_id, currency, original_amount, amount, commission_rate, rule_version, breakdown, \
+                     created_at, updated_at, refunded_base, status, commission_base, open_amount) VALUES ('cr-{i}', \
+                     'so-{i}', 'm-spread-{}', 'acc', 'TIKTOK', 'o-{i}', 'USD', 100, 100, '0.08', 1, '{{}}', \
+                     '2026-11-25T00:00:00Z', '2026-11-25T00:00:00Z', 0, 'OWED', 1250, {open})",
+                    i % 3
+                ))
+                .await
+                .expect("receivable");
+        }
         for table in [
+            "commission_receivables",
             "storefront_deliveries",
             "webhook_events",
             "outbox",
@@ -93,6 +109,10 @@ async fn every_job_query_uses_an_index() {
                     .to_string(),
             ),
             ("reserve release", payments::service::reserve::due_holds_select(now).build(b).to_string()),
+            (
+                "open receivables of an earning's seller (ingest)",
+                murchases::service::receivables::open_receivables_select("m-spread-1", "USD").build(b).to_string(),
+            ),
             (
                 "storefront redeliveries",
                 murchases::repo::storefronts::due_deliveries_select(now, 50).build(b).to_string(),

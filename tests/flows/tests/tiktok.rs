@@ -610,3 +610,41 @@ async fn a_paypal_seller_nets_its_receivable_on_its_balance() {
         assert_eq!(moved["data"]["outgoingMovements"], json!([]), "{moved}");
     }
 }
+
+#[tokio::test]
+async fn a_clawback_short_after_a_gift_back_owes_the_gift_too() {
+    for t in TestDb::all().await {
+        let apps = spawn(&t.conn).await;
+        owing_seller(&apps).await;
+        assert_eq!(pending(&apps, "m1").await, -800);
+        // The seller's platform-charge sale (net transfer 7992) pays the 800.
+        cart_paid(&apps, "cart-1", "m1", 10_000).await;
+        assert_eq!(reversals(&apps), vec!["800".to_owned()], "{:?}", t.backend);
+        // A return lowers the debt to 640: 160 goes back to the seller, from that sale.
+        apps.tiktok.put_return(tt::order_return(ORDER_ID, "4035318536470123001", "RETURN_OR_REFUND_REQUEST_COMPLETE"));
+        assert_eq!(notify_return(&apps, "n-r1", ORDER_ID, "4035318536470123001").await.0, 200);
+        apps.murchases.service.send_movements().await.expect("movements");
+        let gifts: Vec<String> = apps
+            .stripe
+            .requests()
+            .iter()
+            .filter(|r| r.method == "POST" && r.path == "/v1/transfers" && r.field("amount") == Some("160"))
+            .map(|r| r.path.clone())
+            .collect();
+        assert_eq!(gifts.len(), 1, "{:?}", apps.stripe.requests());
+        assert_eq!(recovery(&apps).await, (Some(640), Some(0)));
+
+        // cart-1 is refunded in full: its clawback finds the 800 the recovery reversed missing
+        // from the transfer. The gift was a transfer of its own, which the clawback cannot
+        // take from: the seller holds it, so the whole 800 is owed again (640 + 160).
+        let refund = "mutation($m: ID!, $o: ID!, $a: Int!) { refundMurchase(maletId: $m, orderId: $o, amount: $a, reason: \"returned\") { status } }";
+        let res = apps.mur.run(Some(&admin_token()), refund, json!({"m": "m1", "o": "cart-1", "a": 10_000})).await;
+        assert_eq!(res["data"]["refundMurchase"]["status"], "REFUNDED", "{res}");
+        apps.murchases.service.send_movements().await.expect("movements");
+        assert_eq!(recovery(&apps).await, (Some(-160), Some(800)));
+        // The next sale takes it.
+        cart_paid(&apps, "cart-2", "m1", 10_000).await;
+        assert_eq!(recovery(&apps).await, (Some(640), Some(0)));
+        assert_eq!(reversals(&apps).last().map(String::as_str), Some("800"));
+    }
+}

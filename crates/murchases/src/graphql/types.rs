@@ -1503,8 +1503,9 @@ impl CommissionReceivable {
     async fn refunded_base(&self) -> i64 {
         self.0.receivable.refunded_base
     }
-    /// Taken back from the seller's later earnings (reversals not refused), less what was given
-    /// back.
+    /// Taken back from the seller's later earnings (reversals not refused, or netted on the
+    /// balance), less what was given back. Negative when a refund's clawback of an earning came
+    /// up short after part of its recovery was given back (the seller holds the gift).
     async fn recovered(&self) -> i64 {
         self.0.recovered
     }
@@ -1513,7 +1514,7 @@ impl CommissionReceivable {
     async fn given_back(&self) -> i64 {
         self.0.given_back
     }
-    /// Still to recover.
+    /// Still to recover (more than `amount` when `recovered` is negative).
     async fn open(&self) -> i64 {
         self.0.open()
     }

@@ -80,7 +80,7 @@ pub struct ReceivableView {
 impl ReceivableView {
     /// What is still owed.
     pub fn open(&self) -> i64 {
-        (self.receivable.amount - self.recovered).max(0)
+        self.receivable.amount.saturating_sub(self.recovered).max(0)
     }
 }
 
@@ -110,6 +110,39 @@ async fn recovered<C: ConnectionTrait>(conn: &C, receivable_id: &str) -> Service
         .ok_or_else(|| ServiceError::Internal("recoveries overflow".into()))
 }
 
+/// Stores what is still to recover of receivable `id` (`open_amount`: its amount less what is
+/// recovered, never below 0), after any change of either.
+async fn refresh_open(txn: &DatabaseTransaction, id: &str) -> ServiceResult<()> {
+    let Some(r) = commission_receivables::Entity::find_by_id(id.to_owned()).one(txn).await? else {
+        return Ok(());
+    };
+    let open = r
+        .amount
+        .checked_sub(recovered(txn, id).await?)
+        .ok_or_else(|| ServiceError::Internal("receivable amounts overflow".into()))?
+        .max(0);
+    if open != r.open_amount {
+        commission_receivables::Entity::update_many()
+            .col_expr(commission_receivables::Column::OpenAmount, Expr::value(open))
+            .filter(commission_receivables::Column::Id.eq(id))
+            .exec(txn)
+            .await?;
+    }
+    Ok(())
+}
+
+/// The receivables of `malet_id` in `currency` with something still to recover, oldest first
+/// (the partial index `commission_receivables_open`: an earning reads only the open ones).
+pub fn open_receivables_select(malet_id: &str, currency: &str) -> sea_orm::Select<commission_receivables::Entity> {
+    commission_receivables::Entity::find()
+        .filter(commission_receivables::Column::MaletId.eq(malet_id))
+        .filter(commission_receivables::Column::Currency.eq(currency))
+        // (A literal, so that both databases can use the partial index.)
+        .filter(Expr::cust("open_amount > 0"))
+        .order_by_asc(commission_receivables::Column::CreatedAt)
+        .order_by_asc(commission_receivables::Column::Id)
+}
+
 /// Whether payments applied the receivable's debit to its account.
 async fn debit_applied<C: ConnectionTrait>(conn: &C, r: &commission_receivables::Model) -> ServiceResult<bool> {
     Ok(entity::balance_movements::Entity::find()
@@ -123,43 +156,63 @@ async fn debit_applied<C: ConnectionTrait>(conn: &C, r: &commission_receivables:
 /// Gives back to the receivables recovered from `ledger_id` up to `amount` of what they
 /// recovered (newest first): a later reversal from the same transfer (a refund's clawback)
 /// came up short by that much because the recovery took it first, so that much is owed again.
+/// A recovery partly given back already is reopened in full all the same: the gift back was a
+/// transfer of its own, which this clawback cannot take from, so the seller holds it (the
+/// receivable's `recovered` can then be negative, and `open` exceed its amount).
 pub(crate) async fn reopen_recovered_from(
     txn: &DatabaseTransaction,
     ledger_id: &str,
     amount: i64,
 ) -> ServiceResult<i64> {
-    let mut left = amount;
-    let rows = receivable_recoveries::Entity::find()
-        .filter(receivable_recoveries::Column::LedgerId.eq(ledger_id))
-        .filter(receivable_recoveries::Column::Status.ne(RecoveryStatus::Failed))
-        .order_by_desc(receivable_recoveries::Column::CreatedAt)
+    let of_entry = || {
+        receivable_recoveries::Entity::find()
+            .filter(receivable_recoveries::Column::LedgerId.eq(ledger_id))
+            .filter(receivable_recoveries::Column::Status.ne(RecoveryStatus::Failed))
+            .filter(receivable_recoveries::Column::Amount.gt(0))
+    };
+    let seen = of_entry().all(txn).await?;
+    if seen.is_empty() {
+        return Ok(0);
+    }
+    // The receivables first (the order every change of them takes), then their recoveries.
+    commission_receivables::Entity::find()
+        .filter(commission_receivables::Column::Id.is_in(seen.iter().map(|r| r.receivable_id.clone())))
+        .order_by_asc(commission_receivables::Column::Id)
         .lock_exclusive()
         .all(txn)
         .await?;
+    let rows = of_entry()
+        .order_by_desc(receivable_recoveries::Column::CreatedAt)
+        .order_by_desc(receivable_recoveries::Column::Id)
+        .lock_exclusive()
+        .all(txn)
+        .await?;
+    let mut left = amount;
     for row in rows {
         if left <= 0 {
             break;
         }
-        // (What was given back of it already is not the seller's to owe again.)
-        let given = total(
-            receivable_givebacks::Entity::find()
-                .filter(receivable_givebacks::Column::RecoveryId.eq(row.id.clone()))
-                .all(txn)
-                .await?
-                .iter()
-                .map(|g| g.amount),
-        )?;
-        let back = (row.amount - given).max(0).min(left);
-        if back == 0 {
-            continue;
-        }
-        left -= back;
+        let back = row.amount.min(left);
+        left = left.saturating_sub(back);
         let mut am: receivable_recoveries::ActiveModel = row.clone().into();
-        am.amount = Set(row.amount - back);
+        am.amount = Set(row.amount.saturating_sub(back));
         am.updated_at = Set(clock::now());
         am.update(txn).await?;
         tracing::warn!(receivable = %row.receivable_id, ledger_id, back,
             "a clawback came up short because a receivable was recovered from the same transfer: that much is owed again");
+    }
+    if left > 0 {
+        tracing::warn!(
+            ledger_id,
+            left,
+            "a clawback came up short by more than receivables recovered from its transfer"
+        );
+    }
+    let mut touched: Vec<&str> = seen.iter().map(|r| r.receivable_id.as_str()).collect();
+    touched.sort_unstable();
+    touched.dedup();
+    for id in touched {
+        refresh_open(txn, id).await?;
     }
     Ok(amount - left)
 }
@@ -209,7 +262,8 @@ pub(crate) async fn receivables_of_orders<C: ConnectionTrait>(
         .map(|receivable| {
             let taken = total(recoveries.iter().filter(|r| r.receivable_id == receivable.id).map(|r| r.amount))?;
             let given_back = total(givebacks.iter().filter(|g| g.receivable_id == receivable.id).map(|g| g.amount))?;
-            let recovered = taken - given_back;
+            let recovered =
+                taken.checked_sub(given_back).ok_or_else(|| ServiceError::Internal("recoveries overflow".into()))?;
             Ok((receivable.storefront_order_id.clone(), ReceivableView { receivable, recovered, given_back }))
         })
         .collect()
@@ -287,6 +341,8 @@ impl Murchases {
                     original_amount: Set(b.commission),
                     amount: Set(b.commission),
                     refunded_base: Set(0),
+                    commission_base: Set(b.commissionable_base),
+                    open_amount: Set(b.commission),
                     status: Set(ReceivableStatus::Owed),
                     commission_rate: Set(b.commission_rate.to_string()),
                     rule_version: Set(effective.version),
@@ -319,6 +375,7 @@ impl Murchases {
                 }
                 // What the seller already paid of it is its own again.
                 self.give_back_excess(txn, &r).await?;
+                refresh_open(txn, &r.id).await?;
                 Ok(Ok(Some(format!("order {} cancelled: its commission {owed} is no longer owed", o.order_id))))
             }
             // Not paid yet, or cancelled already.
@@ -327,10 +384,11 @@ impl Murchases {
     }
 
     /// Brings receivable `r` to the refunds recorded for its order `row` (the storefront's
-    /// returns): what is owed becomes the commission on the items base not refunded,
-    /// `original − original × refunded / base` (half-even, as a payment's clawback), posted as a
-    /// RECEIVABLE movement of plus the difference (once per refunded total), and what the seller
-    /// paid beyond it is given back.
+    /// returns): what is owed becomes the commission on what was not refunded,
+    /// `original − original × refunded ÷ base` (half-even, as a payment's clawback), posted as a
+    /// RECEIVABLE movement of plus the difference (once per amount owed), and what the seller
+    /// paid beyond it is given back. The base is the items' (less discounts), or, under a rule
+    /// that commissions tax or shipping, the order's money (refunds shared by what they returned).
     async fn apply_receivable_refunds(
         &self,
         txn: &DatabaseTransaction,
@@ -338,21 +396,32 @@ impl Murchases {
         r: commission_receivables::Model,
     ) -> ServiceResult<Result<Option<String>, String>> {
         let refunds = repo::storefronts::refunds_of(txn, row).await?;
-        let refunded_base = total(refunds.iter().map(|f| f.base_before_tax(row)))?;
-        if refunded_base == r.refunded_base {
+        if refunds.is_empty() {
             return Ok(Ok(None));
         }
-        let base = row.subtotal.checked_sub(row.discount).unwrap_or(0);
-        if refunded_base > base || refunded_base < r.refunded_base {
+        let refunded_base = total(refunds.iter().map(|f| f.base_before_tax(row)))?;
+        let refunded_amount = total(refunds.iter().map(|f| f.amount))?;
+        let items_base = row.subtotal.checked_sub(row.discount).unwrap_or(0);
+        if refunded_base > items_base || refunded_amount > row.total || refunded_base < r.refunded_base {
             return Ok(Err(format!(
-                "the storefront's refunds of order {} (items {refunded_base}) do not fit its items base {base} (refunded before: {}): an admin decides",
-                row.platform_order_id, r.refunded_base
+                "the storefront's refunds of order {} (items {refunded_base}, money {refunded_amount}) do not fit the order (items {items_base}, total {}; items refunded before: {}): an admin decides",
+                row.platform_order_id, row.total, r.refunded_base
             )));
         }
-        let taken =
-            mul_div(r.original_amount, refunded_base, base, Rounding::HalfEven).map_err(ServiceError::bad_input)?;
-        let due = r.original_amount - taken;
-        let delta = r.amount - due;
+        let by_items = r.commission_base == 0 || r.commission_base == items_base;
+        let (refunded, base) = if by_items { (refunded_base, items_base) } else { (refunded_amount, row.total) };
+        let taken = if base > 0 {
+            mul_div(r.original_amount, refunded, base, Rounding::HalfEven).map_err(ServiceError::bad_input)?
+        } else {
+            0
+        };
+        let overflow = || ServiceError::Internal("receivable amounts overflow".into());
+        // What is owed never rises again (a cancellation may have made it 0 already).
+        let due = r.original_amount.checked_sub(taken).ok_or_else(overflow)?.min(r.amount);
+        if due == r.amount && refunded_base == r.refunded_base {
+            return Ok(Ok(None));
+        }
+        let delta = r.amount.checked_sub(due).ok_or_else(overflow)?;
         let now = clock::now();
         let mut am: commission_receivables::ActiveModel = r.clone().into();
         am.amount = Set(due);
@@ -361,13 +430,15 @@ impl Murchases {
         let r = am.update(txn).await?;
         if delta > 0 {
             let event = receivable_event(&r, delta, now)?;
-            let key = format!("{}:refund:{refunded_base}", debit_key(&r.id));
+            let key = format!("{}:refund:{due}", debit_key(&r.id));
             outbox::enqueue(txn, TOPIC_BALANCE, &r.id, &event.to_payload(), &key).await?;
         }
         self.give_back_excess(txn, &r).await?;
-        tracing::info!(receivable = %r.id, refunded_base, due, "a storefront refund lowered a commission receivable");
+        refresh_open(txn, &r.id).await?;
+        tracing::info!(receivable = %r.id, refunded_base, refunded_amount, due,
+            "a storefront refund lowered a commission receivable");
         Ok(Ok(Some(format!(
-            "order {}: the storefront refunded {refunded_base} of its items, the commission owed is {due} (was {})",
+            "order {}: the storefront refunded {refunded_base} of its items ({refunded_amount} in all), the commission owed is {due} (was {})",
             row.platform_order_id, r.original_amount
         ))))
     }
@@ -393,15 +464,16 @@ impl Murchases {
             .filter(receivable_givebacks::Column::ReceivableId.eq(r.id.clone()))
             .all(txn)
             .await?;
+        let overflow = || ServiceError::Internal("receivable amounts overflow".into());
         let confirmed = total(recoveries.iter().map(|x| x.amount))?;
         let given = total(givebacks.iter().map(|g| g.amount))?;
-        let mut excess = confirmed - given - r.amount;
+        let mut excess = confirmed.checked_sub(given).and_then(|x| x.checked_sub(r.amount)).ok_or_else(overflow)?;
         for recovery in &recoveries {
             if excess <= 0 {
                 break;
             }
             let of_it: Vec<_> = givebacks.iter().filter(|g| g.recovery_id == recovery.id).collect();
-            let room = recovery.amount - total(of_it.iter().map(|g| g.amount))?;
+            let room = recovery.amount.checked_sub(total(of_it.iter().map(|g| g.amount))?).ok_or_else(overflow)?;
             if room <= 0 {
                 continue;
             }
@@ -418,12 +490,17 @@ impl Murchases {
                     )));
                 };
                 let key = giveback_key(&r.id, &recovery.id, of_it.len());
-                let Some(movement) = self.queue_movement_of(txn, &entry, room.min(excess), &key).await? else {
-                    tracing::error!(receivable = %r.id, ledger_id = %entry.id, excess,
-                        "what the seller paid of a receivable beyond what it owes cannot be transferred back: finance pays it");
-                    return Ok(());
-                };
-                (movement.id, movement.amount, RecoveryStatus::Pending)
+                match self.queue_movement_of(txn, &entry, room.min(excess), &key).await? {
+                    Some(movement) => (movement.id, movement.amount, RecoveryStatus::Pending),
+                    // No way to send it (the provider is not configured here): kept FAILED, as
+                    // a refused one, for finance, who pays it (the balance shows it as the
+                    // seller's already).
+                    None => {
+                        tracing::error!(receivable = %r.id, ledger_id = %entry.id, amount = room.min(excess),
+                            "a receivable's gift back cannot be transferred: finance pays it");
+                        (id.clone(), room.min(excess), RecoveryStatus::Failed)
+                    }
+                }
             };
             let now = clock::now();
             receivable_givebacks::ActiveModel {
@@ -442,7 +519,7 @@ impl Murchases {
             .await?;
             tracing::info!(receivable = %r.id, ledger_id = %recovery.ledger_id, amount,
                 method = recovery.method.as_str(), "a receivable's recovery given back to the seller");
-            excess -= amount;
+            excess = excess.checked_sub(amount).ok_or_else(overflow)?;
         }
         Ok(())
     }
@@ -464,15 +541,7 @@ impl Murchases {
             // Not configured here: nothing is taken (the next earning tries again).
             Err(_) => return Ok(()),
         };
-        let receivables = commission_receivables::Entity::find()
-            .filter(commission_receivables::Column::MaletId.eq(entry.malet_id.clone()))
-            .filter(commission_receivables::Column::Currency.eq(entry.currency.clone()))
-            .filter(commission_receivables::Column::Amount.gt(0))
-            .order_by_asc(commission_receivables::Column::CreatedAt)
-            .order_by_asc(commission_receivables::Column::Id)
-            .lock_exclusive()
-            .all(txn)
-            .await?;
+        let receivables = open_receivables_select(&entry.malet_id, &entry.currency).lock_exclusive().all(txn).await?;
         for r in receivables {
             // Only a debt this earning's account carries: the receivable's own account (a debt
             // left on an account since replaced is carried by payments, not taken twice), and
@@ -481,7 +550,10 @@ impl Murchases {
             if entry.account_id.as_deref() != Some(r.account_id.as_str()) || !debit_applied(txn, &r).await? {
                 continue;
             }
-            let open = r.amount - recovered(txn, &r.id).await?;
+            let open = r
+                .amount
+                .checked_sub(recovered(txn, &r.id).await?)
+                .ok_or_else(|| ServiceError::Internal("receivable amounts overflow".into()))?;
             if open <= 0 {
                 continue;
             }
@@ -512,9 +584,10 @@ impl Murchases {
             }
             .insert(txn)
             .await?;
+            refresh_open(txn, &r.id).await?;
             tracing::info!(receivable = %r.id, ledger_id = %entry.id, amount, method = method.as_str(),
                 "commission receivable recovered from an earning");
-            left -= amount;
+            left = left.saturating_sub(amount);
             if left <= 0 {
                 break;
             }
@@ -552,8 +625,11 @@ impl Murchases {
             am.status = Set(status);
             am.updated_at = Set(now);
             am.update(txn).await?;
-            if let (Ok(()), Some(r)) = (outcome, receivable) {
-                self.give_back_excess(txn, &r).await?;
+            if let Some(r) = receivable {
+                if outcome.is_ok() {
+                    self.give_back_excess(txn, &r).await?;
+                }
+                refresh_open(txn, &r.id).await?;
             }
             return Ok(());
         }

@@ -529,17 +529,61 @@ impl Murchases {
     /// `storefront-redelivery`. A source still silent after `REDELIVERY_ATTEMPTS` reads leaves
     /// the delivery NEEDS_ATTENTION. Returns how many were read.
     pub async fn retry_storefront_deliveries(&self) -> ServiceResult<usize> {
-        let due = repo::storefronts::due_deliveries_select(clock::now(), REDELIVERY_BATCH).all(&self.db).await?;
+        let now = clock::now();
+        let due = repo::storefronts::due_deliveries_select(now, REDELIVERY_BATCH).all(&self.db).await?;
         let mut read = 0;
         for d in due {
+            // Claimed first (a conditional update: another replica that saw it too takes none),
+            // for as long as a read may take; the replay sets when it is due next.
+            let claimed = storefront_deliveries::Entity::update_many()
+                .col_expr(
+                    storefront_deliveries::Column::NextAttemptAt,
+                    Expr::value(now + chrono::Duration::seconds(REDELIVERY_FIRST_DELAY_SECS * 5)),
+                )
+                .filter(storefront_deliveries::Column::Id.eq(d.id.clone()))
+                .filter(storefront_deliveries::Column::Status.eq(DeliveryStatus::SourceUnavailable))
+                .filter(storefront_deliveries::Column::NextAttemptAt.eq(d.next_attempt_at))
+                .exec(&self.db)
+                .await?;
+            if claimed.rows_affected == 0 {
+                continue;
+            }
             match self.replay_delivery(&d.id, "storefront-redelivery", false).await {
                 Ok(_) => read += 1,
-                // Read meanwhile (the storefront's redelivery, another replica, an admin).
-                Err(ServiceError::Conflict(_)) => {}
-                Err(e) => tracing::error!(delivery = %d.id, error = %e, "cannot read a kept storefront delivery again"),
+                // It could not even be tried (its shop is gone, the database refused): one read
+                // counted all the same, so it cannot hold the job's first places for ever. (One
+                // read meanwhile by the storefront's redelivery or an admin is no longer
+                // SOURCE_UNAVAILABLE, and the count leaves it alone.)
+                Err(e) => {
+                    tracing::error!(delivery = %d.id, error = %e, "cannot read a kept storefront delivery again");
+                    self.defer_delivery(&d, &e.to_string()).await?;
+                    read += 1;
+                }
             }
         }
         Ok(read)
+    }
+
+    /// Counts a read of SOURCE_UNAVAILABLE delivery `d` that could not be made (`why`): due
+    /// again after the backoff, or NEEDS_ATTENTION after the last read.
+    async fn defer_delivery(&self, d: &storefront_deliveries::Model, why: &str) -> ServiceResult<()> {
+        let attempts = d.attempts.saturating_add(1);
+        let reads = attempts.saturating_add(1);
+        let (status, next, note) = if reads >= REDELIVERY_ATTEMPTS {
+            (DeliveryStatus::NeedsAttention, None, format!("{why} (read {reads} times: replay once it is fixed)"))
+        } else {
+            (DeliveryStatus::SourceUnavailable, Some(next_redelivery(clock::now(), attempts)), why.to_owned())
+        };
+        storefront_deliveries::Entity::update_many()
+            .col_expr(storefront_deliveries::Column::Attempts, Expr::value(attempts))
+            .col_expr(storefront_deliveries::Column::NextAttemptAt, Expr::value(next))
+            .col_expr(storefront_deliveries::Column::Status, Expr::value(status))
+            .col_expr(storefront_deliveries::Column::Note, Expr::value(note))
+            .filter(storefront_deliveries::Column::Id.eq(d.id.clone()))
+            .filter(storefront_deliveries::Column::Status.eq(DeliveryStatus::SourceUnavailable))
+            .exec(&self.db)
+            .await?;
+        Ok(())
     }
 
     /// A stored delivery of `shop` by its delivery key, if any.
@@ -561,8 +605,10 @@ impl Murchases {
         who: &str,
         fresh: bool,
     ) -> ServiceResult<storefront_deliveries::Model> {
+        // An admin replays either kind; the job and the storefront's redelivery only one whose
+        // source did not answer (not one held for an admin meanwhile).
         let held = |d: &storefront_deliveries::Model| {
-            if matches!(d.status, DeliveryStatus::NeedsAttention | DeliveryStatus::SourceUnavailable) {
+            if d.status == DeliveryStatus::SourceUnavailable || (fresh && d.status == DeliveryStatus::NeedsAttention) {
                 Ok(())
             } else {
                 Err(ServiceError::Conflict(format!(
