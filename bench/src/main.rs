@@ -23,7 +23,10 @@
 //!    `earningsSummary`, the ledger count, `connectedAccount` balances, and the first and the last
 //!    ledger page (keyset: `after` the cursor of the entry 20 from the end);
 //! 5. with `--router`: the dashboard's ledger page and the cross-subgraph query through the Node
-//!    gateway (`router/`) against the same requests sent directly.
+//!    gateway (`router/`) against the same requests sent directly; with `--hive-router <binary>`
+//!    also through Hive Router (`router/hive-router.yaml`, its subgraph URLs pointed at this run's
+//!    subgraphs, request deduplication off so that the identical requests of the generator each
+//!    run), on the same core.
 
 // Rates and percentiles of measurements, never money: floats are the right tool here.
 #![allow(
@@ -69,6 +72,9 @@ struct Args {
     /// Also measure through the Node gateway (`router/`, its npm packages installed).
     #[arg(long)]
     router: bool,
+    /// Also measure through Hive Router: the path of its binary (`hive_router`).
+    #[arg(long)]
+    hive_router: Option<PathBuf>,
 }
 
 const MALET: &str = "m1";
@@ -703,24 +709,50 @@ async fn main() -> anyhow::Result<()> {
         );
     }
 
+    let mut routers: Vec<(&str, Proc, String)> = Vec::new();
+    let root = std::env::current_dir()?;
     if args.router {
         let port = free_port()?;
-        let root = std::env::current_dir()?;
-        let mut cmd = Command::new("taskset");
-        if has_taskset() {
-            cmd.args(["-c", "0", "node"]);
-        } else {
-            cmd = Command::new("node");
-        }
-        cmd.arg(root.join("router/gateway.mjs"))
-            .env("ROUTER_HOST", "127.0.0.1")
-            .env("ROUTER_PORT", port.to_string())
-            .env("PAYMENTS_URL", format!("{}/graphql", sys.payments))
-            .env("MURCHASES_URL", format!("{}/graphql", sys.murchases))
-            .stdout(Stdio::null());
-        let _gateway = Proc(cmd.spawn().context("start the Node gateway")?);
-        let router = format!("http://127.0.0.1:{port}");
-        wait_ready(&sys.http, &format!("{router}/health")).await?;
+        let env = [
+            ("ROUTER_HOST", "127.0.0.1".to_owned()),
+            ("ROUTER_PORT", port.to_string()),
+            ("PAYMENTS_URL", format!("{}/graphql", sys.payments)),
+            ("MURCHASES_URL", format!("{}/graphql", sys.murchases)),
+        ];
+        let gateway = root.join("router/gateway.mjs");
+        let gateway = gateway.to_str().context("router path")?;
+        let node = spawn(std::path::Path::new("node"), &[gateway], &env).context("start the Node gateway")?;
+        let base = format!("http://127.0.0.1:{port}");
+        wait_ready(&sys.http, &format!("{base}/health")).await?;
+        routers.push(("the Node gateway", node, base));
+    }
+    if let Some(bin) = &args.hive_router {
+        let port = free_port()?;
+        let dir = std::env::temp_dir().join(format!("loadgen-hive-{}", std::process::id()));
+        std::fs::create_dir_all(&dir)?;
+        let config = dir.join("router.config.yaml");
+        let text = test_support::hive_router::config(
+            &root,
+            port,
+            &format!("{}/graphql", sys.payments),
+            &format!("{}/graphql", sys.murchases),
+            "error",
+        )
+        .context("router/hive-router.yaml")?;
+        // Identical concurrent requests (the generator sends the same query with the same
+        // token) would share one execution: measured without that, as distinct requests are.
+        let text = format!(
+            "{text}traffic_shaping:\n  all:\n    dedupe_enabled: false\n  router:\n    dedupe:\n      enabled: false\n"
+        );
+        std::fs::write(&config, text)?;
+        // One worker: the router shares CPU 0 with the subgraphs (more would only contend).
+        let env = [("ROUTER_CONFIG_FILE_PATH", config.display().to_string()), ("ROUTER_HTTP_WORKERS", "1".to_owned())];
+        let hive = spawn(bin, &[], &env).context("start Hive Router")?;
+        let base = format!("http://127.0.0.1:{port}");
+        wait_ready(&sys.http, &format!("{base}/health")).await?;
+        routers.push(("Hive Router", hive, base));
+    }
+    if !routers.is_empty() {
         let secs = args.seconds as f64 / 2.0;
         let c = args.connections;
         let run = |base: String, query: &'static str| {
@@ -734,9 +766,6 @@ async fn main() -> anyhow::Result<()> {
                 }
             }
         };
-        let direct = throughput(c, secs, run(sys.murchases.clone(), PAGE)).await;
-        let routed = throughput(c, secs, run(router.clone(), PAGE)).await;
-        println!("ledger page: direct {direct:.0}/s, through the router {routed:.0}/s ({:.2})", routed / direct);
         let both = {
             let sys = sys.clone();
             move || {
@@ -749,12 +778,20 @@ async fn main() -> anyhow::Result<()> {
                 }
             }
         };
-        let direct = throughput(c, secs, both).await;
-        let routed = throughput(c, secs, run(router, CROSS)).await;
+        let direct_page = throughput(c, secs, run(sys.murchases.clone(), PAGE)).await;
+        let direct_cross = throughput(c, secs, both).await;
         println!(
-            "cross-subgraph query: direct (both subgraphs) {direct:.0}/s, through the router {routed:.0}/s ({:.2})",
-            routed / direct
+            "ledger page direct: {direct_page:.0}/s; cross-subgraph query direct (both subgraphs): {direct_cross:.0}/s"
         );
+        for (name, _proc, base) in &routers {
+            // Every answer through the router is checked: the same data as direct, no errors.
+            let answer = gql(&sys.http, base, &owner_token(MALET), PAGE, json!({"m": MALET})).await?;
+            anyhow::ensure!(answer.get("errors").is_none_or(Value::is_null), "{name}: {answer}");
+            let routed = throughput(c, secs, run(base.clone(), PAGE)).await;
+            println!("ledger page through {name}: {routed:.0}/s ({:.2} of direct)", routed / direct_page);
+            let routed = throughput(c, secs, run(base.clone(), CROSS)).await;
+            println!("cross-subgraph query through {name}: {routed:.0}/s ({:.2} of direct)", routed / direct_cross);
+        }
     }
     Ok(())
 }

@@ -11,6 +11,7 @@ use service_core::db;
 
 pub mod fake_paypal;
 pub mod fake_stripe;
+pub mod hive_router;
 pub mod paypal;
 pub mod sandbox;
 pub mod shopify;

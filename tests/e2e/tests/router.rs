@@ -1,6 +1,9 @@
-//! Acceptance scenarios through the real gateway (router/gateway.mjs) in front of the real
-//! `payments` and `murchases` binaries, on SQLite and on PostgreSQL (skipped with a warning when
-//! PostgreSQL is down, a failure with `CI=true`).
+//! Acceptance scenarios through each router in front of the real `payments` and `murchases`
+//! binaries, on SQLite and on PostgreSQL (skipped with a warning when PostgreSQL is down, a
+//! failure with `CI=true`): the Node gateway (router/gateway.mjs, the one command's router) and
+//! Hive Router (router/hive-router.yaml, docker-compose's and the benchmark's; skipped with a
+//! warning when it is not installed, a failure with `CI=true`). Both must pass the client's
+//! `Authorization` to the subgraphs and keep their error codes.
 
 mod common;
 
@@ -34,8 +37,30 @@ async fn acceptance_through_the_router_on_postgres() {
     acceptance(&db).await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acceptance_through_hive_router_on_sqlite() {
+    if hive_router_or_skip().is_none() {
+        return;
+    }
+    let db = TestDb::sqlite().await;
+    acceptance_with(&db, RouterKind::Hive).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acceptance_through_hive_router_on_postgres() {
+    if hive_router_or_skip().is_none() {
+        return;
+    }
+    let Some(db) = TestDb::postgres_fresh().await else { return };
+    acceptance_with(&db, RouterKind::Hive).await;
+}
+
 async fn acceptance(db: &TestDb) {
-    let s = Stack::start(&db.database_url()).await;
+    acceptance_with(db, RouterKind::Node).await;
+}
+
+async fn acceptance_with(db: &TestDb, router: RouterKind) {
+    let s = Stack::start_with(&db.database_url(), router).await;
     let owner = owner_token("m1");
 
     // Onboarding through the router, activation by a signed webhook to payments.
@@ -365,4 +390,32 @@ fn rsa_key_pair(dir: &std::path::Path) -> (Vec<u8>, Vec<u8>) {
     run(&["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", &private_s]);
     run(&["pkey", "-in", &private_s, "-pubout", "-out", &public_s]);
     (std::fs::read(&private).expect("private key"), std::fs::read(&public).expect("public key"))
+}
+
+/// docker-compose's Hive Router configuration (router/hive-router.docker.yaml) loads, and routes
+/// to the compose service names: run here with the container's paths and port replaced, a query
+/// fails because `payments` is not a host on this machine, as a GraphQL error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_compose_hive_router_configuration_loads_and_routes_to_the_service_names() {
+    let Some(bin) = hive_router_or_skip() else { return };
+    let root = repo_root();
+    let docker = std::fs::read_to_string(root.join("router/hive-router.docker.yaml")).expect("docker config");
+    assert!(docker.contains("path: /app/supergraph.graphql") && docker.contains("host: 0.0.0.0"), "{docker}");
+    let logs = testing::TempDir::new("hive-compose");
+    let http = http_client();
+    let (_router, base) = start_on_free_port(&http, "/readiness", |port| {
+        let config = docker
+            .replace("/app/supergraph.graphql", &root.join("schema/supergraph.graphql").display().to_string())
+            .replace("host: 0.0.0.0", "host: 127.0.0.1")
+            .replace("port: 4000", &format!("port: {port}"));
+        let path = logs.path().join(format!("compose-{port}.yaml"));
+        std::fs::write(&path, config).expect("config");
+        let mut cmd = Command::new(&bin);
+        cmd.current_dir(&root);
+        Proc::spawn("hive-router", cmd, &[("ROUTER_CONFIG_FILE_PATH", path.display().to_string())], logs.path())
+    })
+    .await;
+    let r = gql(&http, &format!("{base}/graphql"), Some(&owner_token("m1")), ACCOUNT, json!({"m": "m1"})).await;
+    assert!(r["errors"].is_array() && r["data"]["connectedAccount"].is_null(), "{r}");
+    assert!(r.to_string().contains("payments"), "the error names the payments subgraph: {r}");
 }

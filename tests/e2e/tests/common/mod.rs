@@ -290,10 +290,44 @@ pub struct Stack {
     pub http: reqwest::Client,
 }
 
+/// Which router a [`Stack`] puts in front of the subgraphs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RouterKind {
+    /// The Node gateway (`router/gateway.mjs`): the one command's router.
+    Node,
+    /// Hive Router (`router/hive-router.yaml`): docker-compose's and the benchmark's.
+    Hive,
+}
+
+/// The Hive Router binary, or `None` (with a note) when it is not installed and not required:
+/// with `CI=true` a missing binary fails the test (`.ci/run` installs it).
+pub fn hive_router_or_skip() -> Option<PathBuf> {
+    match testing::hive_router::binary() {
+        Some(bin) => Some(bin),
+        None if std::env::var("CI").is_ok_and(|v| v == "true" || v == "1") => panic!(
+            "Hive Router is not installed (HIVE_ROUTER_BIN, or hive_router on PATH): \
+             `cargo install hive-router@{} --locked --features graphiql` (.ci/run does)",
+            testing::hive_router::VERSION
+        ),
+        None => {
+            eprintln!(
+                "warning: skipping a Hive Router test: install it with `cargo install hive-router@{} --locked --features graphiql` or set HIVE_ROUTER_BIN",
+                testing::hive_router::VERSION
+            );
+            None
+        }
+    }
+}
+
 impl Stack {
     /// Starts both subgraphs on `database_url` (each applies migrations, a no-op on a migrated
     /// test database), waits until they are ready, then starts the gateway in front of them.
     pub async fn start(database_url: &str) -> Stack {
+        Stack::start_with(database_url, RouterKind::Node).await
+    }
+
+    /// [`Stack::start`] with `router` in front of the subgraphs.
+    pub async fn start_with(database_url: &str, router: RouterKind) -> Stack {
         ensure_router_deps();
         let payments_bin = workspace_bin("payments");
         let murchases_bin = workspace_bin("murchases");
@@ -319,11 +353,22 @@ impl Stack {
             Proc::spawn("murchases", cmd, &env, logs.path())
         })
         .await;
-        // `/ready` of the gateway also checks that it reaches both subgraphs.
-        let (gateway, router) = start_on_free_port(&http, "/ready", |port| {
-            spawn_gateway(port, &payments_base, &murchases_base, logs.path())
-        })
-        .await;
+        let (gateway, router) = match router {
+            // `/ready` of the gateway also checks that it reaches both subgraphs.
+            RouterKind::Node => {
+                start_on_free_port(&http, "/ready", |port| {
+                    spawn_gateway(port, &payments_base, &murchases_base, logs.path())
+                })
+                .await
+            }
+            RouterKind::Hive => {
+                let bin = hive_router_or_skip().expect("the caller checked that Hive Router is installed");
+                start_on_free_port(&http, "/readiness", |port| {
+                    spawn_hive_router(&bin, port, &payments_base, &murchases_base, logs.path())
+                })
+                .await
+            }
+        };
 
         Stack { gateway, payments, murchases, stripe, woo, logs, router, payments_base, murchases_base, http }
     }
@@ -352,6 +397,25 @@ impl Stack {
             .status()
             .as_u16()
     }
+}
+
+/// Hive Router on `port`, routing to the given subgraphs instead of the supergraph's URLs.
+pub fn spawn_hive_router(bin: &Path, port: u16, payments_base: &str, murchases_base: &str, logs: &Path) -> Proc {
+    let root = repo_root();
+    let config = testing::hive_router::config(
+        &root,
+        port,
+        &format!("{payments_base}/graphql"),
+        &format!("{murchases_base}/graphql"),
+        "warn",
+    )
+    .expect("router/hive-router.yaml");
+    let path = logs.join(format!("hive-router-{port}.yaml"));
+    std::fs::write(&path, config).expect("write the Hive Router configuration");
+    let mut cmd = Command::new(bin);
+    cmd.current_dir(&root);
+    let env = vec![("ROUTER_CONFIG_FILE_PATH", path.display().to_string())];
+    Proc::spawn("hive-router", cmd, &env, logs)
 }
 
 /// The Node gateway on `port`, routing to the given subgraphs instead of the supergraph's URLs.
