@@ -187,3 +187,17 @@ impl Apps {
         self.pay.run(Some(&owner_token(malet)), q, json!({"m": malet})).await["data"]["connectedAccount"].clone()
     }
 }
+
+/// Makes every storefront delivery kept for the redelivery job due now (as if its backoff had
+/// passed).
+pub async fn storefront_deliveries_due_now(conn: &DatabaseConnection) {
+    use sea_orm::{EntityTrait, sea_query::Expr};
+    entity::storefront_deliveries::Entity::update_many()
+        .col_expr(
+            entity::storefront_deliveries::Column::NextAttemptAt,
+            Expr::value(chrono::Utc::now() - chrono::Duration::seconds(1)),
+        )
+        .exec(conn)
+        .await
+        .expect("due now");
+}

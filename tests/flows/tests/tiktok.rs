@@ -282,17 +282,7 @@ async fn tiktok_notifications_are_verified_before_anything_is_read_and_never_los
         apps.tiktok.fail_next(503, 36009007);
         assert_eq!(notify(&apps, "n-5", late, "AWAITING_SHIPMENT").await.0, 503);
         assert_eq!(apps.murchases.service.retry_storefront_deliveries().await.expect("job"), 0, "not due yet");
-        {
-            use sea_orm::{EntityTrait, sea_query::Expr};
-            entity::storefront_deliveries::Entity::update_many()
-                .col_expr(
-                    entity::storefront_deliveries::Column::NextAttemptAt,
-                    Expr::value(chrono::Utc::now() - chrono::Duration::seconds(1)),
-                )
-                .exec(&t.conn)
-                .await
-                .expect("due now");
-        }
+        flows::storefront_deliveries_due_now(&t.conn).await;
         assert_eq!(apps.murchases.service.retry_storefront_deliveries().await.expect("job"), 1);
         assert_eq!(order_view(&apps, "m1", late).await["receivable"]["amount"], 800);
         assert_eq!(pending(&apps, "m1").await, -2_400);

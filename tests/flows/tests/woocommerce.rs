@@ -237,19 +237,6 @@ async fn a_backfill_over_a_window_with_a_missed_delivery_records_exactly_the_mis
     }
 }
 
-/// Makes every kept delivery due for the job now.
-async fn due_now(conn: &sea_orm::DatabaseConnection) {
-    use sea_orm::{EntityTrait, sea_query::Expr};
-    entity::storefront_deliveries::Entity::update_many()
-        .col_expr(
-            entity::storefront_deliveries::Column::NextAttemptAt,
-            Expr::value(chrono::Utc::now() - chrono::Duration::seconds(1)),
-        )
-        .exec(conn)
-        .await
-        .expect("due now");
-}
-
 #[tokio::test]
 async fn a_store_api_that_does_not_answer_is_read_again_by_the_job_and_every_page_of_refunds_is_read() {
     use murchases::service::storefronts::REDELIVERY_ATTEMPTS;
@@ -299,7 +286,7 @@ async fn a_store_api_that_does_not_answer_is_read_again_by_the_job_and_every_pag
         assert_eq!(order_view(&apps, "m1", 727).await["refundedBase"], 0);
         // Not due yet: the job reads nothing. Due, and failing again: one more read counted.
         assert_eq!(apps.murchases.service.retry_storefront_deliveries().await.expect("job"), 0);
-        due_now(&t.conn).await;
+        flows::storefront_deliveries_due_now(&t.conn).await;
         store.fail_next(500);
         assert_eq!(apps.murchases.service.retry_storefront_deliveries().await.expect("job"), 1);
         let kept = deliveries(&apps).await;
@@ -315,7 +302,7 @@ async fn a_store_api_that_does_not_answer_is_read_again_by_the_job_and_every_pag
         assert!(wait > chrono::Duration::seconds(100) && wait <= chrono::Duration::seconds(120), "2 min: {wait}");
         assert_eq!(apps.murchases.service.retry_storefront_deliveries().await.expect("job"), 0, "backed off");
         // The API answers: every page is read, the whole line is refunded, once.
-        due_now(&t.conn).await;
+        flows::storefront_deliveries_due_now(&t.conn).await;
         assert_eq!(apps.murchases.service.retry_storefront_deliveries().await.expect("job"), 1);
         let reads = store.requests();
         assert!(
@@ -325,7 +312,7 @@ async fn a_store_api_that_does_not_answer_is_read_again_by_the_job_and_every_pag
         );
         let o = order_view(&apps, "m1", 727).await;
         assert_eq!((o["refundedBase"].as_i64(), o["refundedAmount"].as_i64()), (Some(4_000), Some(4_000)), "{o}");
-        due_now(&t.conn).await;
+        flows::storefront_deliveries_due_now(&t.conn).await;
         assert_eq!(apps.murchases.service.retry_storefront_deliveries().await.expect("job"), 0, "applied: done");
 
         // A store that never answers: after the last read the delivery needs an admin.
@@ -339,14 +326,14 @@ async fn a_store_api_that_does_not_answer_is_read_again_by_the_job_and_every_pag
         assert_eq!(body["status"], "SOURCE_UNAVAILABLE", "{body}");
         for _ in 1..REDELIVERY_ATTEMPTS {
             store.fail_next(502);
-            due_now(&t.conn).await;
+            flows::storefront_deliveries_due_now(&t.conn).await;
             assert_eq!(apps.murchases.service.retry_storefront_deliveries().await.expect("job"), 1);
         }
         let kept = deliveries(&apps).await;
         let d3 = kept.iter().find(|d| d["deliveryId"].as_str().is_some_and(|id| id.contains("d-3"))).expect("d-3");
         assert_eq!(d3["status"], "NEEDS_ATTENTION", "{kept:?}");
         assert!(d3["note"].as_str().is_some_and(|n| n.contains("read 12 times")), "{d3}");
-        due_now(&t.conn).await;
+        flows::storefront_deliveries_due_now(&t.conn).await;
         assert_eq!(apps.murchases.service.retry_storefront_deliveries().await.expect("job"), 0);
     }
 }

@@ -363,19 +363,9 @@ impl Murchases {
             }
             (StorefrontOrderStatus::Cancelled, Some(r)) if r.status != ReceivableStatus::Cancelled => {
                 let owed = r.amount;
-                let mut am: commission_receivables::ActiveModel = r.clone().into();
-                am.amount = Set(0);
-                am.status = Set(ReceivableStatus::Cancelled);
-                am.updated_at = Set(now);
-                let r = am.update(txn).await?;
-                if owed > 0 {
-                    let event = receivable_event(&r, owed, now)?;
-                    let key = format!("{}:cancelled", debit_key(&r.id));
-                    outbox::enqueue(txn, TOPIC_BALANCE, &r.id, &event.to_payload(), &key).await?;
-                }
+                let refunded_base = r.refunded_base;
                 // What the seller already paid of it is its own again.
-                self.give_back_excess(txn, &r).await?;
-                refresh_open(txn, &r.id).await?;
+                self.lower_receivable(txn, r, 0, refunded_base, ReceivableStatus::Cancelled, "cancelled").await?;
                 Ok(Ok(Some(format!("order {} cancelled: its commission {owed} is no longer owed", o.order_id))))
             }
             // Not paid yet, or cancelled already.
@@ -421,26 +411,46 @@ impl Murchases {
         if due == r.amount && refunded_base == r.refunded_base {
             return Ok(Ok(None));
         }
-        let delta = r.amount.checked_sub(due).ok_or_else(overflow)?;
-        let now = clock::now();
-        let mut am: commission_receivables::ActiveModel = r.clone().into();
-        am.amount = Set(due);
-        am.refunded_base = Set(refunded_base);
-        am.updated_at = Set(now);
-        let r = am.update(txn).await?;
-        if delta > 0 {
-            let event = receivable_event(&r, delta, now)?;
-            let key = format!("{}:refund:{due}", debit_key(&r.id));
-            outbox::enqueue(txn, TOPIC_BALANCE, &r.id, &event.to_payload(), &key).await?;
-        }
-        self.give_back_excess(txn, &r).await?;
-        refresh_open(txn, &r.id).await?;
+        let status = r.status;
+        let r = self.lower_receivable(txn, r, due, refunded_base, status, &format!("refund:{due}")).await?;
         tracing::info!(receivable = %r.id, refunded_base, refunded_amount, due,
             "a storefront refund lowered a commission receivable");
         Ok(Ok(Some(format!(
             "order {}: the storefront refunded {refunded_base} of its items ({refunded_amount} in all), the commission owed is {due} (was {})",
             row.platform_order_id, r.original_amount
         ))))
+    }
+
+    /// Lowers receivable `r` to owe `due` (with the refunded items base and status it now has):
+    /// a RECEIVABLE movement of plus the difference (outbox key `receivable:<id>:<key_suffix>`,
+    /// applied by payments after the debit), then what the seller paid beyond `due` is given
+    /// back.
+    async fn lower_receivable(
+        &self,
+        txn: &DatabaseTransaction,
+        r: commission_receivables::Model,
+        due: i64,
+        refunded_base: i64,
+        status: ReceivableStatus,
+        key_suffix: &str,
+    ) -> ServiceResult<commission_receivables::Model> {
+        let delta =
+            r.amount.checked_sub(due).ok_or_else(|| ServiceError::Internal("receivable amounts overflow".into()))?;
+        let now = clock::now();
+        let mut am: commission_receivables::ActiveModel = r.into();
+        am.amount = Set(due);
+        am.refunded_base = Set(refunded_base);
+        am.status = Set(status);
+        am.updated_at = Set(now);
+        let r = am.update(txn).await?;
+        if delta > 0 {
+            let event = receivable_event(&r, delta, now)?;
+            let key = format!("{}:{key_suffix}", debit_key(&r.id));
+            outbox::enqueue(txn, TOPIC_BALANCE, &r.id, &event.to_payload(), &key).await?;
+        }
+        self.give_back_excess(txn, &r).await?;
+        refresh_open(txn, &r.id).await?;
+        Ok(r)
     }
 
     /// Gives back to the seller what its confirmed recoveries of `r` took beyond what it owes
