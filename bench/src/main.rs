@@ -107,6 +107,25 @@ fn spawn(program: &std::path::Path, args: &[&str], env: &[(&str, String)]) -> an
         Command::new(program)
     };
     cmd.args(args).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::inherit());
+    // Hive Router lets these variables override its configuration file: none of the caller's
+    // reach a child (the subgraphs read none of them).
+    for k in [
+        "PORT",
+        "HOST",
+        "LOG_LEVEL",
+        "LOG_FORMAT",
+        "LOG_FILTER",
+        "SUPERGRAPH_FILE_PATH",
+        "HIVE_CDN_ENDPOINT",
+        "HIVE_CDN_KEY",
+        "APOLLO_KEY",
+        "APOLLO_GRAPH_REF",
+        "LABORATORY_ENABLED",
+        "DISABLE_SUBGRAPH_ERROR_MASKING",
+        "ROUTER_HTTP_WORKERS",
+    ] {
+        cmd.env_remove(k);
+    }
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -728,9 +747,8 @@ async fn main() -> anyhow::Result<()> {
     }
     if let Some(bin) = &args.hive_router {
         let port = free_port()?;
-        let dir = std::env::temp_dir().join(format!("loadgen-hive-{}", std::process::id()));
-        std::fs::create_dir_all(&dir)?;
-        let config = dir.join("router.config.yaml");
+        let dir = testing::TempDir::new("loadgen-hive");
+        let config = dir.path().join("router.config.yaml");
         let text = test_support::hive_router::config(
             &root,
             port,
@@ -749,7 +767,8 @@ async fn main() -> anyhow::Result<()> {
         let env = [("ROUTER_CONFIG_FILE_PATH", config.display().to_string()), ("ROUTER_HTTP_WORKERS", "1".to_owned())];
         let hive = spawn(bin, &[], &env).context("start Hive Router")?;
         let base = format!("http://127.0.0.1:{port}");
-        wait_ready(&sys.http, &format!("{base}/health")).await?;
+        // Ready once the supergraph is loaded (its configuration is read by then).
+        wait_ready(&sys.http, &format!("{base}/readiness")).await?;
         routers.push(("Hive Router", hive, base));
     }
     if !routers.is_empty() {
@@ -784,7 +803,8 @@ async fn main() -> anyhow::Result<()> {
             "ledger page direct: {direct_page:.0}/s; cross-subgraph query direct (both subgraphs): {direct_cross:.0}/s"
         );
         for (name, _proc, base) in &routers {
-            // Every answer through the router is checked: the same data as direct, no errors.
+            // An answer through the router is checked first (no errors), and every measured one
+            // must have none.
             let answer = gql(&sys.http, base, &owner_token(MALET), PAGE, json!({"m": MALET})).await?;
             anyhow::ensure!(answer.get("errors").is_none_or(Value::is_null), "{name}: {answer}");
             let routed = throughput(c, secs, run(base.clone(), PAGE)).await;

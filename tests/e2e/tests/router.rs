@@ -392,22 +392,87 @@ fn rsa_key_pair(dir: &std::path::Path) -> (Vec<u8>, Vec<u8>) {
     (std::fs::read(&private).expect("private key"), std::fs::read(&public).expect("public key"))
 }
 
-/// docker-compose's Hive Router configuration (router/hive-router.docker.yaml) loads, and routes
-/// to the compose service names: run here with the container's paths and port replaced, a query
-/// fails because `payments` is not a host on this machine, as a GraphQL error.
+/// A stand-in for a subgraph: answers every request with `answer` and keeps each request's head.
+async fn stub_subgraph(answer: Value) -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("http://{}/graphql", listener.local_addr().expect("addr"));
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let kept = seen.clone();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let (kept, body) = (kept.clone(), answer.to_string());
+            tokio::spawn(async move {
+                let mut request = Vec::new();
+                let mut buf = [0u8; 4096];
+                // The head, then as much body as Content-Length says.
+                loop {
+                    let Ok(n) = socket.read(&mut buf).await else { return };
+                    if n == 0 {
+                        return;
+                    }
+                    request.extend_from_slice(&buf[..n]);
+                    let text = String::from_utf8_lossy(&request).to_string();
+                    if let Some(end) = text.find("\r\n\r\n") {
+                        let length = text[..end]
+                            .lines()
+                            .find_map(|l| {
+                                l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().to_owned())
+                            })
+                            .and_then(|v| v.parse::<usize>().ok())
+                            .unwrap_or(0);
+                        if request.len() >= end + 4 + length {
+                            kept.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(text[..end].to_owned());
+                            break;
+                        }
+                    }
+                }
+                let response = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = socket.write_all(response.as_bytes()).await;
+            });
+        }
+    });
+    (url, seen)
+}
+
+/// docker-compose's Hive Router configuration (router/hive-router.docker.yaml) loads and routes
+/// each subgraph to its compose service (the names and ports docker-compose.yml gives them): run
+/// here with the container's paths and port replaced and the service URLs pointed at stand-ins,
+/// a query reaches the payments stand-in with the client's `Authorization`, and its answer the
+/// client.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_compose_hive_router_configuration_loads_and_routes_to_the_service_names() {
+async fn the_compose_hive_router_configuration_loads_and_routes_to_the_services() {
     let Some(bin) = hive_router_or_skip() else { return };
     let root = repo_root();
     let docker = std::fs::read_to_string(root.join("router/hive-router.docker.yaml")).expect("docker config");
+    let compose = std::fs::read_to_string(root.join("docker-compose.yml")).expect("docker-compose.yml");
+    for (service, addr, url) in [
+        ("payments", "PAYMENTS_ADDR: 0.0.0.0:4001", "url: http://payments:4001/graphql"),
+        ("murchases", "MURCHASES_ADDR: 0.0.0.0:4002", "url: http://murchases:4002/graphql"),
+    ] {
+        assert!(
+            compose.contains(&format!("\n  {service}:\n")) && compose.contains(addr),
+            "compose runs {service} on {addr}"
+        );
+        assert!(docker.contains(url), "the router routes {service} to {url}");
+    }
     assert!(docker.contains("path: /app/supergraph.graphql") && docker.contains("host: 0.0.0.0"), "{docker}");
+    let account =
+        json!({"data": {"connectedAccount": {"id": "acc-stub", "status": "ACTIVE", "providerAccountId": null}}});
+    let (payments, seen) = stub_subgraph(account).await;
+    let (murchases, _) = stub_subgraph(json!({"data": null})).await;
     let logs = testing::TempDir::new("hive-compose");
     let http = http_client();
     let (_router, base) = start_on_free_port(&http, "/readiness", |port| {
         let config = docker
             .replace("/app/supergraph.graphql", &root.join("schema/supergraph.graphql").display().to_string())
             .replace("host: 0.0.0.0", "host: 127.0.0.1")
-            .replace("port: 4000", &format!("port: {port}"));
+            .replace("port: 4000", &format!("port: {port}"))
+            .replace("http://payments:4001/graphql", &payments)
+            .replace("http://murchases:4002/graphql", &murchases);
         let path = logs.path().join(format!("compose-{port}.yaml"));
         std::fs::write(&path, config).expect("config");
         let mut cmd = Command::new(&bin);
@@ -415,7 +480,13 @@ async fn the_compose_hive_router_configuration_loads_and_routes_to_the_service_n
         Proc::spawn("hive-router", cmd, &[("ROUTER_CONFIG_FILE_PATH", path.display().to_string())], logs.path())
     })
     .await;
-    let r = gql(&http, &format!("{base}/graphql"), Some(&owner_token("m1")), ACCOUNT, json!({"m": "m1"})).await;
-    assert!(r["errors"].is_array() && r["data"]["connectedAccount"].is_null(), "{r}");
-    assert!(r.to_string().contains("payments"), "the error names the payments subgraph: {r}");
+    let token = owner_token("m1");
+    let r = gql(&http, &format!("{base}/graphql"), Some(&token), ACCOUNT, json!({"m": "m1"})).await;
+    assert_eq!(r["data"]["connectedAccount"]["id"], "acc-stub", "{r}");
+    let heads = seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+    assert_eq!(heads.len(), 1, "{heads:?}");
+    assert!(
+        heads[0].to_ascii_lowercase().contains(&format!("authorization: bearer {}", token.to_ascii_lowercase())),
+        "the client's Authorization reaches the subgraph: {heads:?}"
+    );
 }
