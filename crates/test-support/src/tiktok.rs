@@ -88,6 +88,32 @@ pub fn order_return(order: &str, return_id: &str, status: &str) -> Value {
     r
 }
 
+/// A completed cancellation of the beanie of `order` (Search Cancellations' shape, written after
+/// TikTok's generated SDK models: `cancel_id`, `cancel_status`, `refund_amount`,
+/// `cancel_line_items`).
+pub fn order_cancellation(order: &str, cancel_id: &str) -> Value {
+    let r = fixture("returns_search")["data"]["return_orders"][0].clone();
+    json!({"cancel_id": cancel_id, "order_id": order, "cancel_type": "BUYER_CANCEL",
+           "cancel_status": "CANCELLATION_REQUEST_COMPLETE", "role": "BUYER",
+           "refund_amount": r["refund_amount"],
+           "cancel_line_items": [{"cancel_line_item_id": format!("{cancel_id}1"),
+                                  "order_line_item_id": "577086512123755125",
+                                  "sku_id": "2729382476852921777", "refund_amount": r["refund_amount"]}]})
+}
+
+/// A type 11 notification (CANCELLATION_STATUS_CHANGE) of `order` in the test shop.
+pub fn cancellation_change(notification_id: &str, order: &str, cancel_id: &str) -> String {
+    json!({
+        "type": 11,
+        "tts_notification_id": notification_id,
+        "shop_id": TEST_SHOP_ID,
+        "timestamp": chrono::Utc::now().timestamp(),
+        "data": {"order_id": order, "cancel_id": cancel_id, "cancellations_role": "BUYER",
+                 "cancel_status": "CANCELLATION_REQUEST_COMPLETE", "create_time": chrono::Utc::now().timestamp()}
+    })
+    .to_string()
+}
+
 /// A type 12 notification (RETURN_STATUS_CHANGE) of `order` in the test shop.
 pub fn return_change(notification_id: &str, order: &str, return_id: &str, status: &str) -> String {
     json!({
@@ -106,6 +132,7 @@ pub fn return_change(notification_id: &str, order: &str, return_id: &str, status
 struct Store {
     orders: Vec<Value>,
     returns: Vec<Value>,
+    cancellations: Vec<Value>,
     requests: Vec<String>,
     /// Answers given before any order (HTTP status, TikTok code): failures to inject.
     failures: Vec<(u16, i64)>,
@@ -185,16 +212,35 @@ async fn returns_search(
     Query(q): Query<HashMap<String, String>>,
     body: axum::body::Bytes,
 ) -> Response {
+    search(&s, &headers, &q, &body, false)
+}
+
+async fn cancellations_search(
+    State(s): State<Shared>,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+    body: axum::body::Bytes,
+) -> Response {
+    search(&s, &headers, &q, &body, true)
+}
+
+/// Search Returns (or Search Cancellations): the shop's by `order_ids`, `page_size` a page.
+fn search(s: &Shared, headers: &HeaderMap, q: &HashMap<String, String>, body: &[u8], cancellations: bool) -> Response {
+    let (path, list) = if cancellations {
+        (providers::tiktok::client::CANCELLATIONS_SEARCH_PATH, "cancellations")
+    } else {
+        (providers::tiktok::client::RETURNS_SEARCH_PATH, "return_orders")
+    };
     let mut store = s.lock();
-    store.requests.push(format!("POST /return_refund/202309/returns/search {}", String::from_utf8_lossy(&body)));
+    store.requests.push(format!("POST {path} {}", String::from_utf8_lossy(body)));
     if !store.failures.is_empty() {
         let (status, code) = store.failures.remove(0);
         return error(StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR), code, "injected");
     }
-    if let Some(refused) = refused(&q, &headers, providers::tiktok::client::RETURNS_SEARCH_PATH, &body) {
+    if let Some(refused) = refused(q, headers, path, body) {
         return refused;
     }
-    let Ok(request) = serde_json::from_slice::<Value>(&body) else {
+    let Ok(request) = serde_json::from_slice::<Value>(body) else {
         return error(StatusCode::BAD_REQUEST, 36009003, "Invalid body");
     };
     let Some(page_size) = q.get("page_size").and_then(|p| p.parse::<usize>().ok()).filter(|p| (1..=50).contains(p))
@@ -203,8 +249,8 @@ async fn returns_search(
     };
     let ids: Vec<&str> =
         request["order_ids"].as_array().map(|a| a.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
-    let matching: Vec<Value> = store
-        .returns
+    let items = if cancellations { &store.cancellations } else { &store.returns };
+    let matching: Vec<Value> = items
         .iter()
         .filter(|r| r["order_id"].as_str().is_some_and(|id| ids.is_empty() || ids.contains(&id)))
         .cloned()
@@ -213,9 +259,9 @@ async fn returns_search(
         q.get("page_token").and_then(|t| t.strip_prefix("page-")).and_then(|n| n.parse().ok()).unwrap_or(0);
     let page: Vec<Value> = matching.iter().skip(start).take(page_size).cloned().collect();
     let next = if start + page.len() < matching.len() { format!("page-{}", start + page.len()) } else { String::new() };
-    axum::Json(json!({"code": 0, "message": "Success", "request_id": "test",
-        "data": {"return_orders": page, "total_count": matching.len(), "next_page_token": next}}))
-    .into_response()
+    let mut data = json!({"total_count": matching.len(), "next_page_token": next});
+    data[list] = json!(page);
+    axum::Json(json!({"code": 0, "message": "Success", "request_id": "test", "data": data})).into_response()
 }
 
 /// A fake TikTok Shop Partner API.
@@ -237,6 +283,7 @@ impl FakeTikTok {
         let app = Router::new()
             .route("/order/202309/orders", get(order_detail))
             .route("/return_refund/202309/returns/search", post_route(returns_search))
+            .route("/return_refund/202309/cancellations/search", post_route(cancellations_search))
             .with_state(shared.clone());
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await.expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("addr"));
@@ -263,6 +310,14 @@ impl FakeTikTok {
         let mut store = self.shared.lock();
         store.returns.retain(|x| x["return_id"] != r["return_id"]);
         store.returns.push(r);
+    }
+
+    /// Adds (or replaces, by `cancel_id`) a cancellation of one of the shop's orders (Search
+    /// Cancellations' shape).
+    pub fn put_cancellation(&self, c: Value) {
+        let mut store = self.shared.lock();
+        store.cancellations.retain(|x| x["cancel_id"] != c["cancel_id"]);
+        store.cancellations.push(c);
     }
 
     /// The next answer is an error: HTTP `status` with TikTok `code`.

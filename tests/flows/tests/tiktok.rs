@@ -638,3 +638,34 @@ async fn a_clawback_short_after_a_gift_back_owes_the_gift_too() {
         assert_eq!(reversals(&apps).last().map(String::as_str), Some("800"));
     }
 }
+
+#[tokio::test]
+async fn a_cancellation_of_some_items_lowers_what_the_seller_owes() {
+    for t in TestDb::all().await {
+        let apps = spawn(&t.conn).await;
+        owing_seller(&apps).await;
+        assert_eq!(pending(&apps, "m1").await, -800);
+        // The buyer cancels the beanie before shipment; the order itself stays paid.
+        apps.tiktok.put_cancellation(tt::order_cancellation(ORDER_ID, "4035318536470200001"));
+        let body = tt::cancellation_change("n-c1", ORDER_ID, "4035318536470200001");
+        let (status, answer) = tt::post(&apps.http, &apps.mur_base, &body, TEST_APP_SECRET).await;
+        assert_eq!((status, answer["status"].as_str()), (200, Some("APPLIED")), "{:?}: {answer}", t.backend);
+        assert!(
+            apps.tiktok.requests().iter().any(|r| r.starts_with("POST /return_refund/202309/cancellations/search")),
+            "{:?}",
+            apps.tiktok.requests()
+        );
+        let o = order_view(&apps, "m1", ORDER_ID).await;
+        assert_eq!(
+            (o["status"].as_str(), o["receivable"]["amount"].as_i64(), o["receivable"]["open"].as_i64()),
+            (Some("PAID"), Some(640), Some(640)),
+            "{o}"
+        );
+        assert_eq!(pending(&apps, "m1").await, -640);
+        // The same cancellation read again (a return's notification reads both lists): once.
+        apps.tiktok.put_return(tt::order_return(ORDER_ID, "4035318536470123002", "RETURN_OR_REFUND_REQUEST_PENDING"));
+        assert_eq!(notify_return(&apps, "n-r1", ORDER_ID, "4035318536470123002").await.0, 200);
+        assert_eq!(order_view(&apps, "m1", ORDER_ID).await["receivable"]["amount"], 640);
+        assert_eq!(pending(&apps, "m1").await, -640);
+    }
+}

@@ -1360,9 +1360,10 @@ impl Murchases {
                     }
                 };
                 let (_, mut order) = client.order_detail(order_id).await.map_err(unread)?;
-                // A return's notification: the order's refunds (its completed returns) with it,
-                // kept with the order (a later status change reads the detail alone).
-                if n.kind == NotificationKind::ReturnStatusChange {
+                // A return's or a cancellation's notification: the order's refunds (its
+                // completed returns and cancellations) with it, kept with the order (a later
+                // status change reads the detail alone).
+                if matches!(n.kind, NotificationKind::ReturnStatusChange | NotificationKind::CancellationStatusChange) {
                     order.refunds = client.refunds(order_id, order.currency).await.map_err(unread)?;
                 }
                 StorefrontEventKind::Order(order)

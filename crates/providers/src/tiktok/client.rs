@@ -1,7 +1,8 @@
 //! The TikTok Shop Partner API client (version 202309): two reads, because a notification
-//! carries no amounts: Get Order Detail (`GET /order/202309/orders?ids=…`) and, for a return
-//! notification, Search Returns (`POST /return_refund/202309/returns/search` with the order's
-//! id in the body, 50 a page, following `next_page_token`).
+//! carries no amounts: Get Order Detail (`GET /order/202309/orders?ids=…`) and, for a return or
+//! cancellation notification, Search Returns and Search Cancellations
+//! (`POST /return_refund/202309/{returns,cancellations}/search` with the order's id in the body,
+//! 50 a page, following `next_page_token`).
 //!
 //! Every request is signed (TikTok's "Sign your API request"): the query parameters except `sign`
 //! and `access_token`, sorted by key, concatenated as `key` + `value`, after the path and before
@@ -18,7 +19,7 @@ use domain::money::Currency;
 use domain::storefront::{StorefrontOrder, StorefrontRefund};
 use secrecy::{ExposeSecret as _, SecretString};
 
-use super::transformers::{self, DetailError};
+use super::transformers::{self, DetailError, RefundSource};
 
 /// TikTok Shop's API base.
 pub const DEFAULT_BASE: &str = "https://open-api.tiktokglobalshop.com";
@@ -26,6 +27,8 @@ pub const DEFAULT_BASE: &str = "https://open-api.tiktokglobalshop.com";
 pub const ORDER_DETAIL_PATH: &str = "/order/202309/orders";
 /// Search Returns.
 pub const RETURNS_SEARCH_PATH: &str = "/return_refund/202309/returns/search";
+/// Search Cancellations.
+pub const CANCELLATIONS_SEARCH_PATH: &str = "/return_refund/202309/cancellations/search";
 /// Returns read per page, and pages read at most for one order (an order has a few returns).
 pub const RETURNS_PAGE_SIZE: u32 = 50;
 pub const MAX_RETURN_PAGES: usize = 10;
@@ -116,9 +119,25 @@ impl TikTokClient {
         Ok((body, order))
     }
 
-    /// The refunds TikTok made on order `order_id` (in `currency`): its completed returns.
+    /// The refunds TikTok made on order `order_id` (in `currency`): its completed returns and
+    /// cancellations (of the whole order or of some of its items).
     pub async fn refunds(&self, order_id: &str, currency: Currency) -> Result<Vec<StorefrontRefund>, TikTokError> {
+        let mut refunds = self.refunds_from(RefundSource::Returns, order_id, currency).await?;
+        refunds.extend(self.refunds_from(RefundSource::Cancellations, order_id, currency).await?);
+        Ok(refunds)
+    }
+
+    async fn refunds_from(
+        &self,
+        source: RefundSource,
+        order_id: &str,
+        currency: Currency,
+    ) -> Result<Vec<StorefrontRefund>, TikTokError> {
         check_id(order_id)?;
+        let path = match source {
+            RefundSource::Returns => RETURNS_SEARCH_PATH,
+            RefundSource::Cancellations => CANCELLATIONS_SEARCH_PATH,
+        };
         let request = serde_json::json!({ "order_ids": [order_id] }).to_string();
         let mut refunds = Vec::new();
         let mut token: Option<String> = None;
@@ -131,8 +150,8 @@ impl TikTokClient {
             if let Some(t) = &token {
                 query.push(("page_token", t.clone()));
             }
-            let body = self.call(RETURNS_SEARCH_PATH, query, Some(request.as_bytes())).await?;
-            let page = transformers::returns(&body, order_id, currency)?;
+            let body = self.call(path, query, Some(request.as_bytes())).await?;
+            let page = transformers::refunds_page(source, &body, order_id, currency)?;
             refunds.extend(page.refunds);
             match page.next_page_token {
                 Some(t) if Some(&t) != token.as_ref() => token = Some(t),
@@ -143,7 +162,7 @@ impl TikTokClient {
             status: 200,
             code: 0,
             message: format!(
-                "order {order_id} has more than {} returns",
+                "order {order_id} has more than {} returns or cancellations",
                 RETURNS_PAGE_SIZE as usize * MAX_RETURN_PAGES
             ),
         })

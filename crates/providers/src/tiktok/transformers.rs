@@ -379,12 +379,16 @@ struct RefundAmount {
     refund_tax: Option<String>,
 }
 
+/// A return (Search Returns) or a cancellation (Search Cancellations): the same shape under
+/// other names.
 #[derive(Deserialize)]
 struct ReturnOrder {
+    #[serde(alias = "cancel_id")]
     return_id: serde_json::Value,
     order_id: serde_json::Value,
-    #[serde(default)]
+    #[serde(default, alias = "cancel_type")]
     return_type: Option<String>,
+    #[serde(alias = "cancel_status")]
     return_status: String,
     #[serde(default)]
     refund_amount: Option<RefundAmount>,
@@ -392,7 +396,7 @@ struct ReturnOrder {
 
 #[derive(Deserialize)]
 struct Returns {
-    #[serde(default)]
+    #[serde(default, alias = "cancellations")]
     return_orders: Vec<ReturnOrder>,
     #[serde(default)]
     next_page_token: Option<String>,
@@ -407,7 +411,36 @@ struct ReturnsEnvelope {
     data: Option<Returns>,
 }
 
-/// One page of Search Returns: the refunds TikTok made, and the next page's token.
+/// Where TikTok lists the money it gave back on an order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefundSource {
+    /// Search Returns (`data.return_orders[]`): returns and refunds after delivery.
+    Returns,
+    /// Search Cancellations (`data.cancellations[]`): cancellations of the order or of some of
+    /// its items before shipment.
+    Cancellations,
+}
+
+impl RefundSource {
+    /// The status of one whose money went back to the buyer.
+    fn complete(self) -> &'static str {
+        match self {
+            RefundSource::Returns => "RETURN_OR_REFUND_REQUEST_COMPLETE",
+            RefundSource::Cancellations => "CANCELLATION_REQUEST_COMPLETE",
+        }
+    }
+
+    /// The refund id it is recorded under (a cancellation's id is TikTok's own number space).
+    fn refund_id(self, id: String) -> String {
+        match self {
+            RefundSource::Returns => id,
+            RefundSource::Cancellations => format!("cancel:{id}"),
+        }
+    }
+}
+
+/// One page of Search Returns or Search Cancellations: the refunds TikTok made, and the next
+/// page's token.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReturnsPage {
     pub refunds: Vec<StorefrontRefund>,
@@ -418,34 +451,44 @@ pub struct ReturnsPage {
 /// returns that gave money back. A return of another order, in another currency, or whose
 /// amounts do not read, refuses the page (never a guess).
 pub fn returns(body: &str, order_id: &str, currency: Currency) -> Result<ReturnsPage, DetailError> {
+    refunds_page(RefundSource::Returns, body, order_id, currency)
+}
+
+/// The refunds of order `order_id` in an answer of `source` (see [`returns`]).
+pub fn refunds_page(
+    source: RefundSource,
+    body: &str,
+    order_id: &str,
+    currency: Currency,
+) -> Result<ReturnsPage, DetailError> {
     let envelope: ReturnsEnvelope =
-        serde_json::from_str(body).map_err(|e| malformed(format!("not a returns answer: {e}")))?;
+        serde_json::from_str(body).map_err(|e| malformed(format!("not a returns or cancellations answer: {e}")))?;
     if envelope.code != 0 {
         return Err(DetailError::Refused { code: envelope.code, message: envelope.message });
     }
     let data = envelope.data.unwrap_or(Returns { return_orders: vec![], next_page_token: None });
     let mut refunds = Vec::new();
     for r in data.return_orders {
-        if id_text(&r.order_id, "return_orders[].order_id")? != order_id {
-            return Err(malformed(format!("a return of another order than {order_id}")).into());
+        if id_text(&r.order_id, "order_id")? != order_id {
+            return Err(malformed(format!("a return or cancellation of another order than {order_id}")).into());
         }
-        if r.return_status != "RETURN_OR_REFUND_REQUEST_COMPLETE" || r.return_type.as_deref() == Some("REPLACEMENT") {
+        if r.return_status != source.complete() || r.return_type.as_deref() == Some("REPLACEMENT") {
             continue;
         }
-        let a = r.refund_amount.ok_or_else(|| malformed("a completed return without refund_amount"))?;
+        let a = r.refund_amount.ok_or_else(|| malformed("a completed return or cancellation without refund_amount"))?;
         if let Some(c) = &a.currency
             && c != currency.code()
         {
-            return Err(malformed(format!("a return is in {c}, the order in {}", currency.code())).into());
+            return Err(malformed(format!("a refund is in {c}, the order in {}", currency.code())).into());
         }
         let base = amount(currency, a.refund_subtotal.as_deref(), "refund_amount.refund_subtotal")?;
         let tax = amount(currency, a.refund_tax.as_deref(), "refund_amount.refund_tax")?;
         let total = amount(currency, a.refund_total.as_deref(), "refund_amount.refund_total")?;
         if add(base, tax)? > total {
-            return Err(malformed("a return's items and tax exceed its refund_total").into());
+            return Err(malformed("a refund's items and tax exceed its refund_total").into());
         }
         refunds.push(StorefrontRefund {
-            refund_id: id_text(&r.return_id, "return_orders[].return_id")?,
+            refund_id: source.refund_id(id_text(&r.return_id, "return_id / cancel_id")?),
             order_id: order_id.to_owned(),
             currency,
             base,
@@ -504,6 +547,29 @@ mod tests {
         v["data"]["next_page_token"] = "b2Zmc2V0PTI=".into();
         let page = returns(&v.to_string(), ORDER, Currency::USD).expect("returns");
         assert_eq!(page.next_page_token.as_deref(), Some("b2Zmc2V0PTI="));
+    }
+
+    #[test]
+    fn completed_cancellations_of_some_items_are_refunds_too() {
+        // Search Cancellations' shape: a buyer cancelled the beanie before shipment.
+        let body = serde_json::json!({"code": 0, "message": "Success", "data": {"cancellations": [
+            {"cancel_id": "4035318536470200001", "order_id": ORDER, "cancel_type": "BUYER_CANCEL",
+             "cancel_status": "CANCELLATION_REQUEST_COMPLETE", "role": "BUYER",
+             "refund_amount": {"currency": "USD", "refund_total": "21.52", "refund_subtotal": "20.00",
+                               "refund_shipping_fee": "0", "refund_tax": "1.52"},
+             "cancel_line_items": [{"order_line_item_id": "577086512123755125", "sku_id": "2729382476852921777"}]},
+            {"cancel_id": "4035318536470200002", "order_id": ORDER, "cancel_type": "CANCEL",
+             "cancel_status": "CANCELLATION_REQUEST_PENDING",
+             "refund_amount": {"currency": "USD", "refund_total": "43.04", "refund_subtotal": "40.00", "refund_tax": "3.04"}}
+        ], "next_page_token": ""}})
+        .to_string();
+        let page = refunds_page(RefundSource::Cancellations, &body, ORDER, Currency::USD).expect("cancellations");
+        assert_eq!(
+            page.refunds.iter().map(|r| (r.refund_id.as_str(), r.base, r.tax, r.amount)).collect::<Vec<_>>(),
+            vec![("cancel:4035318536470200001", 2000, 152, 2152)]
+        );
+        // A cancellation is not a return: read as returns, its status is not a completed return.
+        assert!(refunds_page(RefundSource::Returns, &body, ORDER, Currency::USD).expect("page").refunds.is_empty());
     }
 
     #[test]
