@@ -19,9 +19,11 @@
 //!   (held for an admin), never rounded into shape.
 //!
 //! Search Returns (`POST /return_refund/202309/returns/search`) lists an order's returns and
-//! refunds (`data.return_orders[]`). A return whose money went back to the buyer
-//! (`return_status` `RETURN_OR_REFUND_REQUEST_COMPLETE`; a `REPLACEMENT` returns no money) is a
-//! refund of the order: `refund_amount.refund_subtotal` is the items' share (what the buyer
+//! refunds (`data.return_orders[]`), Search Cancellations (`…/cancellations/search`) its
+//! cancellations (`data.cancellations[]`, the same shape under `cancel_*` names). A return whose
+//! money went back to the buyer (`return_status` `RETURN_OR_REFUND_REQUEST_COMPLETE`; a
+//! `REPLACEMENT` returns no money), or a completed cancellation (`CANCELLATION_REQUEST_COMPLETE`),
+//! is a refund of the order: `refund_amount.refund_subtotal` is the items' share (what the buyer
 //! paid for them, after discounts: the commissionable base refunded), `refund_tax` their tax,
 //! `refund_total` all the money returned (with shipping and fees).
 //!
