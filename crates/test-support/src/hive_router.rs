@@ -46,6 +46,33 @@ pub fn config(
     Ok(config)
 }
 
+/// The `Authorization` header of each request a stand-in subgraph received (`None`: none sent).
+pub type SeenAuthorization = std::sync::Arc<std::sync::Mutex<Vec<Option<String>>>>;
+
+/// A stand-in subgraph for router tests: `POST /graphql` answers `answer` and keeps each
+/// request's `Authorization`. Returns its GraphQL URL; it stops with the test's runtime.
+pub async fn stub_subgraph(answer: serde_json::Value) -> (String, SeenAuthorization) {
+    let seen = SeenAuthorization::default();
+    let kept = seen.clone();
+    let app = axum::Router::new().route(
+        "/graphql",
+        axum::routing::post(move |headers: axum::http::HeaderMap| {
+            let (kept, answer) = (kept.clone(), answer.clone());
+            async move {
+                let auth = headers.get("authorization").and_then(|v| v.to_str().ok()).map(str::to_owned);
+                kept.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(auth);
+                axum::Json(answer)
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await.expect("bind");
+    let url = format!("http://{}/graphql", listener.local_addr().expect("addr"));
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (url, seen)
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -50,6 +50,12 @@ async fn pending(apps: &Apps, malet: &str) -> i64 {
     apps.balances(malet).await["pendingBalance"].as_i64().expect("pending")
 }
 
+/// Every receivable's kept `open_amount` equals what its recoveries and gifts back give.
+async fn assert_open_kept(conn: &sea_orm::DatabaseConnection) {
+    let wrong = murchases::service::receivables::open_mismatches(conn).await.expect("check");
+    assert!(wrong.is_empty(), "{wrong:?}");
+}
+
 /// The fixture order's receivable: (recovered, open).
 async fn recovery(apps: &Apps) -> (Option<i64>, Option<i64>) {
     let o = order_view(apps, "m1", ORDER_ID).await;
@@ -139,6 +145,7 @@ async fn a_tiktok_order_owes_its_commission_and_the_next_stripe_earning_pays_it_
 
         // The seller's next Stripe sale (net 7992) pays the 800 by a reversal of its transfer.
         let pi = apps.checkout_and_pay("web-1", "m1", 10_000).await;
+        assert_open_kept(&t.conn).await; // (nothing open once the reversal is queued)
         apps.murchases.service.send_movements().await.expect("movements");
         assert_eq!(reversals(&apps), vec!["800".to_owned()], "{:?}", t.backend);
         let charge = apps.stripe.payment_intent(&pi).expect("pi")["latest_charge"].as_str().expect("charge").to_owned();
@@ -156,6 +163,7 @@ async fn a_tiktok_order_owes_its_commission_and_the_next_stripe_earning_pays_it_
         apps.murchases.service.send_movements().await.expect("movements");
         assert_eq!(reversals(&apps), vec!["800".to_owned()]);
         assert_eq!(pending(&apps, "m1").await, 2 * 7_992 - 800);
+        assert_open_kept(&t.conn).await;
     }
 }
 
@@ -199,6 +207,7 @@ async fn a_refused_recovery_stays_owed_and_a_cancelled_order_gives_its_commissio
         apps.checkout_and_pay("web-3", "m1", 10_000).await;
         apps.murchases.service.send_movements().await.expect("movements");
         assert_eq!(reversals(&apps).len(), 2);
+        assert_open_kept(&t.conn).await;
     }
 }
 
@@ -286,6 +295,7 @@ async fn tiktok_notifications_are_verified_before_anything_is_read_and_never_los
         assert_eq!(apps.murchases.service.retry_storefront_deliveries().await.expect("job"), 1);
         assert_eq!(order_view(&apps, "m1", late).await["receivable"]["amount"], 800);
         assert_eq!(pending(&apps, "m1").await, -2_400);
+        assert_open_kept(&t.conn).await;
     }
 }
 
@@ -334,6 +344,7 @@ async fn a_recovery_waits_for_its_debit_and_a_refund_it_left_short_owes_it_again
         // And the next sale takes it again.
         cart_paid(&apps, "cart-3", "m1", 10_000).await;
         assert_eq!(recovery(&apps).await, (Some(800), Some(0)));
+        assert_open_kept(&t.conn).await;
     }
 }
 
@@ -450,6 +461,7 @@ async fn a_tiktok_return_lowers_what_the_seller_owes_and_gives_back_what_it_paid
         assert_eq!(reversals(&apps).len(), 2);
         assert_eq!(transfers_to_seller(&apps).len(), 2);
         assert_eq!(pending(&apps, "m1").await, 3 * 7_992 - 640);
+        assert_open_kept(&t.conn).await;
     }
 }
 
@@ -499,6 +511,7 @@ async fn a_refused_gift_back_is_left_for_finance_and_a_return_while_a_recovery_i
         assert_eq!(failed["data"]["outgoingMovements"], json!([{"kind": "TRANSFER", "amount": 320}]), "{failed}");
         assert_eq!(pending(&apps, "m1").await, 7_992 - 320);
         let _ = pi;
+        assert_open_kept(&t.conn).await;
     }
 }
 
@@ -530,6 +543,7 @@ async fn a_lowered_receivable_waits_for_its_debit_on_the_balance() {
             .expect("due now");
         // Both due: the debit, then the +160 (retried after it).
         assert_eq!(pending(&apps, "m1").await, -640);
+        assert_open_kept(&t.conn).await;
     }
 }
 
@@ -598,6 +612,7 @@ async fn a_paypal_seller_nets_its_receivable_on_its_balance() {
         assert_eq!(pending(&apps, "m1").await, 7_992 - 640);
         let moved = apps.mur.run(Some(&admin_token()), q, json!({})).await;
         assert_eq!(moved["data"]["outgoingMovements"], json!([]), "{moved}");
+        assert_open_kept(&t.conn).await;
     }
 }
 
@@ -636,6 +651,7 @@ async fn a_clawback_short_after_a_gift_back_owes_the_gift_too() {
         cart_paid(&apps, "cart-2", "m1", 10_000).await;
         assert_eq!(recovery(&apps).await, (Some(640), Some(0)));
         assert_eq!(reversals(&apps).last().map(String::as_str), Some("800"));
+        assert_open_kept(&t.conn).await;
     }
 }
 
@@ -667,5 +683,6 @@ async fn a_cancellation_of_some_items_lowers_what_the_seller_owes() {
         assert_eq!(notify_return(&apps, "n-r1", ORDER_ID, "4035318536470123002").await.0, 200);
         assert_eq!(order_view(&apps, "m1", ORDER_ID).await["receivable"]["amount"], 640);
         assert_eq!(pending(&apps, "m1").await, -640);
+        assert_open_kept(&t.conn).await;
     }
 }

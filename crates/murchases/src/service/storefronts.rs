@@ -182,6 +182,23 @@ pub const REDELIVERY_ATTEMPTS: i32 = 12;
 /// Deliveries the job reads per pass.
 pub const REDELIVERY_BATCH: u64 = 50;
 
+/// What becomes of a delivery whose source did not answer its read number `attempts + 1` (the
+/// first read is the delivery's own): read again later (SOURCE_UNAVAILABLE, due at the backoff),
+/// or, after the last read, NEEDS_ATTENTION with `why` and the count. Returns (status, when it
+/// is due, note).
+pub fn after_unanswered_read(
+    attempts: i32,
+    why: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> (DeliveryStatus, Option<chrono::DateTime<chrono::Utc>>, String) {
+    let reads = attempts.saturating_add(1);
+    if reads >= REDELIVERY_ATTEMPTS {
+        (DeliveryStatus::NeedsAttention, None, format!("{why} (read {reads} times: replay once the source answers)"))
+    } else {
+        (DeliveryStatus::SourceUnavailable, Some(next_redelivery(now, attempts)), why.to_owned())
+    }
+}
+
 /// When a delivery read `attempts` times already without an answer is read next.
 pub fn next_redelivery(now: chrono::DateTime<chrono::Utc>, attempts: i32) -> chrono::DateTime<chrono::Utc> {
     let doublings = u32::try_from(attempts.clamp(0, 20)).unwrap_or(0);
@@ -568,12 +585,7 @@ impl Murchases {
     /// again after the backoff, or NEEDS_ATTENTION after the last read.
     async fn defer_delivery(&self, d: &storefront_deliveries::Model, why: &str) -> ServiceResult<()> {
         let attempts = d.attempts.saturating_add(1);
-        let reads = attempts.saturating_add(1);
-        let (status, next, note) = if reads >= REDELIVERY_ATTEMPTS {
-            (DeliveryStatus::NeedsAttention, None, format!("{why} (read {reads} times: replay once it is fixed)"))
-        } else {
-            (DeliveryStatus::SourceUnavailable, Some(next_redelivery(clock::now(), attempts)), why.to_owned())
-        };
+        let (status, next, note) = after_unanswered_read(attempts, why, clock::now());
         storefront_deliveries::Entity::update_many()
             .col_expr(storefront_deliveries::Column::Attempts, Expr::value(attempts))
             .col_expr(storefront_deliveries::Column::NextAttemptAt, Expr::value(next))
@@ -642,16 +654,10 @@ impl Murchases {
         if status == DeliveryStatus::SourceUnavailable {
             // (The first read was the delivery's own; an admin's replay is a first read again.)
             let attempts = if fresh { 0 } else { delivery.attempts.saturating_add(1) };
+            let (after, next, why) = after_unanswered_read(attempts, note.as_deref().unwrap_or_default(), clock::now());
             am.attempts = Set(attempts);
-            let reads = attempts.saturating_add(1);
-            if reads >= REDELIVERY_ATTEMPTS {
-                status = DeliveryStatus::NeedsAttention;
-                note =
-                    Some(format!("{} (read {reads} times: replay once the source answers)", note.unwrap_or_default()));
-                am.next_attempt_at = Set(None);
-            } else {
-                am.next_attempt_at = Set(Some(next_redelivery(clock::now(), attempts)));
-            }
+            am.next_attempt_at = Set(next);
+            (status, note) = (after, Some(why));
         } else {
             am.next_attempt_at = Set(None);
         }
